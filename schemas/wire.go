@@ -70,7 +70,23 @@ type LeaseResponse struct {
 	Budgets  map[string]HostBudget `json:"budgets,omitempty"`
 	// RetryAfter tells an idle node when to ask again.
 	RetryAfter Duration `json:"retry_after,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	// Ledger is the asking node's standing, so its dashboard can show it.
+	Ledger *LedgerEntry `json:"ledger,omitempty"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// LedgerEntry is one peer's contribution as the coordinator counts it.
+type LedgerEntry struct {
+	Peer          string  `json:"peer"`
+	Pages         int64   `json:"pages"`
+	Bytes         int64   `json:"bytes"`
+	VerifiedPages int64   `json:"verified_pages"`
+	VerifiedBytes int64   `json:"verified_bytes"`
+	Failed        int64   `json:"failed_checks"`
+	Reputation    float64 `json:"reputation"`
+	Points        float64 `json:"points"`
+	VerifiedShare float64 `json:"verified_share"`
+	Quarantined   bool    `json:"quarantined,omitempty"`
 }
 
 // DecodeCaptureMessage parses and validates a gossiped capture.
