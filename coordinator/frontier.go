@@ -1,0 +1,506 @@
+// Package coordinator runs crawl jobs: it keeps the durable frontier of URLs
+// to fetch, leases them to scraper nodes under network-wide host budgets,
+// ingests captures, verifies a sample of them and keeps the contribution
+// ledger.
+package coordinator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors the frontier returns; test with errors.Is.
+var (
+	// ErrUnknownJob means the job id was never stored with PutJob.
+	ErrUnknownJob = errors.New("unknown job")
+	// ErrUnknownLease means the lease id is unknown, finished or expired.
+	ErrUnknownLease = errors.New("unknown or expired lease")
+	// ErrClosed means the frontier was closed.
+	ErrClosed = errors.New("frontier is closed")
+)
+
+// URL states in the urls table.
+const (
+	stateQueued = 0 // waiting for a lease
+	stateLeased = 1 // in a live lease
+	stateDone   = 2 // fetched (or finished by ingest)
+	stateHeld   = 3 // waiting, but its job is not running
+)
+
+// HostPolicy is a politeness budget for one host, network-wide: at most
+// MaxConcurrency leases hold the host's URLs at once, and fetch starts are
+// at least MinDelay apart.
+type HostPolicy struct {
+	MinDelay       time.Duration
+	MaxConcurrency int
+}
+
+// stricter merges two policies keeping the stricter value of each field; a
+// zero field means "unset".
+func (p HostPolicy) stricter(q HostPolicy) HostPolicy {
+	r := p
+	if q.MinDelay > r.MinDelay {
+		r.MinDelay = q.MinDelay
+	}
+	if q.MaxConcurrency > 0 && (r.MaxConcurrency == 0 || q.MaxConcurrency < r.MaxConcurrency) {
+		r.MaxConcurrency = q.MaxConcurrency
+	}
+	return r
+}
+
+// Candidate is a URL offered to the frontier: a seed, a sitemap entry or an
+// outlink from an ingested capture.
+type Candidate struct {
+	JobID string
+	URL   string
+	Depth int
+	// Priority orders a host's URLs (higher first); see Priority.
+	Priority float64
+	// NotBefore keeps the URL from being leased earlier.
+	NotBefore time.Time
+}
+
+// Priority is the default priority of a URL found at depth whose sitemap
+// lastmod (zero if unknown) is given: shallow pages first, and among them
+// recently modified ones. It lies in (0, 1.5].
+func Priority(depth int, lastmod, now time.Time) float64 {
+	if depth < 0 {
+		depth = 0
+	}
+	p := 1 / float64(1+depth)
+	if !lastmod.IsZero() {
+		age := now.Sub(lastmod).Hours() / 24
+		if age < 0 {
+			age = 0
+		}
+		p += 0.5 / (1 + age/30)
+	}
+	return p
+}
+
+// FrontierOption changes a Frontier's defaults.
+type FrontierOption func(*frontierConfig)
+
+type frontierConfig struct {
+	policy      HostPolicy
+	synchronous string
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// WithDefaultHostPolicy sets the policy of hosts that have none stored; a
+// stored policy can only make a host stricter than this. The default is
+// one lease at a time and 1s between fetches.
+func WithDefaultHostPolicy(p HostPolicy) FrontierOption {
+	return func(c *frontierConfig) { c.policy = p }
+}
+
+// WithSynchronous chooses SyncFull (the default) or SyncNormal.
+func WithSynchronous(mode string) FrontierOption {
+	return func(c *frontierConfig) { c.synchronous = mode }
+}
+
+// WithClock sets the clock used for done times by Complete and MarkDone.
+func WithClock(now func() time.Time) FrontierOption {
+	return func(c *frontierConfig) { c.now = now }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) FrontierOption {
+	return func(c *frontierConfig) { c.log = l }
+}
+
+// Frontier is the coordinator's durable crawl frontier in one SQLite
+// database: per-job seen-sets, the URL queue, host budgets, leases and job
+// specs. Every method is safe for concurrent use; every change is one
+// transaction, so a crash loses nothing that a method reported as done.
+type Frontier struct {
+	db     *sql.DB
+	policy HostPolicy
+	now    func() time.Time
+	log    *slog.Logger
+
+	// mu serialises write transactions and guards the caches, which only
+	// ever hold committed rows.
+	mu     sync.Mutex
+	closed bool
+	hosts  map[string]int64 // host name -> hid
+}
+
+// OpenFrontier opens, creating or migrating, the frontier database at path.
+func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Frontier, error) {
+	cfg := frontierConfig{
+		policy:      HostPolicy{MinDelay: time.Second, MaxConcurrency: 1},
+		synchronous: SyncFull,
+		now:         time.Now,
+		log:         slog.Default(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.policy.MinDelay < 0 || cfg.policy.MaxConcurrency < 0 {
+		return nil, fmt.Errorf("open frontier: default host policy %+v has a negative field", cfg.policy)
+	}
+	if cfg.policy.MaxConcurrency == 0 {
+		cfg.policy.MaxConcurrency = 1
+	}
+	db, err := openStore(ctx, path, cfg.synchronous)
+	if err != nil {
+		return nil, err
+	}
+	return &Frontier{
+		db:     db,
+		policy: cfg.policy,
+		now:    cfg.now,
+		log:    cfg.log,
+		hosts:  make(map[string]int64),
+	}, nil
+}
+
+// Close closes the database. Methods called afterwards return ErrClosed.
+func (f *Frontier) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if err := f.db.Close(); err != nil {
+		return fmt.Errorf("close frontier: %w", err)
+	}
+	return nil
+}
+
+// writeTx runs fn in one write transaction under f.mu. After a successful
+// commit, it runs onCommit (if fn set one) still under the lock, so caches
+// only learn committed rows.
+func (f *Frontier) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx, onCommit *func()) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("%s: %w", what, ErrClosed)
+	}
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", what, err)
+	}
+	var after func()
+	if err := fn(tx, &after); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", what, err)
+	}
+	if after != nil {
+		after()
+	}
+	return nil
+}
+
+// HostKey returns the host name the frontier keys budgets by for a URL:
+// the host of its normalised form, with the port when not the default.
+func HostKey(rawURL string) (string, error) {
+	n, err := NormalizeURL(rawURL)
+	if err != nil {
+		return "", err
+	}
+	return hostOfNormalized(n), nil
+}
+
+// hostOfNormalized cuts the host[:port] out of a NormalizeURL result.
+func hostOfNormalized(n string) string {
+	rest := n[len("http://"):]
+	if n[4] == 's' {
+		rest = n[len("https://"):]
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '/' || rest[i] == '?' {
+			return rest[:i]
+		}
+	}
+	return rest
+}
+
+// normalizeHostKey turns a host argument ("Example.com:8080") into the form
+// HostKey returns.
+func normalizeHostKey(host string) (string, error) {
+	if host == "" || strings.ContainsAny(host, "/?#@\\ ") {
+		return "", fmt.Errorf("host %q: %w", host, ErrBadURL)
+	}
+	return HostKey("http://" + host + "/")
+}
+
+// hostID returns the id of a host row, creating it; pending collects ids
+// created in this transaction for the cache.
+func (f *Frontier) hostID(ctx context.Context, tx *sql.Tx, name string, pending map[string]int64) (int64, error) {
+	if id, ok := f.hosts[name]; ok {
+		return id, nil
+	}
+	if id, ok := pending[name]; ok {
+		return id, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO hosts(name) VALUES(?) ON CONFLICT(name) DO NOTHING`, name); err != nil {
+		return 0, fmt.Errorf("insert host %s: %w", name, err)
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT hid FROM hosts WHERE name = ?`, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("look up host %s: %w", name, err)
+	}
+	pending[name] = id
+	return id, nil
+}
+
+// jobInfo is what a write transaction needs to know about a job.
+type jobInfo struct {
+	jid      int64
+	state    string
+	maxPages int64
+	admitted int64
+}
+
+func loadJob(ctx context.Context, tx *sql.Tx, id string) (jobInfo, error) {
+	var j jobInfo
+	err := tx.QueryRowContext(ctx, `SELECT jid, state, max_pages, admitted FROM jobs WHERE id = ?`, id).
+		Scan(&j.jid, &j.state, &j.maxPages, &j.admitted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, fmt.Errorf("job %q: %w", id, ErrUnknownJob)
+	}
+	if err != nil {
+		return j, fmt.Errorf("load job %q: %w", id, err)
+	}
+	return j, nil
+}
+
+// waitingState is the state a waiting URL of a job in jobState gets.
+func waitingState(jobState string) int {
+	if jobState == JobRunning {
+		return stateQueued
+	}
+	return stateHeld
+}
+
+// Add normalises the candidates and inserts, in one transaction, those not
+// seen before for their job; it returns how many were new. The seen test
+// and the insert are one atomic step on the (job, URLKey) unique index, so
+// concurrent Adds of one URL admit it once. A candidate is not admitted when
+// its URL does not normalise (logged at debug level), when its job is
+// cancelled, or when its job has already admitted MaxPages URLs. A
+// candidate of an unknown job fails the whole call with ErrUnknownJob.
+func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
+	if len(cands) == 0 {
+		return 0, nil
+	}
+	type prepared struct {
+		norm string
+		host string
+		key  [16]byte
+		c    *Candidate
+	}
+	items := make([]prepared, 0, len(cands))
+	for i := range cands {
+		c := &cands[i]
+		n, err := NormalizeURL(c.URL)
+		if err != nil {
+			f.log.Debug("frontier: candidate skipped", "job", c.JobID, "url", c.URL, "err", err)
+			continue
+		}
+		items = append(items, prepared{norm: n, host: hostOfNormalized(n), key: URLKey(n), c: c})
+	}
+	added := 0
+	err := f.writeTx(ctx, "add candidates", func(tx *sql.Tx, onCommit *func()) error {
+		added = 0
+		jobs := make(map[string]*jobInfo)
+		for _, it := range items {
+			if _, ok := jobs[it.c.JobID]; ok {
+				continue
+			}
+			j, err := loadJob(ctx, tx, it.c.JobID)
+			if err != nil {
+				return err
+			}
+			jobs[it.c.JobID] = &j
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO urls(job, key, url, host, depth, priority, state, not_before)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job, key) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		defer ins.Close()
+		pending := make(map[string]int64)
+		for _, it := range items {
+			j := jobs[it.c.JobID]
+			if j.state == JobCancelled || (j.maxPages > 0 && j.admitted >= j.maxPages) {
+				continue
+			}
+			hid, err := f.hostID(ctx, tx, it.host, pending)
+			if err != nil {
+				return err
+			}
+			var nb int64
+			if !it.c.NotBefore.IsZero() {
+				nb = it.c.NotBefore.UnixNano()
+			}
+			prio := it.c.Priority
+			if math.IsNaN(prio) || math.IsInf(prio, 0) {
+				prio = 0
+			}
+			res, err := ins.ExecContext(ctx, j.jid, it.key[:], it.norm, hid, it.c.Depth, prio, waitingState(j.state), nb)
+			if err != nil {
+				return fmt.Errorf("insert %s: %w", it.norm, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("insert %s: %w", it.norm, err)
+			} else if n == 1 {
+				j.admitted++
+				added++
+			}
+		}
+		for id, j := range jobs {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET admitted = ? WHERE jid = ?`, j.admitted, j.jid); err != nil {
+				return fmt.Errorf("count admitted URLs of job %q: %w", id, err)
+			}
+		}
+		*onCommit = func() {
+			for name, id := range pending {
+				f.hosts[name] = id
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return added, nil
+}
+
+// SetHostPolicy stores a politeness policy for host (as HostKey returns
+// it). The stored policy only ever gets stricter: it is merged, field by
+// field, with the one already stored, and leases use the stricter of it and
+// the default.
+func (f *Frontier) SetHostPolicy(ctx context.Context, host string, p HostPolicy) error {
+	name, err := normalizeHostKey(host)
+	if err != nil {
+		return fmt.Errorf("set host policy: %w", err)
+	}
+	if p.MinDelay < 0 || p.MaxConcurrency < 0 {
+		return fmt.Errorf("set host policy for %s: %+v has a negative field", name, p)
+	}
+	return f.writeTx(ctx, "set host policy for "+name, func(tx *sql.Tx, onCommit *func()) error {
+		pending := make(map[string]int64)
+		hid, err := f.hostID(ctx, tx, name, pending)
+		if err != nil {
+			return err
+		}
+		var cur HostPolicy
+		var delay int64
+		if err := tx.QueryRowContext(ctx, `SELECT min_delay, max_conc FROM hosts WHERE hid = ?`, hid).Scan(&delay, &cur.MaxConcurrency); err != nil {
+			return fmt.Errorf("read policy: %w", err)
+		}
+		cur.MinDelay = time.Duration(delay)
+		m := cur.stricter(p)
+		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET min_delay = ?, max_conc = ? WHERE hid = ?`, int64(m.MinDelay), m.MaxConcurrency, hid); err != nil {
+			return fmt.Errorf("write policy: %w", err)
+		}
+		*onCommit = func() {
+			for n, id := range pending {
+				f.hosts[n] = id
+			}
+		}
+		return nil
+	})
+}
+
+// Backoff stops every node from being leased host's URLs before until (a
+// 429 or 503 with Retry-After seen by any node). Leases already handed out
+// are not recalled; their holders back off on their own.
+func (f *Frontier) Backoff(ctx context.Context, host string, until time.Time) error {
+	name, err := normalizeHostKey(host)
+	if err != nil {
+		return fmt.Errorf("back off host: %w", err)
+	}
+	return f.writeTx(ctx, "back off "+name, func(tx *sql.Tx, onCommit *func()) error {
+		pending := make(map[string]int64)
+		hid, err := f.hostID(ctx, tx, name, pending)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET backoff_ns = max(backoff_ns, ?) WHERE hid = ?`, until.UnixNano(), hid); err != nil {
+			return fmt.Errorf("write backoff: %w", err)
+		}
+		*onCommit = func() {
+			for n, id := range pending {
+				f.hosts[n] = id
+			}
+		}
+		return nil
+	})
+}
+
+// Stats counts a job's URLs by state; jobID "" counts all jobs. Queued
+// includes URLs held back because their job is paused.
+type Stats struct {
+	Queued, Leased, Done, Hosts int64
+}
+
+// Stats returns the frontier's counts for one job, or all jobs for "".
+func (f *Frontier) Stats(ctx context.Context, jobID string) (Stats, error) {
+	var st Stats
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return st, fmt.Errorf("frontier stats: %w", ErrClosed)
+	}
+	byState := `SELECT state, count(*) FROM urls GROUP BY state`
+	hosts := `SELECT count(DISTINCT host) FROM urls`
+	var args []any
+	if jobID != "" {
+		var jid int64
+		if err := f.db.QueryRowContext(ctx, `SELECT jid FROM jobs WHERE id = ?`, jobID).Scan(&jid); errors.Is(err, sql.ErrNoRows) {
+			return st, fmt.Errorf("frontier stats: job %q: %w", jobID, ErrUnknownJob)
+		} else if err != nil {
+			return st, fmt.Errorf("frontier stats for job %q: %w", jobID, err)
+		}
+		byState = `SELECT state, count(*) FROM urls WHERE job = ? GROUP BY state`
+		hosts = `SELECT count(DISTINCT host) FROM urls WHERE job = ?`
+		args = []any{jid}
+	}
+	counts, err := scanCounts(ctx, f.db, byState, args...)
+	if err != nil {
+		return st, fmt.Errorf("frontier stats: %w", err)
+	}
+	st.Queued = counts[stateQueued] + counts[stateHeld]
+	st.Leased = counts[stateLeased]
+	st.Done = counts[stateDone]
+	if err := f.db.QueryRowContext(ctx, hosts, args...).Scan(&st.Hosts); err != nil {
+		return st, fmt.Errorf("frontier stats: count hosts: %w", err)
+	}
+	return st, nil
+}
+
+// scanCounts reads (state, count) rows into a map.
+func scanCounts(ctx context.Context, db *sql.DB, query string, args ...any) (map[int]int64, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := make(map[int]int64)
+	for rows.Next() {
+		var state int
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		m[state] = n
+	}
+	return m, rows.Err()
+}

@@ -1,0 +1,157 @@
+package coordinator
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// Job states. Only a running job's URLs are leased; the others keep their
+// queue (paused, done) or stop admitting URLs (cancelled).
+const (
+	JobRunning   = "running"
+	JobPaused    = "paused"
+	JobCancelled = "cancelled"
+	JobDone      = "done"
+)
+
+func validJobState(s string) bool {
+	switch s {
+	case JobRunning, JobPaused, JobCancelled, JobDone:
+		return true
+	}
+	return false
+}
+
+// JobRecord is a stored job.
+type JobRecord struct {
+	ID    string
+	Spec  *schemas.JobSpec
+	State string
+	// Admitted counts URLs ever admitted to the job's frontier; it stops
+	// at Spec.MaxPages when that is set.
+	Admitted int64
+	Created  time.Time
+	Updated  time.Time
+}
+
+// PutJob stores a job's spec and state, creating the job or replacing its
+// spec. Changing the state has the effects of SetJobState.
+func (f *Frontier) PutJob(ctx context.Context, id string, spec *schemas.JobSpec, state string) error {
+	if id == "" {
+		return errors.New("put job: empty job id")
+	}
+	if spec == nil {
+		return fmt.Errorf("put job %q: nil spec", id)
+	}
+	if !validJobState(state) {
+		return fmt.Errorf("put job %q: unknown state %q", id, state)
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("put job %q: encode spec: %w", id, err)
+	}
+	nowNs := f.now().UnixNano()
+	return f.writeTx(ctx, "put job "+id, func(tx *sql.Tx, _ *func()) error {
+		var jid int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO jobs(id, spec, state, max_pages, created_ns, updated_ns) VALUES(?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, max_pages = excluded.max_pages, updated_ns = excluded.updated_ns
+			RETURNING jid`, id, string(data), state, spec.MaxPages, nowNs, nowNs).Scan(&jid)
+		if err != nil {
+			return fmt.Errorf("write job: %w", err)
+		}
+		return setJobState(ctx, tx, jid, state, nowNs)
+	})
+}
+
+// setJobState records a job's state and moves its waiting URLs between the
+// queue and the held set to match. Leased URLs stay with their lease; when
+// they come back they follow the job's state then.
+func setJobState(ctx context.Context, tx *sql.Tx, jid int64, state string, nowNs int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, updated_ns = ? WHERE jid = ?`, state, nowNs, jid); err != nil {
+		return fmt.Errorf("write job state: %w", err)
+	}
+	from, to := stateQueued, stateHeld
+	if state == JobRunning {
+		from, to = stateHeld, stateQueued
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE urls SET state = ? WHERE job = ? AND state = ?`, to, jid, from); err != nil {
+		return fmt.Errorf("move waiting URLs: %w", err)
+	}
+	return nil
+}
+
+// SetJobState changes a job's state (JobRunning, JobPaused, JobCancelled or
+// JobDone).
+func (f *Frontier) SetJobState(ctx context.Context, id, state string) error {
+	if !validJobState(state) {
+		return fmt.Errorf("set job %q state: unknown state %q", id, state)
+	}
+	nowNs := f.now().UnixNano()
+	return f.writeTx(ctx, "set job "+id+" state", func(tx *sql.Tx, _ *func()) error {
+		j, err := loadJob(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return setJobState(ctx, tx, j.jid, state, nowNs)
+	})
+}
+
+// GetJob loads one job; an unknown id gives ErrUnknownJob.
+func (f *Frontier) GetJob(ctx context.Context, id string) (*JobRecord, error) {
+	row := f.db.QueryRowContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs WHERE id = ?`, id)
+	r, err := scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get job %q: %w", id, ErrUnknownJob)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %q: %w", id, err)
+	}
+	return r, nil
+}
+
+// ListJobs loads every job, oldest first.
+func (f *Frontier) ListJobs(ctx context.Context) ([]*JobRecord, error) {
+	rows, err := f.db.QueryContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs ORDER BY jid`)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []*JobRecord
+	for rows.Next() {
+		r, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return out, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanJob(s rowScanner) (*JobRecord, error) {
+	var (
+		r                JobRecord
+		spec             string
+		created, updated int64
+	)
+	if err := s.Scan(&r.ID, &spec, &r.State, &r.Admitted, &created, &updated); err != nil {
+		return nil, err
+	}
+	r.Spec = new(schemas.JobSpec)
+	if err := json.Unmarshal([]byte(spec), r.Spec); err != nil {
+		return nil, fmt.Errorf("decode spec of job %q: %w", r.ID, err)
+	}
+	r.Created = time.Unix(0, created)
+	r.Updated = time.Unix(0, updated)
+	return &r, nil
+}

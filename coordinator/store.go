@@ -1,0 +1,153 @@
+package coordinator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Synchronous modes accepted by WithSynchronous.
+const (
+	// SyncFull fsyncs the write-ahead log on every commit: a committed
+	// transaction survives a power cut as well as a process crash. It is the
+	// default because the frontier is the only record of discovered URLs and
+	// leases; the cost is amortised by batching URLs into one transaction.
+	SyncFull = "FULL"
+	// SyncNormal fsyncs only at checkpoints: a process crash loses nothing, a
+	// power cut may lose the last commits (never corrupts the database).
+	SyncNormal = "NORMAL"
+)
+
+// migrations build the frontier schema; migration i (0-based) takes the
+// database to version i+1, recorded in PRAGMA user_version. Append only.
+var migrations = []string{
+	// 1: jobs, hosts, urls (the queue and the seen-set in one table), leases.
+	`
+CREATE TABLE jobs (
+	jid        INTEGER PRIMARY KEY,
+	id         TEXT NOT NULL UNIQUE,
+	spec       TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	max_pages  INTEGER NOT NULL DEFAULT 0,
+	admitted   INTEGER NOT NULL DEFAULT 0,
+	created_ns INTEGER NOT NULL,
+	updated_ns INTEGER NOT NULL
+);
+CREATE TABLE hosts (
+	hid         INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	min_delay   INTEGER NOT NULL DEFAULT 0,
+	max_conc    INTEGER NOT NULL DEFAULT 0,
+	next_ns     INTEGER NOT NULL DEFAULT 0,
+	backoff_ns  INTEGER NOT NULL DEFAULT 0,
+	active      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX hosts_next ON hosts(next_ns);
+CREATE TABLE urls (
+	id         INTEGER PRIMARY KEY,
+	job        INTEGER NOT NULL REFERENCES jobs(jid),
+	key        BLOB NOT NULL,
+	url        TEXT NOT NULL,
+	host       INTEGER NOT NULL REFERENCES hosts(hid),
+	depth      INTEGER NOT NULL,
+	priority   REAL NOT NULL,
+	state      INTEGER NOT NULL,
+	not_before INTEGER NOT NULL DEFAULT 0,
+	lease      INTEGER,
+	done_ns    INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX urls_seen ON urls(job, key);
+CREATE INDEX urls_queue ON urls(host, priority DESC, id) WHERE state = 0;
+CREATE INDEX urls_lease ON urls(lease) WHERE lease IS NOT NULL;
+CREATE INDEX urls_job ON urls(job, state, host);
+CREATE TABLE leases (
+	lid         INTEGER PRIMARY KEY,
+	id          TEXT NOT NULL UNIQUE,
+	node        TEXT NOT NULL,
+	deadline_ns INTEGER NOT NULL,
+	created_ns  INTEGER NOT NULL
+);
+CREATE INDEX leases_deadline ON leases(deadline_ns);
+CREATE TABLE lease_hosts (
+	lease     INTEGER NOT NULL REFERENCES leases(lid),
+	host      INTEGER NOT NULL REFERENCES hosts(hid),
+	remaining INTEGER NOT NULL,
+	end_ns    INTEGER NOT NULL,
+	PRIMARY KEY (lease, host)
+) WITHOUT ROWID;
+`,
+}
+
+// openStore opens the SQLite database at path with the frontier's pragmas
+// and applies pending migrations. The pool holds one connection: SQLite has
+// one writer anyway, and one connection keeps every transaction serial.
+func openStore(ctx context.Context, path, synchronous string) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("open frontier: empty database path")
+	}
+	if synchronous != SyncFull && synchronous != SyncNormal {
+		return nil, fmt.Errorf("open frontier: synchronous mode %q is not %q or %q", synchronous, SyncFull, SyncNormal)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open frontier: create directory %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", synchronous)
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open frontier %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open frontier %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrate brings the schema to the newest version, one transaction per
+// migration, so a crash mid-migration leaves the previous version intact.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this build knows (%d); upgrade sward", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		// PRAGMA takes no bound parameters; v+1 is an int we own.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("record schema %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit schema %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
