@@ -1,0 +1,132 @@
+package pipeline
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Post-extraction cleanup. Trafilatura keeps the page's headline and
+// standfirst (both stored as Title and Description) and, on many news
+// sites, a trailing run of "related stories" links. Both are removed from
+// the body text so that Text is the article alone.
+
+// linkDense reports a block that is mostly link text.
+func linkDense(b block) bool {
+	n := utf8.RuneCountInString(b.text)
+	return n > 0 && float64(b.linkText) >= 0.5*float64(n)
+}
+
+// trimBlocks drops leading blocks that repeat the title or description and
+// trailing blocks that are link lists.
+func trimBlocks(bs []block, title, description string) []block {
+	start := 0
+	for start < len(bs) && start < 6 {
+		t := bs[start].text
+		short := utf8.RuneCountInString(t) < 250
+		if sameText(t, title) || sameText(t, description) || (short && similarTitle(t, title)) || (short && linkDense(bs[start])) {
+			start++
+			continue
+		}
+		break
+	}
+	bs = bs[start:]
+	end := len(bs)
+	for end > 0 {
+		b := bs[end-1]
+		if linkDense(b) || isCopyrightLine(b.text) || isCallToAction(b.text) {
+			end--
+			continue
+		}
+		// a heading left at the end introduced the dropped links
+		if b.kind == blockHeading && end < len(bs) {
+			end--
+			continue
+		}
+		break
+	}
+	if end == 0 {
+		return bs
+	}
+	return bs[:end]
+}
+
+// sameText compares two texts by their word tokens, ignoring case and
+// punctuation; one may be a truncation of the other (ellipsis-cut
+// descriptions).
+func sameText(a, b string) bool {
+	ta, tb := lowerTokens(a), lowerTokens(b)
+	if len(ta) == 0 || len(tb) == 0 {
+		return false
+	}
+	if len(ta) > len(tb) {
+		ta, tb = tb, ta
+	}
+	if len(ta) < 3 && len(ta) != len(tb) {
+		return false
+	}
+	for i := range ta {
+		if ta[i] != tb[i] {
+			return false
+		}
+	}
+	return float64(len(ta)) >= 0.6*float64(len(tb))
+}
+
+func lowerTokens(s string) []string {
+	toks := benchTokens(s)
+	for i, t := range toks {
+		toks[i] = strings.ToLower(t)
+	}
+	return toks
+}
+
+// isCopyrightLine matches the short legal footer lines sites append.
+func isCopyrightLine(s string) bool {
+	if utf8.RuneCountInString(s) > 120 {
+		return false
+	}
+	l := strings.ToLower(s)
+	return strings.Contains(l, "copyright") || strings.Contains(l, "©") || strings.Contains(l, "all rights reserved")
+}
+
+// similarTitle reports a heading that shares most of its words with the
+// page title (sites often shorten or reword the <title>).
+func similarTitle(heading, title string) bool {
+	h, t := lowerTokens(heading), lowerTokens(title)
+	if len(h) < 3 || len(t) < 3 {
+		return false
+	}
+	in := make(map[string]bool, len(t))
+	for _, w := range t {
+		in[w] = true
+	}
+	shared := 0
+	for _, w := range h {
+		if in[w] {
+			shared++
+		}
+	}
+	return float64(shared) >= 0.8*float64(len(h)) && float64(shared) >= 0.6*float64(len(t))
+}
+
+// callToAction are phrases of the promotional lines sites put after an
+// article: newsletter, subscription and social-media prompts.
+var callToAction = []string{
+	"subscribe", "newsletter", "sign up", "follow us", "follow newsbeat", "click here",
+	"delivered through your letterbox", "have a tip", "listen to", "share this", "read more",
+	"on twitter", "on facebook", "on instagram", "send us your",
+}
+
+// isCallToAction matches a short promotional line.
+func isCallToAction(s string) bool {
+	if utf8.RuneCountInString(s) > 200 {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, p := range callToAction {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,244 @@
+package pipeline
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"unicode"
+)
+
+// ShingleN is the shingle length of the article-extraction-benchmark metric.
+const ShingleN = 4
+
+// Match is the per-document outcome of the shingle metric: true positives,
+// false positives and false negatives, normalised to sum to 1.
+type Match struct {
+	TP, FP, FN float64
+}
+
+// Precision is TP/(TP+FP); a document with nothing predicted scores 0
+// unless nothing was expected either.
+func (m Match) Precision() float64 {
+	if m.TP+m.FP == 0 {
+		if m.FN == 0 {
+			return 1
+		}
+		return 0
+	}
+	return m.TP / (m.TP + m.FP)
+}
+
+// Recall is TP/(TP+FN); a document with nothing expected scores 1.
+func (m Match) Recall() float64 {
+	if m.TP+m.FN == 0 {
+		return 1
+	}
+	return m.TP / (m.TP + m.FN)
+}
+
+// benchTokens splits text into the benchmark's tokens: runs of Unicode
+// letters, digits and underscores (Python's \w+).
+func benchTokens(s string) []string {
+	var out []string
+	start := -1
+	for i, r := range s {
+		word := unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_'
+		switch {
+		case word && start < 0:
+			start = i
+		case !word && start >= 0:
+			out = append(out, s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// shingles counts the n-token shingles of s. A text shorter than n tokens
+// is one shingle of all its tokens, as in the benchmark.
+func shingles(s string, n int) map[string]int {
+	toks := benchTokens(s)
+	out := make(map[string]int)
+	if len(toks) == 0 {
+		return out
+	}
+	if len(toks) < n {
+		n = len(toks)
+	}
+	for i := 0; i+n <= len(toks); i++ {
+		key := ""
+		for j, t := range toks[i : i+n] {
+			if j > 0 {
+				key += "\x00"
+			}
+			key += t
+		}
+		out[key]++
+	}
+	return out
+}
+
+// ShingleMatch scores a predicted text against the expected one with the
+// article-extraction-benchmark metric (multisets of 4-token shingles).
+func ShingleMatch(expected, predicted string) Match {
+	want := shingles(expected, ShingleN)
+	got := shingles(predicted, ShingleN)
+	var m Match
+	for k, w := range want {
+		g := got[k]
+		m.TP += float64(min(w, g))
+		m.FN += float64(max(0, w-g))
+	}
+	for k, g := range got {
+		m.FP += float64(max(0, g-want[k]))
+	}
+	if s := m.TP + m.FP + m.FN; s > 0 {
+		m.TP, m.FP, m.FN = m.TP/s, m.FP/s, m.FN/s
+	}
+	return m
+}
+
+// EvalScore summarises an extraction run over a labelled directory.
+type EvalScore struct {
+	Docs int `json:"docs"`
+	// Precision and Recall are per-document precision and recall averaged
+	// over documents; F1 is their harmonic mean.
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	// BenchPrecision, BenchRecall and BenchF1 follow the benchmark's own
+	// script: the normalised tp/fp/fn are averaged over documents first and
+	// precision and recall computed from the averages.
+	BenchPrecision float64 `json:"bench_precision"`
+	BenchRecall    float64 `json:"bench_recall"`
+	BenchF1        float64 `json:"bench_f1"`
+	// PerDoc holds each document's match, by id.
+	PerDoc map[string]Match `json:"-"`
+}
+
+func harmonic(a, b float64) float64 {
+	if a+b == 0 {
+		return 0
+	}
+	return 2 * a * b / (a + b)
+}
+
+// Score combines per-document matches into an EvalScore.
+func Score(per map[string]Match) EvalScore {
+	s := EvalScore{Docs: len(per), PerDoc: per}
+	if len(per) == 0 {
+		return s
+	}
+	var tp, fp, fn float64
+	for _, m := range per {
+		s.Precision += m.Precision()
+		s.Recall += m.Recall()
+		tp += m.TP
+		fp += m.FP
+		fn += m.FN
+	}
+	n := float64(len(per))
+	s.Precision /= n
+	s.Recall /= n
+	s.F1 = harmonic(s.Precision, s.Recall)
+	if tp+fp > 0 {
+		s.BenchPrecision = tp / (tp + fp)
+	}
+	if tp+fn > 0 {
+		s.BenchRecall = tp / (tp + fn)
+	}
+	s.BenchF1 = harmonic(s.BenchPrecision, s.BenchRecall)
+	return s
+}
+
+// EvalCase is one labelled page of an extraction test set.
+type EvalCase struct {
+	ID       string
+	URL      string
+	HTML     []byte
+	Expected string
+}
+
+// LoadEvalDir reads a directory laid out like the article-extraction
+// benchmark: ground-truth.json mapping id to {"articleBody", "url"}, and
+// html/<id>.html.gz (or html/<id>.html). Cases come back sorted by id.
+func LoadEvalDir(dir string) ([]EvalCase, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "ground-truth.json"))
+	if err != nil {
+		return nil, fmt.Errorf("loading extraction test set: %w", err)
+	}
+	var truth map[string]struct {
+		ArticleBody string `json:"articleBody"`
+		URL         string `json:"url"`
+	}
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(dir, "ground-truth.json"), err)
+	}
+	ids := make([]string, 0, len(truth))
+	for id := range truth {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	cases := make([]EvalCase, 0, len(ids))
+	for _, id := range ids {
+		body, err := readPage(filepath.Join(dir, "html", id))
+		if err != nil {
+			return nil, err
+		}
+		cases = append(cases, EvalCase{ID: id, URL: truth[id].URL, HTML: body, Expected: truth[id].ArticleBody})
+	}
+	return cases, nil
+}
+
+func readPage(base string) ([]byte, error) {
+	if f, err := os.Open(base + ".html.gz"); err == nil {
+		defer f.Close()
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s.html.gz: %w", base, err)
+		}
+		defer z.Close()
+		b, err := io.ReadAll(z)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s.html.gz: %w", base, err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(base + ".html")
+	if err != nil {
+		return nil, fmt.Errorf("reading test page: %w", err)
+	}
+	return b, nil
+}
+
+// EvaluateExtraction runs main-content extraction over labelled cases and
+// scores it with the article-extraction-benchmark metric. A page that fails
+// to decode or extract counts as an empty prediction.
+func EvaluateExtraction(cases []EvalCase, opt ExtractOptions) EvalScore {
+	per := make(map[string]Match, len(cases))
+	for _, c := range cases {
+		per[c.ID] = ShingleMatch(c.Expected, ExtractText(c.HTML, c.URL, opt))
+	}
+	return Score(per)
+}
+
+// ExtractText decodes and extracts a page and returns its main text
+// after normalisation, or "" when it has none.
+func ExtractText(body []byte, pageURL string, opt ExtractOptions) string {
+	page, err := Decode(body, "text/html")
+	if err != nil {
+		return ""
+	}
+	ex, err := Extract(page, pageURL, opt)
+	if err != nil {
+		return ""
+	}
+	return ex.Text
+}

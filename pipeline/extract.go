@@ -1,0 +1,460 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	trafilatura "github.com/markusmobius/go-trafilatura"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// Extraction errors carry stable reason codes.
+var (
+	ErrExtractEmpty = errors.New("extract:empty")
+	ErrExtractParse = errors.New("extract:parse")
+	ErrTooDeep      = errors.New("extract:too_deep")
+	ErrTooLarge     = errors.New("extract:too_large")
+)
+
+// ExtractOptions tunes main-content extraction.
+type ExtractOptions struct {
+	// Fallback lets trafilatura compare its result with readability and
+	// DOM distiller and take the better one.
+	Fallback bool
+	// MaxDepth refuses pages whose element nesting is deeper (parsers and
+	// tree walkers recurse; a hostile page must not blow the stack).
+	MaxDepth int
+	// MaxNodes refuses pages with more elements than this.
+	MaxNodes int
+}
+
+// DefaultExtractOptions are the options the pipeline uses unless a job
+// says otherwise.
+func DefaultExtractOptions() ExtractOptions {
+	return ExtractOptions{Fallback: false, MaxDepth: 512, MaxNodes: 200000}
+}
+
+// Extracted is a page's main content and metadata.
+type Extracted struct {
+	// Text is the main content as plain text, one block per line.
+	Text string
+	// Markdown is the main content keeping headings, lists, tables and
+	// links (made absolute against the page URL).
+	Markdown    string
+	Title       string
+	Author      string
+	SiteName    string
+	Description string
+	// CanonicalURL is <link rel=canonical> or og:url, made absolute.
+	CanonicalURL string
+	PublishedAt  *time.Time
+	// HTMLLang is the <html lang> attribute, if any.
+	HTMLLang string
+	// JSONLD holds the page's schema.org JSON-LD objects (graphs flattened).
+	JSONLD []map[string]any
+	// OpenGraph maps og:* (and article:*) properties to their content.
+	OpenGraph map[string]string
+	// Confidence is a 0..1 estimate of how sure extraction is that Text is
+	// the page's main content (share of the page's text it kept, and
+	// whether trafilatura's own extractor, not a rescue, produced it).
+	Confidence float64
+	// Root is the parsed page, for structured-field selectors.
+	Root *html.Node
+	// Base is the URL relative links resolve against.
+	Base *url.URL
+}
+
+// Extract finds the main content and metadata of an HTML page.
+func Extract(page string, pageURL string, opt ExtractOptions) (*Extracted, error) {
+	root, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrExtractParse, err)
+	}
+	return ExtractNode(root, pageURL, opt)
+}
+
+// ExtractNode is Extract on an already parsed page.
+func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extracted, err error) {
+	if opt.MaxDepth > 0 || opt.MaxNodes > 0 {
+		depth, nodes := treeShape(root)
+		if opt.MaxDepth > 0 && depth > opt.MaxDepth {
+			return nil, fmt.Errorf("%w: nesting depth %d exceeds %d", ErrTooDeep, depth, opt.MaxDepth)
+		}
+		if opt.MaxNodes > 0 && nodes > opt.MaxNodes {
+			return nil, fmt.Errorf("%w: %d elements exceed %d", ErrTooLarge, nodes, opt.MaxNodes)
+		}
+	}
+	base, _ := url.Parse(pageURL)
+	if base != nil && (base.Scheme == "" || base.Host == "") {
+		base = nil
+	}
+	topts := trafilatura.Options{
+		OriginalURL:     base,
+		EnableFallback:  opt.Fallback,
+		ExcludeComments: true,
+		IncludeLinks:    true,
+		Focus:           trafilatura.Balanced,
+		HtmlDateMode:    trafilatura.Fast,
+	}
+	// A third-party extractor must not take the process down on a page it
+	// cannot handle; turn its panic into a reasoned reject.
+	defer func() {
+		if r := recover(); r != nil {
+			ex, err = nil, fmt.Errorf("%w: extractor failed: %v", ErrExtractParse, r)
+		}
+	}()
+	res, terr := trafilatura.ExtractDocument(root, topts)
+	if terr != nil || res == nil || res.ContentNode == nil {
+		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
+	}
+	ex = &Extracted{Root: root, Base: base}
+	md := res.Metadata
+	blocks := trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
+	ex.Text = joinText(blocks)
+	ex.Markdown = joinMarkdown(blocks)
+	if strings.TrimSpace(ex.Text) == "" {
+		return nil, ErrExtractEmpty
+	}
+	ex.Title, ex.Author, ex.SiteName, ex.Description = md.Title, md.Author, md.Sitename, md.Description
+	if !md.Date.IsZero() {
+		t := md.Date.UTC()
+		ex.PublishedAt = &t
+	}
+	ex.HTMLLang = htmlLang(root)
+	ex.JSONLD, ex.OpenGraph = pageMetadata(root)
+	ex.CanonicalURL = canonicalURL(root, ex.OpenGraph, base)
+	fillFromStructured(ex)
+	ex.Confidence = extractionConfidence(root, ex.Text)
+	return ex, nil
+}
+
+// treeShape reports the deepest element nesting and the element count,
+// without recursion.
+func treeShape(root *html.Node) (depth, nodes int) {
+	type item struct {
+		n *html.Node
+		d int
+	}
+	stack := []item{{root, 0}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.n.Type == html.ElementNode {
+			nodes++
+		}
+		depth = max(depth, it.d)
+		for c := it.n.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, item{c, it.d + 1})
+		}
+	}
+	return depth, nodes
+}
+
+// visibleTextLen counts the letters and digits of the page's body text
+// outside scripts and styles.
+func visibleTextLen(root *html.Node) int {
+	n := 0
+	stack := []*html.Node{root}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x.Type == html.ElementNode {
+			switch x.DataAtom {
+			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Head, atom.Svg:
+				continue
+			}
+		}
+		if x.Type == html.TextNode {
+			n += wordCharCount(x.Data)
+		}
+		for c := x.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, c)
+		}
+	}
+	return n
+}
+
+func wordCharCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if isWordRune(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// extractionConfidence rises with the amount of text kept and falls when
+// extraction kept almost all of a long page (likely boilerplate came too)
+// or very little of it.
+func extractionConfidence(root *html.Node, text string) float64 {
+	kept := wordCharCount(text)
+	total := visibleTextLen(root)
+	if total == 0 || kept == 0 {
+		return 0
+	}
+	share := float64(kept) / float64(total)
+	c := 1.0
+	switch {
+	case kept < 200:
+		c = 0.4
+	case kept < 500:
+		c = 0.7
+	}
+	if share < 0.02 {
+		c *= 0.6
+	}
+	if share > 0.98 && total > 5000 {
+		c *= 0.8
+	}
+	return c
+}
+
+func htmlLang(root *html.Node) string {
+	for c := root.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && c.DataAtom == atom.Html {
+			return strings.ToLower(strings.TrimSpace(attr(c, "lang")))
+		}
+	}
+	return ""
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// pageMetadata collects JSON-LD objects and OpenGraph properties.
+func pageMetadata(root *html.Node) ([]map[string]any, map[string]string) {
+	var ld []map[string]any
+	og := map[string]string{}
+	stack := []*html.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Script:
+				if strings.EqualFold(strings.TrimSpace(attr(n, "type")), "application/ld+json") && n.FirstChild != nil {
+					ld = appendJSONLD(ld, n.FirstChild.Data)
+				}
+				continue
+			case atom.Meta:
+				prop := strings.ToLower(attr(n, "property"))
+				if prop == "" {
+					prop = strings.ToLower(attr(n, "name"))
+				}
+				if strings.HasPrefix(prop, "og:") || strings.HasPrefix(prop, "article:") {
+					if _, seen := og[prop]; !seen {
+						og[prop] = strings.TrimSpace(attr(n, "content"))
+					}
+				}
+			case atom.Link:
+				if strings.EqualFold(attr(n, "rel"), "canonical") {
+					if _, seen := og["link:canonical"]; !seen {
+						og["link:canonical"] = strings.TrimSpace(attr(n, "href"))
+					}
+				}
+			}
+		}
+		for c := n.LastChild; c != nil; c = c.PrevSibling {
+			stack = append(stack, c)
+		}
+	}
+	return ld, og
+}
+
+// appendJSONLD decodes one JSON-LD script, flattening arrays and @graph.
+func appendJSONLD(out []map[string]any, raw string) []map[string]any {
+	var v any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(raw)), &v); err != nil {
+		return out
+	}
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > 4 {
+			return
+		}
+		switch t := v.(type) {
+		case []any:
+			for _, x := range t {
+				walk(x, depth+1)
+			}
+		case map[string]any:
+			if g, ok := t["@graph"]; ok {
+				walk(g, depth+1)
+				if len(t) <= 2 { // only @context and @graph
+					return
+				}
+			}
+			out = append(out, t)
+		}
+	}
+	walk(v, 0)
+	return out
+}
+
+func canonicalURL(root *html.Node, og map[string]string, base *url.URL) string {
+	for _, raw := range []string{og["link:canonical"], og["og:url"]} {
+		if raw == "" {
+			continue
+		}
+		if abs := absURL(base, raw); abs != "" {
+			return abs
+		}
+	}
+	return ""
+}
+
+// absURL resolves ref against base and keeps only http(s) results.
+func absURL(base *url.URL, ref string) string {
+	u, err := url.Parse(strings.TrimSpace(ref))
+	if err != nil {
+		return ""
+	}
+	if base != nil {
+		u = base.ResolveReference(u)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// fillFromStructured completes metadata trafilatura left empty from the
+// page's JSON-LD and OpenGraph.
+func fillFromStructured(ex *Extracted) {
+	var article map[string]any
+	for _, obj := range ex.JSONLD {
+		if t := ldType(obj); strings.HasSuffix(t, "Article") || t == "BlogPosting" || t == "Report" || t == "WebPage" {
+			if article == nil || strings.HasSuffix(t, "Article") || t == "BlogPosting" {
+				article = obj
+			}
+		}
+	}
+	if ex.Title == "" {
+		ex.Title = firstNonEmpty(ldString(article, "headline"), ex.OpenGraph["og:title"])
+	}
+	if ex.Author == "" {
+		ex.Author = ldAuthor(article)
+	}
+	if ex.SiteName == "" {
+		ex.SiteName = firstNonEmpty(ex.OpenGraph["og:site_name"], ldString(ldMap(article, "publisher"), "name"))
+	}
+	if ex.Description == "" {
+		ex.Description = firstNonEmpty(ex.OpenGraph["og:description"], ldString(article, "description"))
+	}
+	if ex.PublishedAt == nil {
+		for _, raw := range []string{ldString(article, "datePublished"), ex.OpenGraph["article:published_time"]} {
+			if t, ok := parseDate(raw); ok {
+				ex.PublishedAt = &t
+				break
+			}
+		}
+	}
+}
+
+func ldType(obj map[string]any) string {
+	switch t := obj["@type"].(type) {
+	case string:
+		return t
+	case []any:
+		if len(t) > 0 {
+			s, _ := t[0].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+func ldMap(obj map[string]any, key string) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	switch v := obj[key].(type) {
+	case map[string]any:
+		return v
+	case []any:
+		if len(v) > 0 {
+			m, _ := v[0].(map[string]any)
+			return m
+		}
+	}
+	return nil
+}
+
+func ldString(obj map[string]any, key string) string {
+	if obj == nil {
+		return ""
+	}
+	if s, ok := obj[key].(string); ok {
+		return strings.TrimSpace(s)
+	}
+	return ""
+}
+
+func ldAuthor(article map[string]any) string {
+	if article == nil {
+		return ""
+	}
+	var names []string
+	add := func(v any) {
+		switch t := v.(type) {
+		case string:
+			names = append(names, strings.TrimSpace(t))
+		case map[string]any:
+			if s := ldString(t, "name"); s != "" {
+				names = append(names, s)
+			}
+		}
+	}
+	switch a := article["author"].(type) {
+	case []any:
+		for _, x := range a {
+			add(x)
+		}
+	default:
+		add(a)
+	}
+	return strings.Join(names, "; ")
+}
+
+func firstNonEmpty(xs ...string) string {
+	for _, x := range xs {
+		if strings.TrimSpace(x) != "" {
+			return strings.TrimSpace(x)
+		}
+	}
+	return ""
+}
+
+// dateLayouts are the formats parseDate accepts, most specific first.
+var dateLayouts = []string{
+	time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05",
+	"2006-01-02T15:04Z07:00", "2006-01-02 15:04:05", "2006-01-02", time.RFC1123Z, time.RFC1123,
+	"January 2, 2006", "Jan 2, 2006", "2 January 2006", "02/01/2006", "2006/01/02",
+}
+
+// parseDate reads a date in one of the common machine and human formats
+// and returns it in UTC.
+func parseDate(raw string) (time.Time, bool) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return time.Time{}, false
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, raw); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
