@@ -1,0 +1,518 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/swardnet/sward/schemas"
+)
+
+// DatasetOptions tunes a dataset writer. The zero value is valid.
+type DatasetOptions struct {
+	// RowGroupBytes is the uncompressed size of a row group (default 100 MB).
+	RowGroupBytes int64
+	// ShardBytes bounds one Parquet shard (default 500 MB).
+	ShardBytes int64
+	// Chunks controls the RAG chunks table.
+	Chunks ChunkOptions
+	// BatchBytes is how much input is turned into one Arrow record batch
+	// while publishing (default 8 MB).
+	BatchBytes int64
+}
+
+// VersionMeta is what the caller knows about a version beyond its rows.
+type VersionMeta struct {
+	JobID      string
+	CrawlStart *time.Time
+	CrawlEnd   *time.Time
+	// Filters names the pipeline stages and thresholds applied.
+	Filters   []string
+	TDMPolicy string
+	// License is an SPDX id or "other" (the default) for the dataset card.
+	License string
+	// Description is a paragraph for the dataset card.
+	Description string
+	// CreatedAt defaults to now.
+	CreatedAt time.Time
+}
+
+// DatasetWriter accumulates documents into a dataset's next version. Add and
+// AddRejects may be called from any goroutine, also while Publish runs; the
+// writer is closed by Store.Close or Close.
+type DatasetWriter struct {
+	s    *Store
+	name string
+	opts DatasetOptions
+	dir  string
+
+	pubMu sync.Mutex // one Publish at a time
+
+	mu       sync.Mutex
+	seg      int64 // number of the open spool segment
+	f        *os.File
+	size     int64
+	pending  map[string]struct{} // ids (kind+id) in the spool, not yet published
+	closed   bool
+	nPending int
+}
+
+// spoolRecord is one line of a spool segment.
+type spoolRecord struct {
+	Doc    *schemas.Document `json:"doc,omitempty"`
+	Reject *Reject           `json:"reject,omitempty"`
+}
+
+// ErrWriterOpen is returned when a dataset already has an open writer.
+var ErrWriterOpen = errors.New("dataset already has an open writer")
+
+// OpenDataset opens the writer of dataset name, recovering its spool after a
+// crash: a torn last line (never acknowledged) is cut off, and segments a
+// published version already consumed are removed.
+func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOptions) (*DatasetWriter, error) {
+	if err := ValidateDatasetName(name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.open[name]; ok {
+		return nil, fmt.Errorf("opening dataset %q: %w", name, ErrWriterOpen)
+	}
+	w := &DatasetWriter{
+		s: s, name: name, opts: opts,
+		dir:     filepath.Join(s.dir, "datasets", name, "spool"),
+		pending: map[string]struct{}{},
+	}
+	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating spool of %q: %w", name, err)
+	}
+	consumed, err := s.consumed(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := w.segments()
+	if err != nil {
+		return nil, err
+	}
+	last := consumed
+	for i, seg := range segs {
+		if seg > last {
+			last = seg
+		}
+		path := w.segPath(seg)
+		if seg <= consumed {
+			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("removing consumed spool segment %s: %w", path, err)
+			}
+			continue
+		}
+		err := w.scanSegment(path, i == len(segs)-1, func(r *spoolRecord) error {
+			w.pending[r.key()] = struct{}{}
+			w.nPending++
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	w.seg = last
+	if err := w.rotate(); err != nil {
+		return nil, err
+	}
+	s.open[name] = w
+	slog.Debug("dataset opened", "dataset", name, "pending", w.nPending)
+	return w, nil
+}
+
+func (r *spoolRecord) key() string {
+	if r.Doc != nil {
+		return "d" + r.Doc.ID
+	}
+	return "r" + r.Reject.ID
+}
+
+func (w *DatasetWriter) segPath(seg int64) string {
+	return filepath.Join(w.dir, fmt.Sprintf("%012d.jsonl", seg))
+}
+
+// segments lists spool segment numbers in order.
+func (w *DatasetWriter) segments() ([]int64, error) {
+	ents, err := os.ReadDir(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading spool %s: %w", w.dir, err)
+	}
+	var out []int64
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), ".jsonl")
+		if !ok {
+			continue
+		}
+		seg, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, seg)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// scanSegment calls fn for every record of a segment. In the newest segment
+// a torn tail (a crash during an unacknowledged write) is cut off; anywhere
+// else a bad line is corruption and an error.
+func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolRecord) error) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("opening spool segment: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			var r spoolRecord
+			if jerr := json.Unmarshal(line, &r); jerr != nil || (r.Doc == nil) == (r.Reject == nil) {
+				if !newest {
+					return fmt.Errorf("spool segment %s is corrupt at byte %d; move it aside to continue", path, off)
+				}
+				return w.cutTail(f, path, off)
+			}
+			if ferr := fn(&r); ferr != nil {
+				return ferr
+			}
+			off += int64(len(line))
+			continue
+		}
+		if err == nil || err.Error() == "EOF" {
+			if len(line) > 0 {
+				return w.cutTail(f, path, off)
+			}
+			return nil
+		}
+		return fmt.Errorf("reading spool segment %s: %w", path, err)
+	}
+}
+
+func (w *DatasetWriter) cutTail(f *os.File, path string, off int64) error {
+	slog.Warn("cutting torn tail of spool segment", "path", path, "offset", off)
+	if err := f.Truncate(off); err != nil {
+		return fmt.Errorf("truncating torn spool segment %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing spool segment %s: %w", path, err)
+	}
+	return nil
+}
+
+// rotate closes the open segment and starts the next one. Caller holds mu
+// (or is the opener).
+func (w *DatasetWriter) rotate() error {
+	if w.f != nil {
+		if err := w.f.Close(); err != nil {
+			return fmt.Errorf("closing spool segment: %w", err)
+		}
+		w.f = nil
+	}
+	w.seg++
+	f, err := os.OpenFile(w.segPath(w.seg), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating spool segment: %w", err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.size = f, 0
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening %s to sync: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Name is the dataset's name.
+func (w *DatasetWriter) Name() string { return w.name }
+
+// Pending is the number of documents and rejects waiting for Publish.
+func (w *DatasetWriter) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nPending
+}
+
+// Add appends documents to the next version. It returns only once they are
+// fsync'd to the spool. A document whose ID is already pending or published
+// is skipped, so retrying an Add is safe. Every document needs an ID.
+func (w *DatasetWriter) Add(ctx context.Context, docs ...schemas.Document) error {
+	recs := make([]spoolRecord, len(docs))
+	for i := range docs {
+		if docs[i].ID == "" {
+			return fmt.Errorf("adding to %q: document %d (url %q) has no id", w.name, i, docs[i].URL)
+		}
+		recs[i].Doc = &docs[i]
+	}
+	return w.append(ctx, recs)
+}
+
+// AddRejects records rejected pages for the next version's rejects table,
+// durably and idempotently on Reject.ID like Add.
+func (w *DatasetWriter) AddRejects(ctx context.Context, rejects ...Reject) error {
+	recs := make([]spoolRecord, len(rejects))
+	for i := range rejects {
+		if rejects[i].ID == "" {
+			return fmt.Errorf("adding reject to %q: reject %d (url %q) has no id", w.name, i, rejects[i].URL)
+		}
+		recs[i].Reject = &rejects[i]
+	}
+	return w.append(ctx, recs)
+}
+
+func (w *DatasetWriter) append(ctx context.Context, recs []spoolRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("adding to %q: writer is closed", w.name)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	batch := map[string]struct{}{}
+	var keys []string
+	for i := range recs {
+		k := recs[i].key()
+		if _, ok := w.pending[k]; ok {
+			continue
+		}
+		if _, ok := batch[k]; ok {
+			continue
+		}
+		kind, id := k[:1], k[1:]
+		published, err := w.s.meta.Has(ctx, idKey(w.name, kind, id))
+		if err != nil {
+			return fmt.Errorf("checking id %q in %q: %w", id, w.name, err)
+		}
+		if published {
+			continue
+		}
+		if err := enc.Encode(&recs[i]); err != nil {
+			return fmt.Errorf("encoding %q for the spool: %w", id, err)
+		}
+		batch[k] = struct{}{}
+		keys = append(keys, k)
+	}
+	if buf.Len() == 0 {
+		return nil
+	}
+	if _, err := w.f.Write(buf.Bytes()); err != nil {
+		// Drop a partial write so the next line starts clean.
+		_ = w.f.Truncate(w.size)
+		return fmt.Errorf("writing spool of %q: %w", w.name, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		_ = w.f.Truncate(w.size)
+		return fmt.Errorf("syncing spool of %q: %w", w.name, err)
+	}
+	w.size += int64(buf.Len())
+	for _, k := range keys {
+		w.pending[k] = struct{}{}
+	}
+	w.nPending += len(keys)
+	return nil
+}
+
+// Close closes the writer's spool. Pending documents stay pending.
+func (w *DatasetWriter) Close() error {
+	w.s.mu.Lock()
+	delete(w.s.open, w.name)
+	w.s.mu.Unlock()
+	return w.closeSpool()
+}
+
+func (w *DatasetWriter) closeSpool() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// ErrNothingToPublish is returned by Publish when nothing is pending and the
+// dataset already has a version (which Publish then returns too).
+var ErrNothingToPublish = errors.New("nothing to publish")
+
+// Publish turns everything pending into a new version: new documents become
+// new shards appended to the parent version's (whose CIDs are unchanged, so
+// versions share blocks), the chunks and rejects tables grow the same way,
+// and a new manifest and dataset card name the parent. The version is
+// recorded as the dataset's head only after all its blocks are durable.
+// With nothing pending it returns the current head and ErrNothingToPublish;
+// the very first version may be empty.
+func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid, *schemas.Manifest, error) {
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	s := w.s
+
+	// Freeze the segments to publish; new Adds go to a fresh segment.
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return cid.Undef, nil, fmt.Errorf("publishing %q: writer is closed", w.name)
+	}
+	lastSeg := w.seg
+	if err := w.rotate(); err != nil {
+		w.mu.Unlock()
+		return cid.Undef, nil, err
+	}
+	w.mu.Unlock()
+
+	consumed, err := s.consumed(ctx, w.name)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	var parent *schemas.Manifest
+	parentCID, err := s.Head(ctx, w.name)
+	switch {
+	case err == nil:
+		if parent, err = s.Manifest(ctx, parentCID); err != nil {
+			return cid.Undef, nil, fmt.Errorf("reading parent version of %q: %w", w.name, err)
+		}
+	case errors.Is(err, ErrNotFound):
+	default:
+		return cid.Undef, nil, err
+	}
+
+	b := newVersionBuilder(ctx, s, w.opts)
+	segs, err := w.segments()
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	var keys []string
+	for _, seg := range segs {
+		if seg <= consumed || seg > lastSeg {
+			continue
+		}
+		err := w.scanSegment(w.segPath(seg), false, func(r *spoolRecord) error {
+			keys = append(keys, r.key())
+			return b.add(r)
+		})
+		if err != nil {
+			b.abort(err)
+			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
+		}
+	}
+	if len(keys) == 0 && parent != nil {
+		return parentCID, parent, ErrNothingToPublish
+	}
+	root, m, err := b.finish(w.name, parent, parentCID, meta)
+	if err != nil {
+		return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
+	}
+	if err := s.sync(ctx); err != nil {
+		return cid.Undef, nil, err
+	}
+
+	// Commit: head, history, consumed segments and published ids at once.
+	vs, err := s.Versions(ctx, w.name)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	info := versionInfo(root, m, int64(len(vs)+1))
+	if err := s.commitVersion(ctx, w.name, info, lastSeg, keys); err != nil {
+		return cid.Undef, nil, err
+	}
+
+	w.mu.Lock()
+	for _, k := range keys {
+		delete(w.pending, k)
+	}
+	w.nPending -= len(keys)
+	w.mu.Unlock()
+	for _, seg := range segs {
+		if seg <= lastSeg {
+			if err := os.Remove(w.segPath(seg)); err != nil && !os.IsNotExist(err) {
+				slog.Warn("removing consumed spool segment", "dataset", w.name, "err", err)
+			}
+		}
+	}
+	slog.Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
+	return root, m, nil
+}
+
+func versionInfo(root cid.Cid, m *schemas.Manifest, seq int64) VersionInfo {
+	info := VersionInfo{Seq: seq, CID: root.String(), Parent: m.Parent, CreatedAt: m.CreatedAt, Rows: m.Rows, Shards: len(m.Shards)}
+	for _, sh := range m.Shards {
+		info.Bytes += sh.Bytes
+	}
+	return info
+}
+
+// commitVersion records a version in one synced batch.
+func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo, consumedSeg int64, keys []string) error {
+	batch, err := s.meta.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("recording version of %q: %w", name, err)
+	}
+	rec, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("encoding version record: %w", err)
+	}
+	puts := []struct {
+		k ds.Key
+		v []byte
+	}{
+		{headKey(name), []byte(info.CID)},
+		{versionKey(name, info.Seq), rec},
+	}
+	if consumedSeg >= 0 {
+		puts = append(puts, struct {
+			k ds.Key
+			v []byte
+		}{consumedKey(name), []byte(strconv.FormatInt(consumedSeg, 10))})
+	}
+	for _, p := range puts {
+		if err := batch.Put(ctx, p.k, p.v); err != nil {
+			return fmt.Errorf("recording version of %q: %w", name, err)
+		}
+	}
+	for _, k := range keys {
+		if err := batch.Put(ctx, idKey(name, k[:1], k[1:]), nil); err != nil {
+			return fmt.Errorf("recording published ids of %q: %w", name, err)
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("recording version of %q: %w", name, err)
+	}
+	return s.sync(ctx)
+}
+
+var defaultMem = memory.DefaultAllocator

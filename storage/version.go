@@ -1,0 +1,373 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/swardnet/sward/schemas"
+)
+
+// Table directories inside a version.
+const (
+	dataDir    = "data"
+	chunksDir  = "chunks"
+	rejectsDir = "rejects"
+)
+
+// versionBuilder streams pending records into the three tables of a new
+// version and gathers its statistics.
+type versionBuilder struct {
+	ctx   context.Context
+	s     *Store
+	opts  DatasetOptions
+	batch int64
+
+	docs    *tableWriter
+	chunks  *tableWriter
+	rejects *tableWriter
+
+	docBuf    []schemas.Document
+	docSize   int64
+	chunkBuf  []Chunk
+	chunkSize int64
+	rejBuf    []Reject
+	rejSize   int64
+
+	rows, rejected int64
+	langs, hosts   map[string]int64
+	first, last    time.Time
+	err            error
+}
+
+func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *versionBuilder {
+	sink := dagSink(s.dag)
+	b := &versionBuilder{
+		ctx: ctx, s: s, opts: opts, batch: opts.BatchBytes,
+		docs:    newTableWriter(ctx, schemas.DocumentSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		chunks:  newTableWriter(ctx, ChunkSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		rejects: newTableWriter(ctx, RejectSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		langs:   map[string]int64{}, hosts: map[string]int64{},
+	}
+	if b.batch <= 0 {
+		b.batch = 8 << 20
+	}
+	return b
+}
+
+func (b *versionBuilder) add(r *spoolRecord) error {
+	if r.Doc != nil {
+		return b.addDoc(r.Doc)
+	}
+	b.rejBuf = append(b.rejBuf, *r.Reject)
+	b.rejSize += rejectBytes(r.Reject)
+	b.rejected++
+	if b.rejSize >= b.batch {
+		return b.flushRejects()
+	}
+	return nil
+}
+
+func (b *versionBuilder) addDoc(d *schemas.Document) error {
+	b.docBuf = append(b.docBuf, *d)
+	b.docSize += docBytes(d)
+	b.rows++
+	b.langs[d.Language]++
+	if d.Host != "" {
+		b.hosts[d.Host]++
+	}
+	if !d.FetchedAt.IsZero() {
+		if b.first.IsZero() || d.FetchedAt.Before(b.first) {
+			b.first = d.FetchedAt
+		}
+		if d.FetchedAt.After(b.last) {
+			b.last = d.FetchedAt
+		}
+	}
+	for _, c := range ChunkText(d.ID, d.URL, d.Text, b.opts.Chunks) {
+		b.chunkBuf = append(b.chunkBuf, c)
+		b.chunkSize += chunkBytes(&c)
+	}
+	if b.chunkSize >= b.batch {
+		if err := b.flushChunks(); err != nil {
+			return err
+		}
+	}
+	if b.docSize >= b.batch {
+		return b.flushDocs()
+	}
+	return nil
+}
+
+func (b *versionBuilder) flushDocs() error {
+	if len(b.docBuf) == 0 {
+		return nil
+	}
+	rec := schemas.DocumentsToRecord(defaultMem, b.docBuf)
+	defer rec.Release()
+	err := b.docs.write(rec, b.docSize)
+	b.docBuf, b.docSize = b.docBuf[:0], 0
+	return err
+}
+
+func (b *versionBuilder) flushChunks() error {
+	if len(b.chunkBuf) == 0 {
+		return nil
+	}
+	rec := chunksToRecord(defaultMem, b.chunkBuf)
+	defer rec.Release()
+	err := b.chunks.write(rec, b.chunkSize)
+	b.chunkBuf, b.chunkSize = b.chunkBuf[:0], 0
+	return err
+}
+
+func (b *versionBuilder) flushRejects() error {
+	if len(b.rejBuf) == 0 {
+		return nil
+	}
+	rec := rejectsToRecord(defaultMem, b.rejBuf)
+	defer rec.Release()
+	err := b.rejects.write(rec, b.rejSize)
+	b.rejBuf, b.rejSize = b.rejBuf[:0], 0
+	return err
+}
+
+func (b *versionBuilder) abort(err error) {
+	b.docs.abort(err)
+	b.chunks.abort(err)
+	b.rejects.abort(err)
+}
+
+// finish closes the tables, writes the manifest and card and builds the
+// version directory. It returns the version's root CID.
+func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID cid.Cid, meta VersionMeta) (cid.Cid, *schemas.Manifest, error) {
+	for _, f := range []func() error{b.flushDocs, b.flushChunks, b.flushRejects} {
+		if err := f(); err != nil {
+			b.abort(err)
+			return cid.Undef, nil, err
+		}
+	}
+	first := parent == nil
+	newDocs, err := b.docs.close(first)
+	if err != nil {
+		b.abort(err)
+		return cid.Undef, nil, err
+	}
+	newChunks, err := b.chunks.close(first)
+	if err != nil {
+		b.abort(err)
+		return cid.Undef, nil, err
+	}
+	newRejects, err := b.rejects.close(false)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+
+	m := &schemas.Manifest{
+		Version:   schemas.ManifestVersion,
+		Dataset:   name,
+		CreatedAt: meta.CreatedAt.UTC(),
+		JobID:     meta.JobID,
+		Schema:    schemas.DocumentColumns(),
+		Languages: map[string]int64{},
+		Hosts:     map[string]int64{},
+		Filters:   meta.Filters,
+		TDMPolicy: meta.TDMPolicy,
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	m.CreatedAt = m.CreatedAt.Truncate(time.Millisecond)
+	var oldChunks, oldRejects []schemas.Shard
+	if parent != nil {
+		m.Parent = parentCID.String()
+		m.Shards = append(m.Shards, parent.Shards...)
+		oldChunks = parent.Tables[chunksDir]
+		oldRejects = parent.Tables[rejectsDir]
+		m.Rows, m.Rejected = parent.Rows, parent.Rejected
+		for k, v := range parent.Languages {
+			m.Languages[k] += v
+		}
+		for k, v := range parent.Hosts {
+			m.Hosts[k] += v
+		}
+		m.CrawlStart, m.CrawlEnd = parent.CrawlStart, parent.CrawlEnd
+		if m.JobID == "" {
+			m.JobID = parent.JobID
+		}
+		if len(m.Filters) == 0 {
+			m.Filters = parent.Filters
+		}
+		if m.TDMPolicy == "" {
+			m.TDMPolicy = parent.TDMPolicy
+		}
+	}
+	m.Shards = nameShards(dataDir, append(m.Shards, newDocs...))
+	m.Tables = map[string][]schemas.Shard{chunksDir: nameShards(chunksDir, append(oldChunks, newChunks...))}
+	if rj := append(oldRejects, newRejects...); len(rj) > 0 {
+		m.Tables[rejectsDir] = nameShards(rejectsDir, rj)
+	}
+	m.Rows += b.rows
+	m.Rejected += b.rejected
+	for k, v := range b.langs {
+		m.Languages[k] += v
+	}
+	for k, v := range b.hosts {
+		m.Hosts[k] += v
+	}
+	m.CrawlStart = earliest(m.CrawlStart, meta.CrawlStart, timePtr(b.first))
+	m.CrawlEnd = latest(m.CrawlEnd, meta.CrawlEnd, timePtr(b.last))
+
+	root, err := buildVersion(b.ctx, b.s.dag, m, meta)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	return root, m, nil
+}
+
+// nameShards gives shards their Hugging Face names,
+// dir/train-00000-of-00003.parquet. Renaming never changes a shard's CID.
+func nameShards(dir string, shards []schemas.Shard) []schemas.Shard {
+	out := make([]schemas.Shard, len(shards))
+	for i, sh := range shards {
+		sh.Path = fmt.Sprintf("%s/train-%05d-of-%05d.parquet", dir, i, len(shards))
+		out[i] = sh
+	}
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func earliest(ts ...*time.Time) *time.Time {
+	var out *time.Time
+	for _, t := range ts {
+		if t != nil && (out == nil || t.Before(*out)) {
+			out = t
+		}
+	}
+	return out
+}
+
+func latest(ts ...*time.Time) *time.Time {
+	var out *time.Time
+	for _, t := range ts {
+		if t != nil && (out == nil || t.After(*out)) {
+			out = t
+		}
+	}
+	return out
+}
+
+// encodeManifest is the canonical manifest.json: indented, trailing newline.
+func encodeManifest(m *schemas.Manifest) ([]byte, error) {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// buildVersion writes manifest.json and README.md and links them with the
+// shards (already in dag) into the version directory.
+func buildVersion(ctx context.Context, dag ipld.DAGService, m *schemas.Manifest, meta VersionMeta) (cid.Cid, error) {
+	manifest, err := encodeManifest(m)
+	if err != nil {
+		return cid.Undef, err
+	}
+	card, err := renderCard(m, meta)
+	if err != nil {
+		return cid.Undef, err
+	}
+	files := map[string]cid.Cid{}
+	for name, data := range map[string][]byte{"manifest.json": manifest, "README.md": card} {
+		c, err := addFile(ctx, dag, bytes.NewReader(data))
+		if err != nil {
+			return cid.Undef, fmt.Errorf("adding %s: %w", name, err)
+		}
+		files[name] = c
+	}
+	all := append([]schemas.Shard{}, m.Shards...)
+	for _, t := range m.Tables {
+		all = append(all, t...)
+	}
+	for _, sh := range all {
+		c, err := cid.Decode(sh.CID)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("shard %s has a bad CID: %w", sh.Path, err)
+		}
+		files[sh.Path] = c
+	}
+	return buildTree(ctx, dag, files)
+}
+
+// buildTree builds UnixFS directories (CIDv1) for files keyed by slash path,
+// exactly as `ipfs add -r --cid-version=1` would.
+func buildTree(ctx context.Context, dag ipld.DAGService, files map[string]cid.Cid) (cid.Cid, error) {
+	type dirT struct {
+		files map[string]cid.Cid
+		dirs  map[string]*dirT
+	}
+	newDir := func() *dirT { return &dirT{files: map[string]cid.Cid{}, dirs: map[string]*dirT{}} }
+	root := newDir()
+	for p, c := range files {
+		parts := strings.Split(p, "/")
+		d := root
+		for _, part := range parts[:len(parts)-1] {
+			if d.dirs[part] == nil {
+				d.dirs[part] = newDir()
+			}
+			d = d.dirs[part]
+		}
+		d.files[parts[len(parts)-1]] = c
+	}
+	var build func(d *dirT) (ipld.Node, error)
+	build = func(d *dirT) (ipld.Node, error) {
+		dir, err := uio.NewDirectory(dag, uio.WithCidBuilder(cidBuilder))
+		if err != nil {
+			return nil, err
+		}
+		for name, c := range d.files {
+			nd, err := dag.Get(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("linking %s (%s): %w", name, c, err)
+			}
+			if err := dir.AddChild(ctx, name, nd); err != nil {
+				return nil, fmt.Errorf("linking %s: %w", name, err)
+			}
+		}
+		for name, sub := range d.dirs {
+			nd, err := build(sub)
+			if err != nil {
+				return nil, err
+			}
+			if err := dir.AddChild(ctx, name, nd); err != nil {
+				return nil, fmt.Errorf("linking %s: %w", name, err)
+			}
+		}
+		nd, err := dir.GetNode()
+		if err != nil {
+			return nil, err
+		}
+		if err := dag.Add(ctx, nd); err != nil {
+			return nil, fmt.Errorf("storing directory: %w", err)
+		}
+		return nd, nil
+	}
+	nd, err := build(root)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("building version directory: %w", err)
+	}
+	return nd.Cid(), nil
+}
