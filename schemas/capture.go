@@ -25,6 +25,9 @@ type Capture struct {
 	// names; see KeptHeaders).
 	Headers     map[string]string `json:"headers,omitempty"`
 	ContentType string            `json:"content_type,omitempty"`
+	// Charset names the encoding the body was decoded from; nodes store
+	// text bodies as UTF-8 (optional, added after version 1 shipped).
+	Charset string `json:"charset,omitempty"`
 	// Body is the response body as received (after transfer decoding), at
 	// most the node's size limit. It may be empty when BodyCID names a block
 	// to fetch instead.
@@ -177,5 +180,11 @@ func (c *Capture) SigningBytes() []byte {
 	str(c.OptOut.TDMPolicy)
 	str(c.OptOut.ContentUsage)
 	str(c.Error)
+	// Optional fields added later are covered only when set, so captures
+	// signed before they existed still verify.
+	if c.Charset != "" {
+		str("charset")
+		str(c.Charset)
+	}
 	return b
 }
