@@ -54,7 +54,7 @@ func NormalizeURL(raw string) (string, error) {
 	if len(raw) > maxURLLength {
 		return "", fmt.Errorf("normalize URL of %d bytes: longer than %d: %w", len(raw), maxURLLength, ErrBadURL)
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(fixStrayPercents(raw))
 	if err != nil {
 		return "", fmt.Errorf("normalize URL: %w: %w", ErrBadURL, err)
 	}
@@ -229,6 +229,49 @@ func normalizeEscapes(s string, allowed func(byte) bool) string {
 		b.WriteByte('%')
 		b.WriteByte(upperHex[c>>4])
 		b.WriteByte(upperHex[c&15])
+	}
+	return b.String()
+}
+
+// fixStrayPercents escapes a '%' that starts no valid escape, as browsers
+// do, so that "100%/x" parses.
+func fixStrayPercents(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 < len(s) {
+			if _, ok := unhex(s[i+1]); ok {
+				if _, ok := unhex(s[i+2]); ok {
+					continue
+				}
+			}
+		}
+		return fixFrom(s, i)
+	}
+	return s
+}
+
+// fixFrom rewrites s from the first stray '%' at i on.
+func fixFrom(s string, i int) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '%' {
+			ok := i+2 < len(s)
+			if ok {
+				_, ok1 := unhex(s[i+1])
+				_, ok2 := unhex(s[i+2])
+				ok = ok1 && ok2
+			}
+			if !ok {
+				b.WriteString("%25")
+				continue
+			}
+		}
+		b.WriteByte(c)
 	}
 	return b.String()
 }
