@@ -192,4 +192,3 @@ func readPath(ctx context.Context, dserv ipld.DAGService, root cid.Cid, name str
 	}
 	return data, nil
 }
-

@@ -290,13 +290,15 @@ func buildVersion(ctx context.Context, dag ipld.DAGService, m *schemas.Manifest,
 	if err != nil {
 		return cid.Undef, err
 	}
-	files := map[string]cid.Cid{}
+	files := map[string]ipld.Node{}
 	for name, data := range map[string][]byte{"manifest.json": manifest, "README.md": card} {
 		c, err := addFile(ctx, dag, bytes.NewReader(data))
 		if err != nil {
 			return cid.Undef, fmt.Errorf("adding %s: %w", name, err)
 		}
-		files[name] = c
+		if files[name], err = dag.Get(ctx, c); err != nil {
+			return cid.Undef, fmt.Errorf("adding %s: %w", name, err)
+		}
 	}
 	all := append([]schemas.Shard{}, m.Shards...)
 	for _, t := range m.Tables {
@@ -307,19 +309,21 @@ func buildVersion(ctx context.Context, dag ipld.DAGService, m *schemas.Manifest,
 		if err != nil {
 			return cid.Undef, fmt.Errorf("shard %s has a bad CID: %w", sh.Path, err)
 		}
-		files[sh.Path] = c
+		if files[sh.Path], err = dag.Get(ctx, c); err != nil {
+			return cid.Undef, fmt.Errorf("shard %s (%s) is missing from the store: %w", sh.Path, c, err)
+		}
 	}
 	return buildTree(ctx, dag, files)
 }
 
 // buildTree builds UnixFS directories (CIDv1) for files keyed by slash path,
 // exactly as `ipfs add -r --cid-version=1` would.
-func buildTree(ctx context.Context, dag ipld.DAGService, files map[string]cid.Cid) (cid.Cid, error) {
+func buildTree(ctx context.Context, dag ipld.DAGService, files map[string]ipld.Node) (cid.Cid, error) {
 	type dirT struct {
-		files map[string]cid.Cid
+		files map[string]ipld.Node
 		dirs  map[string]*dirT
 	}
-	newDir := func() *dirT { return &dirT{files: map[string]cid.Cid{}, dirs: map[string]*dirT{}} }
+	newDir := func() *dirT { return &dirT{files: map[string]ipld.Node{}, dirs: map[string]*dirT{}} }
 	root := newDir()
 	for p, c := range files {
 		parts := strings.Split(p, "/")
@@ -338,11 +342,7 @@ func buildTree(ctx context.Context, dag ipld.DAGService, files map[string]cid.Ci
 		if err != nil {
 			return nil, err
 		}
-		for name, c := range d.files {
-			nd, err := dag.Get(ctx, c)
-			if err != nil {
-				return nil, fmt.Errorf("linking %s (%s): %w", name, c, err)
-			}
+		for name, nd := range d.files {
 			if err := dir.AddChild(ctx, name, nd); err != nil {
 				return nil, fmt.Errorf("linking %s: %w", name, err)
 			}
