@@ -1,0 +1,591 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gocolly/colly/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// allowedTypes is the content-type allowlist.
+var allowedTypes = map[string]bool{"text/html": true, "application/xhtml+xml": true, "text/plain": true}
+
+// Fetcher fetches leased URLs with colly under sward's guards and the
+// operator's caps. It is safe for concurrent use; Close it to persist the
+// monthly usage.
+type Fetcher struct {
+	cfg       Config
+	guard     *ipGuard
+	hours     ActiveHours
+	blocklist []string
+	log       *slog.Logger
+
+	collector *colly.Collector
+	site      *http.Client // robots.txt and tdmrep.json
+	transport *guardedTransport
+	meter     *Meter
+	hosts     *hosts
+	sites     *siteCache
+	global    chan struct{}
+
+	mu      sync.Mutex
+	paused  bool
+	changed chan struct{} // closed and replaced on pause/resume
+}
+
+// NewFetcher builds a fetcher from cfg (defaults are filled in).
+func NewFetcher(cfg Config) (*Fetcher, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hours, _ := ParseActiveHours(cfg.ActiveHours)
+	guard, err := newIPGuard(cfg.AllowPrivate, cfg.allowedTestPrefixes)
+	if err != nil {
+		return nil, fmt.Errorf("node fetcher: %w", err)
+	}
+	meter, err := newMeter(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node fetcher: %w", err)
+	}
+	var limiter *rate.Limiter
+	if cfg.BandwidthBytesPerSec > 0 {
+		burst := int(min(max(cfg.BandwidthBytesPerSec/4, 1024), 256<<10))
+		limiter = rate.NewLimiter(rate.Limit(cfg.BandwidthBytesPerSec), burst)
+	}
+	f := &Fetcher{
+		cfg:     cfg,
+		guard:   guard,
+		hours:   hours,
+		log:     slog.Default().With("component", "fetcher"),
+		meter:   meter,
+		hosts:   newHosts(),
+		sites:   newSiteCache(),
+		global:  make(chan struct{}, cfg.MaxConcurrency),
+		changed: make(chan struct{}),
+	}
+	for _, d := range cfg.Blocklist {
+		f.blocklist = append(f.blocklist, normDomain(d))
+	}
+	f.transport = newGuardedTransport(cfg, newGuardedDialer(guard, cfg.resolver, cfg.ConnectTimeout), limiter, meter.addBytes)
+
+	// colly drives the page fetch. Its own robots handling (off by
+	// default, no crawl-delay), its cookie jar, its shared per-glob limits
+	// and its queue are all left unused: the fetcher does those per host.
+	c := colly.NewCollector()
+	c.UserAgent = cfg.UserAgent
+	c.IgnoreRobotsTxt = true
+	c.AllowURLRevisit = true
+	c.ParseHTTPErrorResponse = true
+	c.DetectCharset = false
+	c.MaxBodySize = 0 // the transport caps (and detects truncation)
+	c.CacheDir = ""
+	c.Async = false
+	c.WithTransport(f.transport)
+	c.DisableCookies()
+	c.SetRequestTimeout(cfg.TotalTimeout)
+	c.SetRedirectHandler(f.checkRedirect)
+	f.collector = c
+
+	f.site = &http.Client{
+		Transport: f.transport,
+		Timeout:   cfg.TotalTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// RFC 9309 section 2.3.1.2: follow at least five redirects;
+			// past that the file counts as unavailable (a 3xx answer).
+			if len(via) > 5 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return f, nil
+}
+
+// Meter returns the fetcher's contribution meter.
+func (f *Fetcher) Meter() *Meter { return f.meter }
+
+// Config returns the effective configuration.
+func (f *Fetcher) Config() Config { return f.cfg }
+
+// Pause stops new fetches from starting; fetches in flight finish.
+func (f *Fetcher) Pause() { f.setPaused(true) }
+
+// Resume lets fetches start again.
+func (f *Fetcher) Resume() { f.setPaused(false) }
+
+// Paused reports whether the operator paused the node.
+func (f *Fetcher) Paused() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.paused
+}
+
+func (f *Fetcher) setPaused(p bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.paused == p {
+		return
+	}
+	f.paused = p
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.log.Info("fetcher pause changed", "paused", p)
+}
+
+// Close persists the monthly usage. Fetches still running keep counting,
+// so call it after they stop.
+func (f *Fetcher) Close() error {
+	f.transport.base.CloseIdleConnections()
+	return f.meter.maybeSave(0)
+}
+
+// Gate states reported on the dashboard.
+const (
+	GateOpen        = "running"
+	GatePaused      = "paused"
+	GateOutsideHour = "outside-active-hours"
+	GateMonthlyCap  = "monthly-cap-reached"
+)
+
+// gate returns why fetching may not start now, the time it may (zero when
+// only an operator action can reopen it), and a channel closed on
+// pause/resume.
+func (f *Fetcher) gate(now time.Time) (state string, until time.Time, changed <-chan struct{}) {
+	f.mu.Lock()
+	paused, ch := f.paused, f.changed
+	f.mu.Unlock()
+	switch {
+	case paused:
+		return GatePaused, time.Time{}, ch
+	case f.cfg.MonthlyCapBytes > 0 && f.meter.monthBytes() >= f.cfg.MonthlyCapBytes:
+		y, m, _ := now.UTC().Date()
+		return GateMonthlyCap, time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC), ch
+	case !f.hours.Contains(now):
+		return GateOutsideHour, f.hours.Next(now), ch
+	}
+	return GateOpen, time.Time{}, ch
+}
+
+// State reports whether the fetcher is running, paused, outside its active
+// hours or over its monthly cap.
+func (f *Fetcher) State() string {
+	s, _, _ := f.gate(time.Now())
+	return s
+}
+
+// waitOpen blocks until fetching may start or ctx ends.
+func (f *Fetcher) waitOpen(ctx context.Context) error {
+	for {
+		state, until, changed := f.gate(time.Now())
+		if state == GateOpen {
+			return nil
+		}
+		var timer <-chan time.Time
+		if !until.IsZero() {
+			t := time.NewTimer(time.Until(until) + 50*time.Millisecond)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-changed:
+		case <-timer:
+		}
+	}
+}
+
+// blocked reports whether host is on the blocklist (or under a listed
+// domain).
+func (f *Fetcher) blocked(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, d := range f.blocklist {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkURL vets a URL before any request: scheme, host, credentials,
+// blocklist, and literal addresses the guard would refuse anyway.
+func (f *Fetcher) checkURL(u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return failf(ReasonScheme, "%q is not http or https", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return failf(ReasonBadURL, "no host")
+	}
+	if u.User != nil {
+		return failf(ReasonBadURL, "URL carries credentials; sward never sends them")
+	}
+	if f.blocked(u.Hostname()) {
+		return failf(ReasonBlocklist, "%s is on the operator's blocklist", u.Hostname())
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
+		if err := f.guard.check(ip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Fetch fetches one leased URL under every guard and cap and returns an
+// unsigned capture; it never returns nil. On failure Capture.Error holds a
+// reason code and detail ("robots: disallowed by /private/"). It blocks
+// while the node is paused, outside its active hours or over its monthly
+// cap, until ctx ends.
+func (f *Fetcher) Fetch(ctx context.Context, item schemas.LeaseItem, budget schemas.HostBudget) *schemas.Capture {
+	c := &schemas.Capture{Version: schemas.CaptureVersion, JobID: item.JobID, URL: item.URL, Depth: item.Depth}
+	id := f.meter.begin(item.URL, item.JobID)
+	defer func() {
+		f.meter.end(id)
+		if c.FetchedAt.IsZero() {
+			c.FetchedAt = time.Now().UTC()
+		}
+		f.meter.done(c.Error)
+		if err := f.meter.maybeSave(5 * time.Second); err != nil {
+			f.log.Warn("saving monthly usage", "err", err)
+		}
+		if c.Error != "" {
+			f.log.Debug("fetch failed", "job", item.JobID, "url", item.URL, "err", c.Error)
+		}
+	}()
+	if err := f.fetch(ctx, id, c, item, budget); err != nil {
+		c.Error = classifyErr(ctx, err, &f.cfg).Error()
+	}
+	return c
+}
+
+func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item schemas.LeaseItem, budget schemas.HostBudget) error {
+	u, err := url.Parse(item.URL)
+	if err != nil {
+		return failf(ReasonBadURL, "%v", err)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	if err := f.checkURL(u); err != nil {
+		return err
+	}
+	f.meter.setPhase(id, "waiting")
+	if err := f.waitOpen(ctx); err != nil {
+		return err
+	}
+
+	h := f.hosts.get(u.Host)
+	defer f.hosts.put(h)
+	f.meter.setPhase(id, "host-slot")
+	if err := h.acquire(ctx, budget.MaxConcurrency); err != nil {
+		return err
+	}
+	delay := max(time.Duration(budget.MinDelay), f.cfg.MinHostDelay)
+	defer func() { h.release(delay) }()
+
+	f.meter.setPhase(id, "robots")
+	info, err := f.siteInfo(ctx, u, h, delay)
+	if err != nil {
+		return err
+	}
+	if info.refused != nil {
+		return info.refused
+	}
+	if ok, rule := info.robots.Allowed(RobotsToken, u.RequestURI()); !ok {
+		if info.robotsNote != "" {
+			return failf(ReasonRobots, "%s", info.robotsNote)
+		}
+		return failf(ReasonRobots, "disallowed by %s", strings.TrimPrefix(rule, "disallow: "))
+	}
+	delay = max(delay, info.robots.CrawlDelay(RobotsToken))
+
+	var res *attempt
+	for try := 0; ; try++ {
+		f.meter.setPhase(id, "polite-wait")
+		if err := h.pace(ctx, delay); err != nil {
+			return err
+		}
+		f.meter.setPhase(id, "fetching")
+		res = f.attemptOnce(ctx, u)
+		if res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable {
+			wait := h.overloaded(retryAfter(res.header.Get("Retry-After")))
+			if try < f.cfg.MaxRetries && wait <= f.cfg.MaxRetryWait {
+				f.log.Debug("host overloaded; backing off", "url", item.URL, "status", res.status, "wait", wait)
+				continue // pace waits out the backoff
+			}
+			break
+		}
+		if fe := asFetchError(ctx, res.err, &f.cfg); fe != nil && fe.transient && try < f.cfg.MaxRetries {
+			f.meter.setPhase(id, "retry-wait")
+			if err := sleepCtx(ctx, retryDelay(try)); err != nil {
+				return err
+			}
+			continue
+		}
+		if res.status > 0 && res.status < 500 {
+			h.healthy()
+		}
+		break
+	}
+	return f.fill(c, u, res, info)
+}
+
+// asFetchError classifies err, or returns nil for nil.
+func asFetchError(ctx context.Context, err error, cfg *Config) *fetchError {
+	if err == nil {
+		return nil
+	}
+	return classifyErr(ctx, err, cfg)
+}
+
+// siteInfo returns (fetching if needed, under the host's pacing) the
+// origin's robots.txt and TDMRep file.
+func (f *Fetcher) siteInfo(ctx context.Context, u *url.URL, h *hostState, delay time.Duration) (siteInfo, error) {
+	origin := originOf(u)
+	return f.sites.get(ctx, origin, func(ctx context.Context) (siteInfo, time.Duration) {
+		var info siteInfo
+		var ttl time.Duration
+		if err := h.pace(ctx, delay); err != nil {
+			return siteInfo{robots: RobotsDisallowAll(), robotsNote: "robots.txt not fetched: " + err.Error()}, siteErrorTTL
+		}
+		f.acquireGlobal(ctx)
+		rf := getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, "/robots.txt", MaxRobotsBytes)
+		f.releaseGlobal()
+		info.robots, info.robotsNote, ttl = robotsFromFetch(rf)
+		if se, ok := asSSRF(rf.err); ok {
+			info.refused = se
+		}
+		if ok, _ := info.robots.Allowed(RobotsToken, "/.well-known/tdmrep.json"); ok && rf.err == nil {
+			d := max(delay, info.robots.CrawlDelay(RobotsToken))
+			if err := h.pace(ctx, d); err == nil {
+				f.acquireGlobal(ctx)
+				tf := getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, "/.well-known/tdmrep.json", maxTDMRepBytes)
+				f.releaseGlobal()
+				if tf.err == nil && tf.status >= 200 && tf.status < 300 {
+					info.tdm = parseTDMRep(tf.body)
+				}
+			}
+		}
+		return info, ttl
+	})
+}
+
+func (f *Fetcher) acquireGlobal(ctx context.Context) bool {
+	select {
+	case f.global <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (f *Fetcher) releaseGlobal() {
+	select {
+	case <-f.global:
+	default:
+	}
+}
+
+// attempt is the outcome of one request (after redirects).
+type attempt struct {
+	st       *reqState
+	status   int
+	header   http.Header
+	body     []byte
+	finalURL string
+	err      error
+}
+
+// attemptOnce runs one colly request for u.
+func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
+	if !f.acquireGlobal(ctx) {
+		return &attempt{err: context.Cause(ctx)}
+	}
+	defer f.releaseGlobal()
+	st := &reqState{limit: f.cfg.MaxBodyBytes}
+	actx, cancel := context.WithTimeout(ctx, f.cfg.TotalTimeout)
+	defer cancel()
+
+	cc := f.collector.Clone()
+	cc.Context = withState(actx, st)
+	res := &attempt{st: st}
+	cc.OnResponseHeaders(func(r *colly.Response) {
+		res.finalURL = r.Request.URL.String()
+		if r.StatusCode < 200 || r.StatusCode > 299 {
+			// No body is needed for a failure; abort before reading it.
+			st.setFail(statusErr(r.StatusCode))
+			r.Request.Abort()
+			return
+		}
+		ct := r.Headers.Get("Content-Type")
+		if ct != "" && !allowedTypes[ct] {
+			st.setFail(failf(ReasonContentType, "%s", ct))
+			r.Request.Abort()
+		}
+	})
+	cc.OnResponse(func(r *colly.Response) {
+		res.body = r.Body
+		res.finalURL = r.Request.URL.String()
+	})
+	hdr := http.Header{}
+	hdr.Set("User-Agent", f.cfg.UserAgent)
+	hdr.Set("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1")
+	hdr.Set("Accept-Encoding", acceptEncoding)
+	err := cc.Request(http.MethodGet, u.String(), nil, nil, hdr)
+
+	st.mu.Lock()
+	res.status, res.header = st.status, st.header
+	st.mu.Unlock()
+	if fail := st.failure(); fail != nil {
+		res.err = fail
+	} else if err != nil {
+		res.err = err
+	}
+	return res
+}
+
+func statusErr(code int) *fetchError {
+	fe := failf(ReasonHTTP, "%d", code)
+	fe.transient = code == http.StatusBadGateway || code == http.StatusGatewayTimeout
+	if code >= 300 && code < 400 {
+		fe = failf(ReasonRedirect, "http %d not followed", code)
+	}
+	return fe
+}
+
+// checkRedirect is colly's redirect policy: at most 10 hops, no loops, only
+// http(s), nothing blocklisted or forbidden by robots.txt. The dial-time
+// guard still vets the address each hop resolves to.
+func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return failf(ReasonRedirect, "more than 10 redirects (last to %s)", req.URL)
+	}
+	next := req.URL.String()
+	for _, v := range via {
+		if v.URL.String() == next {
+			return failf(ReasonRedirect, "loop back to %s", next)
+		}
+	}
+	if err := f.checkURL(req.URL); err != nil {
+		return err
+	}
+	req.Header.Del("Authorization")
+	req.Header.Del("Cookie")
+	// A redirect to another origin must respect that origin's robots.txt.
+	if originOf(req.URL) != originOf(via[len(via)-1].URL) {
+		h := f.hosts.get(req.URL.Host)
+		info, err := f.siteInfo(req.Context(), req.URL, h, f.cfg.MinHostDelay)
+		f.hosts.put(h)
+		if err != nil {
+			return err
+		}
+		if info.refused != nil {
+			return info.refused
+		}
+		if ok, rule := info.robots.Allowed(RobotsToken, req.URL.RequestURI()); !ok {
+			if info.robotsNote != "" {
+				return failf(ReasonRobots, "redirect target: %s", info.robotsNote)
+			}
+			return failf(ReasonRobots, "redirect target %s disallowed by %s", req.URL.Host, strings.TrimPrefix(rule, "disallow: "))
+		}
+	}
+	if st := stateFrom(req.Context()); st != nil {
+		st.mu.Lock()
+		st.redirects = append(st.redirects, next)
+		st.mu.Unlock()
+	}
+	return nil
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// fill turns an attempt into the capture's fields.
+func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteInfo) error {
+	c.FetchedAt = time.Now().UTC()
+	c.Status = res.status
+	if res.finalURL != "" && res.finalURL != c.URL {
+		c.FinalURL = res.finalURL
+	}
+	if res.header != nil {
+		c.Headers = make(map[string]string)
+		for _, k := range schemas.KeptHeaders {
+			if vs := res.header.Values(k); len(vs) > 0 {
+				c.Headers[k] = strings.Join(vs, ", ")
+			}
+		}
+		if len(c.Headers) == 0 {
+			c.Headers = nil
+		}
+	}
+	rawCT := ""
+	if res.header != nil {
+		rawCT = res.header.Get("Content-Type")
+	}
+	mt, _, perr := mime.ParseMediaType(rawCT)
+	if perr != nil {
+		mt = ""
+	}
+	c.ContentType = mt
+	if res.err != nil {
+		return res.err
+	}
+	if res.status == 0 {
+		return errors.New("no response")
+	}
+	if mt == "" {
+		mt, _, _ = mime.ParseMediaType(http.DetectContentType(res.body))
+		if !allowedTypes[mt] {
+			return failf(ReasonContentType, "%s (sniffed; no Content-Type header)", mt)
+		}
+		c.ContentType = mt
+	}
+	final := u
+	if c.FinalURL != "" {
+		if fu, err := url.Parse(c.FinalURL); err == nil {
+			final = fu
+		}
+	}
+	isHTML := mt != "text/plain"
+	decodeCT := rawCT
+	if decodeCT == "" {
+		decodeCT = mt
+	}
+	body, cs := decodeBody(res.body, decodeCT)
+	c.Body = body
+	c.Charset = cs
+	c.BodySize = int64(len(body))
+	c.BodySHA256 = schemas.SHA256Hex(body)
+	c.Truncated = res.st.truncated.Load()
+	var meta pageMeta
+	if isHTML {
+		meta = parseHTML(body, final)
+		c.Outlinks = meta.outlinks
+	}
+	o := &c.OptOut
+	o.NoAI, o.NoIndex, o.TDMReserved, o.TDMPolicy, o.ContentUsage = optOutSignals(res.header, meta, info.tdm, final.RequestURI())
+	return nil
+}

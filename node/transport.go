@@ -1,0 +1,146 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"mime"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// reqState carries one fetch's limits in and its observations out, through
+// the request context, across colly's callbacks, the redirect policy and the
+// transport.
+type reqState struct {
+	limit int64 // decoded body cap
+
+	wire      atomic.Int64
+	truncated atomic.Bool
+
+	mu        sync.Mutex
+	header    http.Header // the final response's headers, untouched
+	status    int
+	redirects []string
+	fail      error // the first guard that stopped the fetch
+}
+
+func (s *reqState) setFail(err error) {
+	s.mu.Lock()
+	if s.fail == nil {
+		s.fail = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *reqState) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fail
+}
+
+type stateKey struct{}
+
+func withState(ctx context.Context, s *reqState) context.Context {
+	return context.WithValue(ctx, stateKey{}, s)
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	s, _ := ctx.Value(stateKey{}).(*reqState)
+	return s
+}
+
+// guardedTransport wraps an http.Transport whose dialer is guarded. It
+// refuses non-http(s) schemes, strips credentials, meters and rate-limits
+// the bytes read, and undoes Content-Encoding itself under the size limit.
+type guardedTransport struct {
+	base    *http.Transport
+	limiter *rate.Limiter // nil: unlimited
+	onBytes func(int64)
+	// defaultLimit caps bodies of requests that carry no reqState.
+	defaultLimit int64
+}
+
+func newGuardedTransport(cfg Config, dialer *guardedDialer, limiter *rate.Limiter, onBytes func(int64)) *guardedTransport {
+	base := &http.Transport{
+		Proxy:                  nil, // never route through an environment proxy
+		DialContext:            dialer.DialContext,
+		TLSHandshakeTimeout:    cfg.ConnectTimeout,
+		ResponseHeaderTimeout:  cfg.HeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true, // we decode ourselves, under a limit
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    2,
+		IdleConnTimeout:        60 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      true,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	return &guardedTransport{base: base, limiter: limiter, onBytes: onBytes, defaultLimit: cfg.MaxBodyBytes}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, &fetchError{code: "scheme", detail: fmt.Sprintf("%q is not http or https", req.URL.Scheme)}
+	}
+	if req.URL.User != nil || req.Header.Get("Cookie") != "" || req.Header.Get("Authorization") != "" {
+		req = req.Clone(req.Context())
+		req.URL.User = nil
+		req.Header.Del("Cookie")
+		req.Header.Del("Authorization")
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	st := stateFrom(req.Context())
+	if st == nil {
+		st = &reqState{limit: t.defaultLimit}
+	}
+	st.mu.Lock()
+	st.header = resp.Header.Clone()
+	st.status = resp.StatusCode
+	st.mu.Unlock()
+
+	enc, encErr := parseContentEncoding(resp.Header.Get("Content-Encoding"))
+	wire := &wireReader{ctx: req.Context(), r: resp.Body, limiter: t.limiter, n: &st.wire, onBytes: t.onBytes}
+	body := &guardedBody{raw: resp.Body}
+	var src = wire
+	var decoded interface{ Read([]byte) (int, error) } = src
+	switch {
+	case encErr != nil:
+		decoded = errReader{encErr}
+	case enc != "":
+		body.dec = &lazyDecoder{encoding: enc, src: src}
+		decoded = body.dec
+	}
+	body.Reader = &cappedReader{r: decoded, limit: st.limit, compressed: enc != "", wire: &st.wire, truncated: &st.truncated}
+	resp.Body = body
+
+	// colly only sees a sanitised copy of the headers: no Content-Encoding
+	// (so it never decodes again) and no charset (so it never transcodes;
+	// the fetcher does that with the original header kept in reqState).
+	h := resp.Header.Clone()
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	if ct := h.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil {
+			h.Set("Content-Type", mt)
+		} else {
+			h.Del("Content-Type")
+		}
+	}
+	resp.Header = h
+	resp.ContentLength = -1
+	resp.Uncompressed = true
+	return resp, nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
