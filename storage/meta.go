@@ -192,3 +192,11 @@ func readPath(ctx context.Context, dserv ipld.DAGService, root cid.Cid, name str
 	}
 	return data, nil
 }
+
+func jsonMarshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	return b, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -16,6 +17,12 @@ import (
 
 // pullStateDir is where an interrupted pull keeps its verified blocks.
 const pullStateDir = ".sward-pull"
+
+// RootFile is written by `sward dataset pull` into the output directory; it
+// holds the root CID so `sward dataset verify DIR` needs no argument. Like
+// every entry whose name starts with ".sward", it is not part of the
+// dataset and is skipped when hashing.
+const RootFile = ".sward-root"
 
 // CorruptError says which file of a pulled dataset does not match.
 type CorruptError struct {
@@ -80,8 +87,11 @@ func HashDir(ctx context.Context, dir string) (cid.Cid, map[string]cid.Cid, erro
 		if err != nil {
 			return err
 		}
-		if d.Name() == pullStateDir {
-			return filepath.SkipDir
+		if path != dir && strings.HasPrefix(d.Name(), ".sward") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if d.IsDir() {
 			return nil
@@ -175,4 +185,3 @@ func (d *hashDAG) GetMany(ctx context.Context, cs []cid.Cid) <-chan *ipld.NodeOp
 
 func (d *hashDAG) Remove(context.Context, cid.Cid) error       { return nil }
 func (d *hashDAG) RemoveMany(context.Context, []cid.Cid) error { return nil }
-
