@@ -163,6 +163,13 @@ func decodeBody(body []byte, contentType string) ([]byte, string) {
 	enc, name, certain := charset.DetermineEncoding(body, contentType)
 	bom := bytes.HasPrefix(body, []byte{0xef, 0xbb, 0xbf}) || bytes.HasPrefix(body, []byte{0xfe, 0xff}) || bytes.HasPrefix(body, []byte{0xff, 0xfe})
 	hasHigh := hasHighBit(body)
+	if !hasHigh && !bom && !strings.HasPrefix(name, "utf-16") {
+		// Pure ASCII reads the same in every ASCII-compatible encoding.
+		if !certain && name == "windows-1252" {
+			name = "utf-8"
+		}
+		return body, name
+	}
 	valid := utf8.Valid(body)
 	switch {
 	case bom && certain:

@@ -310,7 +310,9 @@ func TestHostileServers(t *testing.T) {
 					}
 				}
 			},
-			check: func(t *testing.T, c *schemas.Capture) { wantErrPrefix(t, c, "timeout: no response headers within 300ms") },
+			check: func(t *testing.T, c *schemas.Capture) {
+				wantErrPrefix(t, c, "timeout: no response headers within 300ms")
+			},
 		},
 		{
 			name: "slowloris body",

@@ -39,12 +39,12 @@ Disallow: /everyone
 		{"/private/public/page", true, "allow: /private/public"},
 		{"/doc.pdf", false, "disallow: /*.pdf$"},
 		{"/doc.pdf?x=1", true, ""},
-		{"/tie", true, "allow: /tie"},       // equal length: allow wins (RFC 9309 2.2.2)
-		{"/axxb", true, "allow: /axxb"},     // longest octets: /axxb (5) beats /a*b (4)
-		{"/ayyb", false, "disallow: /a*b"},  // wildcard
-		{"/%7Ejoe/x", false, "disallow: /~joe/"}, // unreserved escapes decode
+		{"/tie", true, "allow: /tie"},                // equal length: allow wins (RFC 9309 2.2.2)
+		{"/axxb", true, "allow: /axxb"},              // longest octets: /axxb (5) beats /a*b (4)
+		{"/ayyb", false, "disallow: /a*b"},           // wildcard
+		{"/%7Ejoe/x", false, "disallow: /~joe/"},     // unreserved escapes decode
 		{"/merged/page", false, "disallow: /merged"}, // groups for one agent merge
-		{"/everyone", true, ""},             // the * group does not apply to us
+		{"/everyone", true, ""},                      // the * group does not apply to us
 		{"/robots.txt", true, ""},
 	}
 	for _, tc := range tests {
