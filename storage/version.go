@@ -58,6 +58,10 @@ func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *vers
 	if b.batch <= 0 {
 		b.batch = 8 << 20
 	}
+	// Keep several batches per row group so row groups come out near size.
+	if rg := b.docs.rowGroupBytes / 4; b.batch > rg {
+		b.batch = max(rg, 1)
+	}
 	return b
 }
 
