@@ -1,0 +1,130 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDashboard(t *testing.T) {
+	srv := bytesSite(t, 1000, nil, nil)
+	f := newTestFetcher(t, func(c *Config) { c.MonthlyCapBytes = 1 << 30; c.ActiveHours = "00:00-24:00" })
+	if c := fetch(t, f, srv.URL+"/p"); c.Error != "" {
+		t.Fatal(c.Error)
+	}
+	fetch(t, f, "http://10.0.0.1/")
+	f.Meter().SetLedger(Ledger{VerifiedPages: 7, VerifiedBytes: 7000, Reputation: 0.93, Points: 12.5, VerifiedShare: 0.25})
+	d := NewDashboard(f, "12D3KooWtest")
+	dash := httptest.NewServer(d.Handler())
+	defer dash.Close()
+	ctx := context.Background()
+
+	s, err := GetStatus(ctx, dash.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Peer != "12D3KooWtest" || s.State != GateOpen || s.Pages != 1 || s.Errors != 1 || s.ErrorReasons["ssrf"] != 1 ||
+		s.MonthBytes < 1000 || s.MonthlyCap != 1<<30 || s.Ledger.Points != 12.5 || len(s.History) != chartMinutes {
+		t.Errorf("status: %+v", s)
+	}
+	var last Point
+	for _, p := range s.History {
+		last.Pages += p.Pages
+	}
+	if last.Pages != 1 {
+		t.Errorf("history pages %d, want 1", last.Pages)
+	}
+
+	// Pause and resume through the API, as the page's buttons do.
+	if s, err = Control(ctx, dash.URL, "pause"); err != nil || !s.Paused || s.State != GatePaused || !f.Paused() {
+		t.Fatalf("pause: %+v %v", s, err)
+	}
+	if s, err = Control(ctx, dash.URL, "resume"); err != nil || s.Paused || f.Paused() {
+		t.Fatalf("resume: %+v %v", s, err)
+	}
+	// A cross-site form post (no control header) is refused.
+	resp, err := http.Post(dash.URL+"/api/pause", "application/x-www-form-urlencoded", strings.NewReader("x=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || f.Paused() {
+		t.Errorf("form post: status %d paused %v", resp.StatusCode, f.Paused())
+	}
+	// A rebinding page (foreign Host header) is refused.
+	req, _ := http.NewRequest(http.MethodGet, dash.URL+"/api/status", nil)
+	req.Host = "attacker.example"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Host: status %d", resp.StatusCode)
+	}
+
+	// The page is self-contained and carries the numbers and the chart.
+	resp, err = http.Get(dash.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"12D3KooWtest", "<svg", "25.0%", "12.5", "0.93", "Pause", "Resume"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"src=\"http", "href=\"http", "@import"} {
+		if bytes.Contains(page, []byte(bad)) {
+			t.Errorf("page loads an external asset (%q)", bad)
+		}
+	}
+	// The chart is well-formed SVG.
+	resp, err = http.Get(dash.URL + "/chart.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := xml.Unmarshal(svg, new(struct{ XMLName xml.Name })); err != nil || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("chart not SVG: %v", err)
+	}
+
+	var out bytes.Buffer
+	if err := s.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"12D3KooWtest", "1 fetched, 1 errors", "reputation 0.93", "ssrf=1", "of 1.0 GiB cap"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text status lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestDashboardServeRefusesNonLoopback(t *testing.T) {
+	f := newTestFetcher(t, nil)
+	d := NewDashboard(f, "p")
+	if err := d.Serve(context.Background(), "0.0.0.0:7777"); err == nil || !strings.Contains(err.Error(), "not loopback") {
+		t.Errorf("Serve on 0.0.0.0: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Serve(ctx, "127.0.0.1:0") }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Serve after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not stop")
+	}
+}
