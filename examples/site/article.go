@@ -16,6 +16,7 @@ type articleBody struct {
 	list      []string
 	table     [][3]string // rows of year, participants, budget; nil for none
 	note      string      // where a republished article first appeared
+	spare     []string    // sentence templates the article did not use
 }
 
 // bodyBlock is a headed part of an article.
@@ -134,6 +135,9 @@ func writeArticle(seed int64, hp *hostPlan, p *page, withPII bool) *articleBody 
 		last.paras = append(last.paras, []string{pr.sentence(r.pick(l.pii))})
 		pr.person = ""
 	}
+	for _, i := range order[min(next, len(order)):] {
+		b.spare = append(b.spare, l.sentences[i])
+	}
 	b.listIntro = r.pick(l.listIntro)
 	items := r.perm(len(l.listItems))
 	for i := range 4 {
@@ -158,7 +162,9 @@ func republish(seed int64, b *articleBody, dup *page, orig *hostPlan) {
 	b.update = expand(l.dupUpdate, func(string) string { return l.fmtDate(dup.meta.published) })
 	blk := &b.blocks[r.intn(len(b.blocks))]
 	para := blk.paras[r.intn(len(blk.paras))]
-	para[r.intn(len(para))] = pr.sentence(r.pick(l.sentences))
+	if len(b.spare) > 0 {
+		para[r.intn(len(para))] = pr.sentence(r.pick(b.spare))
+	}
 	b.note = expand(l.dupNote, func(string) string { return orig.paper })
 }
 
