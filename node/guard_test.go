@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func TestGuardClassify(t *testing.T) {
@@ -138,5 +140,26 @@ func TestParseBytes(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseBytes(%q) = %d, %v", tc.in, got, err)
 		}
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	fs := pflag.NewFlagSet("node", pflag.ContinueOnError)
+	fl := AddFlags(fs)
+	if err := fs.Parse([]string{"--bandwidth=1MiB", "--blocklist=a.example,b.example", "--active-hours=01:00-02:00"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{MonthlyCapBytes: 5e9, BandwidthBytesPerSec: 99, MaxConcurrency: 3}
+	if err := fl.Apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BandwidthBytesPerSec != 1<<20 || cfg.MonthlyCapBytes != 5e9 || cfg.MaxConcurrency != 3 || len(cfg.Blocklist) != 2 || cfg.ActiveHours != "01:00-02:00" {
+		t.Errorf("after flags: %+v", cfg)
+	}
+	fs2 := pflag.NewFlagSet("node", pflag.ContinueOnError)
+	fl2 := AddFlags(fs2)
+	_ = fs2.Parse([]string{"--monthly-cap=lots"})
+	if err := fl2.Apply(&cfg); err == nil {
+		t.Error("bad --monthly-cap accepted")
 	}
 }
