@@ -99,7 +99,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		ExcludeComments: true,
 		IncludeLinks:    true,
 		Focus:           trafilatura.Balanced,
-		HtmlDateMode:    trafilatura.Fast,
+		HtmlDateMode:    trafilatura.Disabled,
 	}
 	// A third-party extractor must not take the process down on a page it
 	// cannot handle; turn its panic into a reasoned reject.

@@ -33,6 +33,12 @@ type JobSpec struct {
 	// VerifySampleRate is the fraction of captures re-fetched by a second
 	// node to check honesty (default 0.05).
 	VerifySampleRate float64 `yaml:"verify_sample_rate,omitempty" json:"verify_sample_rate,omitempty"`
+	// Languages, when set, lists the ISO 639-1 codes the pipeline keeps.
+	Languages []string `yaml:"languages,omitempty" json:"languages,omitempty"`
+	// Quality overrides pipeline thresholds by name (see pipeline.Thresholds).
+	Quality map[string]float64 `yaml:"quality,omitempty" json:"quality,omitempty"`
+	// Fields declares structured fields to extract into typed columns.
+	Fields []FieldSpec `yaml:"fields,omitempty" json:"fields,omitempty"`
 }
 
 // Scope limits which discovered URLs are followed.
@@ -222,6 +228,9 @@ func (s *JobSpec) Validate() error {
 	}
 	if s.VerifySampleRate < 0 || s.VerifySampleRate > 1 {
 		return &SpecError{Field: "verify_sample_rate", Reason: "must be between 0 and 1"}
+	}
+	if err := validateFields(s.Fields); err != nil {
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"unicode"
+)
+
+// Dedup remembers the documents seen so far: an exact set keyed by the
+// hash of normalised text, and MinHash locality-sensitive hashing over
+// word n-grams (bands x rows hashes) for near duplicates. Near duplicates
+// form clusters (union-find) whose sizes are kept. Safe for concurrent use.
+type Dedup struct {
+	ngram, bands, rows int
+	a, b               []uint64
+
+	mu      sync.Mutex
+	exact   map[[32]byte]int32
+	buckets []map[uint64]int32 // one per band: band hash -> doc index
+	parent  []int32
+	size    []int32
+}
+
+// NewDedup makes an empty dedup index.
+func NewDedup(ngram, bands, rows int) *Dedup {
+	d := &Dedup{ngram: ngram, bands: bands, rows: rows, exact: map[[32]byte]int32{}}
+	n := bands * rows
+	d.a, d.b = make([]uint64, n), make([]uint64, n)
+	seed := uint64(0x5a17d5eed)
+	for i := 0; i < n; i++ {
+		d.a[i] = splitmix(&seed) | 1
+		d.b[i] = splitmix(&seed)
+	}
+	d.buckets = make([]map[uint64]int32, bands)
+	for i := range d.buckets {
+		d.buckets[i] = map[uint64]int32{}
+	}
+	return d
+}
+
+func splitmix(s *uint64) uint64 {
+	*s += 0x9e3779b97f4a7c15
+	z := *s
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// DedupKey is what Dedup needs of one text, computed without a lock.
+type DedupKey struct {
+	Exact     [32]byte
+	Signature []uint64
+}
+
+// dedupWords lowercases and splits text into letter/digit words.
+func dedupWords(text string) []string {
+	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+	})
+}
+
+// Key computes the exact hash (of the lowercased word sequence, so
+// whitespace and punctuation changes do not hide a copy) and the MinHash
+// signature of text.
+func (d *Dedup) Key(text string) DedupKey {
+	words := dedupWords(text)
+	k := DedupKey{Exact: sha256.Sum256([]byte(strings.Join(words, " ")))}
+	k.Signature = d.signature(words)
+	return k
+}
+
+// signature is the MinHash signature over word n-grams: each shingle is
+// hashed once, then permuted by len(a) multiply-add hash functions.
+func (d *Dedup) signature(words []string) []uint64 {
+	sig := make([]uint64, len(d.a))
+	for i := range sig {
+		sig[i] = ^uint64(0)
+	}
+	if len(words) == 0 {
+		return sig
+	}
+	wh := make([]uint64, len(words))
+	for i, w := range words {
+		wh[i] = fnv64(w)
+	}
+	n := min(d.ngram, len(words))
+	for i := 0; i+n <= len(wh); i++ {
+		x := gramHash(wh[i : i+n])
+		for j := range sig {
+			if h := d.a[j]*x + d.b[j]; h < sig[j] {
+				sig[j] = h
+			}
+		}
+	}
+	return sig
+}
+
+func (d *Dedup) bandHash(sig []uint64, band int) uint64 {
+	return gramHash(sig[band*d.rows : (band+1)*d.rows])
+}
+
+// DedupResult says what Add found.
+type DedupResult struct {
+	// Exact: the same text was seen before.
+	Exact bool
+	// Near: a near duplicate was seen before (LSH band collision).
+	Near bool
+	// ClusterSize counts the documents in this text's cluster, itself
+	// included.
+	ClusterSize int
+}
+
+// Add records a document and reports whether it duplicates one seen
+// earlier. The first document of a cluster is the one kept.
+func (d *Dedup) Add(k DedupKey, exact, near bool) DedupResult {
+	bandKeys := make([]uint64, d.bands)
+	if near {
+		for b := range bandKeys {
+			bandKeys[b] = d.bandHash(k.Signature, b)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if exact {
+		if id, ok := d.exact[k.Exact]; ok {
+			root := d.find(id)
+			d.size[root]++
+			return DedupResult{Exact: true, Near: true, ClusterSize: int(d.size[root])}
+		}
+	}
+	id := int32(len(d.parent))
+	d.parent = append(d.parent, id)
+	d.size = append(d.size, 1)
+	if exact {
+		d.exact[k.Exact] = id
+	}
+	res := DedupResult{ClusterSize: 1}
+	if !near {
+		return res
+	}
+	for b, key := range bandKeys {
+		other, ok := d.buckets[b][key]
+		if !ok {
+			d.buckets[b][key] = id
+			continue
+		}
+		res.Near = true
+		d.union(other, id)
+	}
+	res.ClusterSize = int(d.size[d.find(id)])
+	return res
+}
+
+// Len is the number of documents recorded.
+func (d *Dedup) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.parent)
+}
+
+func (d *Dedup) find(x int32) int32 {
+	for d.parent[x] != x {
+		d.parent[x] = d.parent[d.parent[x]]
+		x = d.parent[x]
+	}
+	return x
+}
+
+func (d *Dedup) union(x, y int32) {
+	rx, ry := d.find(x), d.find(y)
+	if rx == ry {
+		return
+	}
+	if d.size[rx] < d.size[ry] {
+		rx, ry = ry, rx
+	}
+	d.parent[ry] = rx
+	d.size[rx] += d.size[ry]
+}
+
+// Similarity estimates the Jaccard similarity of two signatures.
+func Similarity(a, b []uint64) float64 {
+	if len(a) == 0 || len(a) != len(b) {
+		return 0
+	}
+	eq := 0
+	for i := range a {
+		if a[i] == b[i] {
+			eq++
+		}
+	}
+	return float64(eq) / float64(len(a))
+}
