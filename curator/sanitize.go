@@ -30,7 +30,7 @@ var allowedTags = map[atom.Atom]bool{
 // droppedWithContent are removed together with everything inside them.
 var droppedWithContent = map[atom.Atom]bool{
 	atom.Script: true, atom.Style: true, atom.Template: true, atom.Iframe: true, atom.Object: true, atom.Embed: true,
-	atom.Svg: true, atom.Math: true, atom.Head: true, atom.Title: true, atom.Noscript: true, atom.Applet: true,
+	atom.Svg: true, atom.Math: true, atom.Title: true, atom.Noscript: true, atom.Applet: true,
 	atom.Frame: true, atom.Frameset: true, atom.Noembed: true, atom.Noframes: true, atom.Audio: true, atom.Video: true,
 	atom.Canvas: true, atom.Select: true, atom.Textarea: true, atom.Button: true, atom.Xmp: true, atom.Plaintext: true,
 }
@@ -41,6 +41,13 @@ var allowedAttrs = map[string]bool{
 }
 
 var voidTags = map[atom.Atom]bool{atom.Br: true, atom.Hr: true, atom.Img: true}
+
+// htmlVoid are the elements that never have content or an end tag.
+var htmlVoid = map[atom.Atom]bool{
+	atom.Area: true, atom.Base: true, atom.Br: true, atom.Col: true, atom.Embed: true, atom.Hr: true, atom.Img: true,
+	atom.Input: true, atom.Link: true, atom.Meta: true, atom.Param: true, atom.Source: true, atom.Track: true,
+	atom.Wbr: true, atom.Frame: true, atom.Keygen: true,
+}
 
 // MaxSanitizeInput bounds the HTML Sanitize reads; the rest is dropped.
 const MaxSanitizeInput = 4 << 20
@@ -57,6 +64,7 @@ func Sanitize(untrusted string) string {
 	var open []atom.Atom // kept elements not yet closed
 	skip := 0            // depth inside a dropped-with-content element
 	var skipTag atom.Atom
+	var skipName string // for custom elements, which have no atom
 	for {
 		tt := z.Next()
 		switch tt {
@@ -72,30 +80,33 @@ func Sanitize(untrusted string) string {
 				out.WriteString(html.EscapeString(string(z.Text())))
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
+			// Browsers ignore the self-closing flag on HTML elements that
+			// are not void ("<a/>" opens an a), and so do we.
 			tok := z.Token()
 			if skip > 0 {
-				if tok.DataAtom == skipTag && tt == html.StartTagToken {
+				if tok.DataAtom == skipTag && tok.Data == skipName {
 					skip++
 				}
 				continue
 			}
+			if htmlVoid[tok.DataAtom] && !allowedTags[tok.DataAtom] {
+				continue // <embed>, <meta>, <link>, <base>, <input>...: no content to drop
+			}
 			if droppedWithContent[tok.DataAtom] || tok.DataAtom == 0 && isForeign(tok.Data) {
-				if tt == html.StartTagToken && !voidTags[tok.DataAtom] {
-					skip, skipTag = 1, tok.DataAtom
-				}
+				skip, skipTag, skipName = 1, tok.DataAtom, tok.Data
 				continue
 			}
 			if !allowedTags[tok.DataAtom] {
 				continue // drop the tag, keep its text
 			}
 			writeStart(&out, tok)
-			if !voidTags[tok.DataAtom] && tt == html.StartTagToken {
+			if !voidTags[tok.DataAtom] {
 				open = append(open, tok.DataAtom)
 			}
 		case html.EndTagToken:
 			tok := z.Token()
 			if skip > 0 {
-				if tok.DataAtom == skipTag {
+				if tok.DataAtom == skipTag && tok.Data == skipName {
 					skip--
 				}
 				continue
