@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 // DefaultUserAgent identifies sward's crawler and links to the page that
@@ -111,8 +113,8 @@ func (c Config) Validate() error {
 		return errors.New("node config: user agent is empty; leave it unset for the default")
 	case !strings.Contains(strings.ToLower(c.UserAgent), RobotsToken):
 		return fmt.Errorf("node config: user agent %q must contain the token %q so sites can address sward in robots.txt", c.UserAgent, RobotsToken)
-	case c.MaxBodyBytes <= 0:
-		return fmt.Errorf("node config: max body bytes %d must be positive", c.MaxBodyBytes)
+	case c.MaxBodyBytes <= 0 || c.MaxBodyBytes > schemas.MaxCaptureBody:
+		return fmt.Errorf("node config: max body bytes %d must be between 1 and %d (the largest body a capture may carry)", c.MaxBodyBytes, schemas.MaxCaptureBody)
 	case c.ConnectTimeout <= 0 || c.HeaderTimeout <= 0 || c.TotalTimeout <= 0:
 		return errors.New("node config: connect, header and total timeouts must be positive")
 	case c.MinHostDelay < 0:

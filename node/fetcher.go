@@ -195,16 +195,23 @@ func (f *Fetcher) waitOpen(ctx context.Context) error {
 			return nil
 		}
 		var timer <-chan time.Time
+		var t *time.Timer
 		if !until.IsZero() {
-			t := time.NewTimer(time.Until(until) + 50*time.Millisecond)
-			defer t.Stop()
+			t = time.NewTimer(time.Until(until) + 50*time.Millisecond)
 			timer = t.C
 		}
+		var err error
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			err = context.Cause(ctx)
 		case <-changed:
 		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -295,7 +302,7 @@ func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item
 	defer func() { h.release(delay) }()
 
 	f.meter.setPhase(id, "robots")
-	info, err := f.siteInfo(ctx, u, h, delay)
+	info, err := f.siteInfo(ctx, u, h, delay, true)
 	if err != nil {
 		return err
 	}
@@ -350,28 +357,34 @@ func asFetchError(ctx context.Context, err error, cfg *Config) *fetchError {
 }
 
 // siteInfo returns (fetching if needed, under the host's pacing) the
-// origin's robots.txt and TDMRep file.
-func (f *Fetcher) siteInfo(ctx context.Context, u *url.URL, h *hostState, delay time.Duration) (siteInfo, error) {
+// origin's robots.txt and TDMRep file. takeGlobal is false when the caller
+// already holds a global slot (a redirect check inside a request), so a
+// node with one slot cannot deadlock on itself.
+func (f *Fetcher) siteInfo(ctx context.Context, u *url.URL, h *hostState, delay time.Duration, takeGlobal bool) (siteInfo, error) {
 	origin := originOf(u)
+	get := func(ctx context.Context, path string, limit int64) siteFetch {
+		if takeGlobal {
+			if !f.acquireGlobal(ctx) {
+				return siteFetch{err: context.Cause(ctx)}
+			}
+			defer f.releaseGlobal()
+		}
+		return getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, path, limit)
+	}
 	return f.sites.get(ctx, origin, func(ctx context.Context) (siteInfo, time.Duration) {
 		var info siteInfo
 		var ttl time.Duration
 		if err := h.pace(ctx, delay); err != nil {
 			return siteInfo{robots: RobotsDisallowAll(), robotsNote: "robots.txt not fetched: " + err.Error()}, siteErrorTTL
 		}
-		f.acquireGlobal(ctx)
-		rf := getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, "/robots.txt", MaxRobotsBytes)
-		f.releaseGlobal()
+		rf := get(ctx, "/robots.txt", MaxRobotsBytes)
 		info.robots, info.robotsNote, ttl = robotsFromFetch(rf)
 		if se, ok := asSSRF(rf.err); ok {
 			info.refused = se
 		}
 		if ok, _ := info.robots.Allowed(RobotsToken, "/.well-known/tdmrep.json"); ok && rf.err == nil {
-			d := max(delay, info.robots.CrawlDelay(RobotsToken))
-			if err := h.pace(ctx, d); err == nil {
-				f.acquireGlobal(ctx)
-				tf := getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, "/.well-known/tdmrep.json", maxTDMRepBytes)
-				f.releaseGlobal()
+			if err := h.pace(ctx, max(delay, info.robots.CrawlDelay(RobotsToken))); err == nil {
+				tf := get(ctx, "/.well-known/tdmrep.json", maxTDMRepBytes)
 				if tf.err == nil && tf.status >= 200 && tf.status < 300 {
 					info.tdm = parseTDMRep(tf.body)
 				}
@@ -390,12 +403,7 @@ func (f *Fetcher) acquireGlobal(ctx context.Context) bool {
 	}
 }
 
-func (f *Fetcher) releaseGlobal() {
-	select {
-	case <-f.global:
-	default:
-	}
-}
+func (f *Fetcher) releaseGlobal() { <-f.global }
 
 // attempt is the outcome of one request (after redirects).
 type attempt struct {
@@ -485,7 +493,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	// A redirect to another origin must respect that origin's robots.txt.
 	if originOf(req.URL) != originOf(via[len(via)-1].URL) {
 		h := f.hosts.get(req.URL.Host)
-		info, err := f.siteInfo(req.Context(), req.URL, h, f.cfg.MinHostDelay)
+		info, err := f.siteInfo(req.Context(), req.URL, h, f.cfg.MinHostDelay, false)
 		f.hosts.put(h)
 		if err != nil {
 			return err

@@ -545,3 +545,33 @@ func TestHostileServers(t *testing.T) {
 		})
 	}
 }
+
+func TestCrossOriginRedirect(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nDisallow: /closed\n")
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, "landed")
+		}
+	}))
+	defer target.Close()
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			w.WriteHeader(404)
+			return
+		}
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusMovedPermanently)
+	}))
+	defer src.Close()
+	// One global slot: the redirect's robots.txt check must not wait for a
+	// second one.
+	f := newTestFetcher(t, func(c *Config) { c.MaxConcurrency = 1 })
+	c := fetch(t, f, src.URL+"/open")
+	if c.Error != "" || string(c.Body) != "landed" || c.FinalURL != target.URL+"/open" {
+		t.Fatalf("open: %q %q %q", c.Error, c.Body, c.FinalURL)
+	}
+	c = fetch(t, f, src.URL+"/closed")
+	wantErrPrefix(t, c, "robots: redirect target")
+}

@@ -102,6 +102,17 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if st == nil {
 		st = &reqState{limit: t.defaultLimit}
 	}
+	if t.onBytes != nil {
+		// Headers count against the caps too (approximately: the status
+		// line and each field as sent).
+		n := int64(len(resp.Status) + 12)
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				n += int64(len(k) + len(v) + 4)
+			}
+		}
+		t.onBytes(n)
+	}
 	st.mu.Lock()
 	st.header = resp.Header.Clone()
 	st.status = resp.StatusCode
