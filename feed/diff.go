@@ -133,20 +133,21 @@ func formatHunks(ops []diffOp, context, maxLines int) string {
 		for start > 0 && i-start < context && ops[start-1].kind == ' ' {
 			start--
 		}
+		// Find where the hunk's last change is followed by a run of more
+		// than 2*context unchanged lines (or the end), then keep context
+		// lines of that run.
 		end := i
 		same := 0
-		for end < len(ops) {
+		for end < len(ops) && same <= 2*context {
 			if ops[end].kind == ' ' {
 				same++
-				if same > 2*context {
-					break
-				}
 			} else {
 				same = 0
 			}
 			end++
 		}
-		end -= max(0, same-context)
+		runStart := end - same
+		end = runStart + min(same, context)
 		hunk := ops[start:end]
 		as, bs := aLine-(i-start), bLine-(i-start)
 		var an, bn int
