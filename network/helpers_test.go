@@ -131,3 +131,28 @@ func mustAddrInfo(t testing.TB, addr string) *peer.AddrInfo {
 	}
 	return ai
 }
+
+// collectUntil reads from ch until every URL in want has arrived (or the
+// timeout passes), then a little longer to catch duplicates, and returns
+// the counts by URL.
+func collectUntil(ch <-chan *schemas.Capture, want map[string]int, timeout time.Duration) map[string]int {
+	got := map[string]int{}
+	complete := func() bool {
+		for k := range want {
+			if got[k] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(timeout)
+	for !complete() && time.Now().Before(deadline) {
+		for k, v := range collect(ch, 50*time.Millisecond) {
+			got[k] += v
+		}
+	}
+	for k, v := range collect(ch, 300*time.Millisecond) {
+		got[k] += v
+	}
+	return got
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -255,6 +256,11 @@ func (h *Host) keepConnected(ai peer.AddrInfo) {
 			backoff = minBackoff
 			timer.Reset(recheck)
 			continue
+		}
+		// This loop paces its own retries; the swarm's dial backoff would
+		// otherwise hide a peer that came back for up to a minute.
+		if sw, ok := h.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(ai.ID)
 		}
 		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
 		err := h.host.Connect(ctx, ai)

@@ -229,11 +229,10 @@ func (h *Host) RequestLease(ctx context.Context, coordinator peer.ID, req *schem
 	if err != nil {
 		return nil, fmt.Errorf("opening lease stream to %s: %w", coordinator, err)
 	}
-	// Reset the stream if ctx ends first, which unblocks reads and writes.
+	// Reset the stream when ctx ends, which unblocks reads and writes; ctx
+	// carries the lease timeout, so this is the only deadline needed.
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
-	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
 	if err := WriteFrame(s, data, schemas.MaxMessageSize); err != nil {
 		_ = s.Reset()
 		return nil, fmt.Errorf("sending %s lease request to %s: %w", r.Op, coordinator, ctxErr(ctx, err))
