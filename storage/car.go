@@ -75,7 +75,7 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading CAR block %d: %w", n, err)
+			return nil, fmt.Errorf("reading CAR block %d (the file is corrupt or truncated; get it again): %w", n, err)
 		}
 		if len(b.RawData()) > MaxBlockSize {
 			return nil, fmt.Errorf("CAR block %s is %d bytes, over the %d limit", b.Cid(), len(b.RawData()), MaxBlockSize)

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/ipfs/go-cid"
 	"github.com/swardnet/sward/schemas"
 )
@@ -67,29 +64,7 @@ func readDocs(t *testing.T, s *Store, root cid.Cid, shards []schemas.Shard) []sc
 		if err != nil {
 			t.Fatal(err)
 		}
-		pf, err := file.NewParquetReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s: %v", sh.Path, err)
-		}
-		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, memory.DefaultAllocator)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tbl, err := fr.ReadTable(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := arrowTableReader(tbl)
-		for tr.Next() {
-			docs, err := schemas.DocumentsFromRecord(tr.RecordBatch())
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, docs...)
-		}
-		tr.Release()
-		tbl.Release()
-		pf.Close()
+		out = append(out, readParquetDocs(t, data)...)
 	}
 	return out
 }

@@ -1,11 +1,17 @@
 package storage
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/swardnet/sward/schemas"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -32,4 +38,33 @@ func rawCIDOf(data []byte) cid.Cid {
 		panic(err)
 	}
 	return c
+}
+
+func readParquetDocs(t *testing.T, data []byte) []schemas.Document {
+	t.Helper()
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	tr := arrowTableReader(tbl)
+	defer tr.Release()
+	var out []schemas.Document
+	for tr.Next() {
+		docs, err := schemas.DocumentsFromRecord(tr.RecordBatch())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, docs...)
+	}
+	return out
 }

@@ -1,0 +1,179 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// TestCrashChild is the victim of TestCrashSafety: it adds documents and
+// publishes versions until it is killed, logging each acknowledged id.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv("SWARD_CRASH_DIR")
+	if dir == "" {
+		t.Skip("run by TestCrashSafety")
+	}
+	round := os.Getenv("SWARD_CRASH_ROUND")
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.OpenDataset(ctx, "crash", crashOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := os.OpenFile(filepath.Join(dir, "acked"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; ; b++ {
+		docs := testDocs(fmt.Sprintf("r%s-b%d", round, b), 40)
+		if err := w.Add(ctx, docs...); err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		for _, d := range docs {
+			sb.WriteString(d.ID + "\n")
+		}
+		if _, err := ack.WriteString(sb.String()); err != nil {
+			t.Fatal(err)
+		}
+		if err := ack.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if b%3 == 2 {
+			if _, _, err := w.Publish(ctx, VersionMeta{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+var crashOpts = DatasetOptions{RowGroupBytes: 24 << 10, ShardBytes: 40 << 10, BatchBytes: 6 << 10}
+
+// TestCrashSafety kills a writer with SIGKILL at random moments, repeatedly,
+// and checks after each kill that the store is consistent: every
+// acknowledged document is published or pending, nothing is published
+// twice, and every recorded version's shards are complete.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir := t.TempDir()
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	published := 0
+	for round := 0; round < 6; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SWARD_CRASH_DIR="+dir, fmt.Sprintf("SWARD_CRASH_ROUND=%d", round))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(150+rnd.IntN(650)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		published = checkCrashStore(t, dir, round)
+	}
+	if published == 0 {
+		t.Fatal("no version was ever published; the kills came too early to test anything")
+	}
+}
+
+// checkCrashStore verifies the invariants and returns the published rows.
+func checkCrashStore(t *testing.T, dir string, round int) int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatalf("round %d: reopening store: %v", round, err)
+	}
+	defer s.Close()
+	w, err := s.OpenDataset(ctx, "crash", crashOpts)
+	if err != nil {
+		t.Fatalf("round %d: reopening dataset: %v", round, err)
+	}
+	inStore := map[string]int{}
+	for k := range w.pending {
+		inStore[k[1:]]++
+	}
+	rows := 0
+	if head, err := s.Head(ctx, "crash"); err == nil {
+		vs, err := s.Versions(ctx, "crash")
+		if err != nil || len(vs) == 0 || vs[len(vs)-1].CID != head.String() {
+			t.Fatalf("round %d: history %+v does not end at head %s (%v)", round, vs, head, err)
+		}
+		for _, v := range vs {
+			checkVersionComplete(t, s, cid.MustParse(v.CID))
+		}
+		m, err := s.Manifest(ctx, head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range readDocs(t, s, head, m.Shards) {
+			inStore[d.ID]++
+			rows++
+		}
+	}
+	for id, n := range inStore {
+		if n > 1 {
+			t.Fatalf("round %d: document %s is stored %d times", round, id, n)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "acked"))
+	if err != nil {
+		return rows // killed before the first acknowledgement
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	acked := 0
+	for sc.Scan() {
+		id := sc.Text()
+		if id == "" {
+			continue
+		}
+		acked++
+		if inStore[id] == 0 {
+			t.Fatalf("round %d: acknowledged document %s is neither published nor pending", round, id)
+		}
+	}
+	t.Logf("round %d: %d acknowledged, %d published, %d pending", round, acked, rows, w.Pending())
+	return rows
+}
+
+// checkVersionComplete reads every file of a version and checks sizes and
+// hashes against its manifest.
+func checkVersionComplete(t *testing.T, s *Store, root cid.Cid) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := s.Manifest(ctx, root)
+	if err != nil {
+		t.Fatalf("version %s: %v", root, err)
+	}
+	for _, sh := range allShards(m) {
+		r, err := s.OpenFile(ctx, root, sh.Path)
+		if err != nil {
+			t.Fatalf("version %s: shard %s: %v", root, sh.Path, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, r)
+		if err != nil {
+			t.Fatalf("version %s: shard %s unreadable: %v", root, sh.Path, err)
+		}
+		if n != sh.Bytes || hex.EncodeToString(h.Sum(nil)) != sh.SHA256 {
+			t.Fatalf("version %s: shard %s is partial or corrupt (%d bytes, want %d)", root, sh.Path, n, sh.Bytes)
+		}
+	}
+}
