@@ -223,11 +223,22 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
   switch (action) {
     case "accept": decide("accept"); break;
-    case "reject": openReject(); break;
-    case "edit": openEdit(); break;
+    case "reject": case "edit": opening = action; break; // on keyup, see below
     case "skip": decide("skip"); break;
     case "undo": undo(); break;
   }
+});
+
+// A form that takes focus opens on keyup: opened on keydown, the key's own
+// character could still land in the freshly focused field.
+let opening = null;
+document.addEventListener("keyup", (e) => {
+  if (!opening) return;
+  const a = opening;
+  opening = null;
+  e.preventDefault();
+  if (a === "reject") openReject();
+  else openEdit();
 });
 
 $("edit").addEventListener("submit", (e) => { e.preventDefault(); saveEdit(); });
