@@ -212,3 +212,10 @@ func nextDoc(t testing.TB, ch <-chan sseEvent) (sseEvent, Record) {
 		}
 	}
 }
+
+func mustAdd(t testing.TB, f *Feed, docs ...schemas.Document) {
+	t.Helper()
+	if err := f.Add(context.Background(), docs...); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+}
