@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,12 +96,18 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 	results := map[string][]benchResult{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		order := []string{"fetcher", "colly"}
+		// Alternate the order so neither side always runs on a warmer
+		// machine.
+		order := []string{"fetcher", "colly", "colly-nolinks"}
 		if i%2 == 1 {
-			order = []string{"colly", "fetcher"}
+			slices.Reverse(order)
 		}
 		for _, mode := range order {
-			cmd := exec.Command(exe, "-test.run=^TestBenchChild$", "-test.count=1")
+			args := []string{"-test.run=^TestBenchChild$", "-test.count=1"}
+			if dir := os.Getenv("SWARD_BENCH_PROFILE_DIR"); dir != "" {
+				args = append(args, "-test.cpuprofile="+filepath.Join(dir, mode+".cpu"))
+			}
+			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), benchEnvMode+"="+mode, benchEnvSites+"="+strings.Join(bases, ","),
 				benchEnvPages+"="+strconv.Itoa(pages), benchEnvConc+"="+strconv.Itoa(conc))
 			out, err := cmd.Output()
@@ -144,6 +151,11 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 	b.ReportMetric(med("colly", cpu), "colly-cpu-ms/page")
 	b.ReportMetric(med("fetcher", rss), "fetcher-peak-rss-MiB")
 	b.ReportMetric(med("colly", rss), "colly-peak-rss-MiB")
+	nr := med("colly-nolinks", rate)
+	b.ReportMetric(nr, "colly-nolinks-pages/s")
+	b.ReportMetric(fr/nr, "ratio-vs-nolinks")
+	b.ReportMetric(med("colly-nolinks", cpu), "colly-nolinks-cpu-ms/page")
+	b.ReportMetric(med("colly-nolinks", rss), "colly-nolinks-peak-rss-MiB")
 }
 
 // TestBenchChild is one side of BenchmarkFetcherVsColly; it does nothing
@@ -177,20 +189,24 @@ func TestBenchChild(t *testing.T) {
 			c := f.Fetch(context.Background(), schemas.LeaseItem{URL: u}, schemas.HostBudget{MaxConcurrency: 1})
 			return c.Error == "" && len(c.Outlinks) > 0
 		}
-	case "colly":
+	case "colly", "colly-nolinks":
+		// "colly" extracts links as a crawler must (OnHTML builds a goquery
+		// document); "colly-nolinks" only fetches, the floor of colly's cost.
 		c := colly.NewCollector()
 		c.IgnoreRobotsTxt = false
 		c.AllowURLRevisit = true
 		c.WithTransport(&http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 2, IdleConnTimeout: 60 * time.Second})
 		var links atomic.Int64
-		c.OnHTML("a[href]", func(e *colly.HTMLElement) {
-			if e.Request.AbsoluteURL(e.Attr("href")) != "" {
-				links.Add(1)
-			}
-		})
+		if mode == "colly" {
+			c.OnHTML("a[href]", func(e *colly.HTMLElement) {
+				if e.Request.AbsoluteURL(e.Attr("href")) != "" {
+					links.Add(1)
+				}
+			})
+		}
 		fetchOne = func(u string) bool {
 			before := links.Load()
-			return c.Visit(u) == nil && links.Load() > before
+			return c.Visit(u) == nil && (mode == "colly-nolinks" || links.Load() > before)
 		}
 	default:
 		t.Fatalf("unknown mode %q", mode)

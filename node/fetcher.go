@@ -417,11 +417,11 @@ type attempt struct {
 
 // attemptOnce runs one colly request for u.
 func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
+	st := &reqState{limit: f.cfg.MaxBodyBytes}
 	if !f.acquireGlobal(ctx) {
-		return &attempt{err: context.Cause(ctx)}
+		return &attempt{st: st, err: context.Cause(ctx)}
 	}
 	defer f.releaseGlobal()
-	st := &reqState{limit: f.cfg.MaxBodyBytes}
 	actx, cancel := context.WithTimeout(ctx, f.cfg.TotalTimeout)
 	defer cancel()
 
@@ -535,7 +535,10 @@ func retryAfter(v string) time.Duration {
 func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteInfo) error {
 	c.FetchedAt = time.Now().UTC()
 	c.Status = res.status
-	if res.finalURL != "" && res.finalURL != c.URL {
+	res.st.mu.Lock()
+	redirected := len(res.st.redirects) > 0
+	res.st.mu.Unlock()
+	if redirected && res.finalURL != "" {
 		c.FinalURL = res.finalURL
 	}
 	if res.header != nil {
