@@ -192,7 +192,7 @@ func (c Config) Validate() error {
 		}
 		seen[k.Name] = true
 		if !isHexSHA256(k.SHA256) {
-			return fmt.Errorf("feed config: API key %q: sha256 must be 64 lowercase hex digits (see `sward serve --hash-key`)", k.Name)
+			return fmt.Errorf("feed config: API key %q: sha256 must be 64 lowercase hex digits (make one with `sward serve --new-key NAME`)", k.Name)
 		}
 		if !k.RateLimit.IsZero() {
 			if err := k.RateLimit.validate(k.Name); err != nil {
