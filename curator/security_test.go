@@ -31,9 +31,9 @@ func TestForgedAndReplayedDecisionsAreRejected(t *testing.T) {
 	must(t, c.Enqueue(ctx, testItem("doc-1", KindReview), testItem("doc-2", KindReview)))
 	key, who := newKey(t)
 	otherKey, _ := newKey(t)
-	rsaKey, _, err := crypto.GenerateRSAKeyPair(2048, rand.Reader)
+	ecKey, _, err := crypto.GenerateSecp256k1Key(rand.Reader)
 	must(t, err)
-	rsaID, err := peer.IDFromPrivateKey(rsaKey)
+	ecID, err := peer.IDFromPrivateKey(ecKey)
 	must(t, err)
 	now := c.cfg.Now()
 
@@ -43,8 +43,8 @@ func TestForgedAndReplayedDecisionsAreRejected(t *testing.T) {
 	impostor := signed(t, otherKey, who, "doc-1", schemas.ActionAccept, "", now)
 	unsigned := signed(t, key, who, "doc-1", schemas.ActionAccept, "", now)
 	unsigned.Signature = nil
-	rsa := &schemas.Decision{Version: 1, ItemID: "doc-1", Curator: rsaID.String(), Action: schemas.ActionAccept, Timestamp: now, Nonce: newNonce()}
-	rsa.Signature, err = rsaKey.Sign(rsa.SigningBytes())
+	ecd := &schemas.Decision{Version: 1, ItemID: "doc-1", Curator: ecID.String(), Action: schemas.ActionAccept, Timestamp: now, Nonce: newNonce()}
+	ecd.Signature, err = ecKey.Sign(ecd.SigningBytes())
 	must(t, err)
 	garbageID := signed(t, key, "not-a-peer-id", "doc-1", schemas.ActionAccept, "", now)
 	future := signed(t, key, who, "doc-1", schemas.ActionAccept, "", now.Add(time.Hour))
@@ -58,7 +58,7 @@ func TestForgedAndReplayedDecisionsAreRejected(t *testing.T) {
 		{"tampered action", wire(t, schemas.CurationMessage{Decision: &tampered}), ErrForged},
 		{"signed by another key", wire(t, schemas.CurationMessage{Decision: impostor}), ErrForged},
 		{"unsigned", wire(t, schemas.CurationMessage{Decision: unsigned}), ErrForged},
-		{"rsa identity", wire(t, schemas.CurationMessage{Decision: rsa}), ErrForged},
+		{"non-Ed25519 identity", wire(t, schemas.CurationMessage{Decision: ecd}), ErrForged},
 		{"signer is not a peer id", wire(t, schemas.CurationMessage{Decision: garbageID}), ErrForged},
 		{"dated in the future", wire(t, schemas.CurationMessage{Decision: future}), ErrStale},
 		{"too old", wire(t, schemas.CurationMessage{Decision: ancient}), ErrStale},
