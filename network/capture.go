@@ -194,8 +194,10 @@ func (h *Host) checkCapture(data []byte, author peer.ID, now time.Time) (*schema
 	if err != nil {
 		return nil, fmt.Errorf("%w: node peer id %q: %w", ErrMalformed, c.NodePeerID, err)
 	}
-	if node != author {
-		return nil, fmt.Errorf("%w: capture names %s, message authored by %s", ErrWrongAuthor, node, author)
+	// The canonical string is required, not just the same key, so that
+	// every consumer can compare NodePeerID as a string.
+	if node != author || c.NodePeerID != author.String() {
+		return nil, fmt.Errorf("%w: capture names %s, message authored by %s", ErrWrongAuthor, c.NodePeerID, author)
 	}
 	if age := now.Sub(c.FetchedAt); age > h.cfg.ReplayWindow {
 		return nil, fmt.Errorf("%w: fetched %s ago, window is %s", ErrStale, age.Round(time.Second), h.cfg.ReplayWindow)

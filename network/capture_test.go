@@ -254,3 +254,51 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzCheckCapture feeds arbitrary gossip payloads to the capture checks:
+// none may panic, and whatever passes must be a validly signed capture by
+// the message's author with an inline body within the limit.
+func FuzzCheckCapture(f *testing.F) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	author, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &Host{cfg: Config{}, quarantine: newQuarantine()}
+	h.cfg.Default()
+	h.replay = newReplayCache(16, time.Hour)
+	f.Add(encode(f, newCapture(f, key, "http://127.0.0.1/seed")))
+	f.Add([]byte(`{"v":1,"capture":{"v":1,"url":"http://x/","node":"12D3KooW","fetched_at":"2026-01-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"v":1,"capture":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := h.checkCapture(data, author, time.Now())
+		if err != nil {
+			return
+		}
+		if c.NodePeerID != author.String() || VerifyCapture(c) != nil || len(c.Body) > h.cfg.InlineBodyLimit {
+			t.Fatalf("accepted a capture that should fail: %+v", c)
+		}
+	})
+}
+
+// FuzzDecodePresence checks that presence decoding never panics and only
+// accepts announcements naming their author.
+func FuzzDecodePresence(f *testing.F) {
+	_, author := genKey(f)
+	f.Add([]byte(`{"v":1,"peer":"` + author.String() + `","software":"dev","at":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(`nope`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := decodePresence(data, author)
+		if err != nil {
+			return
+		}
+		if p.PeerID != author.String() || p.At.IsZero() || p.Version != 1 {
+			t.Fatalf("accepted bad presence %+v", p)
+		}
+	})
+}

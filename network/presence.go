@@ -149,7 +149,7 @@ func decodePresence(data []byte, author peer.ID) (*Presence, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: presence peer id %q: %w", ErrMalformed, p.PeerID, err)
 	}
-	if id != author {
+	if id != author || p.PeerID != author.String() {
 		return nil, fmt.Errorf("%w: presence names %s, message authored by %s", ErrWrongAuthor, id, author)
 	}
 	if p.At.IsZero() {
