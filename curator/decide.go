@@ -220,7 +220,13 @@ func (c *Curator) undoOne(ctx context.Context, itemID, action, nonce string) err
 		return fmt.Errorf("undoing %s: %w", itemID, ErrSettled)
 	}
 	var adjudication bool
-	if err := c.db.QueryRowContext(ctx, `SELECT adjudication FROM decisions WHERE curator = ? AND nonce = ?`, c.self, nonce).Scan(&adjudication); err != nil {
+	err = c.db.QueryRowContext(ctx, `SELECT adjudication FROM decisions WHERE curator = ? AND nonce = ?`, c.self, nonce).Scan(&adjudication)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A later decision on the same item replaced this one while both
+		// were pending: nothing of it is left to take back.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("undoing %s: finding the decision: %w", itemID, err)
 	}
 	if adjudication {

@@ -311,3 +311,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("zero config: %v", err)
 	}
 }
+
+func TestUndoAfterReplacingAPendingDecision(t *testing.T) {
+	ctx := context.Background()
+	c := openTest(t, Config{})
+	must(t, c.Enqueue(ctx, testItem("a", KindReview)))
+	must(t, c.Decide(ctx, Input{ItemID: "a", Action: schemas.ActionAccept}))
+	must(t, c.Decide(ctx, Input{ItemID: "a", Action: schemas.ActionReject, Reason: "spam"}))
+	_, err := c.Undo(ctx) // the reject
+	must(t, err)
+	_, err = c.Undo(ctx) // the replaced accept: nothing left of it
+	must(t, err)
+	must(t, c.Flush(ctx))
+	var n int
+	must(t, c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d decisions left after undoing both; a spurious retraction was made", n)
+	}
+	if q, _ := c.Queue(ctx, Filter{}, 0); !containsItem(q, "a") {
+		t.Fatal("item not back in the queue")
+	}
+}
