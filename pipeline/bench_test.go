@@ -2,11 +2,11 @@ package pipeline
 
 import (
 	"bytes"
-	"syscall"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -31,12 +32,16 @@ type ExtractOptions struct {
 	MaxDepth int
 	// MaxNodes refuses pages with more elements than this.
 	MaxNodes int
+	// MaxTextBytes refuses pages with more visible text than this; such a
+	// page is a dump, not a document (Gopher's word limit would reject it
+	// anyway), and refusing early keeps the pipeline's cost bounded.
+	MaxTextBytes int
 }
 
 // DefaultExtractOptions are the options the pipeline uses unless a job
 // says otherwise.
 func DefaultExtractOptions() ExtractOptions {
-	return ExtractOptions{Fallback: false, MaxDepth: 512, MaxNodes: 200000}
+	return ExtractOptions{Fallback: false, MaxDepth: 512, MaxNodes: 200000, MaxTextBytes: 1 << 20}
 }
 
 // Extracted is a page's main content and metadata.
@@ -73,6 +78,10 @@ type Extracted struct {
 func Extract(page string, pageURL string, opt ExtractOptions) (*Extracted, error) {
 	root, err := html.Parse(strings.NewReader(page))
 	if err != nil {
+		// x/net/html refuses pages nested deeper than its open-element limit.
+		if strings.Contains(err.Error(), "open stack") || strings.Contains(err.Error(), "nest") {
+			return nil, fmt.Errorf("%w: %v", ErrTooDeep, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrExtractParse, err)
 	}
 	return ExtractNode(root, pageURL, opt)
@@ -88,6 +97,10 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		if opt.MaxNodes > 0 && nodes > opt.MaxNodes {
 			return nil, fmt.Errorf("%w: %d elements exceed %d", ErrTooLarge, nodes, opt.MaxNodes)
 		}
+	}
+	visible, visibleBytes := visibleText(root)
+	if opt.MaxTextBytes > 0 && visibleBytes > opt.MaxTextBytes {
+		return nil, fmt.Errorf("%w: %d bytes of visible text exceed %d", ErrTooLarge, visibleBytes, opt.MaxTextBytes)
 	}
 	base, _ := url.Parse(pageURL)
 	if base != nil && (base.Scheme == "" || base.Host == "") {
@@ -129,7 +142,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 	ex.JSONLD, ex.OpenGraph = pageMetadata(root)
 	ex.CanonicalURL = canonicalURL(root, ex.OpenGraph, base)
 	fillFromStructured(ex)
-	ex.Confidence = extractionConfidence(root, ex.Text)
+	ex.Confidence = extractionConfidence(visible, ex.Text)
 	return ex, nil
 }
 
@@ -155,10 +168,9 @@ func treeShape(root *html.Node) (depth, nodes int) {
 	return depth, nodes
 }
 
-// visibleTextLen counts the letters and digits of the page's body text
-// outside scripts and styles.
-func visibleTextLen(root *html.Node) int {
-	n := 0
+// visibleText counts the letters and digits, and the bytes, of the
+// page's text outside scripts and styles.
+func visibleText(root *html.Node) (n, size int) {
 	stack := []*html.Node{root}
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
@@ -170,13 +182,16 @@ func visibleTextLen(root *html.Node) int {
 			}
 		}
 		if x.Type == html.TextNode {
-			n += wordCharCount(x.Data)
+			size += len(x.Data)
+			if size <= 1<<20 {
+				n += wordCharCount(x.Data)
+			}
 		}
 		for c := x.FirstChild; c != nil; c = c.NextSibling {
 			stack = append(stack, c)
 		}
 	}
-	return n
+	return n, size
 }
 
 func wordCharCount(s string) int {
@@ -189,23 +204,17 @@ func wordCharCount(s string) int {
 	return n
 }
 
-// extractionConfidence rises with the amount of text kept and falls when
-// extraction kept almost all of a long page (likely boilerplate came too)
-// or very little of it.
-func extractionConfidence(root *html.Node, text string) float64 {
+// extractionConfidence rises with the amount of text kept (short
+// extractions are often a teaser or a caption, not the article) and falls
+// when extraction kept a tiny share of a text-rich page, or all of a long
+// one (likely boilerplate came too).
+func extractionConfidence(total int, text string) float64 {
 	kept := wordCharCount(text)
-	total := visibleTextLen(root)
 	if total == 0 || kept == 0 {
 		return 0
 	}
+	c := math.Sqrt(min(1, float64(kept)/1500))
 	share := float64(kept) / float64(total)
-	c := 1.0
-	switch {
-	case kept < 200:
-		c = 0.4
-	case kept < 500:
-		c = 0.7
-	}
 	if share < 0.02 {
 		c *= 0.6
 	}

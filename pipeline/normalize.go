@@ -60,6 +60,9 @@ var mojibakeRE = regexp.MustCompile(`[ÂÃ][\x{80}-\x{BF}\x{152}\x{153}\x{160}\x
 // "Ã©" and "â€™" artefacts), line by line, only where re-encoding gives
 // valid UTF-8 with fewer artefacts.
 func RepairMojibake(s string) string {
+	if !strings.Contains(s, "Ã") && !strings.Contains(s, "Â") && !strings.Contains(s, "â€") {
+		return s
+	}
 	if !mojibakeRE.MatchString(s) {
 		return s
 	}

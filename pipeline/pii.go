@@ -20,7 +20,7 @@ var (
 	// cardRE finds 13-19 digits, optionally grouped by spaces or dashes.
 	cardRE = regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`)
 	ipv4RE = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b`)
-	ipv6RE = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){2,7}(?::|[0-9a-f]{1,4})(?::[0-9a-f]{1,4})*\b`)
+	ipv6RE = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){2,7}(?::[0-9a-f]{0,4}|[0-9a-f]{1,4})(?::[0-9a-f]{1,4})*\b`)
 	// phoneRE finds international (+CC ...) and grouped national numbers;
 	// matches are kept only with 9 to 15 digits.
 	phoneRE = regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{2,4}(?:[ .\-]\d{2,4}){1,4}\b|\+\d{9,15}\b`)
