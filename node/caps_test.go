@@ -237,3 +237,22 @@ func TestActiveHours(t *testing.T) {
 		t.Fatalf("state %s with hours %s", f.State(), closed)
 	}
 }
+
+func FuzzParseActiveHours(f *testing.F) {
+	f.Add("22:00-07:00, 12:00-13:00", int64(0))
+	f.Add("00:00-24:00", int64(86399))
+	f.Fuzz(func(t *testing.T, s string, secs int64) {
+		ah, err := ParseActiveHours(s)
+		if err != nil {
+			return
+		}
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(secs%(7*86400)) * time.Second)
+		next := ah.Next(at)
+		if next.Before(at) || !ah.Contains(next) {
+			t.Fatalf("Next(%s) = %s is not an active time after it", at, next)
+		}
+		if next.Sub(at) > 24*time.Hour {
+			t.Fatalf("Next(%s) = %s is more than a day away", at, next)
+		}
+	})
+}

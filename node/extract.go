@@ -66,12 +66,26 @@ func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 			if len(m.outlinks) >= maxOutlinks {
 				continue
 			}
-			attrs := attrMap(z)
-			href, ok := attrs["href"]
-			if !ok || hasToken(attrs["rel"], "nofollow") {
+			var href []byte
+			hasHref, nofollow := false, false
+			for {
+				k, v, more := z.TagAttr()
+				switch string(k) {
+				case "href":
+					if !hasHref {
+						href, hasHref = v, true
+					}
+				case "rel":
+					nofollow = nofollow || hasToken(string(v), "nofollow")
+				}
+				if !more {
+					break
+				}
+			}
+			if !hasHref || nofollow {
 				continue
 			}
-			if link := absLink(base, href); link != "" {
+			if link := absLink(base, string(href)); link != "" {
 				if _, dup := seen[link]; !dup {
 					seen[link] = struct{}{}
 					m.outlinks = append(m.outlinks, link)

@@ -18,6 +18,7 @@ type SSRFError struct {
 	Class string
 }
 
+// Error says which address was refused and why.
 func (e *SSRFError) Error() string { return fmt.Sprintf("%s is %s", e.Addr, e.Class) }
 
 // blockedPrefixes are destinations a home node must never reach on a

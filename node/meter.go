@@ -59,6 +59,7 @@ type Meter struct {
 	hist     [historyBuckets]Point
 	ledger   Ledger
 	month    string
+	monthEnd time.Time // start of the next month (UTC)
 	monthB   int64
 	path     string // usage file; "" when not persisted
 	dirty    bool
@@ -75,7 +76,7 @@ type usageFile struct {
 // persisted when dataDir is empty).
 func newMeter(dataDir string) (*Meter, error) {
 	m := &Meter{start: time.Now(), reasons: make(map[string]int64), active: make(map[uint64]*Activity)}
-	m.month = monthOf(time.Now())
+	m.month, m.monthEnd = monthOf(time.Now()), nextMonth(time.Now())
 	if dataDir == "" {
 		return m, nil
 	}
@@ -102,6 +103,12 @@ func newMeter(dataDir string) (*Meter, error) {
 
 func monthOf(t time.Time) string { return t.UTC().Format("2006-01") }
 
+// nextMonth returns the first instant of the UTC month after t's.
+func nextMonth(t time.Time) time.Time {
+	y, mo, _ := t.UTC().Date()
+	return time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC)
+}
+
 // addBytes records n bytes read from the network.
 func (m *Meter) addBytes(n int64) {
 	m.bytes.Add(n)
@@ -115,9 +122,10 @@ func (m *Meter) addBytes(n int64) {
 }
 
 func (m *Meter) rollMonthLocked(now time.Time) {
-	if mo := monthOf(now); mo != m.month {
-		m.month, m.monthB, m.dirty = mo, 0, true
+	if now.Before(m.monthEnd) {
+		return
 	}
+	m.month, m.monthEnd, m.monthB, m.dirty = monthOf(now), nextMonth(now), 0, true
 }
 
 func (m *Meter) bucketLocked(now time.Time) *Point {
