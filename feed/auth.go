@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -157,9 +158,20 @@ func (f *Feed) guard(next http.Handler, open map[string]bool) http.Handler {
 				writeError(w, aerr)
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), keyNameCtx{}, name))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// keyNameCtx is the context key of the authenticated API key's name.
+type keyNameCtx struct{}
+
+// keyName is the name of the API key that made the request ("" when the
+// server has no keys).
+func keyName(ctx context.Context) string {
+	s, _ := ctx.Value(keyNameCtx{}).(string)
+	return s
 }
 
 // retryAfter formats a Retry-After header value.

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +220,9 @@ func mustAdd(t testing.TB, f *Feed, docs ...schemas.Document) {
 	if err := f.Add(context.Background(), docs...); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
+}
+
+// quietLogger drops logs below warnings, for benchmarks.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

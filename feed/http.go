@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,7 +63,7 @@ func (f *Feed) newRoutes() http.Handler {
 	mux.HandleFunc("GET /v1/webhooks", f.handleWebhookList)
 	mux.HandleFunc("DELETE /v1/webhooks/{id}", f.handleWebhookDelete)
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return f.mcp }, &mcp.StreamableHTTPOptions{
-		Logger:              f.log,
+		Logger:              slog.New(minLevel{h: f.log.Handler(), min: slog.LevelWarn}),
 		MaxRequestBodyBytes: f.cfg.MaxRequestBytes,
 		SessionTimeout:      30 * time.Minute,
 	})

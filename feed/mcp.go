@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -41,7 +42,8 @@ func (f *Feed) ServeMCPStdio(ctx context.Context) error {
 func (f *Feed) newMCPServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "sward-feed", Title: "sward feed: fresh, verifiable web text", Version: Version}, &mcp.ServerOptions{
 		Instructions: "Search and fetch web documents captured by the sward network. Every answer carries the page URL, fetch time, content sha256, capture CID and node peer ID: cite the URL and fetched_at.",
-		Logger:       f.log,
+		// The SDK logs every session at Info; keep only its warnings.
+		Logger: slog.New(minLevel{h: f.log.Handler(), min: slog.LevelWarn}),
 	})
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "search",
@@ -102,4 +104,24 @@ func (f *Feed) mcpGet(ctx context.Context, _ *mcp.CallToolRequest, in MCPGetInpu
 	head := fmt.Sprintf("Source: %s\nFetched: %s\nContent SHA-256: %s\nCapture CID: %s\nNode: %s\nChange: %s\n\n",
 		r.URL, r.FetchedAt.Format("2006-01-02T15:04:05Z"), r.ContentSHA256, r.CaptureCID, r.NodePeerID, r.Change.Status)
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: head + body}}}, r, nil
+}
+
+// minLevel drops records below min before they reach h.
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h: m.h.WithAttrs(as), min: m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h: m.h.WithGroup(name), min: m.min}
 }

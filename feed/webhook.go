@@ -43,6 +43,9 @@ type Webhook struct {
 	Domain  string         `json:"domain,omitempty"`
 	Lang    string         `json:"lang,omitempty"`
 	Changes []ChangeStatus `json:"change,omitempty"`
+	// Owner is the name of the API key that created the subscription; only
+	// that key lists or deletes it.
+	Owner string `json:"owner,omitempty"`
 	// Secret keys the HMAC signature; it is only returned on creation.
 	Secret    string    `json:"secret,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -369,7 +372,7 @@ func (f *Feed) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	hook, err := f.Subscribe(Webhook{URL: req.URL, Secret: req.Secret, Query: req.Query, Domain: req.Domain, Lang: req.Lang, Changes: req.Changes})
+	hook, err := f.Subscribe(Webhook{URL: req.URL, Secret: req.Secret, Query: req.Query, Domain: req.Domain, Lang: req.Lang, Changes: req.Changes, Owner: keyName(r.Context())})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -377,13 +380,31 @@ func (f *Feed) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, hook)
 }
 
-func (f *Feed) handleWebhookList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": f.Webhooks()})
+func (f *Feed) handleWebhookList(w http.ResponseWriter, r *http.Request) {
+	owner := keyName(r.Context())
+	hooks := []Webhook{}
+	for _, h := range f.Webhooks() {
+		if h.Owner == owner {
+			hooks = append(hooks, h)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": hooks})
+}
+
+// webhookOwner returns the owner of subscription id.
+func (f *Feed) webhookOwner(id string) (string, bool) {
+	f.hooks.mu.Lock()
+	defer f.hooks.mu.Unlock()
+	s, ok := f.hooks.subs[id]
+	if !ok {
+		return "", false
+	}
+	return s.hook.Owner, true
 }
 
 func (f *Feed) handleWebhookDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !f.Unsubscribe(id) {
+	if owner, ok := f.webhookOwner(id); !ok || owner != keyName(r.Context()) || !f.Unsubscribe(id) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("webhook %q not found", id)})
 		return
 	}

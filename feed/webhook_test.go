@@ -206,3 +206,44 @@ func FuzzVerifyWebhook(f *testing.F) {
 		}
 	})
 }
+
+func TestWebhookOwnership(t *testing.T) {
+	keyA, shaA, _ := NewAPIKey()
+	keyB, shaB, _ := NewAPIKey()
+	f := newTestFeed(t, Config{APIKeys: []APIKey{{Name: "a", SHA256: shaA}, {Name: "b", SHA256: shaB}}})
+	srv := newTestServer(t, f)
+	call := func(method, path, key, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body := call(http.MethodPost, "/v1/webhooks", keyA, `{"url":"http://127.0.0.1:9/hook"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var hook Webhook
+	if err := json.Unmarshal(body, &hook); err != nil || hook.Owner != "a" {
+		t.Fatalf("hook %+v %v", hook, err)
+	}
+	var list struct{ Webhooks []Webhook }
+	_, body = call(http.MethodGet, "/v1/webhooks", keyB, "")
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Webhooks) != 0 {
+		t.Errorf("key b sees %s", body)
+	}
+	if code, _ := call(http.MethodDelete, "/v1/webhooks/"+hook.ID, keyB, ""); code != http.StatusNotFound {
+		t.Errorf("key b deleted a's webhook: %d", code)
+	}
+	_, body = call(http.MethodGet, "/v1/webhooks", keyA, "")
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Webhooks) != 1 {
+		t.Errorf("key a sees %s", body)
+	}
+	if code, _ := call(http.MethodDelete, "/v1/webhooks/"+hook.ID, keyA, ""); code != http.StatusNoContent {
+		t.Errorf("key a delete: %d", code)
+	}
+}
