@@ -226,3 +226,36 @@ func TestBrowserQueueByKeyboard(t *testing.T) {
 		t.Errorf("the scraped page opened %d dialog(s)", n)
 	}
 }
+
+func TestBrowserRuleLivePreview(t *testing.T) {
+	ctx := browser(t)
+	c := openTest(t, Config{})
+	must(t, c.Enqueue(context.Background(), testItem("p1", KindReview)))
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Start the browser on the parent context, then limit the steps.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/rules")))
+	err := chromedp.Do(sctx,
+		chromedp.WaitVisible(chromedp.CSS(`input[name="domain"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="domain"]`), "news.example.org"),
+		chromedp.SendKeys(chromedp.CSS(`textarea[name="fields"]`), "title | h1 | | upper"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="body"]`), "article"),
+		// No button press: the preview follows the typing.
+		chromedp.Poll[chromedp.Void](`document.getElementById("rule-results").textContent.includes("TITLE P1") &&
+			document.getElementById("rule-results").textContent.includes("Body of p1")`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Click(chromedp.CSS(`#rule button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("rule-status").textContent.includes("version 1")`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("rule editor: %v", err)
+	}
+	rs, err := c.Rules(context.Background())
+	must(t, err)
+	if len(rs) != 1 || rs[0].Body != "article" || len(rs[0].Fields) != 1 || rs[0].Fields[0].Normalise[0] != "upper" {
+		t.Fatalf("published rules: %+v", rs)
+	}
+}
