@@ -40,6 +40,9 @@ type Feed struct {
 	mu     sync.RWMutex
 	latest map[string]version // by URL
 
+	inflightMu sync.Mutex
+	inflight   map[string]*fetchCall // live fetches by URL
+
 	events *eventLog
 	hooks  *webhooks
 	auth   *authenticator
@@ -80,10 +83,12 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 		log:    log.With("component", "feed"),
 		idx:    idx,
 		latest: map[string]version{},
-		events: newEventLog(cfg.Retention, strconv.FormatInt(time.Now().UnixNano(), 36)),
-		ctx:    fctx,
-		cancel: cancel,
-		now:    func() time.Time { return time.Now().UTC() },
+
+		inflight: map[string]*fetchCall{},
+		events:   newEventLog(cfg.Retention, strconv.FormatInt(time.Now().UnixNano(), 36)),
+		ctx:      fctx,
+		cancel:   cancel,
+		now:      func() time.Time { return time.Now().UTC() },
 
 		streamStop: make(chan struct{}),
 	}

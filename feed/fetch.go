@@ -90,31 +90,78 @@ func (f *Feed) Fetch(ctx context.Context, req FetchRequest) (*FetchResponse, err
 		return nil, &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("no capture of %s is cached and %v", req.URL, ErrNoNetwork)}
 	}
 
-	fctx, cancel := context.WithTimeout(ctx, f.cfg.FetchTimeout)
-	defer cancel()
-	start := time.Now()
-	doc, err := f.cfg.Fetcher.FetchURL(fctx, req.URL)
+	rec, err := f.live(ctx, req.URL)
 	if err != nil {
-		f.log.Info("live fetch failed", "url", req.URL, "err", err)
-		return nil, fetchError(ctx, req.URL, f.cfg.FetchTimeout, err)
-	}
-	if doc == nil {
-		return nil, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("live fetch of %s returned no document", req.URL)}
-	}
-	recs, err := f.add(ctx, []schemas.Document{*doc})
-	if err != nil {
-		return nil, fmt.Errorf("adding live capture of %s: %w", req.URL, err)
-	}
-	f.publish(recs)
-	f.log.Debug("live fetch", "url", req.URL, "cid", doc.CaptureCID, "took", time.Since(start))
-	rec := &Record{Document: *doc, Change: Change{Status: ChangeNew}}
-	if len(recs) > 0 {
-		rec = recs[0]
-	} else if c, err := f.cached(ctx, doc.URL); err == nil && c != nil {
-		// The index already held a newer capture than the node returned.
-		rec = c
+		return nil, err
 	}
 	return f.fetchResponse(req.URL, format, CacheMiss, rec, f.now()), nil
+}
+
+// fetchCall is one live fetch that concurrent requests for the same URL
+// share, so a burst of requests becomes one priority lease.
+type fetchCall struct {
+	done chan struct{}
+	rec  *Record
+	err  error
+}
+
+// live fetches u through the LiveFetcher, sharing the fetch with concurrent
+// callers. The fetch runs under the feed's context and FetchTimeout, so one
+// caller going away does not fail the others.
+func (f *Feed) live(ctx context.Context, u string) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("live fetch of %s: %w", u, err)
+	}
+	f.inflightMu.Lock()
+	c, ok := f.inflight[u]
+	if !ok {
+		c = &fetchCall{done: make(chan struct{})}
+		f.inflight[u] = c
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			c.rec, c.err = f.liveOnce(u)
+			f.inflightMu.Lock()
+			delete(f.inflight, u)
+			f.inflightMu.Unlock()
+			close(c.done)
+		}()
+	}
+	f.inflightMu.Unlock()
+	select {
+	case <-c.done:
+		return c.rec, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("live fetch of %s: %w", u, ctx.Err())
+	}
+}
+
+func (f *Feed) liveOnce(u string) (*Record, error) {
+	fctx, cancel := context.WithTimeout(f.ctx, f.cfg.FetchTimeout)
+	defer cancel()
+	start := time.Now()
+	doc, err := f.cfg.Fetcher.FetchURL(fctx, u)
+	if err != nil {
+		f.log.Info("live fetch failed", "url", u, "err", err)
+		return nil, fetchError(f.ctx, u, f.cfg.FetchTimeout, err)
+	}
+	if doc == nil {
+		return nil, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("live fetch of %s returned no document", u)}
+	}
+	recs, err := f.add(fctx, []schemas.Document{*doc})
+	if err != nil {
+		return nil, fmt.Errorf("adding live capture of %s: %w", u, err)
+	}
+	f.publish(recs)
+	f.log.Debug("live fetch", "url", u, "cid", doc.CaptureCID, "took", time.Since(start))
+	if len(recs) > 0 {
+		return recs[0], nil
+	}
+	// The index already held a newer capture than the node returned.
+	if c, err := f.cached(fctx, doc.URL); err == nil && c != nil {
+		return c, nil
+	}
+	return &Record{Document: *doc, Change: Change{Status: ChangeNew}}, nil
 }
 
 // cached returns the latest record of url, or nil.

@@ -215,3 +215,53 @@ func TestFetchErrorMapping(t *testing.T) {
 		t.Errorf("client gone: %v", err)
 	}
 }
+
+func TestFetchCoalescesConcurrentRequests(t *testing.T) {
+	const u = "https://busy.example.com/"
+	release := make(chan struct{})
+	var calls atomic.Int64
+	f := newTestFeed(t, Config{Fetcher: fakeFetcher{fetch: func(ctx context.Context, url string) (*schemas.Document, error) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		d := mkDoc("busy", u, "Busy", "one fetch for all", time.Now().UTC())
+		return &d, nil
+	}}})
+	const n = 5
+	type result struct {
+		res *FetchResponse
+		err error
+	}
+	out := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := f.Fetch(context.Background(), FetchRequest{URL: u})
+			out <- result{res, err}
+		}()
+	}
+	// Let every request join the in-flight fetch before it completes.
+	deadline := time.Now().Add(2 * time.Second)
+	for calls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	for i := 0; i < n; i++ {
+		r := <-out
+		if r.err != nil || r.res.Content != "# Busy\n\none fetch for all" {
+			t.Errorf("request %d: %v %+v", i, r.err, r.res)
+		}
+	}
+	if c := calls.Load(); c != 1 {
+		t.Errorf("fetcher called %d times for %d concurrent requests, want 1", c, n)
+	}
+	// A caller that gives up does not cancel the shared fetch for others.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Fetch(ctx, FetchRequest{URL: "https://other.example.com/", MaxAge: new(int64)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled caller: %v", err)
+	}
+}
