@@ -320,7 +320,7 @@ func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item
 	var res *attempt
 	for try := 0; ; try++ {
 		f.meter.setPhase(id, "polite-wait")
-		if err := h.pace(ctx, delay); err != nil {
+		if err := h.pace(ctx, delay, f.cfg.MaxRetryWait); err != nil {
 			return err
 		}
 		f.meter.setPhase(id, "fetching")
@@ -371,11 +371,11 @@ func (f *Fetcher) siteInfo(ctx context.Context, u *url.URL, h *hostState, delay 
 		}
 		return getSiteFile(ctx, f.site, f.cfg.UserAgent, origin, path, limit)
 	}
-	return f.sites.get(ctx, origin, func(ctx context.Context) (siteInfo, time.Duration) {
+	return f.sites.get(ctx, origin, func(ctx context.Context) (siteInfo, time.Duration, error) {
 		var info siteInfo
 		var ttl time.Duration
-		if err := h.pace(ctx, delay); err != nil {
-			return siteInfo{robots: RobotsDisallowAll(), robotsNote: "robots.txt not fetched: " + err.Error()}, siteErrorTTL
+		if err := h.pace(ctx, delay, f.cfg.MaxRetryWait); err != nil {
+			return siteInfo{}, 0, err
 		}
 		rf := get(ctx, "/robots.txt", MaxRobotsBytes)
 		info.robots, info.robotsNote, ttl = robotsFromFetch(rf)
@@ -383,14 +383,14 @@ func (f *Fetcher) siteInfo(ctx context.Context, u *url.URL, h *hostState, delay 
 			info.refused = se
 		}
 		if ok, _ := info.robots.Allowed(RobotsToken, "/.well-known/tdmrep.json"); ok && rf.err == nil {
-			if err := h.pace(ctx, max(delay, info.robots.CrawlDelay(RobotsToken))); err == nil {
+			if err := h.pace(ctx, max(delay, info.robots.CrawlDelay(RobotsToken)), f.cfg.MaxRetryWait); err == nil {
 				tf := get(ctx, "/.well-known/tdmrep.json", maxTDMRepBytes)
 				if tf.err == nil && tf.status >= 200 && tf.status < 300 {
 					info.tdm = parseTDMRep(tf.body)
 				}
 			}
 		}
-		return info, ttl
+		return info, ttl, nil
 	})
 }
 

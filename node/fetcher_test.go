@@ -577,3 +577,29 @@ func TestCrossOriginRedirect(t *testing.T) {
 	c = fetch(t, f, src.URL+"/closed")
 	wantErrPrefix(t, c, "robots: redirect target")
 }
+
+func TestHugeCrawlDelayFailsFast(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			fmt.Fprint(w, "User-agent: *\nCrawl-delay: 86400\n")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	f := newTestFetcher(t, func(c *Config) { c.MaxRetryWait = time.Second })
+	start := time.Now()
+	c := fetch(t, f, srv.URL+"/p")
+	wantErrPrefix(t, c, "politeness: host is not due for another")
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("took %s to give up", el)
+	}
+	// With a lease deadline closer than the next slot, Fetch returns at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f2 := newTestFetcher(t, func(c *Config) { c.MinHostDelay = 30 * time.Second; c.MaxRetryWait = time.Hour })
+	if c := f2.Fetch(ctx, schemas.LeaseItem{URL: srv.URL + "/p"}, schemas.HostBudget{}); !strings.HasPrefix(c.Error, "politeness: host is not due") || !strings.Contains(c.Error, "past the deadline") {
+		t.Errorf("deadline: %q", c.Error)
+	}
+}

@@ -119,9 +119,10 @@ func (h *hostState) release(delay time.Duration) {
 
 // pace waits until the host may be sent the next request, then books the
 // following start delay later (so concurrent slots are still spaced). It
-// fails fast when the wait would outlast ctx's deadline, so a lease can
-// hand the URL back instead of sleeping through it.
-func (h *hostState) pace(ctx context.Context, delay time.Duration) error {
+// fails fast when the wait is longer than maxWait (a huge crawl-delay or
+// backoff) or would outlast ctx's deadline, so a lease can hand the URL
+// back instead of sleeping through it.
+func (h *hostState) pace(ctx context.Context, delay, maxWait time.Duration) error {
 	for {
 		h.mu.Lock()
 		now := time.Now()
@@ -132,6 +133,9 @@ func (h *hostState) pace(ctx context.Context, delay time.Duration) error {
 			return nil
 		}
 		h.mu.Unlock()
+		if maxWait > 0 && wait > maxWait {
+			return failf(ReasonPoliteness, "host is not due for another %s (crawl-delay or backoff), more than %s", wait.Round(time.Millisecond), maxWait)
+		}
 		if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
 			return failf(ReasonPoliteness, "host is not due for another %s, past the deadline", wait.Round(time.Millisecond))
 		}

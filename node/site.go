@@ -49,7 +49,9 @@ type siteCache struct {
 func newSiteCache() *siteCache { return &siteCache{m: make(map[string]*siteEntry)} }
 
 // get returns the origin's info, calling load at most once per expiry.
-func (c *siteCache) get(ctx context.Context, origin string, load func(context.Context) (siteInfo, time.Duration)) (siteInfo, error) {
+// A load that fails (its context ended, or the host is not due yet) is not
+// cached.
+func (c *siteCache) get(ctx context.Context, origin string, load func(context.Context) (siteInfo, time.Duration, error)) (siteInfo, error) {
 	for {
 		c.mu.Lock()
 		e := c.m[origin]
@@ -73,14 +75,16 @@ func (c *siteCache) get(ctx context.Context, origin string, load func(context.Co
 			e = &siteEntry{ready: make(chan struct{})}
 			c.m[origin] = e
 			c.mu.Unlock()
-			info, ttl := load(ctx)
-			if ctx.Err() != nil {
-				// Do not cache a verdict made under a cancelled context.
+			info, ttl, err := load(ctx)
+			if err == nil && ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			if err != nil {
 				c.mu.Lock()
 				delete(c.m, origin)
 				c.mu.Unlock()
 				close(e.ready)
-				return siteInfo{}, context.Cause(ctx)
+				return siteInfo{}, err
 			}
 			e.info, e.expires = info, time.Now().Add(ttl)
 			close(e.ready)
