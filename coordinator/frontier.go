@@ -91,6 +91,7 @@ type FrontierOption func(*frontierConfig)
 type frontierConfig struct {
 	policy      HostPolicy
 	synchronous string
+	cacheMiB    int
 	now         func() time.Time
 	log         *slog.Logger
 }
@@ -105,6 +106,13 @@ func WithDefaultHostPolicy(p HostPolicy) FrontierOption {
 // WithSynchronous chooses SyncFull (the default) or SyncNormal.
 func WithSynchronous(mode string) FrontierOption {
 	return func(c *frontierConfig) { c.synchronous = mode }
+}
+
+// WithCacheMiB sets SQLite's page cache size (default 64 MiB, enough for
+// the hot indexes of about a million URLs; beyond that, Add slows down as
+// index pages are read back from the OS page cache).
+func WithCacheMiB(n int) FrontierOption {
+	return func(c *frontierConfig) { c.cacheMiB = n }
 }
 
 // WithClock sets the clock used for done times by Complete and MarkDone.
@@ -132,6 +140,8 @@ type Frontier struct {
 	mu     sync.Mutex
 	closed bool
 	hosts  map[string]int64 // host name -> hid
+	// jobHosts holds the (jid, hid) pairs stored in job_hosts.
+	jobHosts map[[2]int64]bool
 }
 
 // OpenFrontier opens, creating or migrating, the frontier database at path.
@@ -139,6 +149,7 @@ func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Fr
 	cfg := frontierConfig{
 		policy:      HostPolicy{MinDelay: time.Second, MaxConcurrency: 1},
 		synchronous: SyncFull,
+		cacheMiB:    64,
 		now:         time.Now,
 		log:         slog.Default(),
 	}
@@ -151,16 +162,17 @@ func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Fr
 	if cfg.policy.MaxConcurrency == 0 {
 		cfg.policy.MaxConcurrency = 1
 	}
-	db, err := openStore(ctx, path, cfg.synchronous)
+	db, err := openStore(ctx, path, cfg.synchronous, cfg.cacheMiB)
 	if err != nil {
 		return nil, err
 	}
 	return &Frontier{
-		db:     db,
-		policy: cfg.policy,
-		now:    cfg.now,
-		log:    cfg.log,
-		hosts:  make(map[string]int64),
+		db:       db,
+		policy:   cfg.policy,
+		now:      cfg.now,
+		log:      cfg.log,
+		hosts:    make(map[string]int64),
+		jobHosts: make(map[[2]int64]bool),
 	}, nil
 }
 
@@ -258,6 +270,33 @@ func (f *Frontier) hostID(ctx context.Context, tx *sql.Tx, name string, pending 
 	return id, nil
 }
 
+// noteJobHost records that job jid has a URL on host hid; pending collects
+// pairs stored in this transaction for the cache.
+func (f *Frontier) noteJobHost(ctx context.Context, tx *sql.Tx, jid, hid int64, pending map[[2]int64]bool) error {
+	k := [2]int64{jid, hid}
+	if f.jobHosts[k] || pending[k] {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO job_hosts(job, host) VALUES(?, ?) ON CONFLICT DO NOTHING`, jid, hid); err != nil {
+		return fmt.Errorf("record host of job: %w", err)
+	}
+	pending[k] = true
+	return nil
+}
+
+// commitCaches returns the onCommit hook that moves a transaction's new
+// hosts and job-host pairs into the caches.
+func (f *Frontier) commitCaches(hosts map[string]int64, jobHosts map[[2]int64]bool) func() {
+	return func() {
+		for name, id := range hosts {
+			f.hosts[name] = id
+		}
+		for k := range jobHosts {
+			f.jobHosts[k] = true
+		}
+	}
+}
+
 // jobInfo is what a write transaction needs to know about a job.
 type jobInfo struct {
 	jid      int64
@@ -335,6 +374,7 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 		}
 		defer ins.Close()
 		pending := make(map[string]int64)
+		pendingPairs := make(map[[2]int64]bool)
 		for _, it := range items {
 			j := jobs[it.c.JobID]
 			if j.state == JobCancelled || (j.maxPages > 0 && j.admitted >= j.maxPages) {
@@ -361,6 +401,9 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 			} else if n == 1 {
 				j.admitted++
 				added++
+				if err := f.noteJobHost(ctx, tx, j.jid, hid, pendingPairs); err != nil {
+					return err
+				}
 			}
 		}
 		for id, j := range jobs {
@@ -368,11 +411,7 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 				return fmt.Errorf("count admitted URLs of job %q: %w", id, err)
 			}
 		}
-		*onCommit = func() {
-			for name, id := range pending {
-				f.hosts[name] = id
-			}
-		}
+		*onCommit = f.commitCaches(pending, pendingPairs)
 		return nil
 	})
 	if err != nil {
@@ -409,11 +448,7 @@ func (f *Frontier) SetHostPolicy(ctx context.Context, host string, p HostPolicy)
 		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET min_delay = ?, max_conc = ? WHERE hid = ?`, int64(m.MinDelay), m.MaxConcurrency, hid); err != nil {
 			return fmt.Errorf("write policy: %w", err)
 		}
-		*onCommit = func() {
-			for n, id := range pending {
-				f.hosts[n] = id
-			}
-		}
+		*onCommit = f.commitCaches(pending, nil)
 		return nil
 	})
 }
@@ -435,11 +470,7 @@ func (f *Frontier) Backoff(ctx context.Context, host string, until time.Time) er
 		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET backoff_ns = max(backoff_ns, ?) WHERE hid = ?`, until.UnixNano(), hid); err != nil {
 			return fmt.Errorf("write backoff: %w", err)
 		}
-		*onCommit = func() {
-			for n, id := range pending {
-				f.hosts[n] = id
-			}
-		}
+		*onCommit = f.commitCaches(pending, nil)
 		return nil
 	})
 }
@@ -460,7 +491,7 @@ func (f *Frontier) Stats(ctx context.Context, jobID string) (Stats, error) {
 		return st, fmt.Errorf("frontier stats: %w", ErrClosed)
 	}
 	byState := `SELECT state, count(*) FROM urls GROUP BY state`
-	hosts := `SELECT count(DISTINCT host) FROM urls`
+	hosts := `SELECT count(DISTINCT host) FROM job_hosts`
 	var args []any
 	if jobID != "" {
 		var jid int64
@@ -470,7 +501,7 @@ func (f *Frontier) Stats(ctx context.Context, jobID string) (Stats, error) {
 			return st, fmt.Errorf("frontier stats for job %q: %w", jobID, err)
 		}
 		byState = `SELECT state, count(*) FROM urls WHERE job = ? GROUP BY state`
-		hosts = `SELECT count(DISTINCT host) FROM urls WHERE job = ?`
+		hosts = `SELECT count(*) FROM job_hosts WHERE job = ?`
 		args = []any{jid}
 	}
 	counts, err := scanCounts(ctx, f.db, byState, args...)

@@ -513,11 +513,11 @@ func (f *Frontier) MarkDone(ctx context.Context, jobID, rawURL string) (alreadyD
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET admitted = admitted + 1 WHERE jid = ?`, j.jid); err != nil {
 				return fmt.Errorf("count admitted URL: %w", err)
 			}
-			*onCommit = func() {
-				for name, id := range pending {
-					f.hosts[name] = id
-				}
+			pairs := make(map[[2]int64]bool)
+			if err := f.noteJobHost(ctx, tx, j.jid, hid, pairs); err != nil {
+				return err
 			}
+			*onCommit = f.commitCaches(pending, pairs)
 			return nil
 		}
 		if err != nil {

@@ -92,6 +92,8 @@ func checkInvariants(t testing.TB, f *Frontier) {
 			`SELECT count(*) FROM leases l WHERE NOT EXISTS (SELECT 1 FROM lease_hosts lh WHERE lh.lease = l.lid)`},
 		{"queued URLs belong to running jobs, held ones to others",
 			`SELECT count(*) FROM urls u JOIN jobs j ON j.jid = u.job WHERE (u.state = 0 AND j.state != 'running') OR (u.state = 3 AND j.state = 'running')`},
+		{"job hosts match URLs",
+			`SELECT (SELECT count(*) FROM job_hosts) != (SELECT count(*) FROM (SELECT DISTINCT job, host FROM urls))`},
 		{"admitted counts match",
 			`SELECT count(*) FROM jobs j WHERE j.admitted != (SELECT count(*) FROM urls u WHERE u.job = j.jid)`},
 	}
@@ -761,6 +763,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := OpenFrontier(ctx, filepath.Join(dir, "b.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: -1})); err == nil {
 		t.Error("negative default policy accepted")
+	}
+	if _, err := OpenFrontier(ctx, filepath.Join(dir, "b.db"), WithCacheMiB(0)); err == nil {
+		t.Error("zero page cache accepted")
 	}
 	// A database from a newer build is refused, not misread.
 	path := filepath.Join(dir, "c.db")
