@@ -49,6 +49,11 @@ var htmlVoid = map[atom.Atom]bool{
 	atom.Wbr: true, atom.Frame: true, atom.Keygen: true,
 }
 
+// maxSanitizeDepth bounds the nesting Sanitize keeps, so that matching end
+// tags stays cheap on adversarial input; deeper elements keep only their
+// text.
+const maxSanitizeDepth = 256
+
 // MaxSanitizeInput bounds the HTML Sanitize reads; the rest is dropped.
 const MaxSanitizeInput = 4 << 20
 
@@ -96,7 +101,7 @@ func Sanitize(untrusted string) string {
 				skip, skipTag, skipName = 1, tok.DataAtom, tok.Data
 				continue
 			}
-			if !allowedTags[tok.DataAtom] {
+			if !allowedTags[tok.DataAtom] || (!voidTags[tok.DataAtom] && len(open) >= maxSanitizeDepth) {
 				continue // drop the tag, keep its text
 			}
 			writeStart(&out, tok)

@@ -242,3 +242,16 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+func TestSanitizeAdversarialNestingIsCheap(t *testing.T) {
+	in := strings.Repeat("<b>", 200000) + strings.Repeat("</i>", 200000) + "tail"
+	start := time.Now()
+	out := Sanitize(in)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("sanitising deep nesting took %s", d)
+	}
+	if !strings.HasSuffix(out, "tail"+strings.Repeat("</b>", maxSanitizeDepth)) {
+		t.Fatalf("unexpected output tail: %q", out[max(0, len(out)-40):])
+	}
+	assertInert(t, out)
+}

@@ -196,8 +196,12 @@ func blockText(nodes []*html.Node) string {
 			walk(ch)
 		}
 	}
-	for i, n := range nodes {
-		if inside(n, nodes[:i]) {
+	matched := make(map[*html.Node]bool, len(nodes))
+	for _, n := range nodes {
+		matched[n] = true
+	}
+	for _, n := range nodes {
+		if insideAny(n, matched) {
 			continue
 		}
 		walk(n)
@@ -206,12 +210,11 @@ func blockText(nodes []*html.Node) string {
 	return strings.Join(paras, "\n\n")
 }
 
-func inside(n *html.Node, others []*html.Node) bool {
+// insideAny reports whether an ancestor of n is in set.
+func insideAny(n *html.Node, set map[*html.Node]bool) bool {
 	for p := n.Parent; p != nil; p = p.Parent {
-		for _, o := range others {
-			if o == p {
-				return true
-			}
+		if set[p] {
+			return true
 		}
 	}
 	return false

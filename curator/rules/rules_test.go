@@ -193,3 +193,13 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+func TestNestedMatchesCountOnce(t *testing.T) {
+	res, err := Apply(schemas.ExtractionRule{Body: "div"}, "https://h.example/", []byte(`<div><p>a</p><div><p>b</p></div></div><div>c</div>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "a\n\nb\n\nc" {
+		t.Fatalf("text = %q", res.Text)
+	}
+}
