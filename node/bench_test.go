@@ -105,7 +105,7 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 		for _, mode := range order {
 			args := []string{"-test.run=^TestBenchChild$", "-test.count=1"}
 			if dir := os.Getenv("SWARD_BENCH_PROFILE_DIR"); dir != "" {
-				args = append(args, "-test.cpuprofile="+filepath.Join(dir, mode+".cpu"))
+				args = append(args, "-test.cpuprofile="+filepath.Join(dir, mode+".cpu"), "-test.memprofile="+filepath.Join(dir, mode+".mem"), "-test.memprofilerate=65536")
 			}
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), benchEnvMode+"="+mode, benchEnvSites+"="+strings.Join(bases, ","),
