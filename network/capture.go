@@ -104,6 +104,9 @@ func (h *Host) PublishCapture(ctx context.Context, c *schemas.Capture) error {
 // quarantined peer. Each subscription receives each capture once, including
 // this host's own. The channel closes when ctx ends or the host closes.
 func (h *Host) SubscribeCaptures(ctx context.Context) (<-chan *schemas.Capture, error) {
+	if h.ctx.Err() != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", schemas.TopicCaptures, ErrClosed)
+	}
 	sub, err := h.captures.Subscribe(pubsub.WithBufferSize(256))
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", schemas.TopicCaptures, err)

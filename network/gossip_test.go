@@ -202,10 +202,11 @@ func TestGarbageFloodDoesNotDisturbDelivery(t *testing.T) {
 	flooder := newAttacker(t, hub)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	v2, err := json.Marshal(schemas.CaptureMessage{Version: 99, Capture: newCapture(t, flooder.key(), "http://127.0.0.1/v99")})
+	must(t, err)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		v2, _ := json.Marshal(schemas.CaptureMessage{Version: 99, Capture: newCapture(t, flooder.key(), "http://127.0.0.1/v99")})
 		for i := 0; i < 200 && ctx.Err() == nil; i++ {
 			var data []byte
 			switch i % 3 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,13 +54,12 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-var captureSeq int
+var captureSeq atomic.Int64
 
 // newCapture returns a valid capture of url signed by key.
 func newCapture(t testing.TB, key crypto.PrivKey, url string) *schemas.Capture {
 	t.Helper()
-	captureSeq++
-	body := []byte(fmt.Sprintf("<html><body>page %s #%d</body></html>", url, captureSeq))
+	body := []byte(fmt.Sprintf("<html><body>page %s #%d</body></html>", url, captureSeq.Add(1)))
 	c := &schemas.Capture{
 		Version:     schemas.CaptureVersion,
 		JobID:       "job-1",

@@ -18,13 +18,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Log keys shared with the rest of sward.
-const (
-	logPeer = "peer"
-	logURL  = "url"
-	logCID  = "cid"
-	logJob  = "job"
-)
+// logPeer is sward's shared log key for peer IDs.
+const logPeer = "peer"
+
+// ErrClosed is returned by methods called after Close.
+var ErrClosed = errors.New("network host closed")
 
 // bootstrapTag protects connections to bootstrap peers from the connection
 // manager's trimming.

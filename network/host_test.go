@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -161,6 +162,9 @@ func TestCloseStopsEverything(t *testing.T) {
 		cancel()
 	}
 	must(t, hub.Close())
+	if _, err := hub.SubscribeCaptures(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("subscribing on a closed host: got %v, want ErrClosed", err)
+	}
 	// libp2p keeps a few process-wide goroutines; what must not remain is
 	// anything per host.
 	waitFor(t, 5*time.Second, "goroutines to return to the baseline", func() bool {
