@@ -226,3 +226,5 @@ func mustAdd(t testing.TB, f *Feed, docs ...schemas.Document) {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+func t0Context() context.Context { return context.Background() }

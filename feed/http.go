@@ -74,19 +74,28 @@ func (f *Feed) newRoutes() http.Handler {
 	return f.guard(mux, map[string]bool{"/openapi.json": true, "/healthz": true})
 }
 
+// maxTime is the latest time a filter accepts.
+var maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // parseTime reads an RFC 3339 time or a Unix time in seconds; "" is zero.
 func parseTime(name, s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		n, nerr := strconv.ParseInt(s, 10, 64)
+		if nerr != nil {
+			return time.Time{}, badRequest("%s %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or Unix seconds", name, s)
+		}
+		t = time.Unix(n, 0)
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n < 1<<40 {
-		return time.Unix(n, 0).UTC(), nil
+	// The index stores times as Unix nanoseconds.
+	if t.Before(time.Unix(0, 0)) || t.After(maxTime) {
+		return time.Time{}, badRequest("%s %q: must be between 1970 and 2200", name, s)
 	}
-	return time.Time{}, badRequest("%s %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or Unix seconds", name, s)
+	return t.UTC(), nil
 }
 
 // parseChanges reads a comma-separated list of change statuses.
