@@ -79,7 +79,7 @@ func TestBrowserQueueByKeyboard(t *testing.T) {
 	}))
 	defer beacon.Close()
 
-	c := openTest(t, Config{Quorum: 1, UndoWindow: 3 * time.Second,
+	c := openTest(t, Config{Quorum: 1, UndoWindow: 6 * time.Second,
 		Guidelines: map[string]string{"job1": "Accept news articles; reject navigation pages."}})
 	var items []Item
 	for i := range 6 {
