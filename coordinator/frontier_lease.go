@@ -279,17 +279,26 @@ func leaseURLs(ctx context.Context, tx *sql.Tx, lid int64, urls []string) ([]lea
 			continue
 		}
 		k := URLKey(n)
-		var u leasedURL
-		err = tx.QueryRowContext(ctx, `SELECT id, host FROM urls WHERE lease = ? AND key = ?`, lid, k[:]).Scan(&u.id, &u.host)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		// One URL may be in the lease once per job.
+		rows, err := tx.QueryContext(ctx, `SELECT id, host FROM urls WHERE lease = ? AND key = ?`, lid, k[:])
 		if err != nil {
 			return nil, fmt.Errorf("find lease URL %s: %w", n, err)
 		}
-		if !seen[u.id] {
-			seen[u.id] = true
-			out = append(out, u)
+		for rows.Next() {
+			var u leasedURL
+			if err := rows.Scan(&u.id, &u.host); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("find lease URL %s: %w", n, err)
+			}
+			if !seen[u.id] {
+				seen[u.id] = true
+				out = append(out, u)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("find lease URL %s: %w", n, err)
 		}
 	}
 	return out, nil

@@ -915,3 +915,24 @@ func TestConcurrentAddLeaseComplete(t *testing.T) {
 	}
 	checkInvariants(t, f)
 }
+
+func TestCompleteURLOfTwoJobs(t *testing.T) {
+	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}))
+	ctx := context.Background()
+	putJob(t, f, "a", 0)
+	putJob(t, f, "b", 0)
+	mustAdd(t, f, Candidate{JobID: "a", URL: "http://x.example/p"}, Candidate{JobID: "b", URL: "http://x.example/p"})
+	l := mustLease(t, f, "n", 10, t0, time.Minute)
+	if len(l.Items) != 2 || l.Items[0].JobID == l.Items[1].JobID {
+		t.Fatalf("lease = %+v, want the URL once per job", l.Items)
+	}
+	if err := f.Complete(ctx, l.ID, []string{"http://x.example/p"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, job := range []string{"a", "b"} {
+		if st := mustStats(t, f, job); st.Done != 1 || st.Leased != 0 {
+			t.Fatalf("Stats(%s) = %+v", job, st)
+		}
+	}
+	checkInvariants(t, f)
+}
