@@ -221,7 +221,7 @@ var pageTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
 body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:52rem;color:#222;padding:0 1rem}
 h1{font-size:1.4rem;margin:0}.peer{color:#666;font-size:.85rem;word-break:break-all}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:.8rem;margin:1rem 0}
-.card{background:#f7f7f4;border-radius:6px;padding:.6rem .8rem}.card b{display:block;font-size:1.3rem}
+.card{background:#f7f7f4;border-radius:6px;padding:.6rem .8rem}.card b{display:block;font-size:1.3rem}.card small{color:#666}
 .state{display:inline-block;padding:.1rem .5rem;border-radius:4px;background:#3b7d4f;color:#fff}
 .state.paused,.state.outside-active-hours,.state.monthly-cap-reached{background:#c8602a}
 button{font:inherit;padding:.4rem 1rem;margin-right:.5rem}
@@ -232,10 +232,10 @@ table{border-collapse:collapse;width:100%;font-size:.85rem}td{padding:.2rem .4re
 <p><button id="pause" onclick="ctl('pause')">Pause</button><button id="resume" onclick="ctl('resume')">Resume</button></p>
 <div class="grid">
 <div class="card">pages fetched<b id="pages">{{.S.Pages}}</b></div>
-<div class="card">errors<b id="errors">{{.S.Errors}}</b></div>
+<div class="card">errors<b id="errors">{{.S.Errors}}</b><small id="reasons">{{range $k, $v := .S.ErrorReasons}}{{$k}} {{$v}} {{end}}</small></div>
 <div class="card">data this month<b id="month">{{capOf .S.MonthBytes .S.MonthlyCap}}</b></div>
 <div class="card">bandwidth cap<b id="bw">{{if .S.BandwidthCap}}{{bytes .S.BandwidthCap}}/s{{else}}none{{end}}</b></div>
-<div class="card">verified share<b id="share">{{pct .S.Ledger.VerifiedShare}}</b></div>
+<div class="card">verified share<b id="share">{{pct .S.Ledger.VerifiedShare}}</b><small id="verified">{{.S.Ledger.VerifiedPages}} pages, {{bytes .S.Ledger.VerifiedBytes}}</small></div>
 <div class="card">reputation<b id="rep">{{printf "%.2f" .S.Ledger.Reputation}}</b></div>
 <div class="card">points<b id="points">{{printf "%.1f" .S.Ledger.Points}}</b></div>
 <div class="card">active hours<b id="hours">{{if .S.ActiveHours}}{{.S.ActiveHours}}{{else}}always{{end}}</b></div>
@@ -251,6 +251,8 @@ function render(s){
  document.getElementById('pages').textContent=s.pages;document.getElementById('errors').textContent=s.errors;
  document.getElementById('month').textContent=s.monthly_cap_bytes>0?fmtBytes(s.month_bytes)+' of '+fmtBytes(s.monthly_cap_bytes)+' ('+Math.round(100*s.month_bytes/s.monthly_cap_bytes)+'%)':fmtBytes(s.month_bytes)+' (no cap)';
  document.getElementById('share').textContent=(100*s.ledger.verified_share).toFixed(1)+'%';
+ document.getElementById('verified').textContent=s.ledger.verified_pages+' pages, '+fmtBytes(s.ledger.verified_bytes);
+ document.getElementById('reasons').textContent=Object.entries(s.error_reasons||{}).sort().map(([k,v])=>k+' '+v).join(' ');
  document.getElementById('rep').textContent=s.ledger.reputation.toFixed(2);
  document.getElementById('points').textContent=s.ledger.points.toFixed(1);
  const t=document.getElementById('active');t.replaceChildren();
