@@ -101,8 +101,10 @@ func (l *language) fmtInt(n int) string {
 // fmtDate writes a date the way the language's newspapers do.
 func (l *language) fmtDate(t time.Time) string { return l.dateFmt(t, l.months) }
 
-func dateDayMonthYear(sep string) func(time.Time, [12]string) string {
+// dateDayMonthYear writes "4 March 2025" style dates: day, afterDay, month,
+// afterMonth, year ("4. März 2025", "4 de marzo de 2025").
+func dateDayMonthYear(afterDay, afterMonth string) func(time.Time, [12]string) string {
 	return func(t time.Time, m [12]string) string {
-		return strconv.Itoa(t.Day()) + sep + m[t.Month()-1] + " " + strconv.Itoa(t.Year())
+		return strconv.Itoa(t.Day()) + afterDay + m[t.Month()-1] + afterMonth + strconv.Itoa(t.Year())
 	}
 }

@@ -4,7 +4,7 @@ var german = language{
 	code:      "de",
 	name:      "Deutsch",
 	months:    [12]string{"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"},
-	dateFmt:   dateDayMonthYear(". "),
+	dateFmt:   dateDayMonthYear(". ", " "),
 	thousands: ".",
 	pct:       "%d Prozent",
 	currency:  "Euro",

@@ -4,7 +4,7 @@ var english = language{
 	code:      "en",
 	name:      "English",
 	months:    [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
-	dateFmt:   dateDayMonthYear(" "),
+	dateFmt:   dateDayMonthYear(" ", " "),
 	thousands: ",",
 	pct:       "%d percent",
 	currency:  "dollars",

@@ -4,7 +4,7 @@ var spanish = language{
 	code:      "es",
 	name:      "Español",
 	months:    [12]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
-	dateFmt:   dateDayMonthYear(" de "),
+	dateFmt:   dateDayMonthYear(" de ", " de "),
 	thousands: ".",
 	pct:       "el %d %%",
 	currency:  "euros",

@@ -4,7 +4,7 @@ var french = language{
 	code:      "fr",
 	name:      "Français",
 	months:    [12]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
-	dateFmt:   dateDayMonthYear(" "),
+	dateFmt:   dateDayMonthYear(" ", " "),
 	thousands: " ",
 	pct:       "%d %%",
 	currency:  "euros",
