@@ -256,3 +256,48 @@ func FuzzParseActiveHours(f *testing.F) {
 		}
 	})
 }
+
+func TestRetryAfterAndTransientRetry(t *testing.T) {
+	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	tests := []struct {
+		in       string
+		min, max time.Duration
+	}{
+		{"", 0, 0}, {"5", 5 * time.Second, 5 * time.Second}, {"-3", 0, 0}, {"soon", 0, 0},
+		{future, 80 * time.Second, 91 * time.Second}, {"Mon, 01 Jan 2001 00:00:00 GMT", 0, 0},
+	}
+	for _, tc := range tests {
+		if got := retryAfter(tc.in); got < tc.min || got > tc.max {
+			t.Errorf("retryAfter(%q) = %s, want %s..%s", tc.in, got, tc.min, tc.max)
+		}
+	}
+	for attempt := range 8 {
+		if d := retryDelay(attempt); d <= 0 || d > 30*time.Second {
+			t.Errorf("retryDelay(%d) = %s", attempt, d)
+		}
+	}
+
+	// A connection reset on the first try is retried and succeeds.
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/p" {
+			w.WriteHeader(404)
+			return
+		}
+		if hits.Add(1) == 1 {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "second time lucky")
+	}))
+	defer srv.Close()
+	f := newTestFetcher(t, nil)
+	c := fetch(t, f, srv.URL+"/p")
+	if c.Error != "" || string(c.Body) != "second time lucky" || hits.Load() != 2 {
+		t.Errorf("transient retry: %q %q hits %d", c.Error, c.Body, hits.Load())
+	}
+}
