@@ -114,7 +114,7 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		t.onBytes(n)
 	}
 	st.mu.Lock()
-	st.header = resp.Header.Clone()
+	st.header = resp.Header // colly gets its own map below; this one stays untouched
 	st.status = resp.StatusCode
 	st.mu.Unlock()
 
@@ -133,18 +133,18 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	body.Reader = &cappedReader{r: decoded, limit: st.limit, compressed: enc != "", wire: &st.wire, truncated: &st.truncated}
 	resp.Body = body
 
-	// colly only sees a sanitised copy of the headers: no Content-Encoding
-	// (so it never decodes again) and no charset (so it never transcodes;
-	// the fetcher does that with the original header kept in reqState).
-	h := resp.Header.Clone()
-	h.Del("Content-Encoding")
-	h.Del("Content-Length")
-	if ct := h.Get("Content-Type"); ct != "" {
+	// colly (and net/http's redirect logic) see only what they need: the
+	// media type without its charset (so colly never transcodes; the
+	// fetcher does, from the original header kept in reqState) and
+	// Location; no Content-Encoding, so nothing decodes twice.
+	h := make(http.Header, 2)
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil {
-			h.Set("Content-Type", mt)
-		} else {
-			h.Del("Content-Type")
+			h["Content-Type"] = []string{mt}
 		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		h["Location"] = []string{loc}
 	}
 	resp.Header = h
 	resp.ContentLength = -1
