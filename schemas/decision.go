@@ -52,7 +52,7 @@ type Decision struct {
 	Version int `json:"v"`
 	// ItemID names the review item (the Document ID it was enqueued with).
 	ItemID string `json:"item"`
-	// Curator is the libp2p peer ID (Ed25519) of the signer.
+	// Curator is the libp2p peer ID (Ed25519) of the curationEncoder.
 	Curator string `json:"curator"`
 	Action  string `json:"action"`
 	// Reason is required for a reject and optional otherwise.
@@ -127,23 +127,23 @@ func checkNonce(kind, n string) error {
 	return nil
 }
 
-// signer builds canonical signing byte strings: every value is length- or
+// curationEncoder builds canonical signing byte strings: every value is length- or
 // varint-prefixed, so no two different messages share an encoding.
-type signer struct{ b []byte }
+type curationEncoder struct{ b []byte }
 
-func (s *signer) str(v string) {
+func (s *curationEncoder) str(v string) {
 	s.b = binary.AppendUvarint(s.b, uint64(len(v)))
 	s.b = append(s.b, v...)
 }
-func (s *signer) num(n int64) { s.b = binary.AppendVarint(s.b, n) }
-func (s *signer) flag(v bool) {
+func (s *curationEncoder) num(n int64) { s.b = binary.AppendVarint(s.b, n) }
+func (s *curationEncoder) flag(v bool) {
 	if v {
 		s.b = append(s.b, 1)
 	} else {
 		s.b = append(s.b, 0)
 	}
 }
-func (s *signer) strMap(m map[string]string) {
+func (s *curationEncoder) strMap(m map[string]string) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -155,7 +155,7 @@ func (s *signer) strMap(m map[string]string) {
 		s.str(m[k])
 	}
 }
-func (s *signer) strs(v []string) {
+func (s *curationEncoder) strs(v []string) {
 	s.num(int64(len(v)))
 	for _, x := range v {
 		s.str(x)
@@ -165,7 +165,7 @@ func (s *signer) strs(v []string) {
 // SigningBytes is the canonical byte string a curator signs: every field but
 // the signature.
 func (d *Decision) SigningBytes() []byte {
-	var s signer
+	var s curationEncoder
 	s.str("sward/decision")
 	s.num(int64(d.Version))
 	s.str(d.ItemID)
@@ -261,7 +261,7 @@ func (r *ExtractionRule) Validate() error {
 
 // SigningBytes is the canonical byte string a rule's author signs.
 func (r *ExtractionRule) SigningBytes() []byte {
-	var s signer
+	var s curationEncoder
 	s.str("sward/extraction-rule")
 	s.num(int64(r.Version))
 	s.str(r.Domain)
@@ -309,7 +309,7 @@ func (a *ItemAnnouncement) Validate() error {
 
 // SigningBytes is the canonical byte string the source signs.
 func (a *ItemAnnouncement) SigningBytes() []byte {
-	var s signer
+	var s curationEncoder
 	s.str("sward/item")
 	s.str(a.Source)
 	s.num(a.SentAt.UnixNano())
