@@ -52,7 +52,7 @@ type Decision struct {
 	Version int `json:"v"`
 	// ItemID names the review item (the Document ID it was enqueued with).
 	ItemID string `json:"item"`
-	// Curator is the libp2p peer ID (Ed25519) of the curationEncoder.
+	// Curator is the libp2p peer ID (Ed25519) of the signer.
 	Curator string `json:"curator"`
 	Action  string `json:"action"`
 	// Reason is required for a reject and optional otherwise.
