@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
@@ -209,6 +210,36 @@ func decodeSource(fields map[string]any) (*Record, error) {
 	return &r, nil
 }
 
+// hitSource is the part of a stored record a search hit needs; decoding
+// only it skips the markdown and diff.
+type hitSource struct {
+	ID            string    `json:"id"`
+	Title         string    `json:"title"`
+	URL           string    `json:"url"`
+	Host          string    `json:"host"`
+	Language      string    `json:"language"`
+	Text          string    `json:"text"`
+	FetchedAt     time.Time `json:"fetched_at"`
+	ContentSHA256 string    `json:"content_sha256"`
+	CaptureCID    string    `json:"capture_cid"`
+	NodePeerID    string    `json:"node_peer_id"`
+	Change        struct {
+		Status ChangeStatus `json:"status"`
+	} `json:"change"`
+}
+
+func decodeHit(fields map[string]any) (*hitSource, error) {
+	s, ok := fields[fieldSource].(string)
+	if !ok {
+		return nil, errors.New("index entry has no stored source")
+	}
+	var h hitSource
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		return nil, fmt.Errorf("decoding stored record: %w", err)
+	}
+	return &h, nil
+}
+
 // filterQuery builds the filters shared by search, export and the feed.
 func filterQuery(lang, domain string, since time.Time, changes []ChangeStatus) []query.Query {
 	var qs []query.Query
@@ -257,13 +288,13 @@ func (ix *index) search(ctx context.Context, sr SearchRequest, k int) (*SearchRe
 	terms := ix.terms(sr.Query)
 	out := &SearchResponse{Query: sr.Query, Total: res.Total, Hits: make([]Hit, 0, len(res.Hits)), TookMS: float64(res.Took.Microseconds()) / 1000}
 	for _, h := range res.Hits {
-		r, err := decodeSource(h.Fields)
+		r, err := decodeHit(h.Fields)
 		if err != nil {
 			return nil, fmt.Errorf("search hit %s: %w", h.ID, err)
 		}
 		out.Hits = append(out.Hits, Hit{
 			ID:            r.ID,
-			Title:         title(&r.Document),
+			Title:         r.Title,
 			Snippet:       ix.snippet(r.Text, terms),
 			URL:           r.URL,
 			Host:          r.Host,
@@ -345,16 +376,13 @@ func (ix *index) matches(terms map[string]bool, texts ...string) bool {
 }
 
 // snippet returns about snippetRunes of text around the first query term,
-// cut on word boundaries, with "…" where text was cut.
+// cut on word boundaries, with "…" where text was cut. It scans words with
+// a light tokenizer (letters and digits, lowercased) and stops at the first
+// match, instead of running the full analyzer over the whole text.
 func (ix *index) snippet(text string, terms map[string]bool) string {
 	start := 0
 	if len(terms) > 0 {
-		for _, t := range ix.analyzer.Analyze([]byte(text)) {
-			if terms[string(t.Term)] {
-				start = t.Start
-				break
-			}
-		}
+		start = firstTerm(text, terms)
 	}
 	// Back up a little so the term has some context before it.
 	from := start
@@ -385,4 +413,36 @@ func (ix *index) snippet(text string, terms map[string]bool) string {
 		s += "…"
 	}
 	return s
+}
+
+// firstTerm returns the byte offset of the first word of text whose
+// lowercase form is in terms, or 0.
+func firstTerm(text string, terms map[string]bool) int {
+	var buf []byte
+	i := 0
+	for i < len(text) {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if !isWordRune(r) {
+			i += size
+			continue
+		}
+		start := i
+		buf = buf[:0]
+		for i < len(text) {
+			r, size = utf8.DecodeRuneInString(text[i:])
+			if !isWordRune(r) {
+				break
+			}
+			buf = utf8.AppendRune(buf, unicode.ToLower(r))
+			i += size
+		}
+		if terms[string(buf)] {
+			return start
+		}
+	}
+	return 0
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
 }
