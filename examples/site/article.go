@@ -16,7 +16,7 @@ type articleBody struct {
 	list      []string
 	table     [][3]string // rows of year, participants, budget; nil for none
 	note      string      // where a republished article first appeared
-	spare     []string    // sentence templates the article did not use
+	spare     []string    // list item templates the article did not use
 }
 
 // bodyBlock is a headed part of an article.
@@ -135,13 +135,14 @@ func writeArticle(seed int64, hp *hostPlan, p *page, withPII bool) *articleBody 
 		last.paras = append(last.paras, []string{pr.sentence(r.pick(l.pii))})
 		pr.person = ""
 	}
-	for _, i := range order[min(next, len(order)):] {
-		b.spare = append(b.spare, l.sentences[i])
-	}
 	b.listIntro = r.pick(l.listIntro)
 	items := r.perm(len(l.listItems))
-	for i := range 4 {
-		b.list = append(b.list, pr.sentence(l.listItems[items[i]]))
+	for i, item := range items {
+		if i < 4 {
+			b.list = append(b.list, pr.sentence(l.listItems[item]))
+		} else {
+			b.spare = append(b.spare, l.listItems[item])
+		}
 	}
 	if r.intn(3) == 0 {
 		y := p.meta.published.Year()
@@ -153,17 +154,15 @@ func writeArticle(seed int64, hp *hostPlan, p *page, withPII bool) *articleBody 
 }
 
 // republish changes a line or two of the original's text, the way syndicated
-// copies differ: an update line on top, one sentence rewritten, a note at the
-// end naming the first publisher.
+// copies differ: an update line on top, one point of the list replaced, a
+// note at the end naming the first publisher.
 func republish(seed int64, b *articleBody, dup *page, orig *hostPlan) {
 	r := newRNG(seed, dup.host, "republish", dup.path)
 	l := dup.lang
 	pr := &prose{r: r, l: l, meta: dup.meta}
 	b.update = expand(l.dupUpdate, func(string) string { return l.fmtDate(dup.meta.published) })
-	blk := &b.blocks[r.intn(len(b.blocks))]
-	para := blk.paras[r.intn(len(blk.paras))]
 	if len(b.spare) > 0 {
-		para[r.intn(len(para))] = pr.sentence(r.pick(b.spare))
+		b.list[r.intn(len(b.list))] = pr.sentence(r.pick(b.spare))
 	}
 	b.note = expand(l.dupNote, func(string) string { return orig.paper })
 }

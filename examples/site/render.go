@@ -211,7 +211,9 @@ func htmlResponse(d *htmlDoc, status int) *response {
 }
 
 func (s *Site) newDoc(addrs []string, host int) *htmlDoc {
-	return &htmlDoc{s: s, addrs: addrs, host: host}
+	d := &htmlDoc{s: s, addrs: addrs, host: host}
+	d.b.Grow(16 << 10) // a typical article page; saves a few reallocations
+	return d
 }
 
 // renderArticle writes articles, PII articles, duplicates, opt-out pages and
