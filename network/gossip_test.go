@@ -266,3 +266,25 @@ func TestQuarantinedPeerIsDropped(t *testing.T) {
 		t.Fatal("Unquarantine did not lift the quarantine")
 	}
 }
+
+func TestPresenceAnnouncedWhenPeerJoins(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.PresenceInterval = time.Hour
+	cfg.PresenceTTL = time.Hour
+	cfg.Capabilities = []string{"coordinator"}
+	hub := newTestHost(t, cfg)
+	cfg.Bootstrap = hub.Addrs()
+	cfg.Capabilities = []string{"node"}
+	leaf := newTestHost(t, cfg)
+	defer func() {
+		if t.Failed() {
+			t.Logf("hub sees %v; leaf sees %v", hub.Peers(), leaf.Peers())
+		}
+	}()
+	waitFor(t, 10*time.Second, "both to see each other long before the hourly announcement", func() bool {
+		hp, lp := hub.Peers(), leaf.Peers()
+		return len(hp) == 1 && hp[0].ID == leaf.ID() && hp[0].Has("node") &&
+			len(lp) == 1 && lp[0].ID == hub.ID() && lp[0].Has("coordinator")
+	})
+}

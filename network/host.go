@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -232,15 +233,21 @@ func (h *Host) ConnectedPeers() []peer.ID {
 }
 
 // keepConnected dials a bootstrap peer until connected, with exponential
-// backoff, and dials again whenever the connection drops, until the host
+// backoff, and dials again as soon as the connection drops, until the host
 // closes.
 func (h *Host) keepConnected(ai peer.AddrInfo) {
 	defer h.wg.Done()
 	const (
 		minBackoff = 250 * time.Millisecond
 		maxBackoff = 30 * time.Second
-		recheck    = 2 * time.Second
+		// recheck is a safety net in case a disconnect event is missed.
+		recheck = 10 * time.Second
 	)
+	var events <-chan any
+	if sub, err := h.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err == nil {
+		defer sub.Close()
+		events = sub.Out()
+	}
 	backoff := minBackoff
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -248,6 +255,13 @@ func (h *Host) keepConnected(ai peer.AddrInfo) {
 		select {
 		case <-h.ctx.Done():
 			return
+		case ev := <-events:
+			if e, ok := ev.(event.EvtPeerConnectednessChanged); ok && e.Peer == ai.ID && e.Connectedness != network.Connected {
+				h.log.Info("lost bootstrap peer; reconnecting", logPeer, ai.ID.String())
+				backoff = minBackoff
+				timer.Reset(0)
+			}
+			continue
 		case <-timer.C:
 		}
 		if h.host.Network().Connectedness(ai.ID) == network.Connected {

@@ -76,18 +76,57 @@ func (h *Host) readPresence(sub *pubsub.Subscription) {
 	}
 }
 
+// announce publishes this host's presence every PresenceInterval, and
+// also shortly after a peer joins the presence topic, so that a newcomer
+// does not wait a whole interval to learn of this host.
 func (h *Host) announce() {
 	defer h.wg.Done()
+	const afterJoin = 200 * time.Millisecond
+	joined := make(chan struct{}, 1)
+	if evh, err := h.presence.EventHandler(); err == nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer evh.Cancel()
+			for {
+				ev, err := evh.NextPeerEvent(h.ctx)
+				if err != nil {
+					return
+				}
+				if ev.Type == pubsub.PeerJoin {
+					select {
+					case joined <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	t := time.NewTicker(h.cfg.PresenceInterval)
 	defer t.Stop()
+	soon := time.NewTimer(0)
+	defer soon.Stop()
+	repeat := false
 	for {
-		if err := h.announceOnce(h.ctx); err != nil && h.ctx.Err() == nil {
-			h.log.Debug("presence announcement failed", "err", err)
-		}
 		select {
 		case <-h.ctx.Done():
 			return
+		case <-joined:
+			// Let the newcomer's subscription settle, and batch a burst of
+			// joins into one announcement; repeat it once a little later in
+			// case the first raced the newcomer's own setup.
+			soon.Reset(afterJoin)
+			repeat = true
+			continue
+		case <-soon.C:
+			if repeat {
+				repeat = false
+				soon.Reset(10 * afterJoin)
+			}
 		case <-t.C:
+		}
+		if err := h.announceOnce(h.ctx); err != nil && h.ctx.Err() == nil {
+			h.log.Debug("presence announcement failed", "err", err)
 		}
 	}
 }
