@@ -88,7 +88,7 @@ type page struct {
 	location string   // target path of a redirect
 	items    []*page  // articles listed on an index page
 	pageNum  int      // 1-based number of a section listing page
-	pages    int      // number of listing pages of the section
+	lastPage int      // number of listing pages of the section
 	files    []*page  // resources an article links to
 	owner    *page    // the article a resource belongs to
 	year     int      // calendar year of a trap page
@@ -221,9 +221,15 @@ func planSlot(cfg Config, hp *hostPlan, k int) *page {
 	case JunkShort:
 		p.path = fmt.Sprintf("/%s/coming-soon-%d.html", sec, k)
 	default:
-		p.path = fmt.Sprintf("/%s/%s/%s-%d.html", sec, date, slugify(p.meta.title), k)
+		p.path = articlePath(hp, p)
 	}
 	return p
+}
+
+// articlePath is where an article of slot p.slot lives on host hp:
+// /section/yyyy/mm/title-slug-slot.html.
+func articlePath(hp *hostPlan, p *page) string {
+	return fmt.Sprintf("/%s/%s/%s-%d.html", hp.lang.sections[p.section].slug, p.meta.published.Format("2006/01"), slugify(p.meta.title), p.slot)
 }
 
 // newMeta draws an article's title, subject, author and date.
@@ -268,7 +274,7 @@ func resolveDuplicate(cfg Config, hosts []*hostPlan, hp *hostPlan, p *page) {
 		// No article to copy on a tiny host: this slot becomes an article.
 		p.kind = KindArticle
 		p.meta = newMeta(cfg, hp, p.lang, p.section, "slot", strconv.Itoa(p.slot))
-		p.path = fmt.Sprintf("/%s/%s/%s-%d.html", hp.lang.sections[p.section].slug, p.meta.published.Format("2006/01"), slugify(p.meta.title), p.slot)
+		p.path = articlePath(hp, p)
 		return
 	}
 	r := newRNG(cfg.Seed, hp.index, "dup", strconv.Itoa(p.slot))
@@ -277,7 +283,7 @@ func resolveDuplicate(cfg Config, hosts []*hostPlan, hp *hostPlan, p *page) {
 	p.meta = &m
 	p.orig = orig
 	p.lang = orig.lang
-	p.path = fmt.Sprintf("/%s/%s/%s-%d.html", hp.lang.sections[p.section].slug, m.published.Format("2006/01"), slugify(m.title), p.slot)
+	p.path = articlePath(hp, p)
 }
 
 // findArticle returns an ordinary article of hp near slot want.
@@ -339,7 +345,7 @@ func (hp *hostPlan) finish(cfg Config) error {
 		all = append(all, list...)
 		pages := max(1, (len(list)+listingSize-1)/listingSize)
 		for n := 1; n <= pages; n++ {
-			lp := &page{kind: KindIndex, slot: -1, section: s, pageNum: n, pages: pages,
+			lp := &page{kind: KindIndex, slot: -1, section: s, pageNum: n, lastPage: pages,
 				path:  sectionPath(hp.lang, s, n),
 				items: list[min((n-1)*listingSize, len(list)):min(n*listingSize, len(list))]}
 			if err := add(lp); err != nil {

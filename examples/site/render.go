@@ -456,7 +456,7 @@ func (s *Site) renderSection(addrs []string, p *page) *response {
 	if p.pageNum > 1 {
 		d.a(ref{p.host, sectionPath(l, p.section, p.pageNum-1)}, "«", "prev")
 	}
-	if p.pageNum < p.pages {
+	if p.pageNum < p.lastPage {
 		d.a(ref{p.host, sectionPath(l, p.section, p.pageNum+1)}, "»", "next")
 	}
 	d.raw("</nav>\n")

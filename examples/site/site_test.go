@@ -803,3 +803,57 @@ func FuzzRespond(f *testing.F) {
 		_ = s.Kind(path)
 	})
 }
+
+// TestPagination checks that long sections are split into linked listing
+// pages and that their articles are one level deeper per page.
+func TestPagination(t *testing.T) {
+	s, err := New(Config{Hosts: 1, PagesPerHost: 200, Port: DefaultPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := s.hosts[0].lang.sections[0].slug
+	host := "http://" + s.Hosts()[0]
+	page2 := host + "/" + sec + "/page/2/"
+	if k := s.Kind(page2); k != KindIndex {
+		t.Fatalf("Kind(%s) = %s, want index", page2, k)
+	}
+	if !slices.Contains(s.links(ref{0, "/" + sec + "/"}), ref{0, "/" + sec + "/page/2/"}) {
+		t.Fatal("the first listing page does not link to the second")
+	}
+	at2, at3 := s.Reachable(2), s.Reachable(3)
+	if !slices.Contains(at2, page2) {
+		t.Fatalf("%s not reachable at depth 2", page2)
+	}
+	onPage2 := s.hosts[0].pages["/"+sec+"/page/2/"].items
+	if first := s.hosts[0].pages["/"+sec+"/"].items; len(first) != listingSize || len(onPage2) == 0 {
+		t.Fatalf("listing pages hold %d and %d articles, want %d and some", len(first), len(onPage2), listingSize)
+	}
+	// An article listed only on page 2 (not among the latest on the home
+	// page) needs depth 3.
+	for _, p := range onPage2 {
+		if slices.Contains(s.hosts[0].latest, p) {
+			continue
+		}
+		u := host + p.path
+		if slices.Contains(at2, u) && !reachableOtherwise(s, p) {
+			t.Errorf("%s reachable at depth 2 though only listed on page 2", u)
+		}
+		if !slices.Contains(at3, u) {
+			t.Errorf("%s not reachable at depth 3", u)
+		}
+	}
+}
+
+// reachableOtherwise reports whether some depth-1 page (home, a first
+// listing page, a static or junk page) links to p.
+func reachableOtherwise(s *Site, p *page) bool {
+	for _, from := range s.links(ref{p.host, pathHome}) {
+		if from.path == "/"+s.hosts[p.host].lang.sections[0].slug+"/page/2/" {
+			continue
+		}
+		if slices.Contains(s.links(from), ref{p.host, p.path}) {
+			return true
+		}
+	}
+	return false
+}
