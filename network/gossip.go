@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -162,4 +163,22 @@ func (s *scoreBoard) get(p peer.ID) float64 {
 		return 0
 	}
 	return v
+}
+
+// WaitTopicPeers blocks until at least n connected peers are subscribed to
+// topic, or ctx ends. A node calls it before publishing its first capture,
+// since gossip published to no one is lost.
+func (h *Host) WaitTopicPeers(ctx context.Context, topic string, n int) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for len(h.TopicPeers(topic)) < n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d peers on %s (have %d): %w", n, topic, len(h.TopicPeers(topic)), ctx.Err())
+		case <-h.ctx.Done():
+			return fmt.Errorf("waiting for peers on %s: %w", topic, ErrClosed)
+		case <-t.C:
+		}
+	}
+	return nil
 }

@@ -40,9 +40,11 @@ func newStar(t *testing.T, n int) *star {
 		}
 		s.subs = append(s.subs, ch)
 	}
-	waitFor(t, 10*time.Second, "leaves to join the hub's capture topic", func() bool {
-		return len(hub.TopicPeers(schemas.TopicCaptures)) == n-1
-	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := hub.WaitTopicPeers(ctx, schemas.TopicCaptures, n-1); err != nil {
+		t.Fatal(err)
+	}
 	// Probe until a leaf's capture reaches every subscriber: then the hub's
 	// mesh includes all leaves.
 	for i := 0; ; i++ {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -162,6 +164,11 @@ func TestCloseStopsEverything(t *testing.T) {
 		cancel()
 	}
 	must(t, hub.Close())
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := hub.WaitTopicPeers(short, schemas.TopicCaptures, 1); !errors.Is(err, ErrClosed) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for peers on a closed host: %v", err)
+	}
 	if _, err := hub.SubscribeCaptures(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("subscribing on a closed host: got %v, want ErrClosed", err)
 	}
