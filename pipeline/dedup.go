@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"sync"
 	"unicode"
@@ -51,6 +53,30 @@ func splitmix(s *uint64) uint64 {
 type DedupKey struct {
 	Exact     [32]byte
 	Signature []uint64
+}
+
+// Marshal encodes the key for a dedup log: the exact hash, then the
+// signature as little-endian uint64s.
+func (k DedupKey) Marshal() []byte {
+	b := make([]byte, 0, 32+8*len(k.Signature))
+	b = append(b, k.Exact[:]...)
+	for _, x := range k.Signature {
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
+	return b
+}
+
+// Unmarshal decodes a key written by Marshal.
+func (k *DedupKey) Unmarshal(b []byte) error {
+	if len(b) < 32 || (len(b)-32)%8 != 0 {
+		return fmt.Errorf("dedup key of %d bytes is malformed", len(b))
+	}
+	copy(k.Exact[:], b[:32])
+	k.Signature = make([]uint64, (len(b)-32)/8)
+	for i := range k.Signature {
+		k.Signature[i] = binary.LittleEndian.Uint64(b[32+8*i:])
+	}
+	return nil
 }
 
 // dedupWords lowercases and splits text into letter/digit words.
@@ -114,6 +140,9 @@ type DedupResult struct {
 // Add records a document and reports whether it duplicates one seen
 // earlier. The first document of a cluster is the one kept.
 func (d *Dedup) Add(k DedupKey, exact, near bool) DedupResult {
+	if len(k.Signature) != d.bands*d.rows {
+		near = false // a key from another configuration cannot be banded
+	}
 	bandKeys := make([]uint64, d.bands)
 	if near {
 		for b := range bandKeys {

@@ -53,6 +53,9 @@ type Result struct {
 	// Fields holds the job's structured fields that were found: string,
 	// float64, Price or time.Time by declared type.
 	Fields map[string]any
+	// DedupKey is set when the document entered the dedup index, so a
+	// caller can log it and rebuild the index later (RestoreDedup).
+	DedupKey *DedupKey
 }
 
 // Pipeline runs captures through the stages. Its only state is the dedup
@@ -88,6 +91,12 @@ func (p *Pipeline) Config() Config { return p.cfg }
 
 // Dedup exposes the dedup index (for statistics).
 func (p *Pipeline) Dedup() *Dedup { return p.dedup }
+
+// RestoreDedup re-enters a logged key into the dedup index, as Process
+// did when it first saw the document; used to resume interrupted runs.
+func (p *Pipeline) RestoreDedup(k DedupKey) {
+	p.dedup.Add(k, p.cfg.ExactDedup, p.cfg.NearDedup)
+}
 
 // ValidateJob checks a job's pipeline settings (quality overrides and
 // field selectors) without processing anything.
@@ -263,7 +272,9 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	// Dedup only documents that would be kept, so rejects do not shadow
 	// later good copies.
 	if cfg.ExactDedup || cfg.NearDedup {
-		d := p.dedup.Add(p.dedup.Key(text), cfg.ExactDedup, cfg.NearDedup)
+		key := p.dedup.Key(text)
+		res.DedupKey = &key
+		d := p.dedup.Add(key, cfg.ExactDedup, cfg.NearDedup)
 		res.Doc.DupClusterSize = int32(d.ClusterSize)
 		res.Scores["dup_cluster_size"] = float64(d.ClusterSize)
 		switch {
