@@ -42,11 +42,14 @@ type benchResult struct {
 	Seconds float64 `json:"seconds"`
 	CPU     float64 `json:"cpu_seconds"`
 	RSSMiB  float64 `json:"peak_rss_mib"`
+	// PeakInFlight is measured by the parent's server.
+	PeakInFlight int `json:"-"`
 }
 
 // benchSite serves one host of the benchmark site: an allow-most
-// robots.txt and 15 KiB pages with links.
-func benchSite() http.Handler {
+// robots.txt and 15 KiB pages with links. inflight/peak count concurrent
+// requests across all hosts.
+func benchSite(latency time.Duration, inflight, peak *atomic.Int64) http.Handler {
 	var page bytes.Buffer
 	page.WriteString("<!doctype html><html><head><meta charset=utf-8><title>bench</title></head><body>")
 	for i := range 20 {
@@ -55,10 +58,16 @@ func benchSite() http.Handler {
 	page.WriteString("</body></html>")
 	body := page.Bytes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
 		switch {
 		case r.URL.Path == "/robots.txt":
 			fmt.Fprint(w, "User-agent: *\nDisallow: /private/\n")
 		case strings.HasPrefix(r.URL.Path, "/p/"):
+			// Simulated network latency, so that fetches really overlap.
+			time.Sleep(latency)
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_, _ = w.Write(body)
 		default:
@@ -78,13 +87,15 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 	hosts := envInt("SWARD_BENCH_HOSTS", 200)
 	pages := envInt(benchEnvPages, 6000)
 	conc := envInt(benchEnvConc, 200)
+	latency := time.Duration(envInt("SWARD_BENCH_LATENCY_MS", 50)) * time.Millisecond
 	var bases []string
+	var inflight, peak atomic.Int64
 	for i := range hosts {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", 2+i%250))
 		if err != nil {
 			b.Skipf("cannot listen on 127.0.0.%d (needs the whole 127/8 on lo): %v", 2+i%250, err)
 		}
-		srv := &http.Server{Handler: benchSite(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: benchSite(latency, &inflight, &peak), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		b.Cleanup(func() { _ = srv.Close() })
 		bases = append(bases, "http://"+ln.Addr().String())
@@ -107,6 +118,7 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 			if dir := os.Getenv("SWARD_BENCH_PROFILE_DIR"); dir != "" {
 				args = append(args, "-test.cpuprofile="+filepath.Join(dir, mode+".cpu"), "-test.memprofile="+filepath.Join(dir, mode+".mem"), "-test.memprofilerate=65536")
 			}
+			peak.Store(0)
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), benchEnvMode+"="+mode, benchEnvSites+"="+strings.Join(bases, ","),
 				benchEnvPages+"="+strconv.Itoa(pages), benchEnvConc+"="+strconv.Itoa(conc))
@@ -126,9 +138,10 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 			if r.Errors > 0 {
 				b.Errorf("%s: %d of %d fetches failed", mode, r.Errors, pages)
 			}
+			r.PeakInFlight = int(peak.Load())
 			results[mode] = append(results[mode], r)
-			b.Logf("round %d %-7s %7.0f pages/s  %5.3f ms CPU/page  peak RSS %5.1f MiB", i, mode,
-				float64(r.Pages)/r.Seconds, r.CPU/float64(r.Pages)*1000, r.RSSMiB)
+			b.Logf("round %d %-13s %6.0f pages/s  %5.3f ms CPU/page  peak RSS %5.1f MiB  peak in flight %d", i, mode,
+				float64(r.Pages)/r.Seconds, r.CPU/float64(r.Pages)*1000, r.RSSMiB, r.PeakInFlight)
 		}
 	}
 	b.StopTimer()
@@ -150,6 +163,7 @@ func BenchmarkFetcherVsColly(b *testing.B) {
 	b.ReportMetric(med("fetcher", cpu), "fetcher-cpu-ms/page")
 	b.ReportMetric(med("colly", cpu), "colly-cpu-ms/page")
 	b.ReportMetric(med("fetcher", rss), "fetcher-peak-rss-MiB")
+	b.ReportMetric(med("fetcher", func(r benchResult) float64 { return float64(r.PeakInFlight) }), "fetcher-peak-inflight")
 	b.ReportMetric(med("colly", rss), "colly-peak-rss-MiB")
 	nr := med("colly-nolinks", rate)
 	b.ReportMetric(nr, "colly-nolinks-pages/s")
@@ -186,7 +200,7 @@ func TestBenchChild(t *testing.T) {
 		}
 		defer f.Close()
 		fetchOne = func(u string) bool {
-			c := f.Fetch(context.Background(), schemas.LeaseItem{URL: u}, schemas.HostBudget{MaxConcurrency: 1})
+			c := f.Fetch(context.Background(), schemas.LeaseItem{URL: u}, schemas.HostBudget{MaxConcurrency: envInt("SWARD_BENCH_PER_HOST", 1)})
 			return c.Error == "" && len(c.Outlinks) > 0
 		}
 	case "colly", "colly-nolinks":
