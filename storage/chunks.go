@@ -93,8 +93,11 @@ func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
 		}
 		// Start the next chunk with trailing units that fit in the overlap,
 		// but always move forward by at least one unit.
+		// The overlap must leave room for the next new unit, or the
+		// chunk would not advance.
 		next := last + 1
-		for next-1 > first && units[last].end-units[next-1].start <= opts.Overlap {
+		for next-1 > first && units[last].end-units[next-1].start <= opts.Overlap &&
+			units[last+1].end-units[next-1].start <= opts.Size {
 			next--
 		}
 		first = next

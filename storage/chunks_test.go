@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+func TestChunkText(t *testing.T) {
+	sentences := func(n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			b.WriteString("This is sentence number ")
+			b.WriteString(strings.Repeat("x", i%5))
+			b.WriteString(". ")
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name       string
+		text       string
+		opts       ChunkOptions
+		wantChunks int // -1: at least 2
+		maxLen     int
+	}{
+		{"empty", "", ChunkOptions{}, 0, 0},
+		{"whitespace only", " \n\n \t", ChunkOptions{}, 0, 0},
+		{"short", "One sentence. Two sentences.", ChunkOptions{}, 1, 1000},
+		{"paragraphs", strings.Repeat("Para text here.\n\n", 10), ChunkOptions{Size: 40, Overlap: -1}, -1, 40},
+		{"long text with overlap", sentences(200), ChunkOptions{Size: 300, Overlap: 60}, -1, 300},
+		{"one huge sentence", strings.Repeat("word ", 500), ChunkOptions{Size: 100, Overlap: -1}, -1, 100},
+		{"no spaces at all", strings.Repeat("a", 250), ChunkOptions{Size: 100, Overlap: -1}, 3, 100},
+		{"cjk", strings.Repeat("这是一个句子。", 60), ChunkOptions{Size: 50, Overlap: 10}, -1, 50},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			chunks := ChunkText("doc", "http://127.0.0.1/", tc.text, tc.opts)
+			if tc.wantChunks >= 0 && len(chunks) != tc.wantChunks {
+				t.Fatalf("got %d chunks, want %d", len(chunks), tc.wantChunks)
+			}
+			if tc.wantChunks < 0 && len(chunks) < 2 {
+				t.Fatalf("got %d chunks, want several", len(chunks))
+			}
+			checkChunks(t, tc.text, chunks, tc.maxLen)
+		})
+	}
+}
+
+func TestChunkOverlapRepeatsSentences(t *testing.T) {
+	text := "Alpha one. Beta two. Gamma three. Delta four. Epsilon five. Zeta six."
+	chunks := ChunkText("d", "", text, ChunkOptions{Size: 35, Overlap: 12})
+	if len(chunks) < 3 {
+		t.Fatalf("got %d chunks", len(chunks))
+	}
+	for i := 1; i < len(chunks); i++ {
+		if chunks[i].CharStart >= chunks[i-1].CharEnd {
+			t.Errorf("chunk %d starts at %d, after the previous end %d: no overlap", i, chunks[i].CharStart, chunks[i-1].CharEnd)
+		}
+		if !strings.HasSuffix(chunks[i-1].Text, ".") {
+			t.Errorf("chunk %d does not end on a sentence: %q", i-1, chunks[i-1].Text)
+		}
+	}
+}
+
+// checkChunks asserts the invariants every chunking must keep.
+func checkChunks(t *testing.T, text string, chunks []Chunk, maxLen int) {
+	t.Helper()
+	runes := []rune(text)
+	prevStart, prevEnd := int64(-1), int64(0)
+	for i, c := range chunks {
+		if c.Index != int32(i) {
+			t.Fatalf("chunk %d has index %d", i, c.Index)
+		}
+		if c.CharStart < 0 || c.CharEnd > int64(len(runes)) || c.CharStart >= c.CharEnd {
+			t.Fatalf("chunk %d has bad offsets [%d,%d) in %d runes", i, c.CharStart, c.CharEnd, len(runes))
+		}
+		if got := string(runes[c.CharStart:c.CharEnd]); got != c.Text {
+			t.Fatalf("chunk %d text %q != text[%d:%d] %q", i, c.Text, c.CharStart, c.CharEnd, got)
+		}
+		if maxLen > 0 && utf8.RuneCountInString(c.Text) > maxLen {
+			t.Fatalf("chunk %d has %d runes, over %d", i, utf8.RuneCountInString(c.Text), maxLen)
+		}
+		if c.CharStart <= prevStart || c.CharEnd <= prevEnd {
+			t.Fatalf("chunk %d [%d,%d) does not advance past [%d,%d)", i, c.CharStart, c.CharEnd, prevStart, prevEnd)
+		}
+		if c.TokenEstimate <= 0 {
+			t.Fatalf("chunk %d has token estimate %d", i, c.TokenEstimate)
+		}
+		prevStart, prevEnd = c.CharStart, c.CharEnd
+	}
+	// Every non-space character is covered by some chunk.
+	covered := make([]bool, len(runes))
+	for _, c := range chunks {
+		for j := c.CharStart; j < c.CharEnd; j++ {
+			covered[j] = true
+		}
+	}
+	for j, r := range runes {
+		if !covered[j] && !unicode.IsSpace(r) {
+			t.Fatalf("character %d (%q) is in no chunk", j, r)
+		}
+	}
+}
+
+func FuzzChunkText(f *testing.F) {
+	f.Add("Hello world. This is a test.\n\nNew paragraph! And? More", 20, 5)
+	f.Add(strings.Repeat("ab ", 100), 7, 3)
+	f.Add("日本語の文。もう一つ。", 3, 1)
+	f.Fuzz(func(t *testing.T, text string, size, overlap int) {
+		if !utf8.ValidString(text) || size > 5000 || size < -10 {
+			return
+		}
+		opts := ChunkOptions{Size: size, Overlap: overlap}
+		chunks := ChunkText("d", "", text, opts)
+		checkChunks(t, text, chunks, opts.withDefaults().Size)
+	})
+}
