@@ -301,3 +301,62 @@ func TestRetryAfterAndTransientRetry(t *testing.T) {
 		t.Errorf("transient retry: %q %q hits %d", c.Error, c.Body, hits.Load())
 	}
 }
+
+func TestSiteCacheSingleFlightAndHostPruning(t *testing.T) {
+	c := newSiteCache()
+	var loads atomic.Int32
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info, err := c.get(context.Background(), "http://a", func(context.Context) (siteInfo, time.Duration, error) {
+				loads.Add(1)
+				time.Sleep(20 * time.Millisecond)
+				return siteInfo{robots: RobotsAllowAll()}, time.Hour, nil
+			})
+			if err != nil || info.robots == nil {
+				t.Errorf("get: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Errorf("%d loads for one origin, want 1", n)
+	}
+	// A failed load is not cached; an expired one is reloaded.
+	fail := func(context.Context) (siteInfo, time.Duration, error) {
+		return siteInfo{}, 0, failf(ReasonPoliteness, "not due")
+	}
+	if _, err := c.get(context.Background(), "http://b", fail); err == nil {
+		t.Error("failed load returned no error")
+	}
+	ok := func(context.Context) (siteInfo, time.Duration, error) {
+		loads.Add(1)
+		return siteInfo{robots: RobotsAllowAll()}, -time.Second, nil
+	}
+	before := loads.Load()
+	for range 2 {
+		if _, err := c.get(context.Background(), "http://b", ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := loads.Load() - before; n != 2 {
+		t.Errorf("expired entry reloaded %d times, want 2", n)
+	}
+
+	hs := newHosts()
+	h := hs.get("x:80")
+	hs.put(h)
+	h.mu.Lock()
+	h.lastUse = time.Now().Add(-time.Hour)
+	h.mu.Unlock()
+	held := hs.get("y:80")
+	hs.mu.Lock()
+	hs.pruneLocked(time.Now())
+	hs.mu.Unlock()
+	if hs.size() != 1 {
+		t.Errorf("%d hosts after pruning, want only the held one", hs.size())
+	}
+	hs.put(held)
+}
