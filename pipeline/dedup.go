@@ -4,9 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"strings"
+	"hash"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Dedup remembers the documents seen so far: an exact set keyed by the
@@ -79,38 +80,63 @@ func (k *DedupKey) Unmarshal(b []byte) error {
 	return nil
 }
 
-// dedupWords lowercases and splits text into letter/digit words.
-func dedupWords(text string) []string {
-	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	})
+// dedupWordHashes lowercases text, splits it into letter/digit words and
+// returns each word's FNV-1a hash; the word sequence, space-separated,
+// also goes into exact. One pass, no per-word allocation.
+func dedupWordHashes(text string, exact hash.Hash) []uint64 {
+	out := make([]uint64, 0, len(text)/6)
+	var buf [utf8.UTFMax]byte
+	h := uint64(14695981039346656037)
+	inWord := false
+	for _, r := range text {
+		if unicode.IsLetter(r) || unicode.IsNumber(r) {
+			if !inWord && len(out) > 0 {
+				exact.Write([]byte{' '})
+			}
+			inWord = true
+			n := utf8.EncodeRune(buf[:], unicode.ToLower(r))
+			exact.Write(buf[:n])
+			for _, c := range buf[:n] {
+				h ^= uint64(c)
+				h *= 1099511628211
+			}
+			continue
+		}
+		if inWord {
+			out = append(out, h)
+			h = 14695981039346656037
+			inWord = false
+		}
+	}
+	if inWord {
+		out = append(out, h)
+	}
+	return out
 }
 
 // Key computes the exact hash (of the lowercased word sequence, so
 // whitespace and punctuation changes do not hide a copy) and the MinHash
 // signature of text.
 func (d *Dedup) Key(text string) DedupKey {
-	words := dedupWords(text)
-	k := DedupKey{Exact: sha256.Sum256([]byte(strings.Join(words, " ")))}
-	k.Signature = d.signature(words)
+	ex := sha256.New()
+	wh := dedupWordHashes(text, ex)
+	var k DedupKey
+	ex.Sum(k.Exact[:0])
+	k.Signature = d.signature(wh)
 	return k
 }
 
 // signature is the MinHash signature over word n-grams: each shingle is
 // hashed once, then permuted by len(a) multiply-add hash functions.
-func (d *Dedup) signature(words []string) []uint64 {
+func (d *Dedup) signature(wh []uint64) []uint64 {
 	sig := make([]uint64, len(d.a))
 	for i := range sig {
 		sig[i] = ^uint64(0)
 	}
-	if len(words) == 0 {
+	if len(wh) == 0 {
 		return sig
 	}
-	wh := make([]uint64, len(words))
-	for i, w := range words {
-		wh[i] = fnv64(w)
-	}
-	n := min(d.ngram, len(words))
+	n := min(d.ngram, len(wh))
 	for i := 0; i+n <= len(wh); i++ {
 		x := gramHash(wh[i : i+n])
 		for j := range sig {

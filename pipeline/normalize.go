@@ -104,7 +104,7 @@ func c4Lines(text, lang string, cfg *Config) (string, int) {
 		l = strings.TrimSpace(l)
 		low := strings.ToLower(l)
 		drop := l == ""
-		if !drop && cfg.C4MinWordsPerLine > 0 && !noSpaceLangs[lang] && float64(len(strings.Fields(l))) < cfg.C4MinWordsPerLine {
+		if !drop && cfg.C4MinWordsPerLine > 0 && !noSpaceLangs[lang] && float64(countFields(l)) < cfg.C4MinWordsPerLine {
 			drop = true
 		}
 		if !drop && strings.Contains(low, "javascript") {
@@ -148,4 +148,20 @@ func endsWithTerminalPunct(l string) bool {
 		return true
 	}
 	return strings.HasSuffix(l, "...")
+}
+
+// countFields counts whitespace-separated fields without allocating.
+func countFields(s string) int {
+	n, in := 0, false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			in = false
+			continue
+		}
+		if !in {
+			n++
+			in = true
+		}
+	}
+	return n
 }

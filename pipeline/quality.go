@@ -315,7 +315,7 @@ func finewebQuality(text string, cfg *Config, c *checker) {
 	_, dupChars := duplicates(lines)
 	v = ratio(dupChars, len(text)-strings.Count(text, "\n"))
 	c.check("fineweb_char_dup_ratio", v, v > cfg.CharDuplicatesThr)
-	words := len(strings.Fields(text))
+	words := countFields(text)
 	v = ratio(strings.Count(text, "\n"), words)
 	c.check("fineweb_list_ratio", v, words > 0 && v > cfg.NewLineRatio)
 }
