@@ -166,6 +166,7 @@ func BenchmarkFrontierLeaseComplete(b *testing.B) {
 	}
 	now := time.Now()
 	b.ResetTimer()
+	cpuStart := cpuSeconds()
 	leased := 0
 	for i := 0; i < b.N; i++ {
 		l, err := f.Lease(ctx, "n", 100, now, time.Hour)
@@ -186,4 +187,5 @@ func BenchmarkFrontierLeaseComplete(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(leased)/b.Elapsed().Seconds(), "urls/s")
+	b.ReportMetric(float64(leased)/(cpuSeconds()-cpuStart), "urls/cpu-s")
 }

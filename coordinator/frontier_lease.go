@@ -207,10 +207,19 @@ ORDER BY u.priority DESC, u.id LIMIT ?`, hid, nowNs, n)
 		return nil, fmt.Errorf("select URLs: %w", err)
 	}
 	rows.Close()
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE urls SET state = 1, lease = ? WHERE id = ?`, lid, id); err != nil {
-			return nil, fmt.Errorf("lease URL: %w", err)
-		}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// The same selection, in the same transaction, picks the same rows.
+	res, err := tx.ExecContext(ctx, `UPDATE urls SET state = 1, lease = ? WHERE id IN (
+SELECT id FROM urls WHERE host = ? AND state = 0 AND not_before <= ? ORDER BY priority DESC, id LIMIT ?)`, lid, hid, nowNs, n)
+	if err != nil {
+		return nil, fmt.Errorf("lease URLs: %w", err)
+	}
+	if got, err := res.RowsAffected(); err != nil {
+		return nil, fmt.Errorf("lease URLs: %w", err)
+	} else if got != int64(len(ids)) {
+		return nil, fmt.Errorf("lease URLs: leased %d rows, selected %d: frontier is inconsistent", got, len(ids))
 	}
 	return items, nil
 }
@@ -253,25 +262,10 @@ func leaseLID(ctx context.Context, tx *sql.Tx, leaseID string) (int64, bool, err
 // leasedURL is one URL row in a lease.
 type leasedURL struct{ id, host int64 }
 
-// leaseURLs lists the lease's URLs named by urls (all of them when urls is
-// empty). Names that do not normalise or are not in the lease are ignored.
+// leaseURLs lists the lease's URLs named by urls. Names that do not
+// normalise or are not in the lease are ignored.
 func leaseURLs(ctx context.Context, tx *sql.Tx, lid int64, urls []string) ([]leasedURL, error) {
 	var out []leasedURL
-	if len(urls) == 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT id, host FROM urls WHERE lease = ?`, lid)
-		if err != nil {
-			return nil, fmt.Errorf("list lease URLs: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u leasedURL
-			if err := rows.Scan(&u.id, &u.host); err != nil {
-				return nil, fmt.Errorf("list lease URLs: %w", err)
-			}
-			out = append(out, u)
-		}
-		return out, rows.Err()
-	}
 	seen := make(map[int64]bool, len(urls))
 	for _, raw := range urls {
 		n, err := NormalizeURL(raw)
@@ -347,6 +341,57 @@ func freeSlot(ctx context.Context, tx *sql.Tx, lid, hid, end int64) error {
 	return nil
 }
 
+// Statements for endLease: the URLs still in lease ? go back to the queue
+// (held when their job is not running), or become done at time ?.
+const (
+	requeueLeaseSQL = `UPDATE urls SET lease = NULL,
+	state = CASE (SELECT state FROM jobs WHERE jid = urls.job) WHEN 'running' THEN 0 ELSE 3 END
+	WHERE lease = ?`
+	completeLeaseSQL = `UPDATE urls SET state = 2, lease = NULL, done_ns = ? WHERE lease = ?`
+)
+
+// endLease moves every URL still in lease lid with update (args, then the
+// lease id), frees the lease's host slots and deletes it. It returns how
+// many URLs it moved.
+func endLease(ctx context.Context, tx *sql.Tx, lid int64, update string, args ...any) (int, error) {
+	res, err := tx.ExecContext(ctx, update, append(args, lid)...)
+	if err != nil {
+		return 0, fmt.Errorf("move lease URLs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("move lease URLs: %w", err)
+	}
+	type slot struct{ hid, end int64 }
+	var slots []slot
+	rows, err := tx.QueryContext(ctx, `SELECT host, end_ns FROM lease_hosts WHERE lease = ?`, lid)
+	if err != nil {
+		return 0, fmt.Errorf("list lease hosts: %w", err)
+	}
+	for rows.Next() {
+		var s slot
+		if err := rows.Scan(&s.hid, &s.end); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("list lease hosts: %w", err)
+		}
+		slots = append(slots, s)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, fmt.Errorf("list lease hosts: %w", err)
+	}
+	for _, s := range slots {
+		if err := freeSlot(ctx, tx, lid, s.hid, s.end); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE lid = ?`, lid); err != nil {
+		return 0, fmt.Errorf("delete lease: %w", err)
+	}
+	return int(n), nil
+}
+
 // requeueSQL puts a URL back in the queue, or holds it when its job is not
 // running.
 const requeueSQL = `UPDATE urls SET lease = NULL,
@@ -361,6 +406,10 @@ func (f *Frontier) Complete(ctx context.Context, leaseID string, urls []string) 
 	return f.writeTx(ctx, "complete lease "+leaseID, func(tx *sql.Tx, _ *func()) error {
 		lid, ok, err := leaseLID(ctx, tx, leaseID)
 		if err != nil || !ok {
+			return err
+		}
+		if len(urls) == 0 {
+			_, err := endLease(ctx, tx, lid, completeLeaseSQL, doneNs)
 			return err
 		}
 		us, err := leaseURLs(ctx, tx, lid, urls)
@@ -385,6 +434,10 @@ func (f *Frontier) Release(ctx context.Context, leaseID string, urls []string) e
 	return f.writeTx(ctx, "release lease "+leaseID, func(tx *sql.Tx, _ *func()) error {
 		lid, ok, err := leaseLID(ctx, tx, leaseID)
 		if err != nil || !ok {
+			return err
+		}
+		if len(urls) == 0 {
+			_, err := endLease(ctx, tx, lid, requeueLeaseSQL)
 			return err
 		}
 		us, err := leaseURLs(ctx, tx, lid, urls)
@@ -442,44 +495,11 @@ func expireLeases(ctx context.Context, tx *sql.Tx, nowNs int64) (int, error) {
 	rows.Close()
 	total := 0
 	for _, lid := range lids {
-		res, err := tx.ExecContext(ctx, `UPDATE urls SET lease = NULL,
-			state = CASE (SELECT state FROM jobs WHERE jid = urls.job) WHEN 'running' THEN 0 ELSE 3 END
-			WHERE lease = ?`, lid)
+		n, err := endLease(ctx, tx, lid, requeueLeaseSQL)
 		if err != nil {
-			return 0, fmt.Errorf("requeue expired lease: %w", err)
+			return 0, fmt.Errorf("expire lease: %w", err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("requeue expired lease: %w", err)
-		}
-		total += int(n)
-		type slot struct{ hid, end int64 }
-		var slots []slot
-		hr, err := tx.QueryContext(ctx, `SELECT host, end_ns FROM lease_hosts WHERE lease = ?`, lid)
-		if err != nil {
-			return 0, fmt.Errorf("list expired lease hosts: %w", err)
-		}
-		for hr.Next() {
-			var s slot
-			if err := hr.Scan(&s.hid, &s.end); err != nil {
-				hr.Close()
-				return 0, fmt.Errorf("list expired lease hosts: %w", err)
-			}
-			slots = append(slots, s)
-		}
-		if err := hr.Err(); err != nil {
-			hr.Close()
-			return 0, fmt.Errorf("list expired lease hosts: %w", err)
-		}
-		hr.Close()
-		for _, s := range slots {
-			if err := freeSlot(ctx, tx, lid, s.hid, s.end); err != nil {
-				return 0, err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE lid = ?`, lid); err != nil {
-			return 0, fmt.Errorf("delete expired lease: %w", err)
-		}
+		total += n
 	}
 	return total, nil
 }
