@@ -26,8 +26,8 @@ const maxExpansion = 100
 // size limit, never by net/http's transparent gzip.
 const acceptEncoding = "gzip, deflate, br, zstd"
 
-// errTooLarge is returned by the capped reader when a compressed body
-// expands past maxExpansion.
+// errBomb is returned by the capped reader when a compressed body expands
+// past maxExpansion.
 var errBomb = errors.New("decompression bomb")
 
 // wireReader counts and rate-limits the bytes actually read from the
@@ -180,6 +180,9 @@ func (b *guardedBody) Close() error {
 // parseContentEncoding returns the single coding to undo ("" for identity)
 // or an error for stacked or unknown codings.
 func parseContentEncoding(h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
 	var codings []string
 	for _, c := range strings.Split(h, ",") {
 		c = strings.ToLower(strings.TrimSpace(c))
