@@ -112,9 +112,7 @@ func (h *Host) SubscribeCaptures(ctx context.Context) (<-chan *schemas.Capture, 
 		return nil, fmt.Errorf("subscribing to %s: %w", schemas.TopicCaptures, err)
 	}
 	out := make(chan *schemas.Capture, 64)
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
+	pump := func() {
 		defer close(out)
 		defer sub.Cancel()
 		ctx, cancel := context.WithCancel(ctx)
@@ -136,7 +134,11 @@ func (h *Host) SubscribeCaptures(ctx context.Context) (<-chan *schemas.Capture, 
 				return
 			}
 		}
-	}()
+	}
+	if !h.spawn(pump) {
+		sub.Cancel()
+		return nil, fmt.Errorf("subscribing to %s: %w", schemas.TopicCaptures, ErrClosed)
+	}
 	return out, nil
 }
 

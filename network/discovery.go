@@ -48,8 +48,7 @@ func (h *Host) startDiscovery() error {
 		return nil
 	}
 	found := make(chan peer.AddrInfo, 64)
-	h.wg.Add(1)
-	go h.connectFound(found)
+	h.spawn(func() { h.connectFound(found) })
 	if h.cfg.MDNS {
 		svc := mdns.NewMdnsService(h.host, mdnsServiceName, &mdnsNotifee{self: h.ID(), found: found, ctx: h.ctx})
 		if err := svc.Start(); err != nil {
@@ -67,8 +66,7 @@ func (h *Host) startDiscovery() error {
 			return fmt.Errorf("starting DHT: %w", err)
 		}
 		h.disc.dht = kad
-		h.wg.Add(1)
-		go h.dhtLoop(kad, found)
+		h.spawn(func() { h.dhtLoop(kad, found) })
 	}
 	return nil
 }
@@ -96,7 +94,6 @@ func (n *mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 
 // connectFound dials discovered peers that are not connected yet.
 func (h *Host) connectFound(found <-chan peer.AddrInfo) {
-	defer h.wg.Done()
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -120,7 +117,6 @@ func (h *Host) connectFound(found <-chan peer.AddrInfo) {
 // dhtLoop advertises this host under sward's rendezvous key and looks for
 // other sward peers every DiscoveryInterval.
 func (h *Host) dhtLoop(kad *dht.IpfsDHT, found chan<- peer.AddrInfo) {
-	defer h.wg.Done()
 	rd := drouting.NewRoutingDiscovery(kad)
 	var readvertise time.Time
 	t := time.NewTicker(h.cfg.DiscoveryInterval)

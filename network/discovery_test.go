@@ -19,8 +19,7 @@ func TestMDNSNotifeeConnectsFoundPeers(t *testing.T) {
 
 	found := make(chan peer.AddrInfo, 4)
 	n := &mdnsNotifee{self: h.ID(), found: found, ctx: h.ctx}
-	h.wg.Add(1)
-	go h.connectFound(found)
+	h.spawn(func() { h.connectFound(found) })
 
 	info := func(x *Host) peer.AddrInfo {
 		return peer.AddrInfo{ID: x.ID(), Addrs: x.Libp2p().Addrs()}

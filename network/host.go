@@ -56,6 +56,10 @@ type Host struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// mu guards closed, so that no goroutine is added to wg once Close
+	// has begun waiting.
+	mu     sync.Mutex
+	closed bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,8 +135,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	h.startPresence()
 	for _, ai := range h.bootstrap {
 		lh.ConnManager().Protect(ai.ID, bootstrapTag)
-		h.wg.Add(1)
-		go h.keepConnected(ai)
+		h.spawn(func() { h.keepConnected(ai) })
 	}
 	h.log.Info("network host started", logPeer, lh.ID().String(), "addrs", h.Addrs())
 	return h, nil
@@ -147,6 +150,9 @@ func (h *Host) abort() {
 // and closes the libp2p host. It is safe to call more than once.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		h.mu.Unlock()
 		if h.cancel != nil {
 			h.cancel()
 		}
@@ -159,13 +165,29 @@ func (h *Host) Close() error {
 		// handlers blocked on reads.
 		errs = append(errs, h.host.Close())
 		h.wg.Wait()
-		h.lease.wait()
+		h.lease.closeAndWait()
 		h.closeErr = errors.Join(errs...)
 		if h.closeErr != nil {
 			h.closeErr = fmt.Errorf("closing network host: %w", h.closeErr)
 		}
 	})
 	return h.closeErr
+}
+
+// spawn runs fn in a goroutine that Close waits for, unless the host is
+// closed already.
+func (h *Host) spawn(fn func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // Libp2p returns the underlying libp2p host, for services such as bitswap
@@ -236,7 +258,6 @@ func (h *Host) ConnectedPeers() []peer.ID {
 // backoff, and dials again as soon as the connection drops, until the host
 // closes.
 func (h *Host) keepConnected(ai peer.AddrInfo) {
-	defer h.wg.Done()
 	const (
 		minBackoff = 250 * time.Millisecond
 		maxBackoff = 30 * time.Second

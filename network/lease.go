@@ -48,16 +48,54 @@ func (f LeaseHandlerFunc) HandleLease(ctx context.Context, from peer.ID, req *sc
 	return f(ctx, from, req)
 }
 
-// leaseServer bounds and tracks the lease streams being served.
+// leaseServer bounds and tracks the lease streams being served, so that
+// Close can wait for every handler to return.
 type leaseServer struct {
 	slots  chan struct{}
 	active atomic.Int64
-	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	idle    *sync.Cond
+	running int
+	closed  bool
 }
 
-func (s *leaseServer) init(max int) { s.slots = make(chan struct{}, max) }
+func (s *leaseServer) init(max int) {
+	s.slots = make(chan struct{}, max)
+	s.idle = sync.NewCond(&s.mu)
+}
 
-func (s *leaseServer) wait() { s.wg.Wait() }
+// enter registers a stream handler; it fails once the server is closed.
+func (s *leaseServer) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.running++
+	s.active.Add(1)
+	return true
+}
+
+func (s *leaseServer) exit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	s.active.Add(-1)
+	if s.running == 0 {
+		s.idle.Broadcast()
+	}
+}
+
+// closeAndWait refuses new streams and waits for running handlers.
+func (s *leaseServer) closeAndWait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for s.running > 0 {
+		s.idle.Wait()
+	}
+}
 
 // ActiveLeaseStreams returns how many lease streams are being served now.
 func (h *Host) ActiveLeaseStreams() int { return int(h.lease.active.Load()) }
@@ -79,10 +117,11 @@ func (h *Host) ActiveLeaseStreams() int { return int(h.lease.active.Load()) }
 // and a RetryAfter.
 func (h *Host) ServeLeases(handler LeaseHandler) {
 	h.host.SetStreamHandler(leaseProtocolID, func(s network.Stream) {
-		h.lease.wg.Add(1)
-		defer h.lease.wg.Done()
-		h.lease.active.Add(1)
-		defer h.lease.active.Add(-1)
+		if !h.lease.enter() {
+			_ = s.Reset()
+			return
+		}
+		defer h.lease.exit()
 		h.serveLeaseStream(s, handler)
 	})
 }

@@ -51,17 +51,14 @@ func (h *Host) startPresence() {
 	if err != nil {
 		h.log.Error("presence subscription failed; peer list stays empty", "err", err)
 	} else {
-		h.wg.Add(1)
-		go h.readPresence(sub)
+		h.spawn(func() { h.readPresence(sub) })
 	}
 	if h.cfg.PresenceInterval > 0 {
-		h.wg.Add(1)
-		go h.announce()
+		h.spawn(h.announce)
 	}
 }
 
 func (h *Host) readPresence(sub *pubsub.Subscription) {
-	defer h.wg.Done()
 	defer sub.Cancel()
 	for {
 		msg, err := sub.Next(h.ctx)
@@ -80,13 +77,10 @@ func (h *Host) readPresence(sub *pubsub.Subscription) {
 // also shortly after a peer joins the presence topic, so that a newcomer
 // does not wait a whole interval to learn of this host.
 func (h *Host) announce() {
-	defer h.wg.Done()
 	const afterJoin = 200 * time.Millisecond
 	joined := make(chan struct{}, 1)
 	if evh, err := h.presence.EventHandler(); err == nil {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
+		h.spawn(func() {
 			defer evh.Cancel()
 			for {
 				ev, err := evh.NextPeerEvent(h.ctx)
@@ -100,7 +94,7 @@ func (h *Host) announce() {
 					}
 				}
 			}
-		}()
+		})
 	}
 	t := time.NewTicker(h.cfg.PresenceInterval)
 	defer t.Stop()
