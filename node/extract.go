@@ -274,6 +274,24 @@ func optOutSignals(h http.Header, meta pageMeta, tdm *tdmRep, pathQuery string) 
 	return noai, noindex, tdmReserved, tdmPolicy, contentUsage
 }
 
+// noFollow reports whether the page asks crawlers not to follow its links
+// (X-Robots-Tag or meta robots "nofollow" or "none").
+func noFollow(h http.Header, meta pageMeta) bool {
+	for _, v := range h.Values("X-Robots-Tag") {
+		for _, d := range xRobotsDirectives(v) {
+			if d == "nofollow" || d == "none" {
+				return true
+			}
+		}
+	}
+	for _, d := range meta.robots {
+		if d == "nofollow" || d == "none" {
+			return true
+		}
+	}
+	return false
+}
+
 // xRobotsDirectives returns the directives of one X-Robots-Tag value that
 // apply to sward: unscoped ones and those scoped "swardbot:".
 func xRobotsDirectives(v string) []string {

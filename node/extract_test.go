@@ -129,3 +129,33 @@ func FuzzParseTDMRep(f *testing.F) {
 		}
 	})
 }
+
+func TestNoFollow(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		meta   []string
+		want   bool
+	}{
+		{"none", nil, nil, false},
+		{"meta nofollow", nil, []string{"nofollow"}, true},
+		{"meta none", nil, []string{"none"}, true},
+		{"header nofollow", http.Header{"X-Robots-Tag": {"nofollow"}}, nil, true},
+		{"header for another bot", http.Header{"X-Robots-Tag": {"otherbot: nofollow"}}, nil, false},
+		{"noindex only", http.Header{"X-Robots-Tag": {"noindex"}}, []string{"noai"}, false},
+	}
+	for _, tc := range tests {
+		h := tc.header
+		if h == nil {
+			h = http.Header{}
+		}
+		if got := noFollow(h, pageMeta{robots: tc.meta}); got != tc.want {
+			t.Errorf("%s: noFollow = %v", tc.name, got)
+		}
+	}
+	base, _ := url.Parse("http://example.org/")
+	m := parseHTML([]byte(`<meta name="SwardBot" content="NoFollow"><a href="/x">x</a>`), base)
+	if !noFollow(http.Header{}, m) || len(m.outlinks) != 1 {
+		t.Errorf("meta swardbot nofollow not read: %+v", m)
+	}
+}

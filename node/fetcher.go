@@ -598,5 +598,9 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 	}
 	o := &c.OptOut
 	o.NoAI, o.NoIndex, o.TDMReserved, o.TDMPolicy, o.ContentUsage = optOutSignals(res.header, meta, info.tdm, final.RequestURI())
+	if noFollow(res.header, meta) {
+		// The page asked crawlers not to follow its links.
+		c.Outlinks = nil
+	}
 	return nil
 }
