@@ -98,9 +98,13 @@ func (h *Host) scoreParams() *pubsub.PeerScoreParams {
 		}
 	}
 	return &pubsub.PeerScoreParams{
+		// Every sward topic is scored, including those other packages join
+		// through PubSub(), so their validators' rejections count too.
 		Topics: map[string]*pubsub.TopicScoreParams{
-			schemas.TopicCaptures: topic(1),
-			schemas.TopicPresence: topic(0.5),
+			schemas.TopicCaptures:  topic(1),
+			schemas.TopicPresence:  topic(0.5),
+			schemas.TopicJobs:      topic(0.5),
+			schemas.TopicDecisions: topic(1),
 		},
 		TopicScoreCap:               500,
 		AppSpecificScore:            h.appScore,
