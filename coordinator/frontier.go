@@ -42,6 +42,22 @@ type HostPolicy struct {
 	MaxConcurrency int
 }
 
+// Bounds of a HostPolicy; they keep lease arithmetic far from overflow.
+const (
+	maxPolicyDelay       = 24 * time.Hour
+	maxPolicyConcurrency = 1024
+)
+
+func (p HostPolicy) validate() error {
+	if p.MinDelay < 0 || p.MinDelay > maxPolicyDelay {
+		return fmt.Errorf("min delay %v is not between 0 and %v", p.MinDelay, maxPolicyDelay)
+	}
+	if p.MaxConcurrency < 0 || p.MaxConcurrency > maxPolicyConcurrency {
+		return fmt.Errorf("max concurrency %d is not between 0 and %d", p.MaxConcurrency, maxPolicyConcurrency)
+	}
+	return nil
+}
+
 // stricter merges two policies keeping the stricter value of each field; a
 // zero field means "unset".
 func (p HostPolicy) stricter(q HostPolicy) HostPolicy {
@@ -156,8 +172,8 @@ func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Fr
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.policy.MinDelay < 0 || cfg.policy.MaxConcurrency < 0 {
-		return nil, fmt.Errorf("open frontier: default host policy %+v has a negative field", cfg.policy)
+	if err := cfg.policy.validate(); err != nil {
+		return nil, fmt.Errorf("open frontier: default host policy: %w", err)
 	}
 	if cfg.policy.MaxConcurrency == 0 {
 		cfg.policy.MaxConcurrency = 1
@@ -429,8 +445,8 @@ func (f *Frontier) SetHostPolicy(ctx context.Context, host string, p HostPolicy)
 	if err != nil {
 		return fmt.Errorf("set host policy: %w", err)
 	}
-	if p.MinDelay < 0 || p.MaxConcurrency < 0 {
-		return fmt.Errorf("set host policy for %s: %+v has a negative field", name, p)
+	if err := p.validate(); err != nil {
+		return fmt.Errorf("set host policy for %s: %w", name, err)
 	}
 	return f.writeTx(ctx, "set host policy for "+name, func(tx *sql.Tx, onCommit *func()) error {
 		pending := make(map[string]int64)

@@ -440,8 +440,10 @@ func TestSetHostPolicyOnlyTightens(t *testing.T) {
 			t.Errorf("SetHostPolicy(%q) succeeded", bad)
 		}
 	}
-	if err := f.SetHostPolicy(ctx, "example.com", HostPolicy{MinDelay: -1}); err == nil {
-		t.Error("negative policy accepted")
+	for _, bad := range []HostPolicy{{MinDelay: -1}, {MaxConcurrency: -1}, {MinDelay: 25 * time.Hour}, {MaxConcurrency: 5000}} {
+		if err := f.SetHostPolicy(ctx, "example.com", bad); err == nil {
+			t.Errorf("policy %+v accepted", bad)
+		}
 	}
 }
 
