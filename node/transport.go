@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"sync"
@@ -121,13 +122,12 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	enc, encErr := parseContentEncoding(resp.Header.Get("Content-Encoding"))
 	wire := &wireReader{ctx: req.Context(), r: resp.Body, limiter: t.limiter, n: &st.wire, onBytes: t.onBytes}
 	body := &guardedBody{raw: resp.Body}
-	var src = wire
-	var decoded interface{ Read([]byte) (int, error) } = src
+	var decoded io.Reader = wire
 	switch {
 	case encErr != nil:
 		decoded = errReader{encErr}
 	case enc != "":
-		body.dec = &lazyDecoder{encoding: enc, src: src}
+		body.dec = &lazyDecoder{encoding: enc, src: wire}
 		decoded = body.dec
 	}
 	body.Reader = &cappedReader{r: decoded, limit: st.limit, compressed: enc != "", wire: &st.wire, truncated: &st.truncated}
