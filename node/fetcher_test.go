@@ -140,6 +140,7 @@ func TestRobotsFetchOutcomes(t *testing.T) {
 			if tc.wantErr != "" {
 				wantErrPrefix(t, c, tc.wantErr)
 			}
+			assertStillWorks(t, f)
 		})
 	}
 }
