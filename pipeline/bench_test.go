@@ -129,6 +129,7 @@ func BenchmarkNearDedup100k(b *testing.B) {
 		var next atomic.Int64
 		var dups atomic.Int64
 		start := time.Now()
+		cpu0 := cpuSeconds()
 		done := make(chan struct{})
 		workers := 2
 		for w := 0; w < workers; w++ {
@@ -149,6 +150,7 @@ func BenchmarkNearDedup100k(b *testing.B) {
 			<-done
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/100k")
+		b.ReportMetric(cpuSeconds()-cpu0, "cpu-s/100k")
 		b.ReportMetric(float64(dups.Load()), "dups")
 	}
 }

@@ -82,35 +82,57 @@ func (k *DedupKey) Unmarshal(b []byte) error {
 
 // dedupWordHashes lowercases text, splits it into letter/digit words and
 // returns each word's FNV-1a hash; the word sequence, space-separated,
-// also goes into exact. One pass, no per-word allocation.
+// also goes into exact. One pass, ASCII without rune decoding.
 func dedupWordHashes(text string, exact hash.Hash) []uint64 {
 	out := make([]uint64, 0, len(text)/6)
-	var buf [utf8.UTFMax]byte
+	norm := make([]byte, 0, len(text))
 	h := uint64(14695981039346656037)
 	inWord := false
-	for _, r := range text {
-		if unicode.IsLetter(r) || unicode.IsNumber(r) {
-			if !inWord && len(out) > 0 {
-				exact.Write([]byte{' '})
-			}
-			inWord = true
-			n := utf8.EncodeRune(buf[:], unicode.ToLower(r))
-			exact.Write(buf[:n])
-			for _, c := range buf[:n] {
-				h ^= uint64(c)
-				h *= 1099511628211
-			}
-			continue
-		}
+	end := func() {
 		if inWord {
 			out = append(out, h)
 			h = 14695981039346656037
 			inWord = false
 		}
 	}
-	if inWord {
-		out = append(out, h)
+	start := func() {
+		if !inWord && len(out) > 0 {
+			norm = append(norm, ' ')
+		}
+		inWord = true
 	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			default:
+				end()
+				continue
+			}
+			start()
+			norm = append(norm, c)
+			h = (h ^ uint64(c)) * 1099511628211
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+			end()
+			continue
+		}
+		start()
+		n := len(norm)
+		norm = utf8.AppendRune(norm, unicode.ToLower(r))
+		for _, b := range norm[n:] {
+			h = (h ^ uint64(b)) * 1099511628211
+		}
+	}
+	end()
+	exact.Write(norm)
 	return out
 }
 
