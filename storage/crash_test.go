@@ -59,7 +59,28 @@ func TestCrashChild(t *testing.T) {
 			if _, _, err := w.Publish(ctx, VersionMeta{}); err != nil {
 				t.Fatal(err)
 			}
+			appendLine(t, filepath.Join(dir, "published"), "v")
 		}
+	}
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -79,10 +100,22 @@ func TestCrashSafety(t *testing.T) {
 	for round := 0; round < 6; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "SWARD_CRASH_DIR="+dir, fmt.Sprintf("SWARD_CRASH_ROUND=%d", round))
+		// Wait until the child has made progress (acknowledged documents on
+		// even rounds, published a version on odd ones), then kill it at a
+		// random moment of what it does next.
+		marker := filepath.Join(dir, "acked")
+		if round%2 == 1 {
+			marker = filepath.Join(dir, "published")
+		}
+		before := fileSize(marker)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+rnd.IntN(650)) * time.Millisecond)
+		deadline := time.Now().Add(30 * time.Second)
+		for fileSize(marker) == before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rnd.IntN(400)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		published = checkCrashStore(t, dir, round)

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-func newHost(t *testing.T) host.Host {
+func newHost(t testing.TB) host.Host {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.NoTransports, libp2p.DefaultTransports)
 	if err != nil {
@@ -47,7 +47,7 @@ func publishedStore(t *testing.T, n int, opts DatasetOptions) (*Store, cid.Cid) 
 	return s, root
 }
 
-func serveStore(t *testing.T, s *Store) peer.AddrInfo {
+func serveStore(t testing.TB, s *Store) peer.AddrInfo {
 	t.Helper()
 	h := newHost(t)
 	srv, err := Serve(context.Background(), h, s)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -113,6 +114,14 @@ func (b *versionBuilder) flushDocs() error {
 	if len(b.docBuf) == 0 {
 		return nil
 	}
+	// Rows of a site sit together: better compression across pages that
+	// share boilerplate, and tighter host statistics in the page index.
+	sort.SliceStable(b.docBuf, func(i, j int) bool {
+		if b.docBuf[i].Host != b.docBuf[j].Host {
+			return b.docBuf[i].Host < b.docBuf[j].Host
+		}
+		return b.docBuf[i].URL < b.docBuf[j].URL
+	})
 	rec := schemas.DocumentsToRecord(defaultMem, b.docBuf)
 	defer rec.Release()
 	err := b.docs.write(rec, b.docSize)

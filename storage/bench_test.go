@@ -1,0 +1,330 @@
+package storage
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/schemas"
+)
+
+// benchDocs makes web-like documents totalling about textBytes of text:
+// words drawn from a Zipf-distributed vocabulary (natural language is
+// Zipfian), sentences and paragraphs, plus realistic metadata.
+func benchDocs(textBytes int) ([]schemas.Document, int64) {
+	rnd := rand.New(rand.NewPCG(42, 1))
+	vocab := make([]string, 20000)
+	letters := "etaoinshrdlcumwfgypbvkjxqz"
+	for i := range vocab {
+		n := 2 + rnd.IntN(9)
+		var b strings.Builder
+		for j := 0; j < n; j++ {
+			b.WriteByte(letters[min(int(rnd.ExpFloat64()*5), len(letters)-1)])
+		}
+		vocab[i] = b.String()
+	}
+	zipf := rand.NewZipf(rnd, 1.1, 1, uint64(len(vocab)-1))
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var docs []schemas.Document
+	var total int64
+	for i := 0; total < int64(textBytes); i++ {
+		var b strings.Builder
+		target := 500 + rnd.IntN(8000)
+		for b.Len() < target {
+			words := 6 + rnd.IntN(20)
+			for w := 0; w < words; w++ {
+				word := vocab[zipf.Uint64()]
+				if w == 0 {
+					word = strings.ToUpper(word[:1]) + word[1:]
+				}
+				b.WriteString(word)
+				if w < words-1 {
+					b.WriteByte(' ')
+				}
+			}
+			if rnd.IntN(5) == 0 {
+				b.WriteString(".\n\n")
+			} else {
+				b.WriteString(". ")
+			}
+		}
+		host := fmt.Sprintf("site%d.example", rnd.IntN(300))
+		title := vocab[zipf.Uint64()] + " " + vocab[zipf.Uint64()]
+		d := schemas.Document{
+			Text: b.String(), ID: fmt.Sprintf("%016x", rnd.Uint64()),
+			URL:  fmt.Sprintf("https://%s/articles/%d/%s", host, i, vocab[rnd.IntN(len(vocab))]),
+			Date: base.Add(time.Duration(i) * time.Second).Format(time.RFC3339), Language: []string{"en", "en", "en", "de", "fr"}[rnd.IntN(5)],
+			LanguageScore: 0.7 + rnd.Float64()*0.3, TokenCount: int64(b.Len() / 4), Title: &title, Host: host,
+			FetchedAt: base.Add(time.Duration(i) * time.Second), CaptureCID: fmt.Sprintf("bafkrei%052x", rnd.Uint64()),
+			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", rnd.IntN(8)), ContentSHA256: fmt.Sprintf("%064x", rnd.Uint64()),
+			JobID: "bench-job", DupClusterSize: 1,
+		}
+		total += int64(len(d.Text))
+		docs = append(docs, d)
+	}
+	return docs, total
+}
+
+// webDocs turns the real web pages that go-trafilatura ships as test files
+// (about 1,000 pages from many sites and languages, in the module cache)
+// into documents, so compression is measured on real web text. It returns
+// nil when the module's files are not on disk.
+func webDocs(tb testing.TB) ([]schemas.Document, int64) {
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return nil, 0
+	}
+	root := filepath.Join(strings.TrimSpace(string(out)), "github.com", "markusmobius", "go-trafilatura@v1.12.2", "test-files")
+	var files []string
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".html") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var docs []schemas.Document
+	var total int64
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		text := htmlText(data)
+		if len(text) < 200 {
+			continue
+		}
+		name := filepath.Base(f)
+		host := strings.SplitN(name, ".", 3)
+		hostName := strings.Join(host[:min(2, len(host))], ".")
+		sum := sha256.Sum256([]byte(text))
+		title := strings.TrimSuffix(name, ".html")
+		d := schemas.Document{
+			Text: text, ID: hex.EncodeToString(sum[:8]), URL: "https://" + hostName + "/" + title,
+			Date: base.Add(time.Duration(i) * time.Second).Format(time.RFC3339), Language: []string{"en", "de", "fr"}[i%3],
+			LanguageScore: 0.9, TokenCount: int64(len(text) / 4), Title: &title, Host: hostName,
+			FetchedAt: base.Add(time.Duration(i) * time.Second), CaptureCID: "bafkrei" + hex.EncodeToString(sum[8:]),
+			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", i%8), ContentSHA256: hex.EncodeToString(sum[:]),
+			JobID: "bench-job", DupClusterSize: 1,
+		}
+		docs = append(docs, d)
+		total += int64(len(text))
+	}
+	if len(docs) == 0 {
+		tb.Logf("no web pages under %s; using synthetic text", root)
+	}
+	return docs, total
+}
+
+// htmlText is the visible text of a page: text nodes outside script and
+// style, block elements separated by blank lines.
+func htmlText(page []byte) string {
+	z := html.NewTokenizer(bytes.NewReader(page))
+	var b strings.Builder
+	skip := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return strings.TrimSpace(b.String())
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "noscript", "svg":
+				skip++
+			case "p", "div", "h1", "h2", "h3", "li", "br", "tr", "section", "article":
+				b.WriteString("\n\n")
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "noscript", "svg":
+				skip = max(0, skip-1)
+			}
+		case html.TextToken:
+			if skip == 0 {
+				if t := strings.Join(strings.Fields(string(z.Text())), " "); t != "" {
+					b.WriteString(t)
+					b.WriteByte(' ')
+				}
+			}
+		}
+	}
+}
+
+// gzipJSONL writes docs as gzip-compressed JSON lines (the usual
+// alternative to Parquet for crawl output) and returns the compressed size.
+func gzipJSONL(docs []schemas.Document) int64 {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	enc := json.NewEncoder(zw)
+	for i := range docs {
+		_ = enc.Encode(&docs[i])
+	}
+	_ = zw.Close()
+	return int64(buf.Len())
+}
+
+// writeDocsTable writes docs as Parquet shards imported into s.
+func writeDocsTable(ctx context.Context, s *Store, docs []schemas.Document) ([]schemas.Shard, error) {
+	tw := newTableWriter(ctx, schemas.DocumentSchema, dagSink(s.dag), 0, 0)
+	const batch = 8 << 20
+	start, size := 0, int64(0)
+	for i := range docs {
+		size += docBytes(&docs[i])
+		if size >= batch || i == len(docs)-1 {
+			rec := schemas.DocumentsToRecord(defaultMem, docs[start:i+1])
+			err := tw.write(rec, size)
+			rec.Release()
+			if err != nil {
+				return nil, err
+			}
+			start, size = i+1, 0
+		}
+	}
+	shards, err := tw.close(false)
+	if err != nil {
+		return nil, err
+	}
+	return shards, s.sync(ctx)
+}
+
+// BenchmarkWrite compares writing the same documents as zstd Parquet
+// imported into the blockstore and as gzip JSONL; MB/s is text in.
+//
+//	go test -run '^$' -bench BenchmarkWrite -benchtime 3x -count 5 ./storage/
+func BenchmarkWrite(b *testing.B) {
+	b.Run("web", func(b *testing.B) {
+		docs, text := webDocs(b)
+		if len(docs) == 0 {
+			b.Skip("no web pages")
+		}
+		benchWrite(b, docs, text)
+	})
+	b.Run("synthetic", func(b *testing.B) {
+		docs, text := benchDocs(64 << 20)
+		benchWrite(b, docs, text)
+	})
+}
+
+func benchWrite(b *testing.B, docs []schemas.Document, text int64) {
+	gz := gzipJSONL(docs)
+	b.Run("parquet+import", func(b *testing.B) {
+		ctx := context.Background()
+		b.SetBytes(text)
+		var out int64
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			s, err := Open(ctx, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			shards, err := writeDocsTable(ctx, s, docs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			out = shardBytes(shards)
+			s.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(out)/float64(gz), "size/gzip_jsonl")
+		b.ReportMetric(float64(out)/float64(text), "size/text")
+	})
+	b.Run("gzip_jsonl", func(b *testing.B) {
+		b.SetBytes(text)
+		for i := 0; i < b.N; i++ {
+			gzipJSONL(docs)
+		}
+		b.ReportMetric(float64(gz)/float64(text), "size/text")
+	})
+}
+
+// BenchmarkPublish measures the whole path from the durable spool: Add
+// (fsync'd) then Publish with the documents, chunks and rejects tables.
+//
+//	go test -run '^$' -bench BenchmarkPublish -benchtime 3x -count 5 ./storage/
+func BenchmarkPublish(b *testing.B) {
+	docs, text := benchDocs(32 << 20)
+	ctx := context.Background()
+	b.SetBytes(text)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, err := Open(ctx, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := s.OpenDataset(ctx, "bench", DatasetOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for j := 0; j < len(docs); j += 500 {
+			if err := w.Add(ctx, docs[j:min(j+500, len(docs))]...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, _, err := w.Publish(ctx, VersionMeta{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkPullLoopback pulls a published dataset over bitswap between two
+// libp2p hosts on 127.0.0.1; MB/s is shard bytes.
+//
+//	go test -run '^$' -bench BenchmarkPullLoopback -benchtime 3x -count 5 ./storage/
+func BenchmarkPullLoopback(b *testing.B) {
+	ctx := context.Background()
+	docs, _ := benchDocs(96 << 20)
+	s, err := Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.OpenDataset(ctx, "bench", DatasetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Add(ctx, docs...); err != nil {
+		b.Fatal(err)
+	}
+	root, m, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := shardBytes(allShards(m))
+	from := serveStore(b, s)
+	b.SetBytes(total)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h := newHost(b)
+		out := filepath.Join(b.TempDir(), "out")
+		if _, err := Pull(ctx, h, []peer.AddrInfo{from}, root, out, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		h.Close()
+		b.StartTimer()
+	}
+}
