@@ -39,6 +39,9 @@ type Feed struct {
 	addMu  sync.Mutex
 	mu     sync.RWMutex
 	latest map[string]version // by URL
+	// aliases maps a URL asked for in a live fetch to the URL of the
+	// document that came back, when they differ.
+	aliases map[string]string
 
 	inflightMu sync.Mutex
 	inflight   map[string]*fetchCall // live fetches by URL
@@ -79,10 +82,11 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &Feed{
-		cfg:    cfg,
-		log:    log.With("component", "feed"),
-		idx:    idx,
-		latest: map[string]version{},
+		cfg:     cfg,
+		log:     log.With("component", "feed"),
+		idx:     idx,
+		latest:  map[string]version{},
+		aliases: map[string]string{},
 
 		inflight: map[string]*fetchCall{},
 		events:   newEventLog(cfg.Retention, strconv.FormatInt(time.Now().UnixNano(), 36)),

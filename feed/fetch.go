@@ -97,6 +97,10 @@ func (f *Feed) Fetch(ctx context.Context, req FetchRequest) (*FetchResponse, err
 	return f.fetchResponse(req.URL, format, CacheMiss, rec, f.now()), nil
 }
 
+// maxAliases bounds the requested-URL to document-URL map; when full it is
+// reset, which only costs a live fetch.
+const maxAliases = 100_000
+
 // fetchCall is one live fetch that concurrent requests for the same URL
 // share, so a burst of requests becomes one priority lease.
 type fetchCall struct {
@@ -152,6 +156,14 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adding live capture of %s: %w", u, err)
 	}
+	if doc.URL != u {
+		f.mu.Lock()
+		if len(f.aliases) >= maxAliases {
+			f.aliases = map[string]string{}
+		}
+		f.aliases[u] = doc.URL
+		f.mu.Unlock()
+	}
 	f.publish(recs)
 	f.log.Debug("live fetch", "url", u, "cid", doc.CaptureCID, "took", time.Since(start))
 	if len(recs) > 0 {
@@ -168,6 +180,13 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 func (f *Feed) cached(ctx context.Context, u string) (*Record, error) {
 	f.mu.RLock()
 	v, ok := f.latest[u]
+	if !ok {
+		// A live fetch of u may have come back under another URL
+		// (a redirect or a canonical URL).
+		if to, aliased := f.aliases[u]; aliased {
+			v, ok = f.latest[to]
+		}
+	}
 	f.mu.RUnlock()
 	if !ok {
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -263,5 +264,60 @@ func TestFetchCoalescesConcurrentRequests(t *testing.T) {
 	cancel()
 	if _, err := f.Fetch(ctx, FetchRequest{URL: "https://other.example.com/", MaxAge: new(int64)}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled caller: %v", err)
+	}
+}
+
+func TestFetchRedirectedURLIsCached(t *testing.T) {
+	var calls atomic.Int64
+	f := newTestFeed(t, Config{Fetcher: fakeFetcher{fetch: func(ctx context.Context, url string) (*schemas.Document, error) {
+		calls.Add(1)
+		d := mkDoc("final", "https://www.example.com/final", "Final", "after the redirect", time.Now().UTC())
+		return &d, nil
+	}}})
+	for i, want := range []string{CacheMiss, CacheHit} {
+		res, err := f.Fetch(context.Background(), FetchRequest{URL: "http://example.com/start"})
+		if err != nil || res.Cache != want || res.Document.URL != "https://www.example.com/final" {
+			t.Fatalf("fetch %d: %v %+v", i, err, res)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("fetcher called %d times", calls.Load())
+	}
+}
+
+func TestServeListenerShutsDownWithOpenStreams(t *testing.T) {
+	f := newTestFeed(t, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.ServeListener(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	ch, stop := openFeed(t, base, "", "")
+	defer stop()
+	mustAdd(t, f, mkDoc("s", "https://s.example.com/", "S", "shutdown", t0))
+	nextDoc(t, ch)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeListener: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown blocked by an open SSE stream")
+	}
+	// The stream ended.
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("SSE stream still open after shutdown")
+		}
 	}
 }
