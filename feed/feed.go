@@ -108,6 +108,10 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 		return nil, fmt.Errorf("rebuilding change tracking from the index: %w", err)
 	}
 	f.hooks = newWebhooks(f)
+	if err := f.loadWebhooks(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
 	f.auth = newAuthenticator(cfg)
 	f.mcp = f.newMCPServer()
 	f.routes = f.newRoutes()

@@ -11,10 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,6 +133,8 @@ type webhooks struct {
 
 	mu   sync.Mutex
 	subs map[string]*subscription
+	// saveMu orders writes of webhooks.json.
+	saveMu sync.Mutex
 }
 
 func newWebhooks(f *Feed) *webhooks {
@@ -170,20 +176,13 @@ func randomID(n int) (string, error) {
 }
 
 // Subscribe adds a webhook. An empty Secret gets a random one; the returned
-// Webhook carries it.
+// Webhook carries it. With Config.IndexDir set, subscriptions are saved
+// (webhooks.json, mode 0600) and resumed by the next New.
 func (f *Feed) Subscribe(hook Webhook) (*Webhook, error) {
-	u, err := url.Parse(hook.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, badRequest("webhook url %q: want an absolute http or https URL", hook.URL)
+	if err := f.checkWebhook(hook); err != nil {
+		return nil, err
 	}
-	if !f.cfg.Webhook.AllowRemote && !isLoopbackHost(u.Hostname()) {
-		return nil, badRequest("webhook url %q: only loopback targets are allowed on this server", hook.URL)
-	}
-	for _, c := range hook.Changes {
-		if !c.valid() {
-			return nil, badRequest("change %q: want new, same, changed or removed", c)
-		}
-	}
+	var err error
 	if hook.Secret == "" {
 		if hook.Secret, err = randomID(32); err != nil {
 			return nil, err
@@ -193,6 +192,35 @@ func (f *Feed) Subscribe(hook Webhook) (*Webhook, error) {
 		return nil, err
 	}
 	hook.CreatedAt = f.now()
+	hook.Delivered, hook.Failed, hook.Dropped = 0, 0, 0
+	f.startWebhook(hook)
+	if err := f.saveWebhooks(); err != nil {
+		f.Unsubscribe(hook.ID)
+		return nil, err
+	}
+	f.log.Info("webhook subscribed", "webhook", hook.ID, "url", hook.URL)
+	out := hook
+	return &out, nil
+}
+
+func (f *Feed) checkWebhook(hook Webhook) error {
+	u, err := url.Parse(hook.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return badRequest("webhook url %q: want an absolute http or https URL", hook.URL)
+	}
+	if !f.cfg.Webhook.AllowRemote && !isLoopbackHost(u.Hostname()) {
+		return badRequest("webhook url %q: only loopback targets are allowed on this server", hook.URL)
+	}
+	for _, c := range hook.Changes {
+		if !c.valid() {
+			return badRequest("change %q: want new, same, changed or removed", c)
+		}
+	}
+	return nil
+}
+
+// startWebhook registers hook and starts its delivery goroutine.
+func (f *Feed) startWebhook(hook Webhook) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	s := &subscription{
 		hook:   hook,
@@ -209,9 +237,6 @@ func (f *Feed) Subscribe(hook Webhook) (*Webhook, error) {
 		defer f.wg.Done()
 		w.run(ctx, s)
 	}()
-	f.log.Info("webhook subscribed", "webhook", hook.ID, "url", hook.URL)
-	out := hook
-	return &out, nil
 }
 
 // Unsubscribe removes a webhook; pending deliveries are abandoned.
@@ -223,8 +248,78 @@ func (f *Feed) Unsubscribe(id string) bool {
 	w.mu.Unlock()
 	if ok {
 		s.stop()
+		if err := f.saveWebhooks(); err != nil {
+			f.log.Error("saving webhooks", "err", err)
+		}
 	}
 	return ok
+}
+
+func (f *Feed) webhooksFile() string {
+	if f.cfg.IndexDir == "" {
+		return ""
+	}
+	return filepath.Join(f.cfg.IndexDir, "webhooks.json")
+}
+
+// saveWebhooks writes every subscription, secrets included, atomically.
+func (f *Feed) saveWebhooks() error {
+	path := f.webhooksFile()
+	if path == "" {
+		return nil
+	}
+	w := f.hooks
+	w.saveMu.Lock()
+	defer w.saveMu.Unlock()
+	w.mu.Lock()
+	hooks := make([]Webhook, 0, len(w.subs))
+	for _, s := range w.subs {
+		hooks = append(hooks, s.hook)
+	}
+	w.mu.Unlock()
+	sort.Slice(hooks, func(i, j int) bool { return hooks[i].CreatedAt.Before(hooks[j].CreatedAt) })
+	data, err := json.MarshalIndent(hooks, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding webhooks: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("saving webhooks: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("saving webhooks: %w", err)
+	}
+	return nil
+}
+
+// loadWebhooks resumes the saved subscriptions.
+func (f *Feed) loadWebhooks() error {
+	path := f.webhooksFile()
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loading webhooks: %w", err)
+	}
+	var hooks []Webhook
+	if err := json.Unmarshal(data, &hooks); err != nil {
+		return fmt.Errorf("loading webhooks from %s: %w", path, err)
+	}
+	for _, h := range hooks {
+		if h.ID == "" || h.Secret == "" {
+			return fmt.Errorf("loading webhooks from %s: subscription without id or secret", path)
+		}
+		if err := f.checkWebhook(h); err != nil {
+			f.log.Warn("saved webhook no longer allowed; skipped", "webhook", h.ID, "url", h.URL, "err", err)
+			continue
+		}
+		f.startWebhook(h)
+	}
+	return nil
 }
 
 // Webhooks lists the subscriptions, without their secrets.

@@ -1,10 +1,13 @@
 package feed
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -245,5 +248,52 @@ func TestWebhookOwnership(t *testing.T) {
 	}
 	if code, _ := call(http.MethodDelete, "/v1/webhooks/"+hook.ID, keyA, ""); code != http.StatusNoContent {
 		t.Errorf("key a delete: %d", code)
+	}
+}
+
+func TestWebhooksSurviveRestart(t *testing.T) {
+	got := make(chan received, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- received{r.Header.Get(HeaderDelivery), r.Header.Get(HeaderSignature), body}
+	}))
+	defer recv.Close()
+	dir := t.TempDir()
+	f, err := New(context.Background(), Config{IndexDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := f.Subscribe(Webhook{URL: recv.URL, Query: "kites"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "webhooks.json"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("webhooks.json: %v %v", st, err)
+	}
+
+	f2 := newTestFeed(t, Config{IndexDir: dir})
+	hs := f2.Webhooks()
+	if len(hs) != 1 || hs[0].ID != hook.ID || hs[0].Query != "kites" {
+		t.Fatalf("after restart: %+v", hs)
+	}
+	mustAdd(t, f2, mkDoc("k", "https://a.example.com/k", "Kites", "kites", t0))
+	select {
+	case r := <-got:
+		if err := VerifyWebhook(hook.Secret, r.sig, r.body, time.Minute, time.Now()); err != nil {
+			t.Errorf("delivery after restart: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery after restart")
+	}
+	if !f2.Unsubscribe(hook.ID) {
+		t.Fatal("unsubscribe")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "webhooks.json"))
+	if err != nil || strings.TrimSpace(string(data)) != "[]" {
+		t.Errorf("webhooks.json after unsubscribe: %q %v", data, err)
 	}
 }
