@@ -92,7 +92,7 @@ func setupBench(b *testing.B) {
 		for i := 0; i < n; i++ {
 			batch = append(batch, synthDoc(i, benchVocab, z, t0.Add(time.Duration(i)*time.Second)))
 			if len(batch) == cap(batch) || i == n-1 {
-				if _, err := f.add(context.Background(), batch); err != nil {
+				if _, err := f.add(context.Background(), batch, false); err != nil {
 					benchErr = err
 					return
 				}

@@ -81,7 +81,7 @@ func (f *Feed) loadParquet(ctx context.Context, path string) (n int, err error) 
 		if err != nil {
 			return n, fmt.Errorf("reading documents from %s: %w", path, err)
 		}
-		if _, err := f.add(ctx, docs); err != nil {
+		if _, err := f.add(ctx, docs, false); err != nil {
 			return n, fmt.Errorf("indexing documents from %s: %w", path, err)
 		}
 		n += len(docs)

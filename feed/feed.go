@@ -133,12 +133,8 @@ func (f *Feed) Close() error {
 // webhooks. Documents need an ID and a URL. A capture older than the one
 // already held for its URL is ignored, so replays are harmless.
 func (f *Feed) Add(ctx context.Context, docs ...schemas.Document) error {
-	recs, err := f.add(ctx, docs)
-	if err != nil {
-		return err
-	}
-	f.publish(recs)
-	return nil
+	_, err := f.add(ctx, docs, true)
+	return err
 }
 
 // MarkRemoved records that a recrawl of url found the page gone (for
@@ -177,8 +173,10 @@ func (f *Feed) MarkRemoved(ctx context.Context, url string, at time.Time) (bool,
 	return true, nil
 }
 
-// add is Add without notifications, used by LoadDataset too.
-func (f *Feed) add(ctx context.Context, docs []schemas.Document) ([]*Record, error) {
+// add indexes docs with change tracking and, when notify is set, publishes
+// them to the feed and webhooks while still holding addMu, so events are in
+// the same order as the index saw the captures.
+func (f *Feed) add(ctx context.Context, docs []schemas.Document, notify bool) ([]*Record, error) {
 	for i := range docs {
 		if docs[i].ID == "" || docs[i].URL == "" {
 			return nil, fmt.Errorf("adding document %d: id and url are required", i)
@@ -242,6 +240,9 @@ func (f *Feed) add(ctx context.Context, docs []schemas.Document) ([]*Record, err
 		f.latest[r.URL] = version{id: r.ID, sha256: r.ContentSHA256, fetchedAt: r.FetchedAt}
 	}
 	f.mu.Unlock()
+	if notify {
+		f.publish(puts)
+	}
 	return puts, nil
 }
 

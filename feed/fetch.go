@@ -152,7 +152,7 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 	if doc == nil {
 		return nil, &apiError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("live fetch of %s returned no document", u)}
 	}
-	recs, err := f.add(fctx, []schemas.Document{*doc})
+	recs, err := f.add(fctx, []schemas.Document{*doc}, true)
 	if err != nil {
 		return nil, fmt.Errorf("adding live capture of %s: %w", u, err)
 	}
@@ -164,7 +164,6 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 		f.aliases[u] = doc.URL
 		f.mu.Unlock()
 	}
-	f.publish(recs)
 	f.log.Debug("live fetch", "url", u, "cid", doc.CaptureCID, "took", time.Since(start))
 	if len(recs) > 0 {
 		return recs[0], nil
