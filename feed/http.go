@@ -22,6 +22,7 @@ type apiError struct {
 	RetryAfter int // seconds; sets Retry-After when positive
 }
 
+// Error implements error.
 func (e *apiError) Error() string { return e.Msg }
 
 func badRequest(format string, args ...any) *apiError {
