@@ -209,3 +209,32 @@ func TestSpoolSurvivesReopenAndTornTail(t *testing.T) {
 		t.Fatalf("published %d rows, want 5", m.Rows)
 	}
 }
+
+func TestFirstPublishMayBeEmpty(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.OpenDataset(ctx, "empty", DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, m, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rows != 0 || len(m.Shards) != 1 || m.Shards[0].Rows != 0 || len(m.Tables["chunks"]) != 1 {
+		t.Fatalf("empty version manifest = %+v", m)
+	}
+	if docs := readDocs(t, s, root, m.Shards); len(docs) != 0 {
+		t.Fatalf("empty shard holds %d docs", len(docs))
+	}
+	if _, err := s.OpenDataset(ctx, "Bad Name", DatasetOptions{}); err == nil {
+		t.Fatal("invalid dataset name accepted")
+	}
+	if err := w.Add(ctx, schemas.Document{URL: "http://127.0.0.1/"}); err == nil {
+		t.Fatal("document without id accepted")
+	}
+}
