@@ -146,7 +146,8 @@ func WithLogger(l *slog.Logger) FrontierOption {
 // specs. Every method is safe for concurrent use; every change is one
 // transaction, so a crash loses nothing that a method reported as done.
 type Frontier struct {
-	db     *sql.DB
+	db     *sql.DB // writes, one connection
+	rdb    *sql.DB // reads that need no write lock
 	policy HostPolicy
 	now    func() time.Time
 	log    *slog.Logger
@@ -178,12 +179,13 @@ func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Fr
 	if cfg.policy.MaxConcurrency == 0 {
 		cfg.policy.MaxConcurrency = 1
 	}
-	db, err := openStore(ctx, path, cfg.synchronous, cfg.cacheMiB)
+	db, rdb, err := openStore(ctx, path, cfg.synchronous, cfg.cacheMiB)
 	if err != nil {
 		return nil, err
 	}
 	return &Frontier{
 		db:       db,
+		rdb:      rdb,
 		policy:   cfg.policy,
 		now:      cfg.now,
 		log:      cfg.log,
@@ -200,8 +202,12 @@ func (f *Frontier) Close() error {
 		return nil
 	}
 	f.closed = true
+	rerr := f.rdb.Close()
 	if err := f.db.Close(); err != nil {
 		return fmt.Errorf("close frontier: %w", err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("close frontier: %w", rerr)
 	}
 	return nil
 }
@@ -511,7 +517,7 @@ func (f *Frontier) Stats(ctx context.Context, jobID string) (Stats, error) {
 	var args []any
 	if jobID != "" {
 		var jid int64
-		if err := f.db.QueryRowContext(ctx, `SELECT jid FROM jobs WHERE id = ?`, jobID).Scan(&jid); errors.Is(err, sql.ErrNoRows) {
+		if err := f.rdb.QueryRowContext(ctx, `SELECT jid FROM jobs WHERE id = ?`, jobID).Scan(&jid); errors.Is(err, sql.ErrNoRows) {
 			return st, fmt.Errorf("frontier stats: job %q: %w", jobID, ErrUnknownJob)
 		} else if err != nil {
 			return st, fmt.Errorf("frontier stats for job %q: %w", jobID, err)
@@ -520,14 +526,14 @@ func (f *Frontier) Stats(ctx context.Context, jobID string) (Stats, error) {
 		hosts = `SELECT count(*) FROM job_hosts WHERE job = ?`
 		args = []any{jid}
 	}
-	counts, err := scanCounts(ctx, f.db, byState, args...)
+	counts, err := scanCounts(ctx, f.rdb, byState, args...)
 	if err != nil {
 		return st, fmt.Errorf("frontier stats: %w", err)
 	}
 	st.Queued = counts[stateQueued] + counts[stateHeld]
 	st.Leased = counts[stateLeased]
 	st.Done = counts[stateDone]
-	if err := f.db.QueryRowContext(ctx, hosts, args...).Scan(&st.Hosts); err != nil {
+	if err := f.rdb.QueryRowContext(ctx, hosts, args...).Scan(&st.Hosts); err != nil {
 		return st, fmt.Errorf("frontier stats: count hosts: %w", err)
 	}
 	return st, nil

@@ -104,7 +104,7 @@ func (f *Frontier) SetJobState(ctx context.Context, id, state string) error {
 
 // GetJob loads one job; an unknown id gives ErrUnknownJob.
 func (f *Frontier) GetJob(ctx context.Context, id string) (*JobRecord, error) {
-	row := f.db.QueryRowContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs WHERE id = ?`, id)
+	row := f.rdb.QueryRowContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs WHERE id = ?`, id)
 	r, err := scanJob(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get job %q: %w", id, ErrUnknownJob)
@@ -117,7 +117,7 @@ func (f *Frontier) GetJob(ctx context.Context, id string) (*JobRecord, error) {
 
 // ListJobs loads every job, oldest first.
 func (f *Frontier) ListJobs(ctx context.Context) ([]*JobRecord, error) {
-	rows, err := f.db.QueryContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs ORDER BY jid`)
+	rows, err := f.rdb.QueryContext(ctx, `SELECT id, spec, state, admitted, created_ns, updated_ns FROM jobs ORDER BY jid`)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

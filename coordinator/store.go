@@ -91,23 +91,27 @@ CREATE TABLE lease_hosts (
 }
 
 // openStore opens the SQLite database at path with the frontier's pragmas
-// and applies pending migrations. The pool holds one connection: SQLite has
-// one writer anyway, and one connection keeps every transaction serial.
-func openStore(ctx context.Context, path, synchronous string, cacheMiB int) (*sql.DB, error) {
+// and applies pending migrations. It returns two pools: w, with one
+// connection, for every write transaction (SQLite has one writer anyway, and
+// one connection keeps them serial), and r, read-only, so that counting
+// queries read a WAL snapshot without holding up leases.
+func openStore(ctx context.Context, path, synchronous string, cacheMiB int) (w, r *sql.DB, err error) {
 	if path == "" {
-		return nil, errors.New("open frontier: empty database path")
+		return nil, nil, errors.New("open frontier: empty database path")
 	}
 	if synchronous != SyncFull && synchronous != SyncNormal {
-		return nil, fmt.Errorf("open frontier: synchronous mode %q is not %q or %q", synchronous, SyncFull, SyncNormal)
+		return nil, nil, fmt.Errorf("open frontier: synchronous mode %q is not %q or %q", synchronous, SyncFull, SyncNormal)
 	}
 	if cacheMiB < 1 {
-		return nil, fmt.Errorf("open frontier: page cache of %d MiB is too small", cacheMiB)
+		return nil, nil, fmt.Errorf("open frontier: page cache of %d MiB is too small", cacheMiB)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("open frontier: create directory %s: %w", dir, err)
+			return nil, nil, fmt.Errorf("open frontier: create directory %s: %w", dir, err)
 		}
 	}
+	file := "file:" + (&url.URL{Path: path}).EscapedPath() + "?"
+
 	q := url.Values{}
 	q.Set("_busy_timeout", "10000")
 	q.Set("_journal_mode", "WAL")
@@ -122,20 +126,36 @@ func openStore(ctx context.Context, path, synchronous string, cacheMiB int) (*sq
 	// several commits between checkpoints is copied to the database once.
 	q.Add("_pragma", "wal_autocheckpoint(16384)")
 	q.Add("_pragma", "journal_size_limit(67108864)")
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	w, err = sql.Open("sqlite", file+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open frontier %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open frontier %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open frontier %s: %w", path, err)
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("open frontier %s: %w", path, err)
 	}
-	return db, nil
+
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_query_only", "1")
+	rq.Add("_pragma", "cache_size(-8192)")
+	r, err = sql.Open("sqlite", file+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("open frontier %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(2)
+	r.SetMaxIdleConns(2)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, nil, fmt.Errorf("open frontier %s for reading: %w", path, err)
+	}
+	return w, r, nil
 }
 
 // migrate brings the schema to the newest version, one transaction per
