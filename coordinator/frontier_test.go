@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -937,4 +938,26 @@ func TestCompleteURLOfTwoJobs(t *testing.T) {
 		}
 	}
 	checkInvariants(t, f)
+}
+
+func TestPriority(t *testing.T) {
+	tests := []struct {
+		name    string
+		depth   int
+		lastmod time.Time
+		want    float64
+	}{
+		{"seed", 0, time.Time{}, 1},
+		{"depth 1", 1, time.Time{}, 0.5},
+		{"depth 3", 3, time.Time{}, 0.25},
+		{"negative depth as seed", -2, time.Time{}, 1},
+		{"modified now", 0, t0, 1.5},
+		{"modified 30 days ago", 0, t0.Add(-30 * 24 * time.Hour), 1.25},
+		{"lastmod in the future", 1, t0.Add(time.Hour), 1},
+	}
+	for _, tt := range tests {
+		if got := Priority(tt.depth, tt.lastmod, t0); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: Priority = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }
