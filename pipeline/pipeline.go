@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -346,7 +347,33 @@ func (p *Pipeline) document(c *schemas.Capture, job *schemas.JobSpec, ex *Extrac
 	d.Title, d.Author, d.SiteName = opt(ex.Title), opt(ex.Author), opt(ex.SiteName)
 	d.Description, d.CanonicalURL = opt(ex.Description), opt(ex.CanonicalURL)
 	d.PublishedAt = ex.PublishedAt
+	if len(ex.JSONLD) > 0 || len(ex.OpenGraph) > 0 {
+		sd := map[string]any{}
+		if len(ex.JSONLD) > 0 {
+			sd["jsonld"] = ex.JSONLD
+		}
+		if og := openGraphOnly(ex.OpenGraph); len(og) > 0 {
+			sd["opengraph"] = og
+		}
+		if len(sd) > 0 {
+			if raw, err := json.Marshal(sd); err == nil {
+				s := string(raw)
+				d.StructuredData = &s
+			}
+		}
+	}
 	return d
+}
+
+// openGraphOnly drops the helper keys pageMetadata adds (link:*).
+func openGraphOnly(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !strings.HasPrefix(k, "link:") && v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // ApproxTokens estimates a GPT-2-style token count without a vocabulary:

@@ -113,6 +113,7 @@ func TestProcessAcceptsArticle(t *testing.T) {
 		{"field price jsonld", r.Fields["ld_price"] == Price{1299, "EUR"}},
 		{"field url", r.Fields["history"] == "https://planet.example/news/bridge-history"},
 		{"field missing", r.Fields["missing"] == nil},
+		{"structured data", d.StructuredData != nil && strings.Contains(*d.StructuredData, `"NewsArticle"`) && strings.Contains(*d.StructuredData, `"og:site_name":"Daily Planet"`)},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -330,7 +331,7 @@ func TestDocumentsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back[0].Text != r.Doc.Text || back[0].ID != r.Doc.ID || *back[0].Markdown != *r.Doc.Markdown {
+	if back[0].Text != r.Doc.Text || back[0].ID != r.Doc.ID || *back[0].Markdown != *r.Doc.Markdown || *back[0].StructuredData != *r.Doc.StructuredData {
 		t.Fatal("document did not survive the Arrow round trip")
 	}
 }

@@ -40,6 +40,10 @@ type Document struct {
 	// DupClusterSize is the number of near-duplicates seen for this text,
 	// including itself (1 when unique).
 	DupClusterSize int32 `json:"dup_cluster_size"`
+	// StructuredData is the page's schema.org JSON-LD and OpenGraph
+	// metadata as one JSON object {"jsonld": [...], "opengraph": {...}},
+	// nil when the page has neither.
+	StructuredData *string `json:"structured_data,omitempty"`
 }
 
 // timestampUTC is the Arrow type for every time column: microseconds, UTC,
@@ -181,6 +185,7 @@ var documentColumns = []column{
 			d.DupClusterSize = a.(*array.Int32).Value(i)
 		},
 	},
+	optStrCol("structured_data", func(d *Document) **string { return &d.StructuredData }),
 }
 
 // DocumentSchema is the Arrow schema of a dataset's document table. The
