@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,8 +80,10 @@ func TestCrashChild(t *testing.T) {
 }
 
 // runAndKill starts the child in mode, hands each line it prints to line,
-// and kills it with SIGKILL once line returns true.
-func runAndKill(t *testing.T, mode, db string, line func(string) bool) {
+// and once line returns true kills it with SIGKILL after a random pause of
+// up to maxPause, so that the kill lands at varying points of the child's
+// next transaction.
+func runAndKill(t *testing.T, mode, db string, maxPause time.Duration, line func(string) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -98,6 +101,7 @@ func runAndKill(t *testing.T, mode, db string, line func(string) bool) {
 	killed := false
 	for sc.Scan() {
 		if line(sc.Text()) {
+			time.Sleep(rand.N(maxPause))
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatalf("kill child: %v", err)
 			}
@@ -132,7 +136,7 @@ func TestCrashDuringAdd(t *testing.T) {
 	f.Close()
 
 	last := -1
-	runAndKill(t, "add", db, func(s string) bool {
+	runAndKill(t, "add", db, 50*time.Millisecond, func(s string) bool {
 		var i, n int
 		if _, err := fmt.Sscanf(s, "added %d %d", &i, &n); err == nil {
 			if n != crashBatch {
@@ -155,6 +159,7 @@ func TestCrashDuringAdd(t *testing.T) {
 			t.Fatalf("batch %d: %d URLs were lost in the crash", i, n)
 		}
 	}
+	t.Logf("child reported %d batches, %d recorded, before SIGKILL", last+1, st.Queued/crashBatch)
 }
 
 func TestCrashDuringComplete(t *testing.T) {
@@ -168,7 +173,7 @@ func TestCrashDuringComplete(t *testing.T) {
 	f.Close()
 
 	var done []string
-	runAndKill(t, "complete", db, func(s string) bool {
+	runAndKill(t, "complete", db, 10*time.Millisecond, func(s string) bool {
 		if u, ok := strings.CutPrefix(s, "done "); ok {
 			done = append(done, u)
 		}
