@@ -84,6 +84,10 @@ type Config struct {
 	ReviewConfidence float64
 	ReviewMargin     float64
 	AuditFraction    float64
+	// ReviewQualityMargin is the relative band around a quality limit
+	// within which a passing document goes to review
+	// ("review:borderline_quality"); 0 turns it off.
+	ReviewQualityMargin float64
 }
 
 // Default sets FineWeb's thresholds and sward's routing defaults.
@@ -131,9 +135,10 @@ func (c *Config) Default() {
 		NearDedup:  true,
 		RedactPII:  true,
 
-		ReviewConfidence: 0.5,
-		ReviewMargin:     0.05,
-		AuditFraction:    0.01,
+		ReviewConfidence:    0.5,
+		ReviewMargin:        0.05,
+		AuditFraction:       0.01,
+		ReviewQualityMargin: 0.02,
 	}
 }
 
@@ -154,6 +159,7 @@ func (c Config) Validate() error {
 		"line_punct_thr": c.LinePunctThr, "short_line_thr": c.ShortLineThr,
 		"char_duplicates_ratio": c.CharDuplicatesThr, "review_confidence": c.ReviewConfidence,
 		"review_margin": c.ReviewMargin, "audit_fraction": c.AuditFraction,
+		"review_quality_margin": c.ReviewQualityMargin,
 	}
 	for _, name := range sortedKeys(frac) {
 		if v := frac[name]; v < 0 || v > 1 {
@@ -227,6 +233,7 @@ func (c *Config) thresholds() map[string]*float64 {
 		"review_confidence":         &c.ReviewConfidence,
 		"review_margin":             &c.ReviewMargin,
 		"audit_fraction":            &c.AuditFraction,
+		"review_quality_margin":     &c.ReviewQualityMargin,
 	}
 	return m
 }

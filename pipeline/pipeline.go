@@ -234,7 +234,7 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 
 	// Quality: Gopher on the extracted text, then C4 line filtering, then
 	// C4 page rules and FineWeb's filter on what is left (FineWeb's order).
-	chk := &checker{scores: res.Scores}
+	chk := &checker{scores: res.Scores, margin: cfg.ReviewQualityMargin}
 	st := newTextStats(text)
 	gopherRepetition(st, cfg, chk)
 	gopherQuality(st, lang, cfg, chk)
@@ -293,6 +293,10 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	}
 	if th := cfg.languageThreshold(lang); score < th+cfg.ReviewMargin {
 		res.Reasons = append(res.Reasons, "review:borderline_language")
+	}
+	if len(chk.near) > 0 {
+		res.Reasons = append(res.Reasons, "review:borderline_quality")
+		res.Scores["borderline_rules"] = float64(len(chk.near))
 	}
 	if cfg.AuditFraction > 0 && auditDraw(pageURL) < cfg.AuditFraction {
 		res.Reasons = append(res.Reasons, "review:audit")

@@ -61,12 +61,33 @@ func fnv64(s string) uint64 {
 type checker struct {
 	reasons []string
 	scores  map[string]float64
+	// margin is the relative band around a limit that counts as a near
+	// miss; near lists the rules that passed within it.
+	margin float64
+	near   []string
 }
 
 func (c *checker) check(name string, value float64, fail bool) {
 	c.scores[name] = value
 	if fail {
 		c.reasons = append(c.reasons, "quality:"+name)
+	}
+}
+
+// atMost fails a value above limit; a pass within margin of the limit is a
+// near miss, which routing may send to review.
+func (c *checker) atMost(name string, value, limit float64) {
+	c.check(name, value, value > limit)
+	if value <= limit && limit > 0 && value >= limit*(1-c.margin) {
+		c.near = append(c.near, name)
+	}
+}
+
+// atLeast fails a value below limit; see atMost for near misses.
+func (c *checker) atLeast(name string, value, limit float64) {
+	c.check(name, value, value < limit)
+	if value >= limit && limit > 0 && value <= limit*(1+c.margin) {
+		c.near = append(c.near, name)
 	}
 }
 
@@ -98,19 +119,19 @@ func gopherRepetition(st *textStats, cfg *Config, c *checker) {
 	}
 	paras := splitParagraphs(st.text)
 	n, chars := duplicates(paras)
-	c.check("gopher_dup_para_frac", ratio(n, len(paras)), ratio(n, len(paras)) > cfg.DupParaFrac)
-	c.check("gopher_dup_para_char_frac", ratio(chars, len(st.text)), ratio(chars, len(st.text)) > cfg.DupParaCharFrac)
+	c.atMost("gopher_dup_para_frac", ratio(n, len(paras)), cfg.DupParaFrac)
+	c.atMost("gopher_dup_para_char_frac", ratio(chars, len(st.text)), cfg.DupParaCharFrac)
 	n, chars = duplicates(st.lines)
-	c.check("gopher_dup_line_frac", ratio(n, len(st.lines)), ratio(n, len(st.lines)) > cfg.DupLineFrac)
-	c.check("gopher_dup_line_char_frac", ratio(chars, len(st.text)), ratio(chars, len(st.text)) > cfg.DupLineCharFrac)
+	c.atMost("gopher_dup_line_frac", ratio(n, len(st.lines)), cfg.DupLineFrac)
+	c.atMost("gopher_dup_line_char_frac", ratio(chars, len(st.text)), cfg.DupLineCharFrac)
 
 	for _, n := range sortedInts(cfg.TopNGramFrac) {
 		v := topNGramFrac(st, n)
-		c.check("gopher_top_"+strconv.Itoa(n)+"gram", v, v > cfg.TopNGramFrac[n])
+		c.atMost("gopher_top_"+strconv.Itoa(n)+"gram", v, cfg.TopNGramFrac[n])
 	}
 	for _, n := range sortedInts(cfg.DupNGramFrac) {
 		v := dupNGramFrac(st, n)
-		c.check("gopher_dup_"+strconv.Itoa(n)+"gram", v, v > cfg.DupNGramFrac[n])
+		c.atMost("gopher_dup_"+strconv.Itoa(n)+"gram", v, cfg.DupNGramFrac[n])
 	}
 }
 
@@ -192,7 +213,7 @@ func gopherQuality(st *textStats, lang string, cfg *Config, c *checker) {
 	if noSpaceLangs[lang] {
 		nWords = wordCharCount(st.text) / 2
 	}
-	c.check("gopher_min_doc_words", float64(nWords), float64(nWords) < cfg.MinDocWords)
+	c.atLeast("gopher_min_doc_words", float64(nWords), cfg.MinDocWords)
 	c.check("gopher_max_doc_words", float64(nWords), cfg.MaxDocWords > 0 && float64(nWords) > cfg.MaxDocWords)
 	if !noSpaceLangs[lang] && len(st.alnumWords) > 0 {
 		total := 0
@@ -205,7 +226,7 @@ func gopherQuality(st *textStats, lang string, cfg *Config, c *checker) {
 	if len(st.words) > 0 {
 		sym := strings.Count(st.text, "#") + strings.Count(st.text, "...") + strings.Count(st.text, "…")
 		v := ratio(sym, len(st.words))
-		c.check("gopher_symbol_word_ratio", v, v > cfg.MaxSymbolWordRatio)
+		c.atMost("gopher_symbol_word_ratio", v, cfg.MaxSymbolWordRatio)
 	}
 	if len(st.lines) > 0 {
 		bullets, ellipsis := 0, 0
@@ -222,9 +243,9 @@ func gopherQuality(st *textStats, lang string, cfg *Config, c *checker) {
 			}
 		}
 		v := ratio(bullets, len(st.lines))
-		c.check("gopher_bullet_lines_ratio", v, v > cfg.MaxBulletLinesRatio)
+		c.atMost("gopher_bullet_lines_ratio", v, cfg.MaxBulletLinesRatio)
 		v = ratio(ellipsis, len(st.lines))
-		c.check("gopher_ellipsis_lines_ratio", v, v > cfg.MaxEllipsisLineRatio)
+		c.atMost("gopher_ellipsis_lines_ratio", v, cfg.MaxEllipsisLineRatio)
 	}
 	if len(st.words) > 0 {
 		alpha := 0
@@ -234,7 +255,7 @@ func gopherQuality(st *textStats, lang string, cfg *Config, c *checker) {
 			}
 		}
 		v := ratio(alpha, len(st.words))
-		c.check("gopher_alpha_words_ratio", v, v < cfg.MaxNonAlphaWordRatio)
+		c.atLeast("gopher_alpha_words_ratio", v, cfg.MaxNonAlphaWordRatio)
 	}
 	if lang == "en" && cfg.MinStopWords > 0 {
 		n := 0
@@ -243,7 +264,7 @@ func gopherQuality(st *textStats, lang string, cfg *Config, c *checker) {
 				n++
 			}
 		}
-		c.check("gopher_stop_words", float64(n), float64(n) < cfg.MinStopWords)
+		c.atLeast("gopher_stop_words", float64(n), cfg.MinStopWords)
 	}
 }
 
@@ -257,7 +278,7 @@ func c4Document(text string, cfg *Config, c *checker) {
 		c.check("c4_curly_bracket", 1, true)
 	}
 	n := countSentences(text)
-	c.check("c4_min_sentences", float64(n), float64(n) < cfg.C4MinSentences)
+	c.atLeast("c4_min_sentences", float64(n), cfg.C4MinSentences)
 }
 
 // countSentences counts sentence ends: terminal punctuation followed by
@@ -309,12 +330,12 @@ func finewebQuality(text string, cfg *Config, c *checker) {
 		}
 	}
 	v := ratio(punct, len(lines))
-	c.check("fineweb_line_punct_ratio", v, v < cfg.LinePunctThr)
+	c.atLeast("fineweb_line_punct_ratio", v, cfg.LinePunctThr)
 	v = ratio(short, len(lines))
-	c.check("fineweb_short_line_ratio", v, v > cfg.ShortLineThr)
+	c.atMost("fineweb_short_line_ratio", v, cfg.ShortLineThr)
 	_, dupChars := duplicates(lines)
 	v = ratio(dupChars, len(text)-strings.Count(text, "\n"))
-	c.check("fineweb_char_dup_ratio", v, v > cfg.CharDuplicatesThr)
+	c.atMost("fineweb_char_dup_ratio", v, cfg.CharDuplicatesThr)
 	words := countFields(text)
 	v = ratio(strings.Count(text, "\n"), words)
 	c.check("fineweb_list_ratio", v, words > 0 && v > cfg.NewLineRatio)

@@ -282,3 +282,22 @@ func TestDecisionString(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckerNearMiss(t *testing.T) {
+	c := &checker{scores: map[string]float64{}, margin: 0.02}
+	c.atMost("close_below_max", 0.295, 0.3)
+	c.atMost("far_below_max", 0.2, 0.3)
+	c.atMost("over_max", 0.31, 0.3)
+	c.atLeast("close_above_min", 50.5, 50)
+	c.atLeast("far_above_min", 80, 50)
+	c.atLeast("under_min", 49, 50)
+	if strings.Join(c.near, ",") != "close_below_max,close_above_min" {
+		t.Errorf("near misses = %v", c.near)
+	}
+	if strings.Join(c.reasons, ",") != "quality:over_max,quality:under_min" {
+		t.Errorf("reasons = %v", c.reasons)
+	}
+	if len(c.scores) != 6 {
+		t.Errorf("scores = %v", c.scores)
+	}
+}
