@@ -294,6 +294,9 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	if th := cfg.languageThreshold(lang); score < th+cfg.ReviewMargin {
 		res.Reasons = append(res.Reasons, "review:borderline_language")
 	}
+	if c.Truncated {
+		res.Reasons = append(res.Reasons, "review:truncated_body")
+	}
 	if len(chk.near) > 0 {
 		res.Reasons = append(res.Reasons, "review:borderline_quality")
 		res.Scores["borderline_rules"] = float64(len(chk.near))

@@ -265,6 +265,13 @@ func TestProcessReviewRouting(t *testing.T) {
 	if n < 60 || n > 140 {
 		t.Errorf("audit fraction 0.01 picked %d of 10000", n)
 	}
+	// A body cut at the node's size limit.
+	p = newTestPipeline(t, func(c *Config) { c.AuditFraction = 0 })
+	tc := capture("https://planet.example/t", articleHTML("Council delays vote on new bridge", 6))
+	tc.Truncated = true
+	if r = p.Process(tc, nil); r.Decision != Review || !contains(r.Reasons, "review:truncated_body") {
+		t.Fatalf("truncated: %s %v", r.Decision, r.Reasons)
+	}
 	// Borderline language score.
 	p = newTestPipeline(t, func(c *Config) { c.AuditFraction = 0; c.MinLanguageScore = 0.99; c.ReviewMargin = 0.5 })
 	p.cfg.LanguageThresholds = map[string]float64{"en": 0.6}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -228,4 +230,69 @@ func TestDatasetNameFor(t *testing.T) {
 			t.Errorf("datasetNameFor(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestPipelineRunCaptureParquet(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "caps.parquet")
+	real := realPages(t, 3)
+	want := acceptedByFreshPipeline(t, real)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "url", Type: arrow.BinaryTypes.String},
+		{Name: "status", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "content_type", Type: arrow.BinaryTypes.String},
+		{Name: "body", Type: arrow.BinaryTypes.Binary},
+		{Name: "fetched_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	for _, c := range real {
+		b.Field(0).(*array.StringBuilder).Append(c.URL)
+		b.Field(1).(*array.Int32Builder).Append(200)
+		b.Field(2).(*array.StringBuilder).Append("text/html; charset=utf-8")
+		b.Field(3).(*array.BinaryBuilder).Append(c.HTML)
+		b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).UnixMicro()))
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, nil, pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := runPipeline(context.Background(), runOptions{in: in, out: out, workers: 2}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	docs := readDocsParquet(t, out)
+	if len(docs) != len(want) {
+		t.Fatalf("got %d documents, want %d", len(docs), len(want))
+	}
+	for _, d := range docs {
+		if !want[d.URL] || d.Date != "2026-01-02T00:00:00Z" {
+			t.Errorf("unexpected document %s dated %s", d.URL, d.Date)
+		}
+	}
+	// A Parquet file without the capture columns is refused with a hint.
+	if _, err := openCaptureParquet(filepath.Join(out, "data", filepath.Base(mustGlob(t, filepath.Join(out, "data", "*.parquet"))))); err == nil || !strings.Contains(err.Error(), "body") {
+		t.Errorf("documents Parquet accepted as captures: %v", err)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) string {
+	t.Helper()
+	m, _ := filepath.Glob(pattern)
+	if len(m) == 0 {
+		t.Fatalf("nothing matches %s", pattern)
+	}
+	return m[0]
 }
