@@ -233,3 +233,24 @@ func FuzzMyers(f *testing.F) {
 		_ = lineDiff(a, b, 2, 50)
 	})
 }
+
+func TestAddIsIdempotent(t *testing.T) {
+	f := newTestFeed(t, Config{})
+	srv := newTestServer(t, f)
+	ch, stop := openFeed(t, srv.URL, "", "")
+	defer stop()
+	d := mkDoc("once", "https://i.example.com/", "Once", "only once", t0)
+	mustAdd(t, f, d)
+	mustAdd(t, f, d) // the same capture reported twice
+	next := mkDoc("next", "https://i.example.com/other", "Next", "next", t0)
+	mustAdd(t, f, next)
+	if _, r := nextDoc(t, ch); r.ID != "once" || r.Change.Status != ChangeNew {
+		t.Errorf("first event %s %s", r.ID, r.Change.Status)
+	}
+	if _, r := nextDoc(t, ch); r.ID != "next" {
+		t.Errorf("the replayed capture produced an event: got %s, want next", r.ID)
+	}
+	if r, _ := f.Get(context.Background(), "once"); r == nil || r.Change.Status != ChangeNew {
+		t.Errorf("replay changed the stored record: %+v", r)
+	}
+}

@@ -131,7 +131,8 @@ func (f *Feed) Close() error {
 // Add indexes accepted documents, works out their change status against the
 // previous capture of the same URL, and pushes them to feed subscribers and
 // webhooks. Documents need an ID and a URL. A capture older than the one
-// already held for its URL is ignored, so replays are harmless.
+// already held for its URL, or the very same capture again, is ignored, so
+// replays are harmless.
 func (f *Feed) Add(ctx context.Context, docs ...schemas.Document) error {
 	_, err := f.add(ctx, docs, true)
 	return err
@@ -200,6 +201,10 @@ func (f *Feed) add(ctx context.Context, docs []schemas.Document, notify bool) ([
 			r.Change = Change{Status: ChangeNew}
 		case d.FetchedAt.Before(prev.fetchedAt):
 			f.log.Debug("older capture ignored", "url", d.URL, "id", d.ID)
+			continue
+		case d.ID == prev.id && d.ContentSHA256 == prev.sha256 && d.FetchedAt.Equal(prev.fetchedAt):
+			// The same capture again (for example a live fetch that the
+			// coordinator also reports as accepted): nothing to do.
 			continue
 		default:
 			pf := prev.fetchedAt
