@@ -135,15 +135,19 @@ func (f *Frontier) Lease(ctx context.Context, node string, max int, now time.Tim
 	return l, nil
 }
 
+// readyHostsSQL selects hosts that may be leased at ?1 (default
+// concurrency ?2), in round-robin order, at most ?3.
+const readyHostsSQL = `
+SELECT h.hid, h.name, h.min_delay, h.max_conc FROM hosts h
+WHERE h.queued > 0 AND h.next_ns <= ?1 AND h.backoff_ns <= ?1
+  AND h.active < CASE WHEN h.max_conc > 0 AND h.max_conc < ?2 THEN h.max_conc ELSE ?2 END
+  AND EXISTS (SELECT 1 FROM urls u WHERE u.host = h.hid AND u.state = 0 AND u.not_before <= ?1)
+ORDER BY h.next_ns, h.hid LIMIT ?3`
+
 // readyHosts lists, in round-robin order, up to limit hosts that may be
 // fetched now, have a free lease slot and have URLs ready to lease.
 func (f *Frontier) readyHosts(ctx context.Context, tx *sql.Tx, nowNs int64, limit int) ([]hostCand, error) {
-	rows, err := tx.QueryContext(ctx, `
-SELECT h.hid, h.name, h.min_delay, h.max_conc FROM hosts h
-WHERE h.next_ns <= ?1 AND h.backoff_ns <= ?1
-  AND h.active < CASE WHEN h.max_conc > 0 AND h.max_conc < ?2 THEN h.max_conc ELSE ?2 END
-  AND EXISTS (SELECT 1 FROM urls u WHERE u.host = h.hid AND u.state = 0 AND u.not_before <= ?1)
-ORDER BY h.next_ns, h.hid LIMIT ?3`, nowNs, f.policy.MaxConcurrency, limit)
+	rows, err := tx.QueryContext(ctx, readyHostsSQL, nowNs, f.policy.MaxConcurrency, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find ready hosts: %w", err)
 	}
@@ -170,8 +174,7 @@ func retryAfter(ctx context.Context, tx *sql.Tx, nowNs int64) (time.Duration, er
 	var next sql.NullInt64
 	err := tx.QueryRowContext(ctx, `
 SELECT min(max(h.next_ns, h.backoff_ns)) FROM hosts h
-WHERE max(h.next_ns, h.backoff_ns) > ?1
-  AND EXISTS (SELECT 1 FROM urls u WHERE u.host = h.hid AND u.state = 0)`, nowNs).Scan(&next)
+WHERE h.queued > 0 AND max(h.next_ns, h.backoff_ns) > ?1`, nowNs).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("find next ready host: %w", err)
 	}

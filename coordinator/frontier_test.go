@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +95,8 @@ func checkInvariants(t testing.TB, f *Frontier) {
 			`SELECT count(*) FROM leases l WHERE NOT EXISTS (SELECT 1 FROM lease_hosts lh WHERE lh.lease = l.lid)`},
 		{"queued URLs belong to running jobs, held ones to others",
 			`SELECT count(*) FROM urls u JOIN jobs j ON j.jid = u.job WHERE (u.state = 0 AND j.state != 'running') OR (u.state = 3 AND j.state = 'running')`},
+		{"host queued counts match queued URLs",
+			`SELECT count(*) FROM hosts h WHERE h.queued != (SELECT count(*) FROM urls u WHERE u.host = h.hid AND u.state = 0)`},
 		{"job hosts match URLs",
 			`SELECT (SELECT count(*) FROM job_hosts) != (SELECT count(*) FROM (SELECT DISTINCT job, host FROM urls))`},
 		{"admitted counts match",
@@ -959,5 +963,64 @@ func TestPriority(t *testing.T) {
 		if got := Priority(tt.depth, tt.lastmod, t0); math.Abs(got-tt.want) > 1e-9 {
 			t.Errorf("%s: Priority = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestMigrateFromV1 opens a schema-1 database with URLs in it: migration 2
+// must count each host's queued URLs, and Lease must then find them.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{
+		migrations[0],
+		`PRAGMA user_version = 1`,
+		`INSERT INTO jobs(jid, id, spec, state, created_ns, updated_ns, admitted) VALUES(1, 'j', '{"name":"j"}', 'running', 0, 0, 3)`,
+		`INSERT INTO hosts(hid, name) VALUES(1, 'a.example'), (2, 'b.example')`,
+		`INSERT INTO job_hosts(job, host) VALUES(1, 1), (1, 2)`,
+		`INSERT INTO urls(job, key, url, host, depth, priority, state) VALUES
+			(1, x'01', 'http://a.example/1', 1, 0, 1, 0),
+			(1, x'02', 'http://a.example/2', 1, 0, 1, 0),
+			(1, x'03', 'http://b.example/1', 2, 0, 1, 2)`,
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	db.Close()
+
+	f := openTest(t, path, WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}))
+	var version int
+	if err := f.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
+	}
+	checkInvariants(t, f)
+	l := mustLease(t, f, "n", 10, t0, time.Minute)
+	if len(l.Items) != 2 {
+		t.Fatalf("lease after migration = %+v", l.Items)
+	}
+	checkInvariants(t, f)
+
+	// The lease query walks only hosts with queued URLs.
+	rows, err := f.db.Query("EXPLAIN QUERY PLAN "+readyHostsSQL, 5, 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) == 0 || !strings.Contains(strings.Join(plan, ";"), "hosts_ready") {
+		t.Fatalf("ready-host query plan %q does not use hosts_ready", plan)
 	}
 }
