@@ -80,6 +80,10 @@ type renderer struct {
 	space    bool
 	inLink   int
 	linkText int
+	// soft marks an inline element boundary: the extractor trims text
+	// nodes, so "and <a>link</a> more" arrives as "and", "link", "more";
+	// a space goes back in where two words would otherwise touch.
+	soft bool
 }
 
 // maxRenderDepth bounds recursion on pathological trees.
@@ -98,6 +102,11 @@ func (r *renderer) addText(s string) {
 			r.space = len(r.text) > 0
 			continue
 		}
+		if !r.space && r.soft && isWordRune(c) && len(r.text) > 0 {
+			last, _ := utf8.DecodeLastRune(r.text)
+			r.space = isWordRune(last)
+		}
+		r.soft = false
 		if r.space {
 			r.text = append(r.text, ' ')
 			r.md = append(r.md, ' ')
@@ -161,6 +170,11 @@ func (r *renderer) node(n *html.Node, depth int) {
 		r.flush(blockPara)
 	case atom.A:
 		href := absURL(r.base, attr(n, "href"))
+		if len(r.text) > 0 && !r.space {
+			// the link starts a new word (see soft)
+			last, _ := utf8.DecodeLastRune(r.text)
+			r.space = isWordRune(last)
+		}
 		start, textStart := len(r.md), len(r.text)
 		if href != "" {
 			r.addMD("[")
@@ -168,6 +182,7 @@ func (r *renderer) node(n *html.Node, depth int) {
 		r.inLink++
 		r.children(n, depth)
 		r.inLink--
+		r.soft = true
 		if href == "" {
 			return
 		}
@@ -176,6 +191,10 @@ func (r *renderer) node(n *html.Node, depth int) {
 			return
 		}
 		r.md = append(r.md, "]("+href+")"...)
+	case atom.B, atom.Strong, atom.Em, atom.I, atom.Span, atom.Mark, atom.U:
+		r.soft = true
+		r.children(n, depth)
+		r.soft = true
 	case atom.Ul, atom.Ol, atom.Dl:
 		r.flush(blockPara)
 		i := 0
@@ -200,7 +219,8 @@ func (r *renderer) node(n *html.Node, depth int) {
 		r.flush(blockPara)
 		code := strings.Trim(textContent(n), "\n")
 		if strings.TrimSpace(code) != "" {
-			r.addText(code)
+			// code keeps its line breaks and indentation
+			r.text = append(r.text[:0], code...)
 			r.md = append(r.md[:0], "```\n"+code+"\n```"...)
 		}
 		r.flush(blockCode)

@@ -3,9 +3,12 @@ package pipeline
 import (
 	"errors"
 	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"github.com/swardnet/sward/schemas"
 )
@@ -299,5 +302,35 @@ func TestCheckerNearMiss(t *testing.T) {
 	}
 	if len(c.scores) != 6 {
 		t.Errorf("scores = %v", c.scores)
+	}
+}
+
+func TestRenderBlocks(t *testing.T) {
+	page := `<html><body><div><h2>Title</h2><p>Read<a href="/x">the report</a>now, it is<b>bold</b>.</p>
+<ul><li>one</li><li>two <a href="https://o.example/">site</a></li></ul>
+<table><tr><th>a</th><th>b|c</th></tr><tr><td>1</td><td>2</td></tr></table>
+<blockquote><p>quoted</p></blockquote><pre>x := 1
+y := 2</pre></div></body></html>`
+	root, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("https://h.example/dir/page")
+	bs := renderBlocks(root, base)
+	text, md := joinText(bs), joinMarkdown(bs)
+	wantText := "Title\nRead the report now, it is bold.\none\ntwo site\na | b|c\n1 | 2\nquoted\nx := 1\ny := 2"
+	if text != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", text, wantText)
+	}
+	for _, want := range []string{
+		"## Title\n\nRead [the report](https://h.example/x) now, it is bold.",
+		"- one\n- two [site](https://o.example/)",
+		"| a | b\\|c |\n| --- | --- |\n| 1 | 2 |",
+		"> quoted",
+		"```\nx := 1\ny := 2\n```",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 }
