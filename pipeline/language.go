@@ -10,7 +10,7 @@ import (
 // langSample bounds how much text language ID reads; the first few
 // thousand characters decide as well as the whole page, at a fraction of
 // the cost.
-const langSample = 1000
+const langSample = 600
 
 // DetectLanguage identifies the text's language with whatlanggo and
 // returns its ISO 639-1 code (ISO 639-3 when there is none) and a 0..1
