@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -109,5 +110,47 @@ func TestPullUnknownCIDFailsFast(t *testing.T) {
 	_, err = Pull(ctx, newHost(t), nil, unknown, t.TempDir(), nil)
 	if !errors.Is(err, ErrNoProviders) {
 		t.Fatalf("pull with no peers err = %v, want ErrNoProviders", err)
+	}
+}
+
+// TestPullMultiBlockShard pulls shards of several 1 MiB blocks (the common
+// case for real datasets; the other tests use one-block shards).
+func TestPullMultiBlockShard(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.OpenDataset(ctx, "big", DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs("big", 3)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	text := make([]byte, 3<<20)
+	for i := range text {
+		text[i] = byte('a' + rnd.IntN(26))
+	}
+	docs[0].Text = string(text)
+	if err := w.Add(ctx, docs...); err != nil {
+		t.Fatal(err)
+	}
+	root, m, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Shards[0].Bytes <= ChunkSize {
+		t.Fatalf("shard is %d bytes; want several blocks", m.Shards[0].Bytes)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	start := time.Now()
+	if _, err := PullWithOptions(ctx, newHost(t), root, out, PullOptions{Peers: []peer.AddrInfo{serveStore(t, s)}, StallTimeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pulled %d bytes in %s", m.Shards[0].Bytes, time.Since(start))
+	if err := VerifyDir(ctx, out, root); err != nil {
+		t.Fatal(err)
 	}
 }

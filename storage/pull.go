@@ -38,7 +38,8 @@ type PullOptions struct {
 	// StallTimeout aborts the pull when no block arrives for this long
 	// (default 60 s).
 	StallTimeout time.Duration
-	// Concurrency is the number of blocks requested at once (default 32).
+	// Concurrency is the number of DAG nodes walked at once (default 8);
+	// each asks for up to 32 leaves at a time.
 	Concurrency int
 }
 
@@ -61,7 +62,7 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 		o.StallTimeout = 60 * time.Second
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 32
+		o.Concurrency = 8
 	}
 	if err := connectAny(ctx, h, o.Peers); err != nil {
 		return nil, err
@@ -257,6 +258,9 @@ func checkLocalBlocks(ctx context.Context, bs blockstore.Blockstore) (int64, int
 	return good, bad, ctx.Err()
 }
 
+// leafBatch is how many raw leaves one walker requests at once.
+const leafBatch = 32
+
 // fetchAll walks the whole DAG under root, fetching missing blocks.
 func fetchAll(ctx context.Context, dag ipld.DAGService, root cid.Cid, concurrency int) error {
 	ng := merkledag.NewSession(ctx, dag)
@@ -289,18 +293,24 @@ func fetchAll(ctx context.Context, dag ipld.DAGService, root cid.Cid, concurrenc
 			}
 			inner = append(inner, l)
 		}
-		got := 0
-		for opt := range ng.GetMany(ctx, raw) {
-			if opt.Err != nil {
-				return nil, opt.Err
+		// Ask in small batches: servers cap the wants they queue per peer
+		// (boxo: 1024), and wants over the cap are silently dropped.
+		for len(raw) > 0 {
+			batch := raw[:min(len(raw), leafBatch)]
+			raw = raw[len(batch):]
+			got := 0
+			for opt := range ng.GetMany(ctx, batch) {
+				if opt.Err != nil {
+					return nil, opt.Err
+				}
+				got++
 			}
-			got++
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if got < len(raw) {
-			return nil, fmt.Errorf("fetched %d of %d blocks under %s", got, len(raw), c)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if got < len(batch) {
+				return nil, fmt.Errorf("fetched %d of %d blocks under %s", got, len(batch), c)
+			}
 		}
 		return inner, nil
 	}

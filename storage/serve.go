@@ -44,7 +44,7 @@ func Serve(ctx context.Context, h host.Host, s *Store, opts ...ServeOption) (*Se
 	}
 	n := bsnet.NewFromIpfsHost(h)
 	srv := server.New(ctx, n, &blockstore.ValidatingBlockstore{Blockstore: s.bs},
-		server.MaxOutstandingBytesPerPeer(16<<20), server.WithTargetMessageSize(4<<20-64<<10))
+		server.MaxOutstandingBytesPerPeer(16<<20), server.MaxQueuedWantlistEntriesPerPeer(4096))
 	n.Start(srv)
 	out := &Server{net: n, srv: srv}
 	for _, o := range opts {
