@@ -397,6 +397,7 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 		defer ins.Close()
 		pending := make(map[string]int64)
 		pendingPairs := make(map[[2]int64]bool)
+		queued := make(map[int64]int64) // hid -> URLs queued by this batch
 		for _, it := range items {
 			j := jobs[it.c.JobID]
 			if j.state == JobCancelled || (j.maxPages > 0 && j.admitted >= j.maxPages) {
@@ -414,7 +415,8 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 			if math.IsNaN(prio) || math.IsInf(prio, 0) {
 				prio = 0
 			}
-			res, err := ins.ExecContext(ctx, j.jid, it.key[:], it.norm, hid, it.c.Depth, prio, waitingState(j.state), nb)
+			state := waitingState(j.state)
+			res, err := ins.ExecContext(ctx, j.jid, it.key[:], it.norm, hid, it.c.Depth, prio, state, nb)
 			if err != nil {
 				return fmt.Errorf("insert %s: %w", it.norm, err)
 			}
@@ -423,9 +425,17 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 			} else if n == 1 {
 				j.admitted++
 				added++
+				if state == stateQueued {
+					queued[hid]++
+				}
 				if err := f.noteJobHost(ctx, tx, j.jid, hid, pendingPairs); err != nil {
 					return err
 				}
+			}
+		}
+		for hid, n := range queued {
+			if _, err := tx.ExecContext(ctx, `UPDATE hosts SET queued = queued + ? WHERE hid = ?`, n, hid); err != nil {
+				return fmt.Errorf("count queued URLs of host %d: %w", hid, err)
 			}
 		}
 		for id, j := range jobs {
