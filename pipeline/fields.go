@@ -21,17 +21,17 @@ type Price struct {
 	Currency string  `json:"currency,omitempty"` // ISO 4217, "" when unknown
 }
 
-// compiledField is a FieldSpec with its selector parsed once.
-type compiledField struct {
+// CompiledField is a FieldSpec with its CSS selector parsed once.
+type CompiledField struct {
 	spec schemas.FieldSpec
 	sel  cascadia.SelectorGroup
 }
 
 // CompileFields checks a job's field declarations and parses selectors.
-func CompileFields(specs []schemas.FieldSpec) ([]compiledField, error) {
-	out := make([]compiledField, 0, len(specs))
+func CompileFields(specs []schemas.FieldSpec) ([]CompiledField, error) {
+	out := make([]CompiledField, 0, len(specs))
 	for _, s := range specs {
-		cf := compiledField{spec: s}
+		cf := CompiledField{spec: s}
 		if s.Selector != "" {
 			sel, err := cascadia.ParseGroup(s.Selector)
 			if err != nil {
@@ -48,7 +48,7 @@ func CompileFields(specs []schemas.FieldSpec) ([]compiledField, error) {
 // first, then CSS selector; the raw value is normalised to the field's
 // type. Fields not found or not parseable are absent from the map (null
 // in the columns).
-func ExtractFields(fields []compiledField, ex *Extracted) map[string]any {
+func ExtractFields(fields []CompiledField, ex *Extracted) map[string]any {
 	out := make(map[string]any, len(fields))
 	for _, f := range fields {
 		var raw string

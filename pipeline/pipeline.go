@@ -71,7 +71,7 @@ type Pipeline struct {
 
 type jobConfig struct {
 	cfg    Config
-	fields []compiledField
+	fields []CompiledField
 	err    error
 }
 
