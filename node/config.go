@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -59,6 +60,10 @@ type Config struct {
 	Blocklist []string
 	// DataDir holds the node's persistent state (monthly usage).
 	DataDir string
+	// LocalAddr is the source IP outgoing fetches bind to; empty lets the
+	// system choose. In-process demo nodes use distinct 127.0.0.x addresses
+	// so the sites they crawl see distinct peers.
+	LocalAddr string
 	// MaxRetries bounds the retries of one URL after a transient error
 	// (connection reset, 429, 502, 503, 504).
 	MaxRetries int
@@ -131,6 +136,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node config: max retries %d must be between 0 and 10", c.MaxRetries)
 	case c.MaxRetryWait < 0:
 		return errors.New("node config: max retry wait must not be negative")
+	}
+	if c.LocalAddr != "" && net.ParseIP(c.LocalAddr) == nil {
+		return fmt.Errorf("node config: local address %q is not an IP address", c.LocalAddr)
 	}
 	if _, err := ParseActiveHours(c.ActiveHours); err != nil {
 		return fmt.Errorf("node config: %w", err)

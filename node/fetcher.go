@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -80,7 +81,11 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 	for _, d := range cfg.Blocklist {
 		f.blocklist = append(f.blocklist, normDomain(d))
 	}
-	f.transport = newGuardedTransport(cfg, newGuardedDialer(guard, cfg.resolver, cfg.ConnectTimeout), limiter, meter.addBytes)
+	dialer := newGuardedDialer(guard, cfg.resolver, cfg.ConnectTimeout)
+	if cfg.LocalAddr != "" {
+		dialer.dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.LocalAddr)}
+	}
+	f.transport = newGuardedTransport(cfg, dialer, limiter, meter.addBytes)
 
 	// colly drives the page fetch. Its own robots handling (off by
 	// default, no crawl-delay), its cookie jar, its shared per-glob limits

@@ -1,0 +1,262 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// Network is what the service needs from the libp2p side: asking the
+// coordinator for leases and publishing signed captures. *network.Host
+// satisfies it.
+type Network interface {
+	ID() peer.ID
+	Key() crypto.PrivKey
+	RequestLease(ctx context.Context, coordinator peer.ID, req *schemas.LeaseRequest) (*schemas.LeaseResponse, error)
+	PublishCapture(ctx context.Context, c *schemas.Capture) error
+}
+
+// Signer signs a capture with the node's key; network.SignCapture fits.
+type Signer func(key crypto.PrivKey, c *schemas.Capture) error
+
+// ServiceConfig tunes the lease loop.
+type ServiceConfig struct {
+	// Coordinator is the peer the node takes work from.
+	Coordinator peer.ID
+	// LeaseSize is how many URLs to ask for at once (default 16).
+	LeaseSize int
+	// IdleWait is how long to wait before asking again when the coordinator
+	// has no work and gives no hint (default 1s).
+	IdleWait time.Duration
+	// MaxBackoff caps the wait after failed lease requests (default 30s).
+	MaxBackoff time.Duration
+}
+
+// Default fills zero fields.
+func (c *ServiceConfig) Default() {
+	if c.LeaseSize == 0 {
+		c.LeaseSize = 16
+	}
+	if c.IdleWait == 0 {
+		c.IdleWait = time.Second
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+}
+
+// Validate reports a config the service cannot run with.
+func (c ServiceConfig) Validate() error {
+	if c.Coordinator == "" {
+		return errors.New("node service: no coordinator peer; pass --join with the coordinator's multiaddr")
+	}
+	if c.LeaseSize < 1 || c.LeaseSize > 1000 {
+		return fmt.Errorf("node service: lease size %d must be between 1 and 1000", c.LeaseSize)
+	}
+	return nil
+}
+
+// Service is a running scraper node: it leases URLs from its coordinator,
+// fetches them under the Fetcher's guards, signs and publishes captures, and
+// completes the lease. Unfinished URLs are released on shutdown.
+type Service struct {
+	cfg     ServiceConfig
+	net     Network
+	sign    Signer
+	fetcher *Fetcher
+	log     *slog.Logger
+}
+
+// NewService wires a fetcher to the network.
+func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (*Service, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if net == nil || sign == nil || fetcher == nil {
+		return nil, errors.New("node service: network, signer and fetcher are required")
+	}
+	return &Service{
+		cfg: cfg, net: net, sign: sign, fetcher: fetcher,
+		log: slog.Default().With("peer", net.ID().String()),
+	}, nil
+}
+
+// Serve runs the lease loop until ctx ends. It returns nil on a clean stop.
+func (s *Service) Serve(ctx context.Context) error {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		if s.fetcher.Paused() {
+			if !sleep(ctx, 500*time.Millisecond) {
+				break
+			}
+			continue
+		}
+		resp, err := s.net.RequestLease(ctx, s.cfg.Coordinator, &schemas.LeaseRequest{
+			Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: s.cfg.LeaseSize,
+		})
+		if err == nil && resp.Error != "" {
+			err = errors.New(resp.Error)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			s.log.Warn("lease request failed", "err", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				break
+			}
+			backoff = min(backoff*2, s.cfg.MaxBackoff)
+			continue
+		}
+		backoff = time.Second
+		if resp.Ledger != nil {
+			s.fetcher.Meter().SetLedger(Ledger{
+				VerifiedPages: resp.Ledger.VerifiedPages, VerifiedBytes: resp.Ledger.VerifiedBytes,
+				Reputation: resp.Ledger.Reputation, Points: resp.Ledger.Points,
+				VerifiedShare: resp.Ledger.VerifiedShare,
+			})
+		}
+		if len(resp.Items) == 0 {
+			wait := time.Duration(resp.RetryAfter)
+			if wait <= 0 {
+				wait = s.cfg.IdleWait
+			}
+			if !sleep(ctx, wait) {
+				break
+			}
+			continue
+		}
+		s.work(ctx, resp)
+	}
+	return nil
+}
+
+// work fetches every item of one lease, keeping the lease alive, and then
+// completes it (or releases what is left when ctx ends).
+func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
+	log := s.log.With("lease", lease.LeaseID)
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	defer stopRenew()
+	go s.keepAlive(renewCtx, lease)
+
+	var (
+		mu   sync.Mutex
+		done []string
+		wg   sync.WaitGroup
+	)
+	for _, item := range lease.Items {
+		wg.Add(1)
+		go func(item schemas.LeaseItem) {
+			defer wg.Done()
+			budget := lease.Budgets[hostOf(item.URL)]
+			c := s.fetcher.Fetch(ctx, item, budget)
+			if ctx.Err() != nil {
+				return // interrupted: the URL goes back to the queue
+			}
+			if err := s.sign(s.net.Key(), c); err != nil {
+				log.Error("signing capture", "url", item.URL, "err", err)
+				return
+			}
+			if err := s.net.PublishCapture(ctx, c); err != nil {
+				log.Warn("publishing capture", "url", item.URL, "err", err)
+				return
+			}
+			mu.Lock()
+			done = append(done, item.URL)
+			mu.Unlock()
+		}(item)
+	}
+	wg.Wait()
+	stopRenew()
+
+	// Finish the lease even while shutting down, on a short context of its
+	// own, so the coordinator does not wait for the deadline.
+	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if len(done) > 0 {
+		if _, err := s.net.RequestLease(fin, s.cfg.Coordinator, &schemas.LeaseRequest{
+			Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: lease.LeaseID, URLs: done,
+		}); err != nil {
+			log.Warn("completing lease", "err", err)
+		}
+	}
+	if len(done) < len(lease.Items) {
+		// Whatever is left was not fetched: hand it back.
+		if _, err := s.net.RequestLease(fin, s.cfg.Coordinator, &schemas.LeaseRequest{
+			Version: schemas.WireVersion, Op: schemas.LeaseRelease, LeaseID: lease.LeaseID,
+			URLs: remaining(lease.Items, done),
+		}); err != nil {
+			log.Warn("releasing lease", "err", err)
+		}
+	}
+}
+
+// keepAlive renews the lease at half its remaining time until ctx ends.
+func (s *Service) keepAlive(ctx context.Context, lease *schemas.LeaseResponse) {
+	deadline := lease.Deadline
+	for {
+		wait := time.Until(deadline) / 2
+		if wait < 100*time.Millisecond {
+			wait = 100 * time.Millisecond
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+		resp, err := s.net.RequestLease(ctx, s.cfg.Coordinator, &schemas.LeaseRequest{
+			Version: schemas.WireVersion, Op: schemas.LeaseRenew, LeaseID: lease.LeaseID,
+		})
+		if err != nil || resp.Error != "" {
+			if ctx.Err() == nil {
+				s.log.Warn("renewing lease", "lease", lease.LeaseID, "err", err, "reply", resp)
+			}
+			continue
+		}
+		if !resp.Deadline.IsZero() {
+			deadline = resp.Deadline
+		}
+	}
+}
+
+func remaining(items []schemas.LeaseItem, done []string) []string {
+	finished := make(map[string]bool, len(done))
+	for _, u := range done {
+		finished[u] = true
+	}
+	var left []string
+	for _, it := range items {
+		if !finished[it.URL] {
+			left = append(left, it.URL)
+		}
+	}
+	return left
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// sleep waits for d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// fakeNet is a coordinator and gossip layer made of function fields.
+type fakeNet struct {
+	id  peer.ID
+	key crypto.PrivKey
+
+	mu        sync.Mutex
+	leases    []*schemas.LeaseResponse // handed out in order, then empty
+	requests  []schemas.LeaseRequest
+	published []*schemas.Capture
+	onPublish func(*schemas.Capture)
+}
+
+func newFakeNet(t *testing.T) *fakeNet {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeNet{id: id, key: key}
+}
+
+func (f *fakeNet) ID() peer.ID         { return f.id }
+func (f *fakeNet) Key() crypto.PrivKey { return f.key }
+
+func (f *fakeNet) RequestLease(_ context.Context, _ peer.ID, req *schemas.LeaseRequest) (*schemas.LeaseResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, *req)
+	if req.Op == schemas.LeaseAcquire && len(f.leases) > 0 {
+		l := f.leases[0]
+		f.leases = f.leases[1:]
+		return l, nil
+	}
+	return &schemas.LeaseResponse{Version: schemas.WireVersion, RetryAfter: schemas.Duration(20 * time.Millisecond),
+		Ledger: &schemas.LedgerEntry{Reputation: 0.75, Points: 12}}, nil
+}
+
+func (f *fakeNet) PublishCapture(_ context.Context, c *schemas.Capture) error {
+	f.mu.Lock()
+	f.published = append(f.published, c)
+	fn := f.onPublish
+	f.mu.Unlock()
+	if fn != nil {
+		fn(c)
+	}
+	return nil
+}
+
+func (f *fakeNet) ops(op string) []schemas.LeaseRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []schemas.LeaseRequest
+	for _, r := range f.requests {
+		if r.Op == op {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// fakeSign marks a capture as signed by the node's key.
+func fakeSign(key crypto.PrivKey, c *schemas.Capture) error {
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	c.NodePeerID = id.String()
+	c.Signature = []byte("signed")
+	return nil
+}
+
+func testFetcher(t *testing.T) *Fetcher {
+	t.Helper()
+	cfg := Config{AllowPrivate: true, MinHostDelay: time.Millisecond, DataDir: t.TempDir()}
+	cfg.Default()
+	f, err := NewFetcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+func TestServiceFetchesSignsPublishesAndCompletes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<html><body><p>page %s</p><a href=\"/next\">next</a></body></html>", r.URL.Path)
+	}))
+	defer srv.Close()
+	net := newFakeNet(t)
+	lease := &schemas.LeaseResponse{Version: schemas.WireVersion, LeaseID: "L1", Deadline: time.Now().Add(time.Minute)}
+	for i := range 3 {
+		lease.Items = append(lease.Items, schemas.LeaseItem{JobID: "j", URL: fmt.Sprintf("%s/p%d", srv.URL, i)})
+	}
+	net.leases = []*schemas.LeaseResponse{lease}
+	fetcher := testFetcher(t)
+	svc, err := NewService(ServiceConfig{Coordinator: net.id}, net, fakeSign, fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(net.ops(schemas.LeaseComplete)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	net.mu.Lock()
+	published := append([]*schemas.Capture(nil), net.published...)
+	net.mu.Unlock()
+	if len(published) != 3 {
+		t.Fatalf("published %d captures, want 3", len(published))
+	}
+	for _, c := range published {
+		if c.NodePeerID != net.id.String() || len(c.Signature) == 0 {
+			t.Errorf("capture of %s not signed by the node", c.URL)
+		}
+		if c.Status != 200 || len(c.Outlinks) != 1 || c.JobID != "j" {
+			t.Errorf("capture of %s: status %d outlinks %v job %q", c.URL, c.Status, c.Outlinks, c.JobID)
+		}
+	}
+	completes := net.ops(schemas.LeaseComplete)
+	if len(completes) != 1 || completes[0].LeaseID != "L1" || len(completes[0].URLs) != 3 {
+		t.Errorf("complete frames %+v, want one for L1 with 3 URLs", completes)
+	}
+	if rel := net.ops(schemas.LeaseRelease); len(rel) != 0 {
+		t.Errorf("released %+v after a full lease", rel)
+	}
+	if got := fetcher.Meter().Snapshot(1); got.Ledger.Reputation != 0.75 {
+		t.Errorf("dashboard ledger reputation %v, want the coordinator's 0.75", got.Ledger.Reputation)
+	}
+}
+
+func TestServiceReleasesUnfinishedURLsOnShutdown(t *testing.T) {
+	// Two hosts, so per-host politeness does not serialise the fetches.
+	block := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(block)
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond) // let the slow fetch start first
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<p>fast</p>")
+	}))
+	defer fast.Close()
+	net := newFakeNet(t)
+	net.leases = []*schemas.LeaseResponse{{
+		Version: schemas.WireVersion, LeaseID: "L2", Deadline: time.Now().Add(time.Minute),
+		Items: []schemas.LeaseItem{{JobID: "j", URL: fast.URL + "/fast"}, {JobID: "j", URL: slow.URL + "/slow"}},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	net.onPublish = func(c *schemas.Capture) {
+		if c.URL == fast.URL+"/fast" {
+			cancel() // the operator stops the node while /slow is in flight
+		}
+	}
+	svc, err := NewService(ServiceConfig{Coordinator: net.id}, net, fakeSign, testFetcher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := svc.Serve(ctx); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("shutdown took %s; an in-flight fetch must not hold it up", d)
+	}
+	rel := net.ops(schemas.LeaseRelease)
+	if len(rel) != 1 || len(rel[0].URLs) != 1 || rel[0].URLs[0] != slow.URL+"/slow" {
+		t.Fatalf("release frames %+v, want /slow handed back", rel)
+	}
+	comp := net.ops(schemas.LeaseComplete)
+	if len(comp) != 1 || len(comp[0].URLs) != 1 || comp[0].URLs[0] != fast.URL+"/fast" {
+		t.Fatalf("complete frames %+v, want /fast completed", comp)
+	}
+}
+
+func TestServiceConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  ServiceConfig
+		ok   bool
+	}{
+		{"no coordinator", ServiceConfig{LeaseSize: 1}, false},
+		{"lease too big", ServiceConfig{Coordinator: "x", LeaseSize: 5000}, false},
+		{"fine", ServiceConfig{Coordinator: "x", LeaseSize: 16}, true},
+	} {
+		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		}
+	}
+}
