@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -39,6 +40,10 @@ type ServiceConfig struct {
 	IdleWait time.Duration
 	// MaxBackoff caps the wait after failed lease requests (default 30s).
 	MaxBackoff time.Duration
+	// MaxInlineBody is the largest body a capture carries inline in gossip
+	// (default 1 MiB, the network's limit). A longer body is cut there and
+	// the capture marked truncated: bodies do not travel by bitswap yet.
+	MaxInlineBody int
 }
 
 // Default fills zero fields.
@@ -51,6 +56,9 @@ func (c *ServiceConfig) Default() {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 30 * time.Second
+	}
+	if c.MaxInlineBody == 0 {
+		c.MaxInlineBody = 1 << 20
 	}
 }
 
@@ -163,6 +171,7 @@ func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
 			if ctx.Err() != nil {
 				return // interrupted: the URL goes back to the queue
 			}
+			fitInline(c, s.cfg.MaxInlineBody)
 			if err := s.sign(s.net.Key(), c); err != nil {
 				log.Error("signing capture", "url", item.URL, "err", err)
 				return
@@ -225,6 +234,22 @@ func (s *Service) keepAlive(ctx context.Context, lease *schemas.LeaseResponse) {
 			deadline = resp.Deadline
 		}
 	}
+}
+
+// fitInline cuts a body longer than limit at a UTF-8 boundary and marks the
+// capture truncated, so it still fits in one gossip message.
+func fitInline(c *schemas.Capture, limit int) {
+	if len(c.Body) <= limit {
+		return
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(c.Body[cut]) {
+		cut--
+	}
+	c.Body = c.Body[:cut]
+	c.BodySize = int64(cut)
+	c.BodySHA256 = schemas.SHA256Hex(c.Body)
+	c.Truncated = true
 }
 
 func remaining(items []schemas.LeaseItem, done []string) []string {

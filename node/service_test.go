@@ -221,3 +221,17 @@ func TestServiceConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestFitInlineCutsAtRuneBoundary(t *testing.T) {
+	body := []byte("ab\u00e9\u00e9") // a b é é: é is two bytes
+	c := &schemas.Capture{Body: body, BodySize: int64(len(body)), BodySHA256: schemas.SHA256Hex(body)}
+	fitInline(c, 3) // byte 3 is inside the first é
+	if string(c.Body) != "ab" || !c.Truncated || c.BodySize != 2 || c.BodySHA256 != schemas.SHA256Hex([]byte("ab")) {
+		t.Fatalf("got body %q truncated %v size %d", c.Body, c.Truncated, c.BodySize)
+	}
+	small := &schemas.Capture{Body: []byte("ok"), BodySize: 2}
+	fitInline(small, 10)
+	if small.Truncated || string(small.Body) != "ok" {
+		t.Fatalf("a small body was changed: %+v", small)
+	}
+}
