@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+	"github.com/swardnet/sward/storage"
+)
+
+func init() {
+	var (
+		dataDir, listen, api, feedAddr string
+		dht                            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run a coordinator: job API, frontier, leases, ingest, datasets over bitswap",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return fmt.Errorf("creating data directory: %w", err)
+			}
+			h, err := network.New(ctx, network.Config{
+				ListenAddrs: []string{listen}, KeyFile: filepath.Join(dataDir, "identity.key"), DHT: dht,
+			})
+			if err != nil {
+				return fmt.Errorf("starting libp2p host: %w", err)
+			}
+			defer h.Close()
+			frontier, err := coordinator.OpenFrontier(ctx, filepath.Join(dataDir, "frontier.db"))
+			if err != nil {
+				return err
+			}
+			defer frontier.Close()
+			store, err := storage.Open(ctx, filepath.Join(dataDir, "store"))
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			pcfg := pipeline.Config{}
+			pcfg.Default()
+			pipe, err := pipeline.New(pcfg)
+			if err != nil {
+				return err
+			}
+			coord, err := coordinator.New(ctx, coordinator.Config{}, h, frontier, store, pipe)
+			if err != nil {
+				return err
+			}
+			h.ServeLeases(coord)
+			if _, err := storage.Serve(ctx, h.Libp2p(), store); err != nil {
+				return fmt.Errorf("serving blocks: %w", err)
+			}
+			if err := serveHTTP(ctx, api, coordinator.NewAPI(coord, frontier).Handler()); err != nil {
+				return fmt.Errorf("job API: %w", err)
+			}
+			if feedAddr != "" {
+				fcfg := feed.Config{Addr: feedAddr, Fetcher: coord}
+				fcfg.Default()
+				fd, err := feed.New(ctx, fcfg)
+				if err != nil {
+					return err
+				}
+				defer fd.Close()
+				coord.OnAccept(func(d schemas.Document) { _ = fd.Add(ctx, d) })
+				if err := serveHTTP(ctx, feedAddr, fd.Handler()); err != nil {
+					return fmt.Errorf("feed API: %w", err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "coordinator %s\n", h.ID())
+			for _, a := range h.Addrs() {
+				fmt.Fprintf(out, "  nodes join with: sward node --join %s\n", a)
+			}
+			fmt.Fprintf(out, "  job API: http://%s/v1/jobs  (sward crawl submit JOB.yaml --api http://%s)\n", api, api)
+			return coord.Serve(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", filepath.Join(defaultDataDir(), "coordinator"), "data directory (frontier, blocks, identity)")
+	f.StringVar(&listen, "listen", "/ip4/127.0.0.1/tcp/4001", "libp2p listen multiaddr")
+	f.StringVar(&api, "api", "127.0.0.1:7700", "job API address (loopback by default)")
+	f.StringVar(&feedAddr, "feed", "", "also serve the LLM feed on this address")
+	f.BoolVar(&dht, "dht", false, "join the Kademlia DHT and provide datasets there")
+	rootCmd.AddCommand(cmd)
+}
+
+// serveHTTP serves h on addr until ctx ends.
+func serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (in use? pick another address): %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return nil
+}

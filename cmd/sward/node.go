@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/node"
+)
+
+// nodeFlags are the node command's own flags; the operator controls (caps,
+// hours, blocklist, ...) come from node.AddFlags and override the config file.
+type nodeFlags struct {
+	join       []string
+	dataDir    string
+	configFile string
+	listen     string
+	dashboard  string
+	mdns       bool
+	dht        bool
+	operator   *node.Flags
+}
+
+func init() {
+	var o nodeFlags
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a scraper node that donates bandwidth to a coordinator's crawl jobs",
+		Long: `node runs a scraper node: it takes URLs from the coordinator it joins,
+fetches them politely under its guards and caps, and gossips signed captures.
+It never fetches private, loopback, link-local or cloud-metadata addresses
+unless --allow-private is given. Its dashboard is at --dashboard.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runNode(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.join, "join", nil, "coordinator multiaddr(s) with /p2p/ (required)")
+	f.StringVar(&o.dataDir, "data", filepath.Join(defaultDataDir(), "node"), "data directory (identity key, usage counters)")
+	f.StringVar(&o.configFile, "config", "", "YAML config file (see docs/node.md); flags override it")
+	f.StringVar(&o.listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen multiaddr")
+	f.StringVar(&o.dashboard, "dashboard", "127.0.0.1:7777", "dashboard address (loopback by default; empty = off)")
+	f.BoolVar(&o.mdns, "mdns", false, "discover peers on the LAN with mDNS")
+	f.BoolVar(&o.dht, "dht", false, "join the Kademlia DHT")
+	o.operator = node.AddFlags(f)
+	addNodeStatus(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+func runNode(cmd *cobra.Command, o nodeFlags) error {
+	ctx := cmd.Context()
+	if len(o.join) == 0 {
+		return errors.New("node: pass --join with the coordinator's multiaddr (sward up and sward coordinator print it)")
+	}
+	cfg := node.Config{}
+	if o.configFile != "" {
+		var err error
+		if cfg, err = node.LoadConfigFile(o.configFile); err != nil {
+			return err
+		}
+	}
+	if err := o.operator.Apply(&cfg); err != nil {
+		return err
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = o.dataDir
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	h, err := network.New(ctx, network.Config{
+		ListenAddrs: []string{o.listen},
+		KeyFile:     filepath.Join(cfg.DataDir, "identity.key"),
+		Bootstrap:   o.join, MDNS: o.mdns, DHT: o.dht,
+	})
+	if err != nil {
+		return fmt.Errorf("starting libp2p host: %w", err)
+	}
+	defer h.Close()
+	coord, err := h.Connect(ctx, o.join[0])
+	if err != nil {
+		return fmt.Errorf("joining coordinator %s: %w", o.join[0], err)
+	}
+	fetcher, err := node.NewFetcher(cfg)
+	if err != nil {
+		return err
+	}
+	svc, err := node.NewService(node.ServiceConfig{Coordinator: coord}, h, network.SignCapture, fetcher)
+	if err != nil {
+		return err
+	}
+	if o.dashboard != "" {
+		ln, err := net.Listen("tcp", o.dashboard)
+		if err != nil {
+			return fmt.Errorf("dashboard on %s (in use? pass --dashboard): %w", o.dashboard, err)
+		}
+		srv := &http.Server{Handler: node.NewDashboard(fetcher, h.ID().String()).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		fmt.Fprintf(cmd.OutOrStdout(), "dashboard: http://%s\n", o.dashboard)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "node %s working for coordinator %s; Ctrl-C stops (unfinished URLs are returned)\n", h.ID(), coord)
+	return svc.Serve(ctx)
+}

@@ -1,0 +1,599 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+	"github.com/swardnet/sward/storage"
+)
+
+// Network is what the coordinator needs from its libp2p host.
+// *network.Host satisfies it.
+type Network interface {
+	ID() peer.ID
+	SubscribeCaptures(ctx context.Context) (<-chan *schemas.Capture, error)
+	Quarantine(p peer.ID)
+	IsQuarantined(p peer.ID) bool
+}
+
+// Processor turns captures into documents; *pipeline.Pipeline satisfies it.
+type Processor interface {
+	Process(c *schemas.Capture, job *schemas.JobSpec) pipeline.Result
+}
+
+// Config tunes the coordinator service.
+type Config struct {
+	// LeaseTTL is how long a node has to finish a lease before its URLs go
+	// back to the queue (default 30s; nodes renew while they work).
+	LeaseTTL time.Duration
+	// MaxLeaseItems caps the URLs in one lease (default 64).
+	MaxLeaseItems int
+	// Workers is the number of ingest workers (default GOMAXPROCS).
+	Workers int
+	// CompleteGrace is how long a URL a node reported finished may wait for
+	// its capture to arrive by gossip before it is queued again (default 10s).
+	CompleteGrace time.Duration
+}
+
+// Default fills zero fields.
+func (c *Config) Default() {
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.MaxLeaseItems == 0 {
+		c.MaxLeaseItems = 64
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.CompleteGrace == 0 {
+		c.CompleteGrace = 10 * time.Second
+	}
+}
+
+// Validate reports settings the service cannot run with.
+func (c Config) Validate() error {
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("coordinator: lease ttl %s is shorter than 1s", c.LeaseTTL)
+	}
+	if c.MaxLeaseItems < 1 {
+		return errors.New("coordinator: max lease items must be at least 1")
+	}
+	if c.Workers < 1 {
+		return errors.New("coordinator: workers must be at least 1")
+	}
+	return nil
+}
+
+// Coordinator runs crawl jobs: it seeds and schedules the frontier, leases
+// URLs to nodes, ingests their captures idempotently, runs the pipeline and
+// writes accepted documents to each job's dataset.
+type Coordinator struct {
+	cfg      Config
+	net      Network
+	frontier *Frontier
+	store    *storage.Store
+	pipe     Processor
+	ledger   *Ledger
+	log      *slog.Logger
+
+	mu   sync.Mutex
+	jobs map[string]*jobState
+	// pending holds URLs a node reported finished whose capture has not been
+	// ingested yet, by lease.
+	pending map[string]pendingComplete
+	// waiters are live fetches waiting for a URL's capture.
+	waiters map[string][]chan liveResult
+
+	hooksMu   sync.RWMutex
+	onCapture []func(*schemas.Capture)
+	onAccept  []func(schemas.Document)
+	onReview  []func(*schemas.Capture, pipeline.Result)
+}
+
+type pendingComplete struct {
+	urls []string
+	at   time.Time
+}
+
+// jobState is the in-memory side of one job.
+type jobState struct {
+	id      string
+	spec    *schemas.JobSpec
+	dataset *storage.DatasetWriter
+	started time.Time
+
+	captured, accepted, rejected, review, failed atomic.Int64
+	bytes                                        atomic.Int64
+}
+
+// JobProgress is a snapshot of one job for progress displays.
+type JobProgress struct {
+	JobID    string    `json:"job"`
+	State    string    `json:"state"`
+	Started  time.Time `json:"started"`
+	Captured int64     `json:"captured"`
+	Accepted int64     `json:"accepted"`
+	Rejected int64     `json:"rejected"`
+	Review   int64     `json:"review"`
+	Failed   int64     `json:"failed"`
+	Bytes    int64     `json:"bytes"`
+	Queued   int64     `json:"queued"`
+	Leased   int64     `json:"leased"`
+	Done     int64     `json:"done"`
+}
+
+// New builds a coordinator over an open frontier, block store and pipeline.
+// Jobs stored in the frontier are resumed.
+func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store *storage.Store, pipe Processor) (*Coordinator, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if net == nil || frontier == nil || store == nil || pipe == nil {
+		return nil, errors.New("coordinator: network, frontier, store and pipeline are required")
+	}
+	c := &Coordinator{
+		cfg: cfg, net: net, frontier: frontier, store: store, pipe: pipe,
+		ledger:  NewLedger(),
+		log:     slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
+		jobs:    make(map[string]*jobState),
+		pending: make(map[string]pendingComplete),
+	}
+	jobs, err := frontier.ListJobs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: loading jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if _, err := c.openJob(ctx, j.ID, j.Spec); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// OnCapture registers fn to be called with every capture of a known job as
+// it arrives, before ingestion (for observers and tests).
+func (c *Coordinator) OnCapture(fn func(*schemas.Capture)) {
+	c.hooksMu.Lock()
+	c.onCapture = append(c.onCapture, fn)
+	c.hooksMu.Unlock()
+}
+
+// OnAccept registers fn to be called with every accepted document (for the
+// feed). fn must not block for long.
+func (c *Coordinator) OnAccept(fn func(schemas.Document)) {
+	c.hooksMu.Lock()
+	c.onAccept = append(c.onAccept, fn)
+	c.hooksMu.Unlock()
+}
+
+// OnReview registers fn to be called with every capture the pipeline routed
+// to human review (for the curator queue).
+func (c *Coordinator) OnReview(fn func(*schemas.Capture, pipeline.Result)) {
+	c.hooksMu.Lock()
+	c.onReview = append(c.onReview, fn)
+	c.hooksMu.Unlock()
+}
+
+// Ledger returns the contribution ledger.
+func (c *Coordinator) Ledger() *Ledger { return c.ledger }
+
+func (c *Coordinator) openJob(ctx context.Context, id string, spec *schemas.JobSpec) (*jobState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if j, ok := c.jobs[id]; ok {
+		return j, nil
+	}
+	ds, err := c.store.OpenDataset(ctx, spec.Dataset, storage.DatasetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: opening dataset %q of job %s: %w", spec.Dataset, id, err)
+	}
+	j := &jobState{id: id, spec: spec, dataset: ds, started: time.Now()}
+	c.jobs[id] = j
+	return j, nil
+}
+
+func (c *Coordinator) job(id string) *jobState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jobs[id]
+}
+
+// Submit stores a job and seeds its frontier. Submitting a job whose name
+// is already known resumes it instead of starting over.
+func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", err
+	}
+	id := spec.Name
+	if existing, err := c.frontier.GetJob(ctx, id); err == nil && existing != nil {
+		if _, err := c.openJob(ctx, id, existing.Spec); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	if err := c.frontier.PutJob(ctx, id, spec, JobRunning); err != nil {
+		return "", fmt.Errorf("coordinator: storing job %s: %w", id, err)
+	}
+	if _, err := c.openJob(ctx, id, spec); err != nil {
+		return "", err
+	}
+	if pol := spec.Politeness; pol.MinDelay > 0 || pol.MaxConcurrency > 0 {
+		for _, d := range spec.Scope.Domains {
+			if err := c.frontier.SetHostPolicy(ctx, d, HostPolicy{
+				MinDelay: time.Duration(pol.MinDelay), MaxConcurrency: pol.MaxConcurrency,
+			}); err != nil {
+				return "", fmt.Errorf("coordinator: host policy for %s: %w", d, err)
+			}
+		}
+	}
+	seeds := make([]Candidate, 0, len(spec.Seeds)+len(spec.Sitemaps))
+	for _, s := range spec.Seeds {
+		seeds = append(seeds, Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
+	}
+	if _, err := c.frontier.Add(ctx, seeds); err != nil {
+		return "", fmt.Errorf("coordinator: seeding job %s: %w", id, err)
+	}
+	c.log.Info("job submitted", "job", id, "seeds", len(seeds), "dataset", spec.Dataset)
+	return id, nil
+}
+
+// HandleLease answers a node's lease frame. It implements
+// network.LeaseHandler.
+func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schemas.LeaseRequest) *schemas.LeaseResponse {
+	resp := &schemas.LeaseResponse{Version: schemas.WireVersion}
+	if c.net.IsQuarantined(from) {
+		resp.Error = "quarantined: this node failed verification and gets no work"
+		return resp
+	}
+	now := time.Now()
+	switch req.Op {
+	case schemas.LeaseAcquire:
+		max := req.Max
+		if max <= 0 || max > c.cfg.MaxLeaseItems {
+			max = c.cfg.MaxLeaseItems
+		}
+		lease, err := c.frontier.Lease(ctx, from.String(), max, now, c.cfg.LeaseTTL)
+		if err != nil {
+			resp.Error = "lease: " + err.Error()
+			return resp
+		}
+		if lease == nil || len(lease.Items) == 0 {
+			resp.RetryAfter = schemas.Duration(time.Second)
+		} else {
+			resp.LeaseID = lease.ID
+			resp.Deadline = lease.Deadline
+			resp.Items = make([]schemas.LeaseItem, len(lease.Items))
+			for i, it := range lease.Items {
+				resp.Items[i] = schemas.LeaseItem{JobID: it.JobID, URL: it.URL, Depth: it.Depth}
+			}
+			resp.Budgets = make(map[string]schemas.HostBudget, len(lease.Budgets))
+			for h, p := range lease.Budgets {
+				resp.Budgets[h] = schemas.HostBudget{MinDelay: schemas.Duration(p.MinDelay), MaxConcurrency: p.MaxConcurrency}
+			}
+		}
+		entry := c.ledger.Entry(from.String())
+		resp.Ledger = &entry
+	case schemas.LeaseRenew:
+		if err := c.frontier.Renew(ctx, req.LeaseID, now, c.cfg.LeaseTTL); err != nil {
+			resp.Error = "renew: " + err.Error()
+			return resp
+		}
+		resp.LeaseID = req.LeaseID
+		resp.Deadline = now.Add(c.cfg.LeaseTTL)
+	case schemas.LeaseComplete:
+		// The captures travel by gossip and may arrive after this frame. URLs
+		// whose capture is not ingested within the grace period are queued
+		// again (see sweepPending), so a lost message never loses a page.
+		c.mu.Lock()
+		p := c.pending[req.LeaseID]
+		p.urls = append(p.urls, req.URLs...)
+		p.at = now
+		c.pending[req.LeaseID] = p
+		c.mu.Unlock()
+		resp.LeaseID = req.LeaseID
+	case schemas.LeaseRelease:
+		if err := c.frontier.Release(ctx, req.LeaseID, req.URLs); err != nil {
+			resp.Error = "release: " + err.Error()
+			return resp
+		}
+		resp.LeaseID = req.LeaseID
+	default:
+		resp.Error = fmt.Sprintf("unknown lease op %q", req.Op)
+	}
+	return resp
+}
+
+// Serve ingests captures and keeps leases honest until ctx ends.
+func (c *Coordinator) Serve(ctx context.Context) error {
+	captures, err := c.net.SubscribeCaptures(ctx)
+	if err != nil {
+		return fmt.Errorf("coordinator: subscribing to captures: %w", err)
+	}
+	// Ingest workers are sharded by URL so two captures of one URL are
+	// never processed at the same time.
+	shards := make([]chan *schemas.Capture, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan *schemas.Capture, 64)
+		wg.Add(1)
+		go func(in <-chan *schemas.Capture) {
+			defer wg.Done()
+			for capt := range in {
+				if err := c.Ingest(ctx, capt); err != nil && ctx.Err() == nil {
+					c.log.Error("ingest failed", "url", capt.URL, "job", capt.JobID, "err", err)
+				}
+			}
+		}(shards[i])
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	defer func() {
+		for _, s := range shards {
+			close(s)
+		}
+		wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case capt, ok := <-captures:
+			if !ok {
+				return nil
+			}
+			h := fnv.New32a()
+			h.Write([]byte(capt.JobID + "\x00" + capt.URL))
+			select {
+			case shards[int(h.Sum32())%len(shards)] <- capt:
+			case <-ctx.Done():
+				return nil
+			}
+		case now := <-tick.C:
+			if n, err := c.frontier.ExpireLeases(ctx, now); err != nil {
+				c.log.Warn("expiring leases", "err", err)
+			} else if n > 0 {
+				c.log.Info("expired leases returned URLs", "urls", n)
+			}
+			c.sweepPending(ctx, now)
+		}
+	}
+}
+
+// sweepPending releases URLs whose capture never arrived.
+func (c *Coordinator) sweepPending(ctx context.Context, now time.Time) {
+	c.mu.Lock()
+	var due map[string][]string
+	for id, p := range c.pending {
+		if now.Sub(p.at) >= c.cfg.CompleteGrace {
+			if due == nil {
+				due = make(map[string][]string)
+			}
+			due[id] = p.urls
+			delete(c.pending, id)
+		}
+	}
+	c.mu.Unlock()
+	for id, urls := range due {
+		// Release is a no-op for URLs that were ingested meanwhile.
+		if err := c.frontier.Release(ctx, id, urls); err != nil {
+			c.log.Warn("releasing unconfirmed URLs", "lease", id, "err", err)
+		}
+	}
+}
+
+// Ingest handles one capture: it runs the pipeline, stores the outcome and
+// then marks the URL done, so a crash in between repeats work but loses
+// nothing. Ingesting the same capture twice is harmless: dataset rows are
+// keyed by document ID.
+func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
+	j := c.job(capt.JobID)
+	if j == nil {
+		c.log.Debug("capture for unknown job dropped", "job", capt.JobID, "url", capt.URL)
+		return nil
+	}
+	// A redirected page is known by where it ended up: its document ID and
+	// done mark follow the final URL, so a page reached both directly and
+	// through a redirect is stored once.
+	pageURL := capt.URL
+	if capt.FinalURL != "" {
+		pageURL = capt.FinalURL
+	}
+	norm, err := NormalizeURL(pageURL)
+	if err != nil {
+		return fmt.Errorf("normalising %q: %w", pageURL, err)
+	}
+	c.hooksMu.RLock()
+	for _, fn := range c.onCapture {
+		fn(capt)
+	}
+	c.hooksMu.RUnlock()
+	j.captured.Add(1)
+	j.bytes.Add(capt.BodySize)
+	c.ledger.Credit(capt.NodePeerID, capt.BodySize)
+
+	if capt.Error == "" && capt.Status >= 200 && capt.Status < 400 {
+		if err := c.followLinks(ctx, j, capt); err != nil {
+			return err
+		}
+	}
+	res := c.pipe.Process(capt, j.spec)
+	if res.Doc != nil {
+		res.Doc.ID = DocumentID(j.id, norm)
+		res.Doc.JobID = j.id
+	}
+	if j.id == LiveJobID {
+		c.notifyLive(norm, capt, res)
+		if res.Decision == pipeline.Accept {
+			c.emitAccepted(*res.Doc)
+		}
+		_, err := c.frontier.MarkDone(ctx, j.id, capt.URL)
+		return err
+	}
+	switch res.Decision {
+	case pipeline.Accept:
+		if err := j.dataset.Add(ctx, *res.Doc); err != nil {
+			return fmt.Errorf("storing document: %w", err)
+		}
+		j.accepted.Add(1)
+		c.emitAccepted(*res.Doc)
+	case pipeline.Review:
+		j.review.Add(1)
+		c.hooksMu.RLock()
+		for _, fn := range c.onReview {
+			fn(capt, res)
+		}
+		c.hooksMu.RUnlock()
+	default:
+		if capt.Error != "" {
+			j.failed.Add(1)
+		}
+		j.rejected.Add(1)
+		reason := "unknown"
+		if len(res.Reasons) > 0 {
+			reason = res.Reasons[0]
+		}
+		if err := j.dataset.AddRejects(ctx, storage.Reject{
+			ID: DocumentID(j.id, norm), URL: capt.URL, Reason: reason, Detail: strings.Join(res.Reasons, ","),
+			Host: hostOf(norm), JobID: j.id, RejectedAt: time.Now().UTC(),
+		}); err != nil {
+			return fmt.Errorf("storing reject: %w", err)
+		}
+	}
+	if pageURL != capt.URL {
+		if _, err := c.frontier.MarkDone(ctx, j.id, pageURL); err != nil {
+			return fmt.Errorf("marking %s done: %w", pageURL, err)
+		}
+	}
+	if _, err := c.frontier.MarkDone(ctx, j.id, capt.URL); err != nil {
+		return fmt.Errorf("marking %s done: %w", capt.URL, err)
+	}
+	return nil
+}
+
+func (c *Coordinator) emitAccepted(d schemas.Document) {
+	c.hooksMu.RLock()
+	defer c.hooksMu.RUnlock()
+	for _, fn := range c.onAccept {
+		fn(d)
+	}
+}
+
+// followLinks adds the capture's in-scope outlinks to the frontier.
+func (c *Coordinator) followLinks(ctx context.Context, j *jobState, capt *schemas.Capture) error {
+	depth := capt.Depth + 1
+	if depth > j.spec.MaxDepth || len(capt.Outlinks) == 0 {
+		return nil
+	}
+	cands := make([]Candidate, 0, len(capt.Outlinks))
+	for _, l := range capt.Outlinks {
+		if j.spec.InScope(l) {
+			cands = append(cands, Candidate{JobID: j.id, URL: l, Depth: depth, Priority: 1 / float64(depth+1)})
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	if _, err := c.frontier.Add(ctx, cands); err != nil {
+		return fmt.Errorf("adding outlinks of %s: %w", capt.URL, err)
+	}
+	return nil
+}
+
+// AddReviewed stores a document that human curators settled as accepted:
+// it joins the job's next dataset version like any accepted document.
+// Adding one twice is harmless (rows are keyed by document ID).
+func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error {
+	j := c.job(d.JobID)
+	if j == nil {
+		return fmt.Errorf("reviewed document %s names unknown job %q", d.ID, d.JobID)
+	}
+	if err := j.dataset.Add(ctx, d); err != nil {
+		return fmt.Errorf("storing reviewed document %s: %w", d.ID, err)
+	}
+	j.accepted.Add(1)
+	c.emitAccepted(d)
+	return nil
+}
+
+// DocumentID names a job's document for a URL: stable across re-fetches, so
+// a page captured twice is stored once.
+func DocumentID(jobID, normalizedURL string) string {
+	k := URLKey(jobID + "\x00" + normalizedURL)
+	return fmt.Sprintf("%x", k[:])
+}
+
+// Progress reports a job's counters and frontier state.
+func (c *Coordinator) Progress(ctx context.Context, jobID string) (JobProgress, error) {
+	j := c.job(jobID)
+	if j == nil {
+		return JobProgress{}, fmt.Errorf("unknown job %q", jobID)
+	}
+	st, err := c.frontier.Stats(ctx, jobID)
+	if err != nil {
+		return JobProgress{}, err
+	}
+	state := JobRunning
+	if rec, err := c.frontier.GetJob(ctx, jobID); err == nil && rec != nil {
+		state = rec.State
+	}
+	return JobProgress{
+		JobID: jobID, State: state, Started: j.started,
+		Captured: j.captured.Load(), Accepted: j.accepted.Load(), Rejected: j.rejected.Load(),
+		Review: j.review.Load(), Failed: j.failed.Load(), Bytes: j.bytes.Load(),
+		Queued: st.Queued, Leased: st.Leased, Done: st.Done,
+	}, nil
+}
+
+// Finished reports whether a job has nothing queued or leased.
+func (c *Coordinator) Finished(ctx context.Context, jobID string) (bool, error) {
+	st, err := c.frontier.Stats(ctx, jobID)
+	if err != nil {
+		return false, err
+	}
+	// A URL a node reported finished stays leased until its capture is
+	// ingested or the grace period returns it to the queue.
+	return st.Queued == 0 && st.Leased == 0 && st.Done > 0, nil
+}
+
+// Publish writes a new version of the job's dataset from everything
+// accepted so far and returns its CID.
+func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schemas.Manifest, error) {
+	j := c.job(jobID)
+	if j == nil {
+		return "", nil, fmt.Errorf("unknown job %q", jobID)
+	}
+	end := time.Now().UTC()
+	start := j.started.UTC()
+	root, m, err := j.dataset.Publish(ctx, storage.VersionMeta{
+		JobID: jobID, CrawlStart: &start, CrawlEnd: &end, TDMPolicy: j.spec.TDMPolicy,
+		Filters: []string{"trafilatura main content", "language id", "gopher/c4/fineweb quality", "pii redaction", "exact + minhash dedup"},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("publishing dataset of job %s: %w", jobID, err)
+	}
+	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
+	return root.String(), m, nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}

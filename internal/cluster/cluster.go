@@ -1,0 +1,397 @@
+// Package cluster runs a whole sward network in one process: the example
+// site, a coordinator, scraper nodes (each its own libp2p host on its own
+// loopback address), the LLM feed and the dashboards. `sward up` and the
+// end-to-end tests use it; it holds wiring only, no logic of its own.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/examples/site"
+	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/node"
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+	"github.com/swardnet/sward/storage"
+)
+
+// Options configures a cluster.
+type Options struct {
+	DataDir  string // required
+	Nodes    int    // scraper nodes (default 3)
+	Site     site.Config
+	DashPort int    // first node dashboard port; 0 = no dashboards
+	FeedAddr string // empty = no feed
+	APIAddr  string // empty = no job API
+	// CuratorAddr serves the review queue; empty = no human review (items
+	// the pipeline routes to review then stay out of the dataset).
+	CuratorAddr string
+	HostDelay   time.Duration
+	// LeaseTTL overrides the coordinator's lease time (tests use short ones).
+	LeaseTTL time.Duration
+}
+
+// Result is what a finished crawl produced.
+type Result struct {
+	CID      string
+	Manifest *schemas.Manifest
+	Progress coordinator.JobProgress
+	PullCmd  string
+}
+
+// Cluster is a running network.
+type Cluster struct {
+	site      *site.Site
+	coordHost *network.Host
+	coord     *coordinator.Coordinator
+	frontier  *coordinator.Frontier
+	store     *storage.Store
+	feed      *feed.Feed
+	curator   *curator.Curator
+	nodes     []*network.Host
+	servers   []*http.Server
+	urls      []string
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+}
+
+// Start brings the whole network up; Close stops it.
+func Start(parent context.Context, o Options) (_ *Cluster, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	cl := &Cluster{cancel: cancel}
+	defer func() {
+		if err != nil {
+			cl.Close()
+		}
+	}()
+
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.DataDir == "" {
+		return cl, errors.New("cluster: no data directory")
+	}
+	cl.site, err = site.New(o.Site)
+	if err != nil {
+		return cl, err
+	}
+	if err := cl.site.Start(ctx); err != nil {
+		return cl, fmt.Errorf("starting the example site (is port %d free? pass --site-port): %w", o.Site.Port, err)
+	}
+
+	coordDir := filepath.Join(o.DataDir, "coordinator")
+	if err := os.MkdirAll(coordDir, 0o700); err != nil {
+		return cl, err
+	}
+	cl.coordHost, err = network.New(ctx, network.Config{
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		KeyFile:     filepath.Join(coordDir, "identity.key"),
+	})
+	if err != nil {
+		return cl, fmt.Errorf("starting the coordinator's libp2p host: %w", err)
+	}
+	var fopts []coordinator.FrontierOption
+	if o.HostDelay > 0 {
+		// The demo's hosts are local: a shorter default gap than the
+		// network's one second keeps the demo quick while politeness still
+		// holds per host (and robots.txt crawl-delay still wins).
+		fopts = append(fopts, coordinator.WithDefaultHostPolicy(coordinator.HostPolicy{MinDelay: o.HostDelay, MaxConcurrency: 1}))
+	}
+	cl.frontier, err = coordinator.OpenFrontier(ctx, filepath.Join(coordDir, "frontier.db"), fopts...)
+	if err != nil {
+		return cl, err
+	}
+	cl.store, err = storage.Open(ctx, filepath.Join(coordDir, "store"))
+	if err != nil {
+		return cl, err
+	}
+	pcfg := pipeline.Config{}
+	pcfg.Default()
+	pipe, err := pipeline.New(pcfg)
+	if err != nil {
+		return cl, err
+	}
+	cl.coord, err = coordinator.New(ctx, coordinator.Config{LeaseTTL: o.LeaseTTL}, cl.coordHost, cl.frontier, cl.store, pipe)
+	if err != nil {
+		return cl, err
+	}
+	cl.coordHost.ServeLeases(cl.coord)
+	if _, err := storage.Serve(ctx, cl.coordHost.Libp2p(), cl.store); err != nil {
+		return cl, fmt.Errorf("serving blocks over bitswap: %w", err)
+	}
+	cl.goServe(func() error { return cl.coord.Serve(ctx) })
+
+	if o.FeedAddr != "" {
+		fcfg := feed.Config{Addr: o.FeedAddr, Fetcher: cl.coord}
+		fcfg.Default()
+		cl.feed, err = feed.New(ctx, fcfg)
+		if err != nil {
+			return cl, err
+		}
+		cl.coord.OnAccept(func(d schemas.Document) {
+			if err := cl.feed.Add(ctx, d); err != nil {
+				slog.Warn("feed: indexing document", "url", d.URL, "err", err)
+			}
+		})
+		if err := cl.listen(o.FeedAddr, cl.feed.Handler()); err != nil {
+			return cl, fmt.Errorf("feed API: %w", err)
+		}
+		cl.urls = append(cl.urls, fmt.Sprintf("LLM feed API: http://%s/v1/search?q=climate  (MCP at /mcp)", o.FeedAddr))
+	}
+	if o.CuratorAddr != "" {
+		if err := cl.startCurator(ctx, o); err != nil {
+			return cl, err
+		}
+	}
+	if o.APIAddr != "" {
+		if err := cl.listen(o.APIAddr, coordinator.NewAPI(cl.coord, cl.frontier).Handler()); err != nil {
+			return cl, fmt.Errorf("coordinator API: %w", err)
+		}
+		cl.urls = append(cl.urls, fmt.Sprintf("coordinator API: http://%s/v1/jobs", o.APIAddr))
+	}
+
+	coordAddr := cl.coordHost.Addrs()[0]
+	for i := 0; i < o.Nodes; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", 2+i)
+		nodeDir := filepath.Join(o.DataDir, fmt.Sprintf("node%d", i+1))
+		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+			return cl, err
+		}
+		h, err := network.New(ctx, network.Config{
+			ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"},
+			KeyFile:     filepath.Join(nodeDir, "identity.key"),
+			Bootstrap:   []string{coordAddr},
+		})
+		if err != nil {
+			return cl, fmt.Errorf("starting node %d: %w", i+1, err)
+		}
+		cl.nodes = append(cl.nodes, h)
+		if _, err := h.Connect(ctx, coordAddr); err != nil {
+			return cl, fmt.Errorf("node %d joining the coordinator: %w", i+1, err)
+		}
+		ncfg := node.Config{DataDir: nodeDir, AllowPrivate: true, LocalAddr: ip}
+		ncfg.Default()
+		ncfg.MinHostDelay = o.HostDelay
+		fetcher, err := node.NewFetcher(ncfg)
+		if err != nil {
+			return cl, err
+		}
+		svc, err := node.NewService(node.ServiceConfig{Coordinator: cl.coordHost.ID()}, h, network.SignCapture, fetcher)
+		if err != nil {
+			return cl, err
+		}
+		cl.goServe(func() error { return svc.Serve(ctx) })
+		if o.DashPort != 0 {
+			addr := fmt.Sprintf("127.0.0.1:%d", o.DashPort+i)
+			if err := cl.listen(addr, node.NewDashboard(fetcher, h.ID().String()).Handler()); err != nil {
+				return cl, fmt.Errorf("node %d dashboard: %w", i+1, err)
+			}
+			cl.urls = append(cl.urls, fmt.Sprintf("node %d dashboard: http://%s", i+1, addr))
+		}
+	}
+	return cl, nil
+}
+
+// startCurator opens the review queue on the coordinator's host: the
+// pipeline's review items go in, and documents the curators settle as
+// accepted go into the job's next dataset version.
+func (cl *Cluster) startCurator(ctx context.Context, o Options) error {
+	bus, err := curator.JoinPubSub(cl.coordHost.PubSub())
+	if err != nil {
+		return fmt.Errorf("curator: joining the decisions topic: %w", err)
+	}
+	cl.curator, err = curator.Open(ctx, filepath.Join(o.DataDir, "curator"), curator.Config{Bus: bus})
+	if err != nil {
+		return err
+	}
+	cl.coord.OnReview(func(capt *schemas.Capture, res pipeline.Result) {
+		if res.Doc == nil {
+			return
+		}
+		it := curator.Item{
+			ID: res.Doc.ID, Kind: curator.KindReview, Doc: *res.Doc, HTML: string(capt.Body),
+			Scores: res.Scores, Reasons: res.Reasons,
+		}
+		if err := cl.curator.Enqueue(ctx, it); err != nil {
+			slog.Warn("curator: queueing review item", "url", capt.URL, "err", err)
+		}
+	})
+	cl.goServe(func() error { return cl.pumpSettled(ctx) })
+	if err := cl.listen(o.CuratorAddr, cl.curator.Handler()); err != nil {
+		return fmt.Errorf("curator UI: %w", err)
+	}
+	cl.urls = append(cl.urls, fmt.Sprintf("curator review queue: http://%s", o.CuratorAddr))
+	return nil
+}
+
+// pumpSettled moves documents the curators accepted into their job's
+// dataset until ctx ends.
+func (cl *Cluster) pumpSettled(ctx context.Context) error {
+	var cursor int64
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		settled, next, err := cl.curator.Settled(ctx, cursor)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			slog.Warn("curator: reading settled items", "err", err)
+			continue
+		}
+		for _, st := range settled {
+			if st.Decision != schemas.ActionAccept {
+				continue
+			}
+			doc := st.Doc
+			for _, f := range st.Edited {
+				if f == "text" {
+					doc.TokenCount = int64(pipeline.ApproxTokens(doc.Text))
+				}
+			}
+			if err := cl.coord.AddReviewed(ctx, doc); err != nil {
+				slog.Warn("curator: storing settled document", "url", doc.URL, "err", err)
+			}
+		}
+		cursor = next
+	}
+}
+
+// Curator returns the review queue, or nil when none runs.
+func (cl *Cluster) Curator() *curator.Curator { return cl.curator }
+
+// listen serves h on addr until the cluster closes.
+func (cl *Cluster) listen(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (in use? pick another address with the flag): %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	cl.servers = append(cl.servers, srv)
+	cl.goServe(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+func (cl *Cluster) goServe(fn func() error) {
+	cl.wg.Add(1)
+	go func() {
+		defer cl.wg.Done()
+		if err := fn(); err != nil {
+			slog.Error("service stopped", "err", err)
+		}
+	}()
+}
+
+// WaitAndPublish shows progress on out until the job has nothing left to
+// fetch, then publishes the dataset version.
+func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writer) (*Result, error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	start := time.Now()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		p, err := cl.coord.Progress(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		rate := p.Captured - last
+		last = p.Captured
+		fmt.Fprintf(out, "\r  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  %3d pages/s ",
+			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, rate)
+		done, err := cl.coord.Finished(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			continue
+		}
+		fmt.Fprintln(out)
+		cid, m, err := cl.coord.Publish(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		final, err := cl.coord.Progress(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{
+			CID: cid, Manifest: m, Progress: final,
+			PullCmd: fmt.Sprintf("sward dataset pull %s --from %s --out ./%s", cid, cl.coordHost.Addrs()[0], m.Dataset),
+		}, nil
+	}
+}
+
+// Close stops every service and releases every store, in reverse order.
+func (cl *Cluster) Close() {
+	cl.cancel()
+	for _, s := range cl.servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.Shutdown(sctx)
+		cancel()
+	}
+	cl.wg.Wait()
+	for _, h := range cl.nodes {
+		_ = h.Close()
+	}
+	if cl.feed != nil {
+		_ = cl.feed.Close()
+	}
+	if cl.curator != nil {
+		_ = cl.curator.Close()
+	}
+	if cl.coordHost != nil {
+		_ = cl.coordHost.Close()
+	}
+	if cl.store != nil {
+		_ = cl.store.Close()
+	}
+	if cl.frontier != nil {
+		_ = cl.frontier.Close()
+	}
+	if cl.site != nil {
+		_ = cl.site.Close()
+	}
+}
+
+// Site returns the example site.
+func (cl *Cluster) Site() *site.Site { return cl.site }
+
+// Coordinator returns the coordinator service.
+func (cl *Cluster) Coordinator() *coordinator.Coordinator { return cl.coord }
+
+// CoordinatorAddr is the coordinator's first full multiaddr.
+func (cl *Cluster) CoordinatorAddr() string { return cl.coordHost.Addrs()[0] }
+
+// Nodes returns the scraper nodes' hosts.
+func (cl *Cluster) Nodes() []*network.Host { return cl.nodes }
+
+// URLs lists the human-facing addresses the cluster serves.
+func (cl *Cluster) URLs() []string { return cl.urls }
