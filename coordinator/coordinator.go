@@ -273,7 +273,12 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 			return resp
 		}
 		if lease == nil || len(lease.Items) == 0 {
-			resp.RetryAfter = schemas.Duration(time.Second)
+			wait := time.Second
+			if lease != nil && lease.RetryAfter > 0 && lease.RetryAfter < wait {
+				// The next host opens sooner than the default poll.
+				wait = lease.RetryAfter
+			}
+			resp.RetryAfter = schemas.Duration(wait)
 		} else {
 			resp.LeaseID = lease.ID
 			resp.Deadline = lease.Deadline

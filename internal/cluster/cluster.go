@@ -61,7 +61,9 @@ type Cluster struct {
 	store     *storage.Store
 	feed      *feed.Feed
 	curator   *curator.Curator
-	nodes     []*network.Host
+	dataDir   string
+	mu        sync.Mutex
+	nodes     []*Node
 	servers   []*http.Server
 	urls      []string
 	wg        sync.WaitGroup
@@ -71,7 +73,7 @@ type Cluster struct {
 // Start brings the whole network up; Close stops it.
 func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 	ctx, cancel := context.WithCancel(parent)
-	cl := &Cluster{cancel: cancel}
+	cl := &Cluster{cancel: cancel, dataDir: o.DataDir}
 	defer func() {
 		if err != nil {
 			cl.Close()
@@ -163,46 +165,110 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 		cl.urls = append(cl.urls, fmt.Sprintf("coordinator API: http://%s/v1/jobs", o.APIAddr))
 	}
 
-	coordAddr := cl.coordHost.Addrs()[0]
 	for i := 0; i < o.Nodes; i++ {
-		ip := fmt.Sprintf("127.0.0.%d", 2+i)
-		nodeDir := filepath.Join(o.DataDir, fmt.Sprintf("node%d", i+1))
-		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-			return cl, err
-		}
-		h, err := network.New(ctx, network.Config{
-			ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"},
-			KeyFile:     filepath.Join(nodeDir, "identity.key"),
-			Bootstrap:   []string{coordAddr},
-		})
-		if err != nil {
-			return cl, fmt.Errorf("starting node %d: %w", i+1, err)
-		}
-		cl.nodes = append(cl.nodes, h)
-		if _, err := h.Connect(ctx, coordAddr); err != nil {
-			return cl, fmt.Errorf("node %d joining the coordinator: %w", i+1, err)
-		}
-		ncfg := node.Config{DataDir: nodeDir, AllowPrivate: true, LocalAddr: ip}
-		ncfg.Default()
-		ncfg.MinHostDelay = o.HostDelay
-		fetcher, err := node.NewFetcher(ncfg)
+		n, err := cl.AddNode(ctx, NodeOptions{HostDelay: o.HostDelay})
 		if err != nil {
 			return cl, err
 		}
-		svc, err := node.NewService(node.ServiceConfig{Coordinator: cl.coordHost.ID()}, h, network.SignCapture, fetcher)
-		if err != nil {
-			return cl, err
-		}
-		cl.goServe(func() error { return svc.Serve(ctx) })
 		if o.DashPort != 0 {
 			addr := fmt.Sprintf("127.0.0.1:%d", o.DashPort+i)
-			if err := cl.listen(addr, node.NewDashboard(fetcher, h.ID().String()).Handler()); err != nil {
-				return cl, fmt.Errorf("node %d dashboard: %w", i+1, err)
+			if err := cl.listen(addr, node.NewDashboard(n.Fetcher, n.Host.ID().String()).Handler()); err != nil {
+				return cl, fmt.Errorf("node %d dashboard: %w", n.Index, err)
 			}
-			cl.urls = append(cl.urls, fmt.Sprintf("node %d dashboard: http://%s", i+1, addr))
+			cl.urls = append(cl.urls, fmt.Sprintf("node %d dashboard: http://%s", n.Index, addr))
 		}
 	}
 	return cl, nil
+}
+
+// NodeOptions configures one scraper node of the cluster.
+type NodeOptions struct {
+	// HostDelay is the node's minimum gap between requests to one host.
+	HostDelay time.Duration
+	// BandwidthBytesPerSec caps the node's reads (0 = unlimited).
+	BandwidthBytesPerSec int64
+	// Sign signs captures; nil means network.SignCapture. Tests pass a
+	// dishonest signer to play a node that alters what it fetched.
+	Sign node.Signer
+}
+
+// Node is one scraper node of the cluster.
+type Node struct {
+	Index   int // 1-based, in start order
+	Host    *network.Host
+	Fetcher *node.Fetcher
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Kill stops the node abruptly, as a crash or a pulled plug would: its
+// leases are not returned (they expire at the coordinator) and its host
+// goes away. It is safe to call more than once.
+func (n *Node) Kill() {
+	n.cancel()
+	_ = n.Host.Close()
+	<-n.done
+}
+
+// AddNode starts one more scraper node on its own loopback address, joins
+// it to the coordinator and sets it working.
+func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
+	cl.mu.Lock()
+	idx := len(cl.nodes) + 1
+	cl.mu.Unlock()
+	if idx > 200 {
+		return nil, errors.New("cluster: at most 200 nodes (127.0.0.2-201)")
+	}
+	ip := fmt.Sprintf("127.0.0.%d", 1+idx)
+	nodeDir := filepath.Join(cl.dataDir, fmt.Sprintf("node%d", idx))
+	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+		return nil, err
+	}
+	coordAddr := cl.coordHost.Addrs()[0]
+	h, err := network.New(ctx, network.Config{
+		ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"},
+		KeyFile:     filepath.Join(nodeDir, "identity.key"),
+		Bootstrap:   []string{coordAddr},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting node %d: %w", idx, err)
+	}
+	if _, err := h.Connect(ctx, coordAddr); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("node %d joining the coordinator: %w", idx, err)
+	}
+	ncfg := node.Config{DataDir: nodeDir, AllowPrivate: true, LocalAddr: ip, BandwidthBytesPerSec: o.BandwidthBytesPerSec}
+	ncfg.Default()
+	if o.HostDelay > 0 {
+		ncfg.MinHostDelay = o.HostDelay
+	}
+	fetcher, err := node.NewFetcher(ncfg)
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	sign := o.Sign
+	if sign == nil {
+		sign = network.SignCapture
+	}
+	svc, err := node.NewService(node.ServiceConfig{Coordinator: cl.coordHost.ID()}, h, sign, fetcher)
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	n := &Node{Index: idx, Host: h, Fetcher: fetcher, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(n.done)
+		if err := svc.Serve(nctx); err != nil {
+			slog.Error("node stopped", "peer", h.ID().String(), "err", err)
+		}
+		_ = fetcher.Close()
+	}()
+	cl.mu.Lock()
+	cl.nodes = append(cl.nodes, n)
+	cl.mu.Unlock()
+	return n, nil
 }
 
 // startCurator opens the review queue on the coordinator's host: the
@@ -358,8 +424,11 @@ func (cl *Cluster) Close() {
 		cancel()
 	}
 	cl.wg.Wait()
-	for _, h := range cl.nodes {
-		_ = h.Close()
+	cl.mu.Lock()
+	nodes := append([]*Node(nil), cl.nodes...)
+	cl.mu.Unlock()
+	for _, n := range nodes {
+		n.Kill()
 	}
 	if cl.feed != nil {
 		_ = cl.feed.Close()
@@ -390,8 +459,15 @@ func (cl *Cluster) Coordinator() *coordinator.Coordinator { return cl.coord }
 // CoordinatorAddr is the coordinator's first full multiaddr.
 func (cl *Cluster) CoordinatorAddr() string { return cl.coordHost.Addrs()[0] }
 
-// Nodes returns the scraper nodes' hosts.
-func (cl *Cluster) Nodes() []*network.Host { return cl.nodes }
+// Nodes returns the scraper nodes, in start order.
+func (cl *Cluster) Nodes() []*Node {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return append([]*Node(nil), cl.nodes...)
+}
+
+// CoordinatorHost returns the coordinator's libp2p host.
+func (cl *Cluster) CoordinatorHost() *network.Host { return cl.coordHost }
 
 // URLs lists the human-facing addresses the cluster serves.
 func (cl *Cluster) URLs() []string { return cl.urls }
