@@ -110,7 +110,8 @@ func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
 func estimateTokens(r []rune) int32 {
 	var latin, cjk int
 	for _, c := range r {
-		if unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
+		// Every CJK script sits above U+2E80; skip the table lookup below.
+		if c >= 0x2E80 && unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
 			cjk++
 		} else {
 			latin++

@@ -431,6 +431,7 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 		}
 	}
 	if len(keys) == 0 && parent != nil {
+		b.abort(ErrNothingToPublish)
 		return parentCID, parent, ErrNothingToPublish
 	}
 	root, m, err := b.finish(w.name, parent, parentCID, meta)

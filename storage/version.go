@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
@@ -34,12 +35,21 @@ type versionBuilder struct {
 	chunks  *tableWriter
 	rejects *tableWriter
 
-	docBuf    []schemas.Document
-	docSize   int64
-	chunkBuf  []Chunk
-	chunkSize int64
-	rejBuf    []Reject
-	rejSize   int64
+	docBuf  []schemas.Document
+	docSize int64
+	rejBuf  []Reject
+	rejSize int64
+
+	// The chunks table is cut and written by its own goroutine, fed a
+	// batch of texts each time the documents table takes one, so the two
+	// tables compress on two cores.
+	srcBuf      []chunkSrc
+	chunkIn     chan []chunkSrc
+	chunkDone   chan struct{}
+	chunkErr    error // set by the chunk goroutine, read after chunkDone
+	stopChunker func()
+	chunkBuf    []Chunk
+	chunkSize   int64
 
 	rows, rejected int64
 	langs, hosts   map[string]int64
@@ -63,7 +73,41 @@ func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *vers
 	if rg := b.docs.rowGroupBytes / 4; b.batch > rg {
 		b.batch = max(rg, 1)
 	}
+	b.chunkIn = make(chan []chunkSrc, 2)
+	b.chunkDone = make(chan struct{})
+	b.stopChunker = sync.OnceFunc(func() {
+		close(b.chunkIn)
+		<-b.chunkDone
+	})
+	go b.chunker()
 	return b
+}
+
+// chunkSrc is what the chunks table needs of a document.
+type chunkSrc struct{ id, url, text string }
+
+// chunker owns b.chunks, b.chunkBuf and b.chunkSize until chunkDone closes.
+func (b *versionBuilder) chunker() {
+	defer close(b.chunkDone)
+	for srcs := range b.chunkIn {
+		if b.chunkErr != nil {
+			continue // drain
+		}
+		for _, src := range srcs {
+			for _, c := range ChunkText(src.id, src.url, src.text, b.opts.Chunks) {
+				b.chunkBuf = append(b.chunkBuf, c)
+				b.chunkSize += chunkBytes(&c)
+			}
+			if b.chunkSize >= b.batch {
+				if b.chunkErr = b.flushChunks(); b.chunkErr != nil {
+					break
+				}
+			}
+		}
+	}
+	if b.chunkErr == nil {
+		b.chunkErr = b.flushChunks()
+	}
 }
 
 func (b *versionBuilder) add(r *spoolRecord) error {
@@ -95,15 +139,7 @@ func (b *versionBuilder) addDoc(d *schemas.Document) error {
 			b.last = d.FetchedAt
 		}
 	}
-	for _, c := range ChunkText(d.ID, d.URL, d.Text, b.opts.Chunks) {
-		b.chunkBuf = append(b.chunkBuf, c)
-		b.chunkSize += chunkBytes(&c)
-	}
-	if b.chunkSize >= b.batch {
-		if err := b.flushChunks(); err != nil {
-			return err
-		}
-	}
+	b.srcBuf = append(b.srcBuf, chunkSrc{d.ID, d.URL, d.Text})
 	if b.docSize >= b.batch {
 		return b.flushDocs()
 	}
@@ -114,6 +150,12 @@ func (b *versionBuilder) flushDocs() error {
 	if len(b.docBuf) == 0 {
 		return nil
 	}
+	select {
+	case b.chunkIn <- b.srcBuf:
+	case <-b.chunkDone:
+		return fmt.Errorf("writing chunks: %w", b.chunkErr)
+	}
+	b.srcBuf = nil
 	// Rows of a site sit together: better compression across pages that
 	// share boilerplate, and tighter host statistics in the page index.
 	sort.SliceStable(b.docBuf, func(i, j int) bool {
@@ -152,6 +194,7 @@ func (b *versionBuilder) flushRejects() error {
 }
 
 func (b *versionBuilder) abort(err error) {
+	b.stopChunker()
 	b.docs.abort(err)
 	b.chunks.abort(err)
 	b.rejects.abort(err)
@@ -160,11 +203,16 @@ func (b *versionBuilder) abort(err error) {
 // finish closes the tables, writes the manifest and card and builds the
 // version directory. It returns the version's root CID.
 func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID cid.Cid, meta VersionMeta) (cid.Cid, *schemas.Manifest, error) {
-	for _, f := range []func() error{b.flushDocs, b.flushChunks, b.flushRejects} {
+	for _, f := range []func() error{b.flushDocs, b.flushRejects} {
 		if err := f(); err != nil {
 			b.abort(err)
 			return cid.Undef, nil, err
 		}
+	}
+	b.stopChunker()
+	if b.chunkErr != nil {
+		b.abort(b.chunkErr)
+		return cid.Undef, nil, fmt.Errorf("writing chunks: %w", b.chunkErr)
 	}
 	first := parent == nil
 	newDocs, err := b.docs.close(first)
