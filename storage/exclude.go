@@ -1,0 +1,133 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Remove takes documents and rejects with the given IDs out of the next
+// version before it is published, and returns how many records it removed.
+// IDs that are not pending (unknown or already published) are ignored:
+// a published version is immutable. The coordinator uses it to drop the
+// unverified pages of a node quarantined for lying, so an honest re-fetch
+// of the same page (same ID) can take their place.
+//
+// Every spool segment holding a removed record is rewritten to a temporary
+// file, synced and renamed over the original, so a crash leaves each
+// segment either whole or rewritten. Remove waits for a running Publish
+// and holds up Add while it works.
+func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	drop := make(map[string]bool, 2*len(ids))
+	for _, id := range ids {
+		drop["d"+id] = true
+		drop["r"+id] = true
+	}
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, fmt.Errorf("removing from %q: writer is closed", w.name)
+	}
+	hit := false
+	for k := range w.pending {
+		if drop[k] {
+			hit = true
+			break
+		}
+	}
+	if !hit {
+		return 0, nil
+	}
+	// Start a fresh segment so that no segment being rewritten is open
+	// for appending.
+	if err := w.rotate(); err != nil {
+		return 0, err
+	}
+	consumed, err := w.s.consumed(ctx, w.name)
+	if err != nil {
+		return 0, err
+	}
+	segs, err := w.segments()
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, seg := range segs {
+		if seg <= consumed || seg >= w.seg {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		n, err := w.rewriteWithout(w.segPath(seg), drop)
+		if err != nil {
+			return removed, err
+		}
+		removed += n
+	}
+	return removed, nil
+}
+
+// rewriteWithout rewrites one closed spool segment without the records
+// whose keys are in drop, updating the pending set. Caller holds mu.
+func (w *DatasetWriter) rewriteWithout(path string, drop map[string]bool) (int, error) {
+	var kept bytes.Buffer
+	enc := json.NewEncoder(&kept)
+	enc.SetEscapeHTML(false)
+	var gone []string
+	err := w.scanSegment(path, false, func(r *spoolRecord) error {
+		if k := r.key(); drop[k] {
+			gone = append(gone, k)
+			return nil
+		}
+		return enc.Encode(r)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("removing from %q: %w", w.name, err)
+	}
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("removing from %q: %w", w.name, err)
+	}
+	if _, err := f.Write(kept.Bytes()); err != nil {
+		f.Close()
+		_ = os.Remove(tmp)
+		return 0, fmt.Errorf("removing from %q: writing %s: %w", w.name, tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		_ = os.Remove(tmp)
+		return 0, fmt.Errorf("removing from %q: syncing %s: %w", w.name, tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return 0, fmt.Errorf("removing from %q: closing %s: %w", w.name, tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return 0, fmt.Errorf("removing from %q: replacing %s: %w", w.name, path, err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range gone {
+		if _, ok := w.pending[k]; ok {
+			delete(w.pending, k)
+			w.nPending--
+			n++
+		}
+	}
+	return n, nil
+}
