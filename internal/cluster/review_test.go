@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/schemas"
+)
+
+// TestSettledReviewReachesNextVersion checks the human loop end to end: an
+// item in the review queue, decided by two curators on separate libp2p
+// hosts, settles by quorum, and the next dataset version contains it and
+// names the previous version as its parent.
+func TestSettledReviewReachesNextVersion(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl, err := Start(ctx, Options{
+		DataDir: t.TempDir(), Nodes: 2, Site: smallSite, CuratorAddr: "127.0.0.1:0",
+		HostDelay: 10 * time.Millisecond, LeaseTTL: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	spec := cl.Site().JobSpec("reviewed", 4, 1000)
+	spec.VerifySampleRate = 0
+	id, err := cl.Coordinator().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A page the pipeline was unsure about, as it would route to review.
+	page := cl.Site().Seeds()[0] + "reviewed-by-people.html"
+	norm, err := coordinator.NormalizeURL(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := "Council approves the new river footbridge"
+	doc := schemas.Document{
+		ID: coordinator.DocumentID(id, norm), URL: page, JobID: id, Title: &title,
+		Text:     "The council approved the new river footbridge on Tuesday after a long debate about its cost.",
+		Language: "en", LanguageScore: 0.9, TokenCount: 18, Host: "127.0.0.10", FetchedAt: time.Now().UTC(),
+		Date: time.Now().UTC().Format(time.RFC3339), ContentSHA256: schemas.SHA256Hex([]byte("x")),
+	}
+	// A second curator on its own host, joined to the coordinator's.
+	h, err := network.New(ctx, network.Config{Bootstrap: []string{cl.CoordinatorAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	bus, err := curator.JoinPubSub(h.PubSub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := curator.Open(ctx, t.TempDir(), curator.Config{Bus: bus, ItemSources: []string{cl.Curator().PeerID()}, UndoWindow: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// Gossip has no history: the item is announced once the second
+	// curator is in the topic's mesh.
+	if err := h.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
+		t.Fatal(err)
+	}
+	first := cl.Curator()
+	if err := first.Enqueue(ctx, curator.Item{ID: doc.ID, Kind: curator.KindReview, Doc: doc,
+		HTML: "<p>" + doc.Text + "</p>", Reasons: []string{"review:low_confidence"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, ctx, "the second curator to receive the item", func() bool {
+		q, err := second.Queue(ctx, curator.Filter{}, 0)
+		return err == nil && len(q) == 1
+	})
+	if err := first.Decide(ctx, curator.Input{ItemID: doc.ID, Action: schemas.ActionAccept}); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Decide(ctx, curator.Input{ItemID: doc.ID, Action: schemas.ActionAccept}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the settled document to reach the job", func() bool {
+		p, err := cl.Coordinator().Progress(ctx, id)
+		return err == nil && p.Accepted == v1.Progress.Accepted+1
+	})
+	cid2, m2, err := cl.Coordinator().Publish(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Rows != v1.Manifest.Rows+1 {
+		t.Errorf("next version has %d rows, want %d + the reviewed one", m2.Rows, v1.Manifest.Rows)
+	}
+	if m2.Parent != v1.CID {
+		t.Errorf("next version %s has parent %q, want %s", cid2, m2.Parent, v1.CID)
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
+	t.Helper()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
