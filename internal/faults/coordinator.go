@@ -1,0 +1,250 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+	"github.com/swardnet/sward/storage"
+)
+
+// Files a coordinator run keeps in its data directory besides its stores.
+const (
+	// ReadyFile holds the coordinator's full multiaddr once it serves leases.
+	ReadyFile = "ready"
+	// EventsFile logs every capture and accepted document, one JSON Event
+	// a line, appended across runs.
+	EventsFile = "events.jsonl"
+	// ResultFile holds the Result of a run that published.
+	ResultFile = "result.json"
+)
+
+// CoordinatorConfig says how RunCoordinator runs a coordinator.
+type CoordinatorConfig struct {
+	// DataDir holds the identity, frontier, block store and the files
+	// above. A run on a directory an earlier run used resumes its jobs.
+	DataDir string `json:"data_dir"`
+	// Listen is the libp2p listen multiaddr. Give a fixed port when the
+	// coordinator is to be restarted: nodes rejoin at the same address.
+	Listen string `json:"listen"`
+	// LeaseTTL is the coordinator's lease time; 0 keeps its default.
+	LeaseTTL time.Duration `json:"lease_ttl"`
+	// HostDelay is the frontier's default gap between fetches to one host;
+	// 0 keeps the frontier's default.
+	HostDelay time.Duration `json:"host_delay"`
+	// Job is submitted at start (a job already stored is resumed instead).
+	Job *schemas.JobSpec `json:"job,omitempty"`
+	// Publish makes the run wait until Job has nothing queued or leased,
+	// publish its dataset, write ResultFile and return.
+	Publish bool `json:"publish"`
+}
+
+// Event is one line of EventsFile.
+type Event struct {
+	// Kind is "capture" or "accept".
+	Kind string `json:"kind"`
+	// URL is the capture's URL, or the accepted document's URL.
+	URL string `json:"url"`
+	// FinalURL is the capture's URL after redirects ("" when none).
+	FinalURL string `json:"final_url,omitempty"`
+	// Bytes is the capture's body size.
+	Bytes int64 `json:"bytes,omitempty"`
+}
+
+// Result is what a publishing run produced.
+type Result struct {
+	CID  string `json:"cid"`
+	Rows int64  `json:"rows"`
+}
+
+// RunCoordinator runs a coordinator on cfg.DataDir until ctx ends or, with
+// cfg.Publish, until its job is published. It writes ReadyFile once nodes
+// can lease and appends to EventsFile as captures arrive.
+func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("faults: coordinator needs a data directory")
+	}
+	if cfg.Publish && cfg.Job == nil {
+		return nil, errors.New("faults: a publishing run needs a job")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating coordinator data directory: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	listen := cfg.Listen
+	if listen == "" {
+		listen = network.DefaultListenAddr
+	}
+	h, err := network.New(ctx, network.Config{
+		ListenAddrs: []string{listen}, KeyFile: filepath.Join(cfg.DataDir, "identity.key"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the coordinator's libp2p host: %w", err)
+	}
+	defer h.Close()
+	var fopts []coordinator.FrontierOption
+	if cfg.HostDelay > 0 {
+		fopts = append(fopts, coordinator.WithDefaultHostPolicy(coordinator.HostPolicy{MinDelay: cfg.HostDelay, MaxConcurrency: 1}))
+	}
+	frontier, err := coordinator.OpenFrontier(ctx, filepath.Join(cfg.DataDir, "frontier.db"), fopts...)
+	if err != nil {
+		return nil, fmt.Errorf("opening the frontier: %w", err)
+	}
+	defer frontier.Close()
+	store, err := storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the block store: %w", err)
+	}
+	defer store.Close()
+	pcfg := pipeline.Config{}
+	pcfg.Default()
+	pipe, err := pipeline.New(pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the pipeline: %w", err)
+	}
+	coord, err := coordinator.New(ctx, coordinator.Config{LeaseTTL: cfg.LeaseTTL}, h, frontier, store, pipe)
+	if err != nil {
+		return nil, fmt.Errorf("starting the coordinator: %w", err)
+	}
+	events, err := openEventLog(filepath.Join(cfg.DataDir, EventsFile))
+	if err != nil {
+		return nil, err
+	}
+	defer events.close()
+	coord.OnCapture(func(c *schemas.Capture) {
+		events.write(Event{Kind: "capture", URL: c.URL, FinalURL: c.FinalURL, Bytes: c.BodySize})
+	})
+	coord.OnAccept(func(d schemas.Document) { events.write(Event{Kind: "accept", URL: d.URL}) })
+
+	jobID := ""
+	if cfg.Job != nil {
+		if jobID, err = coord.Submit(ctx, cfg.Job); err != nil {
+			return nil, fmt.Errorf("submitting job %s: %w", cfg.Job.Name, err)
+		}
+	}
+	h.ServeLeases(coord)
+	served := make(chan error, 1)
+	go func() { served <- coord.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	if err := writeFileAtomic(filepath.Join(cfg.DataDir, ReadyFile), []byte(h.Addrs()[0])); err != nil {
+		return nil, err
+	}
+	if !cfg.Publish {
+		<-ctx.Done()
+		return nil, nil
+	}
+
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for job %s to finish: %w", jobID, ctx.Err())
+		case err := <-served:
+			return nil, fmt.Errorf("coordinator stopped before job %s finished: %w", jobID, err)
+		case <-tick.C:
+		}
+		done, err := coord.Finished(ctx, jobID)
+		if err != nil {
+			return nil, fmt.Errorf("checking job %s: %w", jobID, err)
+		}
+		if done {
+			break
+		}
+	}
+	root, m, err := coord.Publish(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("publishing job %s: %w", jobID, err)
+	}
+	res := &Result{CID: root, Rows: m.Rows}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encoding result: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(cfg.DataDir, ResultFile), data); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// eventLog appends Events to a file with one write each, so a SIGKILL
+// loses at most the line being written.
+type eventLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openEventLog(path string) (*eventLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the event log: %w", err)
+	}
+	return &eventLog{f: f}, nil
+}
+
+func (l *eventLog) write(e Event) {
+	line, err := json.Marshal(e)
+	if err != nil {
+		slog.Warn("faults: encoding event", "url", e.URL, "err", err)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.f.Write(append(line, '\n')); err != nil {
+		slog.Warn("faults: writing event", "url", e.URL, "err", err)
+	}
+}
+
+func (l *eventLog) close() { _ = l.f.Close() }
+
+// ReadEvents reads an EventsFile. A torn last line (the writer was killed
+// mid-write) is skipped; a torn line anywhere else is an error.
+func ReadEvents(path string) ([]Event, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading events: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	var out []Event
+	for i, line := range lines {
+		if line == "" {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			if i == len(lines)-1 {
+				break
+			}
+			return nil, fmt.Errorf("events line %d: %w", i+1, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
