@@ -4,7 +4,7 @@ BIN     := bin/sward
 PKGS    := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test demo bench lint fmt vet clean
+.PHONY: build test demo bench bench-node bench-pipeline bench-storage bench-feed bench-frontier lint fmt vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sward
@@ -24,8 +24,26 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+# Benchmarks print medians over several runs; see BENCHMARKS.md for the
+# figures and the machine they were measured on.
+bench: bench-node bench-pipeline bench-storage bench-frontier bench-feed
+
+bench-node:
+	$(GO) test -run '^$$' -bench FetcherVsColly -benchtime 5x ./node
+
+bench-pipeline:
+	$(GO) test ./pipeline -run '^$$' -bench 'Pipeline$$|Baseline|PipelineParallel' -benchtime 270x -count 5
+	$(GO) test ./pipeline -run '^$$' -bench NearDedup100k -benchtime 1x -count 3
+
+bench-storage:
+	$(GO) test -run '^$$' -bench 'BenchmarkWrite/web|BenchmarkPullLoopback|BenchmarkPublish' -benchtime 2x -count 5 ./storage/
+
+bench-frontier:
+	$(GO) test -run '^$$' -bench 'FrontierAdd1M' -benchtime=1x -count=3 ./coordinator/
+	$(GO) test -run '^$$' -bench 'FrontierLeaseComplete' -count=3 ./coordinator/
+
+bench-feed:
+	$(GO) test -run XXX -bench . -benchtime 2000x -count 3 -timeout 60m ./feed
 
 clean:
 	rm -rf bin
