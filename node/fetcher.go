@@ -442,7 +442,7 @@ func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
 			return
 		}
 		ct := r.Headers.Get("Content-Type")
-		if ct != "" && !allowedTypes[ct] {
+		if ct != "" && !allowedTypes[ct] && !(sitemapTypes[ct] && isSitemapURL(r.Request.URL)) {
 			st.setFail(failf(ReasonContentType, "%s", ct))
 			r.Request.Abort()
 		}
@@ -584,6 +584,18 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 		if fu, err := url.Parse(c.FinalURL); err == nil {
 			final = fu
 		}
+	}
+	if sitemapTypes[mt] {
+		if !isSitemapURL(final) {
+			return failf(ReasonContentType, "%s", mt)
+		}
+		body, cs := decodeBody(res.body, decodeCTOf(rawCT, mt))
+		c.Body, c.Charset = body, cs
+		c.BodySize = int64(len(body))
+		c.BodySHA256 = schemas.SHA256Hex(body)
+		c.Truncated = res.st.truncated.Load()
+		c.Outlinks = sitemapLinks(body, final)
+		return nil
 	}
 	isHTML := mt != "text/plain"
 	decodeCT := rawCT
