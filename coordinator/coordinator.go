@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -46,6 +47,16 @@ type Config struct {
 	// CompleteGrace is how long a URL a node reported finished may wait for
 	// its capture to arrive by gossip before it is queued again (default 10s).
 	CompleteGrace time.Duration
+	// VerifyPerLease caps the verification re-fetches added to one lease
+	// (default 2).
+	VerifyPerLease int
+	// VerifyTimeout is how long a verification check may stay open before
+	// it is dropped as inconclusive, e.g. when too few nodes are up to
+	// fetch the page three times (default 2m).
+	VerifyTimeout time.Duration
+	// VerifySecret keys the hash that samples captures for verification;
+	// nodes must not know it. Empty means a random secret per process.
+	VerifySecret []byte
 }
 
 // Default fills zero fields.
@@ -62,6 +73,12 @@ func (c *Config) Default() {
 	if c.CompleteGrace == 0 {
 		c.CompleteGrace = 10 * time.Second
 	}
+	if c.VerifyPerLease == 0 {
+		c.VerifyPerLease = 2
+	}
+	if c.VerifyTimeout == 0 {
+		c.VerifyTimeout = 2 * time.Minute
+	}
 }
 
 // Validate reports settings the service cannot run with.
@@ -74,6 +91,12 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 {
 		return errors.New("coordinator: workers must be at least 1")
+	}
+	if c.VerifyPerLease < 0 {
+		return errors.New("coordinator: verify per lease must not be negative")
+	}
+	if c.VerifyTimeout < time.Second {
+		return fmt.Errorf("coordinator: verify timeout %s is shorter than 1s", c.VerifyTimeout)
 	}
 	return nil
 }
@@ -98,10 +121,26 @@ type Coordinator struct {
 	// waiters are live fetches waiting for a URL's capture.
 	waiters map[string][]chan liveResult
 
-	hooksMu   sync.RWMutex
-	onCapture []func(*schemas.Capture)
-	onAccept  []func(schemas.Document)
-	onReview  []func(*schemas.Capture, pipeline.Result)
+	// verify holds the verification checks in progress.
+	verify *verifier
+	// quarMu orders ingestion against quarantine: Ingest holds it shared
+	// from its quarantine test until the URL is marked done, Quarantine
+	// exclusively while it marks a peer, so every capture of a quarantined
+	// peer is either dropped or in contrib when its pages are excluded.
+	quarMu      sync.RWMutex
+	quarantined map[string]bool
+	// contrib records, per peer, what its captures put in each dataset
+	// since the dataset's last version, so the pages of a peer caught
+	// lying can be taken out again.
+	contribMu sync.Mutex
+	contrib   map[string]map[checkKey]*contribution
+
+	hooksMu      sync.RWMutex
+	onCapture    []func(*schemas.Capture)
+	onAccept     []func(schemas.Document)
+	onReview     []func(*schemas.Capture, pipeline.Result)
+	onQuarantine []func(peer string, entry schemas.LedgerEntry)
+	onExclude    []func(jobID, docID string)
 }
 
 type pendingComplete struct {
@@ -131,9 +170,11 @@ type JobProgress struct {
 	Review   int64     `json:"review"`
 	Failed   int64     `json:"failed"`
 	Bytes    int64     `json:"bytes"`
-	Queued   int64     `json:"queued"`
-	Leased   int64     `json:"leased"`
-	Done     int64     `json:"done"`
+	// Verifying counts sampled captures whose verification is still open.
+	Verifying int64 `json:"verifying"`
+	Queued    int64 `json:"queued"`
+	Leased    int64 `json:"leased"`
+	Done      int64 `json:"done"`
 }
 
 // New builds a coordinator over an open frontier, block store and pipeline.
@@ -146,12 +187,22 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 	if net == nil || frontier == nil || store == nil || pipe == nil {
 		return nil, errors.New("coordinator: network, frontier, store and pipeline are required")
 	}
+	secret := cfg.VerifySecret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("coordinator: drawing the verification secret: %w", err)
+		}
+	}
 	c := &Coordinator{
 		cfg: cfg, net: net, frontier: frontier, store: store, pipe: pipe,
-		ledger:  NewLedger(),
-		log:     slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
-		jobs:    make(map[string]*jobState),
-		pending: make(map[string]pendingComplete),
+		ledger:      NewLedger(),
+		log:         slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
+		jobs:        make(map[string]*jobState),
+		pending:     make(map[string]pendingComplete),
+		verify:      newVerifier(secret),
+		quarantined: make(map[string]bool),
+		contrib:     make(map[string]map[checkKey]*contribution),
 	}
 	jobs, err := frontier.ListJobs(ctx)
 	if err != nil {
@@ -291,9 +342,15 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 				resp.Budgets[h] = schemas.HostBudget{MinDelay: schemas.Duration(p.MinDelay), MaxConcurrency: p.MaxConcurrency}
 			}
 		}
+		c.addVerifyItems(ctx, from.String(), resp, now)
 		entry := c.ledger.Entry(from.String())
 		resp.Ledger = &entry
 	case schemas.LeaseRenew:
+		if isVerifyLease(req.LeaseID) {
+			resp.LeaseID = req.LeaseID
+			resp.Deadline = now.Add(c.cfg.LeaseTTL)
+			return resp
+		}
 		if err := c.frontier.Renew(ctx, req.LeaseID, now, c.cfg.LeaseTTL); err != nil {
 			resp.Error = "renew: " + err.Error()
 			return resp
@@ -304,14 +361,25 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 		// The captures travel by gossip and may arrive after this frame. URLs
 		// whose capture is not ingested within the grace period are queued
 		// again (see sweepPending), so a lost message never loses a page.
+		// A verification lease has nothing to complete: its checks stay
+		// open until the captures arrive or the assignment runs out.
+		resp.LeaseID = req.LeaseID
+		if isVerifyLease(req.LeaseID) {
+			return resp
+		}
 		c.mu.Lock()
 		p := c.pending[req.LeaseID]
 		p.urls = append(p.urls, req.URLs...)
 		p.at = now
 		c.pending[req.LeaseID] = p
 		c.mu.Unlock()
-		resp.LeaseID = req.LeaseID
 	case schemas.LeaseRelease:
+		// Verification items the node gives back go to another node.
+		c.verify.release(from.String(), req.URLs)
+		if isVerifyLease(req.LeaseID) {
+			resp.LeaseID = req.LeaseID
+			return resp
+		}
 		if err := c.frontier.Release(ctx, req.LeaseID, req.URLs); err != nil {
 			resp.Error = "release: " + err.Error()
 			return resp
@@ -375,6 +443,9 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 				c.log.Info("expired leases returned URLs", "urls", n)
 			}
 			c.sweepPending(ctx, now)
+			if n := c.verify.expire(now, c.cfg.VerifyTimeout); n > 0 {
+				c.log.Warn("verification checks timed out unfinished", "checks", n)
+			}
 		}
 	}
 }
@@ -404,11 +475,24 @@ func (c *Coordinator) sweepPending(ctx context.Context, now time.Time) {
 // Ingest handles one capture: it runs the pipeline, stores the outcome and
 // then marks the URL done, so a crash in between repeats work but loses
 // nothing. Ingesting the same capture twice is harmless: dataset rows are
-// keyed by document ID.
+// keyed by document ID. A capture by a node that was asked to re-fetch the
+// URL for verification is compared with the original instead (see
+// docs/verification.md); captures of quarantined nodes are dropped.
 func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	j := c.job(capt.JobID)
 	if j == nil {
 		c.log.Debug("capture for unknown job dropped", "job", capt.JobID, "url", capt.URL)
+		return nil
+	}
+	if j.id != LiveJobID {
+		if handled, err := c.ingestVerify(ctx, capt); handled {
+			return err
+		}
+	}
+	c.quarMu.RLock()
+	defer c.quarMu.RUnlock()
+	if c.quarantined[capt.NodePeerID] {
+		c.log.Debug("capture of a quarantined node dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID)
 		return nil
 	}
 	// A redirected page is known by where it ended up: its document ID and
@@ -479,6 +563,7 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 			return fmt.Errorf("storing reject: %w", err)
 		}
 	}
+	c.noteCapture(j, capt, DocumentID(j.id, norm), res)
 	if pageURL != capt.URL {
 		if _, err := c.frontier.MarkDone(ctx, j.id, pageURL); err != nil {
 			return fmt.Errorf("marking %s done: %w", pageURL, err)
@@ -527,6 +612,11 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 	if j == nil {
 		return fmt.Errorf("reviewed document %s names unknown job %q", d.ID, d.JobID)
 	}
+	c.quarMu.RLock()
+	defer c.quarMu.RUnlock()
+	if c.quarantined[d.NodePeerID] {
+		return fmt.Errorf("reviewed document %s was fetched by quarantined node %s: %w", d.ID, d.NodePeerID, ErrQuarantined)
+	}
 	if err := j.dataset.Add(ctx, d); err != nil {
 		return fmt.Errorf("storing reviewed document %s: %w", d.ID, err)
 	}
@@ -560,7 +650,8 @@ func (c *Coordinator) Progress(ctx context.Context, jobID string) (JobProgress, 
 		JobID: jobID, State: state, Started: j.started,
 		Captured: j.captured.Load(), Accepted: j.accepted.Load(), Rejected: j.rejected.Load(),
 		Review: j.review.Load(), Failed: j.failed.Load(), Bytes: j.bytes.Load(),
-		Queued: st.Queued, Leased: st.Leased, Done: st.Done,
+		Verifying: int64(c.verify.pending(jobID)),
+		Queued:    st.Queued, Leased: st.Leased, Done: st.Done,
 	}, nil
 }
 
@@ -571,8 +662,9 @@ func (c *Coordinator) Finished(ctx context.Context, jobID string) (bool, error) 
 		return false, err
 	}
 	// A URL a node reported finished stays leased until its capture is
-	// ingested or the grace period returns it to the queue.
-	return st.Queued == 0 && st.Leased == 0 && st.Done > 0, nil
+	// ingested or the grace period returns it to the queue. A page whose
+	// verification is open may still go back to the queue.
+	return st.Queued == 0 && st.Leased == 0 && st.Done > 0 && c.verify.pending(jobID) == 0, nil
 }
 
 // Publish writes a new version of the job's dataset from everything
@@ -591,6 +683,9 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	if err != nil {
 		return "", nil, fmt.Errorf("publishing dataset of job %s: %w", jobID, err)
 	}
+	// Pages recorded before the version was cut are in it: a published
+	// page cannot be taken out any more, so stop tracking them.
+	c.forgetContributions(jobID, end)
 	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
 	return root.String(), m, nil
 }

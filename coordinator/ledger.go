@@ -59,15 +59,44 @@ func (l *Ledger) Verified(p string, bytes int64, ok bool) schemas.LedgerEntry {
 	return *e
 }
 
-// recompute derives reputation and points. Reputation is the Laplace-smoothed
-// share of passed checks, so one early failure does not condemn a new peer
-// and repeated failures drive it towards zero.
-func (l *Ledger) recompute(e *schemas.LedgerEntry) {
-	checks := float64(e.VerifiedPages + e.Failed)
-	e.Reputation = (float64(e.VerifiedPages) + 1) / (checks + 2) * 2
-	if e.Reputation > 1 {
-		e.Reputation = 1
+// QuarantineThreshold is the reputation below which a peer is quarantined.
+const QuarantineThreshold = 0.5
+
+// Reputation is the standing of a peer with passed and failed verification
+// checks: twice the Laplace-smoothed share of passed checks, at most 1,
+//
+//	R(p, f) = min(1, 2(p+1) / (p+f+2)).
+//
+// A new peer starts at 1 and stays there while it passes at least as many
+// checks as it fails, so one early failure does not condemn it; repeated
+// failures drive it towards zero.
+func Reputation(passed, failed int64) float64 {
+	r := 2 * (float64(passed) + 1) / (float64(passed+failed) + 2)
+	if r > 1 {
+		r = 1
 	}
+	return r
+}
+
+// ShouldQuarantine reports whether a ledger entry's reputation fell below
+// QuarantineThreshold.
+func ShouldQuarantine(e schemas.LedgerEntry) bool { return e.Reputation < QuarantineThreshold }
+
+// FailuresToQuarantine is the number of failed checks that gets a peer
+// with passed passed checks quarantined: the least f with
+// R(passed, f) < QuarantineThreshold. For the threshold 1/2 it is
+// 3·passed + 3: a node that lies on every check is out after 3.
+func FailuresToQuarantine(passed int64) int64 {
+	f := int64(0)
+	for Reputation(passed, f) >= QuarantineThreshold {
+		f++
+	}
+	return f
+}
+
+// recompute derives reputation and points.
+func (l *Ledger) recompute(e *schemas.LedgerEntry) {
+	e.Reputation = Reputation(e.VerifiedPages, e.Failed)
 	if e.Pages > 0 {
 		e.VerifiedShare = float64(e.VerifiedPages) / float64(e.Pages)
 	}

@@ -1,0 +1,290 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+)
+
+// ErrQuarantined marks work refused because the peer that did it is
+// quarantined.
+var ErrQuarantined = errors.New("peer is quarantined")
+
+// contribution is what one capture of a peer put into a job's dataset.
+type contribution struct {
+	url      string // as leased, to queue again
+	depth    int
+	docID    string
+	decision pipeline.Decision
+	verified bool
+	at       time.Time
+}
+
+// OnQuarantine registers fn to be called when a peer is quarantined, with
+// its ledger entry at that moment (for observers and tests).
+func (c *Coordinator) OnQuarantine(fn func(peer string, entry schemas.LedgerEntry)) {
+	c.hooksMu.Lock()
+	c.onQuarantine = append(c.onQuarantine, fn)
+	c.hooksMu.Unlock()
+}
+
+// OnExclude registers fn to be called with every document taken out of a
+// job's next dataset version because its node lied (for the feed, which
+// may have indexed it from OnAccept).
+func (c *Coordinator) OnExclude(fn func(jobID, docID string)) {
+	c.hooksMu.Lock()
+	c.onExclude = append(c.onExclude, fn)
+	c.hooksMu.Unlock()
+}
+
+// leasedKey names the check of a capture: its job and the normalised URL
+// that was leased.
+func leasedKey(job, rawURL string) (checkKey, error) {
+	n, err := NormalizeURL(rawURL)
+	if err != nil {
+		return checkKey{}, err
+	}
+	return checkKey{job: job, url: n}, nil
+}
+
+// noteCapture records what a (non-live) capture contributed and, when the
+// capture produced a document and its URL is in the job's sample, opens a
+// verification check. Ingest calls it holding quarMu shared.
+func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID string, res pipeline.Result) {
+	key, err := leasedKey(j.id, capt.URL)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	c.contribMu.Lock()
+	m := c.contrib[capt.NodePeerID]
+	if m == nil {
+		m = make(map[checkKey]*contribution)
+		c.contrib[capt.NodePeerID] = m
+	}
+	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now}
+	c.contribMu.Unlock()
+
+	if res.Doc == nil || res.Decision == pipeline.Reject || !c.verify.sampled(j.id, key.url, j.spec.VerifySampleRate) {
+		return
+	}
+	host, err := HostKey(capt.URL)
+	if err != nil {
+		return
+	}
+	if c.verify.add(&check{
+		key: key, url: capt.URL, host: host, depth: capt.Depth,
+		orig: capt.NodePeerID, origFP: c.verify.fingerprintOf(capt), origBytes: capt.BodySize,
+		created: now,
+	}) {
+		c.log.Debug("capture sampled for verification", "job", j.id, "url", capt.URL, "node", capt.NodePeerID)
+	}
+}
+
+// forgetContributions stops tracking a job's contributions recorded
+// before cut: they are in a published version.
+func (c *Coordinator) forgetContributions(jobID string, cut time.Time) {
+	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
+	for node, m := range c.contrib {
+		for k, ct := range m {
+			if k.job == jobID && ct.at.Before(cut) {
+				delete(m, k)
+			}
+		}
+		if len(m) == 0 {
+			delete(c.contrib, node)
+		}
+	}
+}
+
+// ingestVerify handles a capture that a node made because it was asked to
+// verify the URL. handled is false for every other capture.
+func (c *Coordinator) ingestVerify(ctx context.Context, capt *schemas.Capture) (handled bool, err error) {
+	key, err := leasedKey(capt.JobID, capt.URL)
+	if err != nil || !c.verify.isAssigned(key, capt.NodePeerID) {
+		return false, nil
+	}
+	if c.isQuarantined(capt.NodePeerID) {
+		return true, nil
+	}
+	// A verification fetch is work like any other capture.
+	c.ledger.Credit(capt.NodePeerID, capt.BodySize)
+	fp := c.verify.fingerprintOf(capt)
+	vd, ok := c.verify.record(key, capt.NodePeerID, fp, capt.BodySize, transient(capt))
+	if !ok {
+		// The assignment moved on meanwhile; the capture was still meant
+		// as a verification and must not enter the dataset twice.
+		return true, nil
+	}
+	return true, c.applyVerdict(ctx, vd)
+}
+
+// applyVerdict books a settled check in the ledger, takes out a page its
+// node was caught altering and quarantines nodes whose reputation fell
+// below the threshold.
+func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
+	log := c.log.With("job", vd.key.job, "url", vd.key.url)
+	switch {
+	case !vd.done:
+		if len(vd.sims) > 0 {
+			log.Info("verification disagrees; asking a third node", "node", vd.orig, "similarity", vd.sims[0])
+		}
+		return nil
+	case vd.inconclusive:
+		log.Info("verification inconclusive: no two fetches agree alone", "node", vd.orig, "similarities", vd.sims)
+		return nil
+	}
+	if vd.origVerified {
+		c.markVerified(vd.orig, vd.key)
+	}
+	for _, p := range vd.pass {
+		c.ledger.Verified(p.node, p.bytes, true)
+	}
+	var errs []error
+	if vd.origLied {
+		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range vd.fail {
+		e := c.ledger.Verified(p.node, p.bytes, false)
+		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
+		if ShouldQuarantine(e) {
+			if err := c.Quarantine(ctx, p.node); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// markVerified records that a node's capture passed verification: it
+// stays in the dataset even if the node is quarantined later.
+func (c *Coordinator) markVerified(node string, key checkKey) {
+	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
+	if ct := c.contrib[node][key]; ct != nil {
+		ct.verified = true
+	}
+}
+
+func (c *Coordinator) isQuarantined(node string) bool {
+	c.quarMu.RLock()
+	defer c.quarMu.RUnlock()
+	return c.quarantined[node]
+}
+
+// Quarantine shuts a peer out: its gossip is dropped, it gets no more
+// leases, its checks stop counting, and the pages it contributed since the
+// last published version that no check confirmed are taken out of the
+// next version and queued again for other nodes. Quarantining a peer
+// twice does nothing more.
+func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
+	pid, err := peer.Decode(node)
+	if err != nil {
+		return fmt.Errorf("quarantining %q: %w", node, err)
+	}
+	c.quarMu.Lock()
+	if c.quarantined[node] {
+		c.quarMu.Unlock()
+		return nil
+	}
+	c.quarantined[node] = true
+	// Marked under the lock: no ingest of this node is running now, and
+	// none will store anything from here on.
+	c.net.Quarantine(pid)
+	c.ledger.SetQuarantined(node)
+	c.quarMu.Unlock()
+
+	c.verify.dropNode(node)
+	entry := c.ledger.Entry(node)
+	c.log.Warn("node quarantined", "node", node, "reputation", entry.Reputation, "failed", entry.Failed, "verified", entry.VerifiedPages)
+	c.hooksMu.RLock()
+	for _, fn := range c.onQuarantine {
+		fn(node, entry)
+	}
+	c.hooksMu.RUnlock()
+	n, err := c.exclude(ctx, node, nil)
+	if err != nil {
+		return fmt.Errorf("quarantining %s: %w", node, err)
+	}
+	c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n)
+	return nil
+}
+
+// exclude takes a node's unverified contributions (those named by keys,
+// or all when keys is nil) out of their datasets' next versions, undoes
+// their counts and queues their URLs again. It returns how many it took.
+func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey) (int, error) {
+	type taken struct {
+		key checkKey
+		ct  *contribution
+	}
+	var out []taken
+	c.contribMu.Lock()
+	m := c.contrib[node]
+	if keys == nil {
+		for k, ct := range m {
+			if !ct.verified {
+				out = append(out, taken{k, ct})
+				delete(m, k)
+			}
+		}
+	} else {
+		for _, k := range keys {
+			if ct := m[k]; ct != nil && !ct.verified {
+				out = append(out, taken{k, ct})
+				delete(m, k)
+			}
+		}
+	}
+	c.contribMu.Unlock()
+	if len(out) == 0 {
+		return 0, nil
+	}
+	byJob := make(map[string][]taken)
+	for _, t := range out {
+		byJob[t.key.job] = append(byJob[t.key.job], t)
+	}
+	var errs []error
+	for jobID, ts := range byJob {
+		j := c.job(jobID)
+		if j == nil {
+			continue
+		}
+		ids := make([]string, len(ts))
+		for i, t := range ts {
+			ids[i] = t.ct.docID
+		}
+		if _, err := j.dataset.Remove(ctx, ids...); err != nil {
+			errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
+			continue
+		}
+		for _, t := range ts {
+			switch t.ct.decision {
+			case pipeline.Accept:
+				j.accepted.Add(-1)
+			case pipeline.Review:
+				j.review.Add(-1)
+			default:
+				j.rejected.Add(-1)
+			}
+			if err := c.frontier.Requeue(ctx, Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
+				errs = append(errs, fmt.Errorf("queueing %s again: %w", t.ct.url, err))
+			}
+			c.hooksMu.RLock()
+			for _, fn := range c.onExclude {
+				fn(jobID, t.ct.docID)
+			}
+			c.hooksMu.RUnlock()
+		}
+	}
+	return len(out), errors.Join(errs...)
+}

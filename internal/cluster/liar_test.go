@@ -1,0 +1,260 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/schemas"
+)
+
+// alterText rewrites the words of every text run of an HTML page between
+// two tags: the first and last word of a run stay (so lines keep their
+// capital and their full stop and the page still passes the quality
+// filters), the words between swap places pairwise, and a two- or
+// three-word run has its first two words swapped. Almost every 3-word
+// shingle of the page changes, so an honest fetch of the page agrees with
+// none of the altered one.
+func alterText(page []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(page))
+	for len(page) > 0 {
+		lt := bytes.IndexByte(page, '<')
+		if lt < 0 {
+			lt = len(page)
+		}
+		out.Write(swapWords(page[:lt]))
+		page = page[lt:]
+		gt := bytes.IndexByte(page, '>')
+		if gt < 0 {
+			out.Write(page)
+			break
+		}
+		out.Write(page[:gt+1])
+		page = page[gt+1:]
+	}
+	return out.Bytes()
+}
+
+func swapWords(run []byte) []byte {
+	words := strings.Fields(string(run))
+	switch {
+	case len(words) < 2:
+		return run
+	case len(words) <= 3:
+		words[0], words[1] = words[1], words[0]
+	default:
+		for i := 1; i+1 < len(words)-1; i += 2 {
+			words[i], words[i+1] = words[i+1], words[i]
+		}
+	}
+	return []byte(" " + strings.Join(words, " ") + " ")
+}
+
+// lyingSigner plays a node that alters the text of every HTML page it
+// fetches and signs the altered capture as its own.
+func lyingSigner(key crypto.PrivKey, c *schemas.Capture) error {
+	if len(c.Body) > 0 && strings.Contains(strings.ToLower(c.ContentType), "html") {
+		c.Body = alterText(c.Body)
+		c.BodySize = int64(len(c.Body))
+		c.BodySHA256 = schemas.SHA256Hex(c.Body)
+	}
+	return network.SignCapture(key, c)
+}
+
+func TestAlterTextChangesWordsNotTags(t *testing.T) {
+	in := `<html><p class="x">The quick brown fox jumps over the lazy dog.</p><h2>Latest news</h2></html>`
+	got := string(alterText([]byte(in)))
+	want := `<html><p class="x"> The brown quick jumps fox the over lazy dog. </p><h2> news Latest </h2></html>`
+	if got != want {
+		t.Errorf("alterText =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLiarQuarantinedAndExcluded crawls the small site with three honest
+// nodes and one that alters the text of every page it fetches, verifying
+// every accepted capture (verify_sample_rate 1).
+//
+// Bound. The ledger scores a node with p passed and f failed checks
+//
+//	R(p, f) = min(1, 2(p+1)/(p+f+2))
+//
+// and quarantines it when R < 1/2, i.e. when f > 3p+2. The liar alters
+// every page, so it never passes a check: as the original, the first
+// re-fetch disagrees and the third fetch sides with the honest re-fetch;
+// as a verifier, its fetch disagrees with the original and the third fetch
+// sides with the original. So p = 0 and R(0, f) = 2/(f+2) < 1/2 first at
+// f = 3: the liar is quarantined at the 3rd settled check it takes part
+// in, whatever the crawl order (coordinator.FailuresToQuarantine(0) = 3).
+//
+// Then none of its altered pages may be in the published dataset, and
+// every reachable page must have been captured by an honest node.
+func TestLiarQuarantinedAndExcluded(t *testing.T) {
+	const bound = 3
+	if got := coordinator.FailuresToQuarantine(0); got != bound {
+		t.Fatalf("FailuresToQuarantine(0) = %d, the derivation says %d", got, bound)
+	}
+	cl := startSmall(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	liar, err := cl.AddNode(ctx, NodeOptions{HostDelay: 10 * time.Millisecond, Sign: lyingSigner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liarID := liar.Host.ID().String()
+
+	var (
+		mu       sync.Mutex
+		atQuar   []schemas.LedgerEntry
+		honest   = map[string]bool{}
+		liarURLs = map[string]bool{}
+	)
+	coord := cl.Coordinator()
+	coord.OnQuarantine(func(p string, e schemas.LedgerEntry) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p != liarID {
+			t.Errorf("honest node %s quarantined (ledger %+v)", p, e)
+		}
+		atQuar = append(atQuar, e)
+	})
+	coord.OnCapture(func(c *schemas.Capture) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range []string{c.URL, c.FinalURL} {
+			if u == "" {
+				continue
+			}
+			n, err := coordinator.NormalizeURL(u)
+			if err != nil {
+				t.Errorf("captured URL %q does not normalise: %v", u, err)
+				continue
+			}
+			if c.NodePeerID == liarID {
+				liarURLs[n] = true
+			} else {
+				honest[n] = true
+			}
+		}
+	})
+
+	const depth = 4
+	spec := cl.Site().JobSpec("liar", depth, 1000)
+	spec.VerifySampleRate = 1
+	id, err := coord.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(liarURLs) == 0 {
+		t.Fatal("the lying node captured nothing; the test proves nothing")
+	}
+	if len(atQuar) != 1 {
+		t.Fatalf("liar quarantined %d times, want once", len(atQuar))
+	}
+	e := atQuar[0]
+	t.Logf("liar captured %d URLs; quarantined with %d passed and %d failed checks (reputation %.2f)",
+		len(liarURLs), e.VerifiedPages, e.Failed, e.Reputation)
+	if checks := e.VerifiedPages + e.Failed; checks > bound || e.VerifiedPages != 0 {
+		t.Errorf("liar quarantined after %d checks (%d passed), want exactly %d failed", checks, e.VerifiedPages, bound)
+	}
+	if !cl.CoordinatorHost().IsQuarantined(liar.Host.ID()) {
+		t.Error("the coordinator's host does not quarantine the liar")
+	}
+	if le := coord.Ledger().Entry(liarID); !le.Quarantined {
+		t.Errorf("ledger entry of the liar not marked quarantined: %+v", le)
+	}
+	for _, le := range coord.Ledger().All() {
+		if le.Peer != liarID && le.Reputation < 0.99 {
+			t.Errorf("honest node %s has reputation %.2f (%d passed, %d failed)", le.Peer, le.Reputation, le.VerifiedPages, le.Failed)
+		}
+	}
+
+	// Every page the crawl must reach was fetched by an honest node.
+	for _, u := range cl.Site().Reachable(depth) {
+		n, _ := coordinator.NormalizeURL(u)
+		if !honest[n] {
+			t.Errorf("reachable page %s never captured by an honest node (liar had it: %v)", u, liarURLs[n])
+		}
+	}
+
+	root, err := cid.Decode(res.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := readVersionDocs(t, cl, root, res.Manifest)
+	if int64(len(docs)) != res.Progress.Accepted || len(docs) == 0 {
+		t.Errorf("dataset has %d rows, progress says %d accepted", len(docs), res.Progress.Accepted)
+	}
+	urls := map[string]bool{}
+	for _, d := range docs {
+		if d.NodePeerID == liarID {
+			t.Errorf("a page of the liar reached the dataset: %s", d.URL)
+		}
+		if urls[d.URL] {
+			t.Errorf("%s is in the dataset twice", d.URL)
+		}
+		urls[d.URL] = true
+	}
+}
+
+// readVersionDocs reads every document of a published version from the
+// coordinator's store.
+func readVersionDocs(t *testing.T, cl *Cluster, root cid.Cid, m *schemas.Manifest) []schemas.Document {
+	t.Helper()
+	ctx := context.Background()
+	var out []schemas.Document
+	for _, sh := range m.Shards {
+		r, err := cl.store.OpenFile(ctx, root, sh.Path)
+		if err != nil {
+			t.Fatalf("opening %s: %v", sh.Path, err)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := file.NewParquetReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl, err := fr.ReadTable(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := array.NewTableReader(tbl, 0)
+		for tr.Next() {
+			docs, err := schemas.DocumentsFromRecord(tr.RecordBatch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, docs...)
+		}
+		tr.Release()
+		tbl.Release()
+		pf.Close()
+	}
+	return out
+}
