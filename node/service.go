@@ -35,6 +35,11 @@ type ServiceConfig struct {
 	Coordinator peer.ID
 	// LeaseSize is how many URLs to ask for at once (default 16).
 	LeaseSize int
+	// Leases is how many leases the node works on at once (default 4). A
+	// lease tends to hold one host's URLs, which must be fetched one after
+	// another; several leases keep several hosts busy. The Fetcher's
+	// MaxConcurrency still bounds the fetches in flight.
+	Leases int
 	// IdleWait is how long to wait before asking again when the coordinator
 	// has no work and gives no hint (default 1s).
 	IdleWait time.Duration
@@ -50,6 +55,9 @@ type ServiceConfig struct {
 func (c *ServiceConfig) Default() {
 	if c.LeaseSize == 0 {
 		c.LeaseSize = 16
+	}
+	if c.Leases == 0 {
+		c.Leases = 4
 	}
 	if c.IdleWait == 0 {
 		c.IdleWait = time.Second
@@ -69,6 +77,9 @@ func (c ServiceConfig) Validate() error {
 	}
 	if c.LeaseSize < 1 || c.LeaseSize > 1000 {
 		return fmt.Errorf("node service: lease size %d must be between 1 and 1000", c.LeaseSize)
+	}
+	if c.Leases < 1 || c.Leases > 64 {
+		return fmt.Errorf("node service: concurrent leases %d must be between 1 and 64", c.Leases)
 	}
 	return nil
 }
@@ -99,8 +110,23 @@ func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (
 	}, nil
 }
 
-// Serve runs the lease loop until ctx ends. It returns nil on a clean stop.
+// Serve runs cfg.Leases lease loops until ctx ends. It returns nil on a
+// clean stop, after every loop has finished or handed back its lease.
 func (s *Service) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range s.cfg.Leases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.leaseLoop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// leaseLoop asks for a lease, works it, and asks again, until ctx ends.
+func (s *Service) leaseLoop(ctx context.Context) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		if s.fetcher.Paused() {
@@ -146,7 +172,6 @@ func (s *Service) Serve(ctx context.Context) error {
 		}
 		s.work(ctx, resp)
 	}
-	return nil
 }
 
 // work fetches every item of one lease, keeping the lease alive, and then

@@ -212,9 +212,10 @@ func TestServiceConfigValidate(t *testing.T) {
 		cfg  ServiceConfig
 		ok   bool
 	}{
-		{"no coordinator", ServiceConfig{LeaseSize: 1}, false},
-		{"lease too big", ServiceConfig{Coordinator: "x", LeaseSize: 5000}, false},
-		{"fine", ServiceConfig{Coordinator: "x", LeaseSize: 16}, true},
+		{"no coordinator", ServiceConfig{LeaseSize: 1, Leases: 1}, false},
+		{"lease too big", ServiceConfig{Coordinator: "x", LeaseSize: 5000, Leases: 1}, false},
+		{"too many leases", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 100}, false},
+		{"fine", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 4}, true},
 	} {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: Validate() = %v", tc.name, err)
