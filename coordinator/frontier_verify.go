@@ -94,3 +94,41 @@ func (f *Frontier) ReserveHost(ctx context.Context, host string, now time.Time, 
 	})
 	return gap, ok, err
 }
+
+// ReleaseNode returns every URL leased to node to the queue at once and
+// ends its leases, as if they had expired; it returns how many URLs went
+// back. The coordinator calls it when it quarantines a node, whose
+// captures of those URLs will never be accepted.
+func (f *Frontier) ReleaseNode(ctx context.Context, node string) (int, error) {
+	var total int
+	err := f.writeTx(ctx, "release leases of node "+node, func(tx *sql.Tx, _ *func()) error {
+		total = 0
+		rows, err := tx.QueryContext(ctx, `SELECT lid FROM leases WHERE node = ?`, node)
+		if err != nil {
+			return fmt.Errorf("find leases of node: %w", err)
+		}
+		var lids []int64
+		for rows.Next() {
+			var lid int64
+			if err := rows.Scan(&lid); err != nil {
+				rows.Close()
+				return fmt.Errorf("find leases of node: %w", err)
+			}
+			lids = append(lids, lid)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("find leases of node: %w", err)
+		}
+		for _, lid := range lids {
+			n, err := endLease(ctx, tx, lid, requeueLeaseSQL)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}

@@ -211,11 +211,16 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 		fn(node, entry)
 	}
 	c.hooksMu.RUnlock()
+	// Its leases go back now: its captures of them would be dropped.
+	leased, err := c.frontier.ReleaseNode(ctx, node)
+	if err != nil {
+		return fmt.Errorf("quarantining %s: %w", node, err)
+	}
 	n, err := c.exclude(ctx, node, nil)
 	if err != nil {
 		return fmt.Errorf("quarantining %s: %w", node, err)
 	}
-	c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n)
+	c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n, "leased", leased)
 	return nil
 }
 
