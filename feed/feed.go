@@ -55,7 +55,11 @@ type Feed struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	now    func() time.Time
+
+	// offers queues documents handed over by Offer; started on first use.
+	offerOnce sync.Once
+	offers    chan schemas.Document
+	now       func() time.Time
 
 	// streamStop is closed when a server started by ServeListener shuts
 	// down, so open SSE streams end and the shutdown can finish.

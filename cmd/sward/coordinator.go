@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -68,14 +69,18 @@ func init() {
 				return fmt.Errorf("job API: %w", err)
 			}
 			if feedAddr != "" {
-				fcfg := feed.Config{Addr: feedAddr, Fetcher: coord}
+				fcfg := feed.Config{Addr: feedAddr, Fetcher: coord, IndexDir: filepath.Join(dataDir, "feed")}
 				fcfg.Default()
 				fd, err := feed.New(ctx, fcfg)
 				if err != nil {
 					return err
 				}
 				defer fd.Close()
-				coord.OnAccept(func(d schemas.Document) { _ = fd.Add(ctx, d) })
+				coord.OnAccept(func(d schemas.Document) {
+					if !fd.Offer(d) {
+						slog.Warn("feed: queue full, document not indexed", "url", d.URL)
+					}
+				})
 				if err := serveHTTP(ctx, feedAddr, fd.Handler()); err != nil {
 					return fmt.Errorf("feed API: %w", err)
 				}

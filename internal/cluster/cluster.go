@@ -137,15 +137,17 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 	cl.goServe(func() error { return cl.coord.Serve(ctx) })
 
 	if o.FeedAddr != "" {
-		fcfg := feed.Config{Addr: o.FeedAddr, Fetcher: cl.coord}
+		// On disk, scorch merges its segments; in memory it would keep one
+		// per batch for as long as the demo runs.
+		fcfg := feed.Config{Addr: o.FeedAddr, Fetcher: cl.coord, IndexDir: filepath.Join(o.DataDir, "feed")}
 		fcfg.Default()
 		cl.feed, err = feed.New(ctx, fcfg)
 		if err != nil {
 			return cl, err
 		}
 		cl.coord.OnAccept(func(d schemas.Document) {
-			if err := cl.feed.Add(ctx, d); err != nil {
-				slog.Warn("feed: indexing document", "url", d.URL, "err", err)
+			if !cl.feed.Offer(d) {
+				slog.Warn("feed: queue full, document not indexed", "url", d.URL)
 			}
 		})
 		if err := cl.listen(o.FeedAddr, cl.feed.Handler()); err != nil {

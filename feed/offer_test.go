@@ -1,0 +1,56 @@
+package feed
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+func TestOfferBatchesAndIndexes(t *testing.T) {
+	cfg := Config{}
+	cfg.Default()
+	f, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range 600 {
+		d := schemas.Document{ID: fmt.Sprintf("d%d", i), URL: fmt.Sprintf("http://127.0.0.1/p%d", i),
+			Text: fmt.Sprintf("river bridge council story number %d", i), FetchedAt: now, Language: "en"}
+		if !f.Offer(d) {
+			t.Fatalf("offer %d refused", i)
+		}
+	}
+	if f.Offer(schemas.Document{URL: "http://127.0.0.1/no-id"}) {
+		t.Error("a document without an id was accepted")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := f.Len()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 600 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 600 offered documents indexed", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := f.Search(context.Background(), SearchRequest{Query: "number 599", K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) == 0 {
+		t.Error("an offered document is not searchable")
+	}
+	// Closing with an offer still queued must neither hang nor race.
+	f.Offer(schemas.Document{ID: "last", URL: "http://127.0.0.1/last", Text: "last one", FetchedAt: now})
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
