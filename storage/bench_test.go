@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/html"
-
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -66,6 +66,8 @@ func benchDocs(textBytes int) ([]schemas.Document, int64) {
 		}
 		host := fmt.Sprintf("site%d.example", rnd.IntN(300))
 		title := vocab[zipf.Uint64()] + " " + vocab[zipf.Uint64()]
+		// The pipeline stores the article twice: plain text and Markdown.
+		markdown := "# " + title + "\n\n" + strings.ReplaceAll(b.String(), ". ", ".\n\n")
 		d := schemas.Document{
 			Text: b.String(), ID: fmt.Sprintf("%016x", rnd.Uint64()),
 			URL:  fmt.Sprintf("https://%s/articles/%d/%s", host, i, vocab[rnd.IntN(len(vocab))]),
@@ -73,7 +75,7 @@ func benchDocs(textBytes int) ([]schemas.Document, int64) {
 			LanguageScore: 0.7 + rnd.Float64()*0.3, TokenCount: int64(b.Len() / 4), Title: &title, Host: host,
 			FetchedAt: base.Add(time.Duration(i) * time.Second), CaptureCID: fmt.Sprintf("bafkrei%052x", rnd.Uint64()),
 			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", rnd.IntN(8)), ContentSHA256: fmt.Sprintf("%064x", rnd.Uint64()),
-			JobID: "bench-job", DupClusterSize: 1,
+			JobID: "bench-job", DupClusterSize: 1, Markdown: &markdown,
 		}
 		total += int64(len(d.Text))
 		docs = append(docs, d)
@@ -83,12 +85,71 @@ func benchDocs(textBytes int) ([]schemas.Document, int64) {
 
 // webDocs turns the real web pages that go-trafilatura ships as test files
 // (about 1,000 pages from many sites and languages, in the module cache)
-// into documents, so compression is measured on real web text. It returns
-// nil when the module's files are not on disk.
+// into documents the way the pipeline does: main content extracted as
+// plain text and as Markdown (both near-copies of the article), title,
+// site name and description from the page. Extraction takes seconds, so
+// the corpus is built once per process. It returns nil when the module's
+// files are not on disk.
 func webDocs(tb testing.TB) ([]schemas.Document, int64) {
+	webOnce.Do(func() { webCorpus, webText = extractWebDocs(webFiles()) })
+	if len(webCorpus) == 0 {
+		tb.Logf("no go-trafilatura test pages in the module cache")
+	}
+	return webCorpus, webText
+}
+
+var (
+	webOnce   sync.Once
+	webCorpus []schemas.Document
+	webText   int64
+)
+
+func extractWebDocs(files []string) ([]schemas.Document, int64) {
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var docs []schemas.Document
+	var total int64
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(f)
+		parts := strings.SplitN(name, ".", 3)
+		host := strings.Join(parts[:min(2, len(parts))], ".")
+		slug := strings.TrimSuffix(name, ".html")
+		u := "https://" + host + "/" + slug
+		ex, err := pipeline.Extract(string(data), u, pipeline.DefaultExtractOptions())
+		if err != nil {
+			continue
+		}
+		text, markdown := pipeline.Normalize(ex.Text), pipeline.Normalize(ex.Markdown)
+		if len(text) < 200 {
+			continue
+		}
+		sum := sha256.Sum256([]byte(text))
+		at := base.Add(time.Duration(i) * time.Second)
+		d := schemas.Document{
+			Text: text, ID: hex.EncodeToString(sum[:8]), URL: u,
+			Date: at.Format(time.RFC3339), Language: []string{"en", "de", "fr"}[i%3],
+			LanguageScore: 0.9, TokenCount: int64(len(text) / 4), Host: host,
+			FetchedAt: at, CaptureCID: "bafkrei" + hex.EncodeToString(sum[8:]),
+			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", i%8), ContentSHA256: hex.EncodeToString(sum[:]),
+			JobID: "bench-job", DupClusterSize: 1, Markdown: &markdown,
+			Title: optional(ex.Title), Author: optional(ex.Author), SiteName: optional(ex.SiteName),
+			Description: optional(ex.Description), CanonicalURL: optional(ex.CanonicalURL), PublishedAt: ex.PublishedAt,
+		}
+		docs = append(docs, d)
+		total += int64(len(text))
+	}
+	return docs, total
+}
+
+// webFiles lists the HTML test pages of go-trafilatura in the module
+// cache, sorted; nil when they are not there.
+func webFiles() []string {
 	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
-		return nil, 0
+		return nil
 	}
 	root := filepath.Join(strings.TrimSpace(string(out)), "github.com", "markusmobius", "go-trafilatura@v1.12.2", "test-files")
 	var files []string
@@ -99,73 +160,14 @@ func webDocs(tb testing.TB) ([]schemas.Document, int64) {
 		return nil
 	})
 	sort.Strings(files)
-	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	var docs []schemas.Document
-	var total int64
-	for i, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		text := htmlText(data)
-		if len(text) < 200 {
-			continue
-		}
-		name := filepath.Base(f)
-		host := strings.SplitN(name, ".", 3)
-		hostName := strings.Join(host[:min(2, len(host))], ".")
-		sum := sha256.Sum256([]byte(text))
-		title := strings.TrimSuffix(name, ".html")
-		d := schemas.Document{
-			Text: text, ID: hex.EncodeToString(sum[:8]), URL: "https://" + hostName + "/" + title,
-			Date: base.Add(time.Duration(i) * time.Second).Format(time.RFC3339), Language: []string{"en", "de", "fr"}[i%3],
-			LanguageScore: 0.9, TokenCount: int64(len(text) / 4), Title: &title, Host: hostName,
-			FetchedAt: base.Add(time.Duration(i) * time.Second), CaptureCID: "bafkrei" + hex.EncodeToString(sum[8:]),
-			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", i%8), ContentSHA256: hex.EncodeToString(sum[:]),
-			JobID: "bench-job", DupClusterSize: 1,
-		}
-		docs = append(docs, d)
-		total += int64(len(text))
-	}
-	if len(docs) == 0 {
-		tb.Logf("no web pages under %s; using synthetic text", root)
-	}
-	return docs, total
+	return files
 }
 
-// htmlText is the visible text of a page: text nodes outside script and
-// style, block elements separated by blank lines.
-func htmlText(page []byte) string {
-	z := html.NewTokenizer(bytes.NewReader(page))
-	var b strings.Builder
-	skip := 0
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return strings.TrimSpace(b.String())
-		case html.StartTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "svg":
-				skip++
-			case "p", "div", "h1", "h2", "h3", "li", "br", "tr", "section", "article":
-				b.WriteString("\n\n")
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "svg":
-				skip = max(0, skip-1)
-			}
-		case html.TextToken:
-			if skip == 0 {
-				if t := strings.Join(strings.Fields(string(z.Text())), " "); t != "" {
-					b.WriteString(t)
-					b.WriteByte(' ')
-				}
-			}
-		}
+func optional(s string) *string {
+	if s == "" {
+		return nil
 	}
+	return &s
 }
 
 // gzipJSONL writes docs as gzip-compressed JSON lines (the usual

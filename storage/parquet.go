@@ -12,7 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/swardnet/sward/schemas"
@@ -89,7 +88,7 @@ type tableWriter struct {
 }
 
 type openShard struct {
-	fw     *pqarrow.FileWriter
+	fw     *parquetWriter
 	pw     *io.PipeWriter
 	hash   hashCounter
 	rows   int64
@@ -144,8 +143,7 @@ func (t *tableWriter) start() error {
 		sh.result <- importResult{c, err}
 	}()
 	w := io.MultiWriter(&sh.hash, pw)
-	fw, err := pqarrow.NewFileWriter(t.schema, w, t.props,
-		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(memory.DefaultAllocator)))
+	fw, err := newParquetWriter(t.schema, w, t.props, memory.DefaultAllocator)
 	if err != nil {
 		pw.CloseWithError(err)
 		<-sh.result
@@ -176,7 +174,7 @@ func (t *tableWriter) write(rec arrow.RecordBatch, size int64) error {
 	} else if t.rgSize > 0 && t.rgSize+size > t.rowGroupBytes {
 		// Close the row group; roll the shard when another full row group
 		// could push the file past its bound.
-		if t.cur.hash.n+t.cur.fw.RowGroupTotalCompressedBytes()+t.rowGroupBytes > t.shardBytes {
+		if t.cur.hash.n+t.cur.fw.rowGroupCompressedBytes()+t.rowGroupBytes > t.shardBytes {
 			if err := t.finish(); err != nil {
 				return err
 			}
@@ -184,13 +182,13 @@ func (t *tableWriter) write(rec arrow.RecordBatch, size int64) error {
 				return err
 			}
 		} else {
-			if err := t.cur.fw.NewBufferedRowGroupChecked(); err != nil {
-				return fmt.Errorf("starting row group: %w", err)
+			if err := t.cur.fw.newRowGroup(); err != nil {
+				return err
 			}
 			t.rgSize = 0
 		}
 	}
-	if err := t.cur.fw.WriteBuffered(rec); err != nil {
+	if err := t.cur.fw.write(rec); err != nil {
 		return fmt.Errorf("writing parquet rows: %w", err)
 	}
 	t.cur.rows += rec.NumRows()
@@ -205,7 +203,7 @@ func (t *tableWriter) finish() error {
 		return nil
 	}
 	t.cur = nil
-	err := sh.fw.Close()
+	err := sh.fw.close()
 	if err != nil {
 		sh.pw.CloseWithError(err)
 	} else {
