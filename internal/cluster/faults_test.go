@@ -494,7 +494,7 @@ func (f *flooder) junk(i int) []byte {
 		return f.real[i%len(f.real)]
 	default: // captures signed by the flooder: one replayed again and again, stale ones, forged ones
 		c := &schemas.Capture{
-			URL: "http://127.0.0.250/rogue", JobID: "no-such-job", Status: 200,
+			Version: schemas.CaptureVersion, URL: "http://127.0.0.250/rogue", JobID: "no-such-job", Status: 200,
 			FetchedAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Second), Body: []byte("<html>rogue</html>"),
 			ContentType: "text/html",
 		}

@@ -43,11 +43,20 @@ type CoordinatorConfig struct {
 	// HostDelay is the frontier's default gap between fetches to one host;
 	// 0 keeps the frontier's default.
 	HostDelay time.Duration `json:"host_delay"`
+	// FrontierSync is the frontier's SQLite synchronous mode ("FULL", the
+	// default, or "NORMAL"); benchmarks use it to see what fsync costs.
+	FrontierSync string `json:"frontier_sync,omitempty"`
 	// Job is submitted at start (a job already stored is resumed instead).
 	Job *schemas.JobSpec `json:"job,omitempty"`
 	// Publish makes the run wait until Job has nothing queued or leased,
 	// publish its dataset, write ResultFile and return.
 	Publish bool `json:"publish"`
+	// OnCapture, when set, also sees every capture the coordinator ingests
+	// (in-process runs only; it does not cross to a child).
+	OnCapture func(*schemas.Capture) `json:"-"`
+	// Ready, when set, is called with the coordinator's multiaddr once it
+	// serves leases (in-process runs only).
+	Ready func(addr string) `json:"-"`
 }
 
 // Event is one line of EventsFile.
@@ -99,6 +108,9 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 	if cfg.HostDelay > 0 {
 		fopts = append(fopts, coordinator.WithDefaultHostPolicy(coordinator.HostPolicy{MinDelay: cfg.HostDelay, MaxConcurrency: 1}))
 	}
+	if cfg.FrontierSync != "" {
+		fopts = append(fopts, coordinator.WithSynchronous(cfg.FrontierSync))
+	}
 	frontier, err := coordinator.OpenFrontier(ctx, filepath.Join(cfg.DataDir, "frontier.db"), fopts...)
 	if err != nil {
 		return nil, fmt.Errorf("opening the frontier: %w", err)
@@ -128,6 +140,9 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 		events.write(Event{Kind: "capture", URL: c.URL, FinalURL: c.FinalURL, Bytes: c.BodySize})
 	})
 	coord.OnAccept(func(d schemas.Document) { events.write(Event{Kind: "accept", URL: d.URL}) })
+	if cfg.OnCapture != nil {
+		coord.OnCapture(cfg.OnCapture)
+	}
 
 	jobID := ""
 	if cfg.Job != nil {
@@ -144,6 +159,9 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 	}()
 	if err := writeFileAtomic(filepath.Join(cfg.DataDir, ReadyFile), []byte(h.Addrs()[0])); err != nil {
 		return nil, err
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(h.Addrs()[0])
 	}
 	if !cfg.Publish {
 		<-ctx.Done()
