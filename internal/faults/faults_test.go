@@ -93,7 +93,7 @@ func TestDatasetDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	w, err := store.OpenDataset(ctx, "docs", storage.DatasetOptions{ShardBytes: 4 << 10})
+	w, err := store.OpenDataset(ctx, "docs", storage.DatasetOptions{RowGroupBytes: 1 << 10, ShardBytes: 2 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
