@@ -526,11 +526,14 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 		res.Doc.JobID = j.id
 	}
 	if j.id == LiveJobID {
+		// Done before the waiters hear of it: a waiter that asks for the
+		// same URL again at once must find it done, or its Requeue would
+		// leave the still-leased URL alone and this MarkDone swallow it.
+		_, err := c.frontier.MarkDone(ctx, j.id, capt.URL)
 		c.notifyLive(norm, capt, res)
 		if res.Decision == pipeline.Accept {
 			c.emitAccepted(*res.Doc)
 		}
-		_, err := c.frontier.MarkDone(ctx, j.id, capt.URL)
 		return err
 	}
 	switch res.Decision {
