@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -218,6 +219,19 @@ func BenchmarkWrite(b *testing.B) {
 			b.Skip("no web pages")
 		}
 		benchWrite(b, docs, text)
+	})
+	b.Run("web_no_markdown", func(b *testing.B) {
+		// The same pages without the Markdown copy, for comparison with
+		// figures measured before documents carried markdown.
+		docs, text := webDocs(b)
+		if len(docs) == 0 {
+			b.Skip("no web pages")
+		}
+		plain := slices.Clone(docs)
+		for i := range plain {
+			plain[i].Markdown = nil
+		}
+		benchWrite(b, plain, text)
 	})
 	b.Run("synthetic", func(b *testing.B) {
 		docs, text := benchDocs(64 << 20)

@@ -51,6 +51,15 @@ func TestParquetWriterMatchesPqarrow(t *testing.T) {
 		{"row groups", [][]arrow.RecordBatch{batches(100, 50), batches(150)}},
 		{"no rows", nil},
 	}
+	t.Cleanup(func() {
+		for _, tc := range tests {
+			for _, g := range tc.groups {
+				for _, rec := range g {
+					rec.Release()
+				}
+			}
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			props := writerProperties()
