@@ -118,6 +118,10 @@ type Coordinator struct {
 	// pending holds URLs a node reported finished whose capture has not been
 	// ingested yet, by lease.
 	pending map[string]pendingComplete
+	// rules are curators' per-domain extraction rules (SetRules).
+	rules ruleBook
+	// unleased counts captures dropped because their node held no lease.
+	unleased atomic.Int64
 	// waiters are live fetches waiting for a URL's capture.
 	waiters map[string][]chan liveResult
 
@@ -294,6 +298,11 @@ func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string
 	}
 	seeds := make([]Candidate, 0, len(spec.Seeds)+len(spec.Sitemaps))
 	for _, s := range spec.Seeds {
+		seeds = append(seeds, Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
+	}
+	// Sitemaps are fetched like pages (nodes accept XML for .xml URLs) and
+	// their <loc> entries become depth-1 links.
+	for _, s := range spec.Sitemaps {
 		seeds = append(seeds, Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
 	}
 	if _, err := c.frontier.Add(ctx, seeds); err != nil {
@@ -495,6 +504,17 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 		c.log.Debug("capture of a quarantined node dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID)
 		return nil
 	}
+	// Only the node the URL is leased to may deliver it: any peer can sign a
+	// capture, but none can inject pages (or their links) into a job it was
+	// not given. A capture that arrives after its lease expired is dropped;
+	// the URL is fetched again by whoever holds it now.
+	if holder, err := c.frontier.LeaseHolder(ctx, j.id, capt.URL); err != nil {
+		return err
+	} else if holder != capt.NodePeerID {
+		c.log.Debug("capture without a lease dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID, "holder", holder)
+		c.unleased.Add(1)
+		return nil
+	}
 	// A redirected page is known by where it ended up: its document ID and
 	// done mark follow the final URL, so a page reached both directly and
 	// through a redirect is stored once.
@@ -521,8 +541,11 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 		}
 	}
 	res := c.pipe.Process(capt, j.spec)
+	c.applyRule(ctx, capt, pageURL, &res)
 	if res.Doc != nil {
+		// The row is the page where the fetch ended up, as its ID is.
 		res.Doc.ID = DocumentID(j.id, norm)
+		res.Doc.URL = pageURL
 		res.Doc.JobID = j.id
 	}
 	if j.id == LiveJobID {
@@ -538,11 +561,16 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	}
 	switch res.Decision {
 	case pipeline.Accept:
-		if err := j.dataset.Add(ctx, *res.Doc); err != nil {
+		n, err := j.dataset.AddNew(ctx, *res.Doc)
+		if err != nil {
 			return fmt.Errorf("storing document: %w", err)
 		}
-		j.accepted.Add(1)
-		c.emitAccepted(*res.Doc)
+		if n == 1 {
+			// A page stored already (reached again through a redirect, or
+			// re-fetched after its lease expired) is counted once.
+			j.accepted.Add(1)
+			c.emitAccepted(*res.Doc)
+		}
 	case pipeline.Review:
 		j.review.Add(1)
 		c.hooksMu.RLock()
@@ -609,7 +637,7 @@ func (c *Coordinator) followLinks(ctx context.Context, j *jobState, capt *schema
 
 // AddReviewed stores a document that human curators settled as accepted:
 // it joins the job's next dataset version like any accepted document.
-// Adding one twice is harmless (rows are keyed by document ID).
+// Adding one twice is harmless and counted once (rows are keyed by ID).
 func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error {
 	j := c.job(d.JobID)
 	if j == nil {
@@ -620,11 +648,14 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 	if c.quarantined[d.NodePeerID] {
 		return fmt.Errorf("reviewed document %s was fetched by quarantined node %s: %w", d.ID, d.NodePeerID, ErrQuarantined)
 	}
-	if err := j.dataset.Add(ctx, d); err != nil {
+	n, err := j.dataset.AddNew(ctx, d)
+	if err != nil {
 		return fmt.Errorf("storing reviewed document %s: %w", d.ID, err)
 	}
-	j.accepted.Add(1)
-	c.emitAccepted(d)
+	if n == 1 {
+		j.accepted.Add(1)
+		c.emitAccepted(d)
+	}
 	return nil
 }
 

@@ -54,3 +54,27 @@ func TestOfferBatchesAndIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRemoveDocument(t *testing.T) {
+	cfg := Config{}
+	cfg.Default()
+	f, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	d := schemas.Document{ID: "x1", URL: "http://127.0.0.1/x", Text: "altered text", FetchedAt: time.Now().UTC()}
+	if err := f.Add(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.RemoveDocument(ctx, "x1", time.Now().UTC()); !ok || err != nil {
+		t.Fatalf("RemoveDocument = %v, %v", ok, err)
+	}
+	if rec, err := f.Get(ctx, "x1"); err == nil && rec != nil {
+		t.Errorf("removed document still served: %+v", rec)
+	}
+	if ok, _ := f.RemoveDocument(ctx, "unknown", time.Now().UTC()); ok {
+		t.Error("removing an unknown id reported success")
+	}
+}

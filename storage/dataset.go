@@ -267,10 +267,17 @@ func (w *DatasetWriter) Pending() int {
 // fsync'd to the spool. A document whose ID is already pending or published
 // is skipped, so retrying an Add is safe. Every document needs an ID.
 func (w *DatasetWriter) Add(ctx context.Context, docs ...schemas.Document) error {
+	_, err := w.AddNew(ctx, docs...)
+	return err
+}
+
+// AddNew is Add that also says how many of docs were new (neither pending
+// nor published before), so a caller can count each document once.
+func (w *DatasetWriter) AddNew(ctx context.Context, docs ...schemas.Document) (int, error) {
 	recs := make([]spoolRecord, len(docs))
 	for i := range docs {
 		if docs[i].ID == "" {
-			return fmt.Errorf("adding to %q: document %d (url %q) has no id", w.name, i, docs[i].URL)
+			return 0, fmt.Errorf("adding to %q: document %d (url %q) has no id", w.name, i, docs[i].URL)
 		}
 		recs[i].Doc = &docs[i]
 	}
@@ -287,17 +294,20 @@ func (w *DatasetWriter) AddRejects(ctx context.Context, rejects ...Reject) error
 		}
 		recs[i].Reject = &rejects[i]
 	}
-	return w.append(ctx, recs)
+	_, err := w.append(ctx, recs)
+	return err
 }
 
-func (w *DatasetWriter) append(ctx context.Context, recs []spoolRecord) error {
+// append spools the records not yet pending or published and returns how
+// many it wrote.
+func (w *DatasetWriter) append(ctx context.Context, recs []spoolRecord) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return fmt.Errorf("adding to %q: writer is closed", w.name)
+		return 0, fmt.Errorf("adding to %q: writer is closed", w.name)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -315,35 +325,35 @@ func (w *DatasetWriter) append(ctx context.Context, recs []spoolRecord) error {
 		kind, id := k[:1], k[1:]
 		published, err := w.s.meta.Has(ctx, idKey(w.name, kind, id))
 		if err != nil {
-			return fmt.Errorf("checking id %q in %q: %w", id, w.name, err)
+			return 0, fmt.Errorf("checking id %q in %q: %w", id, w.name, err)
 		}
 		if published {
 			continue
 		}
 		if err := enc.Encode(&recs[i]); err != nil {
-			return fmt.Errorf("encoding %q for the spool: %w", id, err)
+			return 0, fmt.Errorf("encoding %q for the spool: %w", id, err)
 		}
 		batch[k] = struct{}{}
 		keys = append(keys, k)
 	}
 	if buf.Len() == 0 {
-		return nil
+		return 0, nil
 	}
 	if _, err := w.f.Write(buf.Bytes()); err != nil {
 		// Drop a partial write so the next line starts clean.
 		_ = w.f.Truncate(w.size)
-		return fmt.Errorf("writing spool of %q: %w", w.name, err)
+		return 0, fmt.Errorf("writing spool of %q: %w", w.name, err)
 	}
 	if err := w.f.Sync(); err != nil {
 		_ = w.f.Truncate(w.size)
-		return fmt.Errorf("syncing spool of %q: %w", w.name, err)
+		return 0, fmt.Errorf("syncing spool of %q: %w", w.name, err)
 	}
 	w.size += int64(buf.Len())
 	for _, k := range keys {
 		w.pending[k] = struct{}{}
 	}
 	w.nPending += len(keys)
-	return nil
+	return len(keys), nil
 }
 
 // Close closes the writer's spool. Pending documents stay pending.

@@ -81,6 +81,11 @@ func init() {
 						slog.Warn("feed: queue full, document not indexed", "url", d.URL)
 					}
 				})
+				coord.OnExclude(func(_, docID string) {
+					if _, err := fd.RemoveDocument(ctx, docID, time.Now().UTC()); err != nil {
+						slog.Warn("feed: removing excluded document", "doc", docID, "err", err)
+					}
+				})
 				if err := serveHTTP(ctx, feedAddr, fd.Handler()); err != nil {
 					return fmt.Errorf("feed API: %w", err)
 				}

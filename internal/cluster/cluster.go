@@ -150,6 +150,11 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 				slog.Warn("feed: queue full, document not indexed", "url", d.URL)
 			}
 		})
+		cl.coord.OnExclude(func(_, docID string) {
+			if _, err := cl.feed.RemoveDocument(ctx, docID, time.Now().UTC()); err != nil {
+				slog.Warn("feed: removing excluded document", "doc", docID, "err", err)
+			}
+		})
 		if err := cl.listen(o.FeedAddr, cl.feed.Handler()); err != nil {
 			return cl, fmt.Errorf("feed API: %w", err)
 		}
@@ -285,6 +290,7 @@ func (cl *Cluster) startCurator(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	cl.coord.SetRules(cl.curator.Rules)
 	cl.coord.OnReview(func(capt *schemas.Capture, res pipeline.Result) {
 		if res.Doc == nil {
 			return

@@ -1,0 +1,73 @@
+package coordinator
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
+	"github.com/swardnet/sward/storage"
+)
+
+// TestIngestOnlyFromTheLeaseHolder: a validly signed capture from a peer
+// that holds no lease on the URL (an injector, or a node whose lease
+// expired) is dropped; the holder's capture of the same URL is stored.
+func TestIngestOnlyFromTheLeaseHolder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pipe, err := pipeline.New(pipeline.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := "http://127.0.0.1:9/report/1"
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "h", Dataset: "h", Seeds: []string{seed},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 2, TDMPolicy: schemas.TDMSkip}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	holder, injector := testPeer(t), testPeer(t)
+
+	// Before any lease, and from a peer that is not the holder.
+	forged := htmlCapture("h", seed, injector.String(), article(1, "ad", "now"))
+	forged.Outlinks = []string{"http://127.0.0.1:9/injected"}
+	if err := c.Ingest(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	resp := c.HandleLease(ctx, holder, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 1 || resp.Items[0].URL != seed {
+		t.Fatalf("lease %+v, want the seed only (the injected link must not be queued)", resp.Items)
+	}
+	if err := c.Ingest(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.unleased.Load(); got != 2 {
+		t.Errorf("%d captures dropped as unleased, want 2", got)
+	}
+	p, err := c.Progress(ctx, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Captured != 0 {
+		t.Fatalf("an unleased capture was ingested: %+v", p)
+	}
+	if err := c.Ingest(ctx, htmlCapture("h", seed, holder.String(), article(1, "ad", "now"))); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ = c.Progress(ctx, "h"); p.Captured != 1 || p.Done != 1 {
+		t.Errorf("the holder's capture was not ingested: %+v", p)
+	}
+}
