@@ -4,7 +4,7 @@ BIN     := bin/sward
 PKGS    := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test demo bench bench-node bench-pipeline bench-storage bench-feed bench-frontier lint fmt vet clean
+.PHONY: build test demo bench bench-node bench-pipeline bench-storage bench-network bench-feed bench-frontier lint fmt vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sward
@@ -26,7 +26,7 @@ fmt:
 
 # Benchmarks print medians over several runs; see BENCHMARKS.md for the
 # figures and the machine they were measured on.
-bench: bench-node bench-pipeline bench-storage bench-frontier bench-feed
+bench: bench-node bench-pipeline bench-storage bench-frontier bench-feed bench-network
 
 bench-node:
 	$(GO) test -run '^$$' -bench FetcherVsColly -benchtime 5x ./node
@@ -41,6 +41,9 @@ bench-storage:
 bench-frontier:
 	$(GO) test -run '^$$' -bench 'FrontierAdd1M' -benchtime=1x -count=3 ./coordinator/
 	$(GO) test -run '^$$' -bench 'FrontierLeaseComplete' -count=3 ./coordinator/
+
+bench-network:
+	$(GO) test -run '^$$' -bench 'NetworkThroughput$$|GossipLatency' -benchtime=1x -count=3 -timeout 30m ./internal/cluster/
 
 bench-feed:
 	$(GO) test -run XXX -bench . -benchtime 2000x -count 3 -timeout 60m ./feed

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -526,6 +528,12 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	if err != nil {
 		return fmt.Errorf("normalising %q: %w", pageURL, err)
 	}
+	if capt.Status == 429 || capt.Status == 503 {
+		// The host asks the network to slow down: back it off for every
+		// node and fetch this page again after the wait, rather than
+		// storing the error page or losing the URL.
+		return c.backOff(ctx, j.id, capt)
+	}
 	c.hooksMu.RLock()
 	for _, fn := range c.onCapture {
 		fn(capt)
@@ -633,6 +641,41 @@ func (c *Coordinator) followLinks(ctx context.Context, j *jobState, capt *schema
 		return fmt.Errorf("adding outlinks of %s: %w", capt.URL, err)
 	}
 	return nil
+}
+
+// Bounds on how long an overloaded host is left alone.
+const (
+	defaultBackoff = time.Minute
+	maxBackoff     = time.Hour
+)
+
+// backOff records a 429/503 answer: the host is not leased before its
+// Retry-After (default one minute, at most an hour) and the URL is queued
+// again for then.
+func (c *Coordinator) backOff(ctx context.Context, jobID string, capt *schemas.Capture) error {
+	wait := parseRetryAfter(capt.Headers["Retry-After"], time.Now())
+	until := time.Now().Add(wait)
+	host, err := HostKey(capt.URL)
+	if err != nil {
+		return err
+	}
+	if err := c.frontier.Backoff(ctx, host, until); err != nil {
+		return fmt.Errorf("backing off %s: %w", host, err)
+	}
+	c.log.Info("host asked to slow down", "host", host, "status", capt.Status, "until", until.Format(time.RFC3339))
+	return c.frontier.RetryLater(ctx, jobID, capt.URL, until)
+}
+
+// parseRetryAfter reads a Retry-After value (seconds or an HTTP date).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	d := defaultBackoff
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, time.Second), maxBackoff)
 }
 
 // AddReviewed stores a document that human curators settled as accepted:

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // LeaseHolder returns the node whose live lease holds a job's URL, or ""
@@ -29,4 +30,42 @@ func (f *Frontier) LeaseHolder(ctx context.Context, jobID, rawURL string) (strin
 		return "", fmt.Errorf("lease holder of %s: %w", n, err)
 	}
 	return node, nil
+}
+
+// RetryLater takes a job's URL out of its lease and queues it again, not to
+// be leased before notBefore: the coordinator calls it when a node's capture
+// says the host is overloaded (429, 503), so the page is fetched later
+// instead of being lost. A URL that is not leased is left alone.
+func (f *Frontier) RetryLater(ctx context.Context, jobID, rawURL string, notBefore time.Time) error {
+	n, err := NormalizeURL(rawURL)
+	if err != nil {
+		return fmt.Errorf("retry later: %w", err)
+	}
+	key := URLKey(n)
+	return f.writeTx(ctx, "retry later "+n, func(tx *sql.Tx, _ *func()) error {
+		j, err := loadJob(ctx, tx, jobID)
+		if err != nil {
+			return err
+		}
+		var (
+			id, hid int64
+			lease   sql.NullInt64
+		)
+		err = tx.QueryRowContext(ctx, `SELECT id, host, lease FROM urls WHERE job = ? AND key = ? AND state = ?`,
+			j.jid, key[:], stateLeased).Scan(&id, &hid, &lease)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look up URL: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE urls SET state = ?, lease = NULL, not_before = ? WHERE id = ?`,
+			waitingState(j.state), notBefore.UnixNano(), id); err != nil {
+			return fmt.Errorf("requeue URL: %w", err)
+		}
+		if lease.Valid {
+			return settle(ctx, tx, lease.Int64, hid)
+		}
+		return nil
+	})
 }

@@ -71,3 +71,59 @@ func TestIngestOnlyFromTheLeaseHolder(t *testing.T) {
 		t.Errorf("the holder's capture was not ingested: %+v", p)
 	}
 }
+
+// TestOverloadedHostIsBackedOffAndRetried: a 429 capture backs the host off
+// for the whole network and queues the page again for after the wait,
+// instead of storing the error or losing the URL.
+func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pipe, err := pipeline.New(pipeline.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := "http://127.0.0.1:9/busy"
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "b", Dataset: "b", Seeds: []string{seed},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 1, TDMPolicy: schemas.TDMSkip}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	node := testPeer(t)
+	if resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 1 {
+		t.Fatalf("lease %+v, want the seed", resp)
+	}
+	busy := htmlCapture("b", seed, node.String(), []byte("slow down"))
+	busy.Status, busy.Error = 429, "http: 429"
+	busy.Headers = map[string]string{"Retry-After": "120"}
+	if err := c.Ingest(ctx, busy); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Progress(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Queued != 1 || p.Leased != 0 || p.Done != 0 || p.Rejected != 0 {
+		t.Errorf("after a 429: %+v, want the URL queued again and nothing stored", p)
+	}
+	if resp := c.HandleLease(ctx, testPeer(t), &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 0 {
+		t.Errorf("the backed-off host was leased again at once: %+v", resp.Items)
+	}
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{{"120", 2 * time.Minute}, {"", defaultBackoff}, {"junk", defaultBackoff}, {"999999", maxBackoff}, {"0", time.Second}} {
+		if got := parseRetryAfter(tc.in, time.Now()); got != tc.want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
