@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/network"
 )
 
 // curateFlags are the options of `sward curate`.
@@ -32,6 +33,8 @@ type curateFlags struct {
 	guidelines   []string
 	hotkeys      []string
 	load         []string
+	join         []string
+	p2pListen    string
 }
 
 func init() {
@@ -61,6 +64,8 @@ review session.`,
 	fl.StringArrayVar(&f.guidelines, "guidelines", nil, "DATASET=FILE: guideline text shown beside the queue (repeatable)")
 	fl.StringSliceVar(&f.hotkeys, "hotkey", nil, "ACTION=KEY, e.g. accept=y (repeatable)")
 	fl.StringArrayVar(&f.load, "load", nil, "JSON Lines file of review items to enqueue (repeatable)")
+	fl.StringSliceVar(&f.join, "join", nil, "multiaddr of a peer to gossip decisions with (the coordinator that `sward up`/`sward coordinator` prints; repeatable); without it the curator works alone")
+	fl.StringVar(&f.p2pListen, "p2p-listen", "/ip4/127.0.0.1/tcp/0", "libp2p listen multiaddr when --join is given")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -104,6 +109,24 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 			return fmt.Errorf("--hotkey %q: want ACTION=KEY", h)
 		}
 		cfg.Hotkeys[a] = k
+	}
+	if len(f.join) > 0 {
+		if err := os.MkdirAll(f.dir, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", f.dir, err)
+		}
+		h, err := network.New(ctx, network.Config{
+			ListenAddrs: []string{f.p2pListen}, Bootstrap: f.join,
+			KeyFile: filepath.Join(f.dir, "p2p.key"),
+		})
+		if err != nil {
+			return fmt.Errorf("joining the network: %w", err)
+		}
+		defer h.Close()
+		bus, err := curator.JoinPubSub(h.PubSub())
+		if err != nil {
+			return fmt.Errorf("joining the decisions topic: %w", err)
+		}
+		cfg.Bus = bus
 	}
 	c, err := curator.Open(ctx, f.dir, cfg)
 	if err != nil {

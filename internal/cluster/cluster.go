@@ -307,7 +307,8 @@ func (cl *Cluster) startCurator(ctx context.Context, o Options) error {
 	if err := cl.listen(o.CuratorAddr, cl.curator.Handler()); err != nil {
 		return fmt.Errorf("curator UI: %w", err)
 	}
-	cl.urls = append(cl.urls, fmt.Sprintf("curator review queue: http://%s", o.CuratorAddr))
+	cl.urls = append(cl.urls, fmt.Sprintf("curator review queue: http://%s  (more curators: sward curate --join %s --item-source %s)",
+		o.CuratorAddr, cl.coordHost.Addrs()[0], cl.curator.PeerID()))
 	return nil
 }
 
