@@ -18,21 +18,7 @@ import (
 // expired) is dropped; the holder's capture of the same URL is stored.
 func TestIngestOnlyFromTheLeaseHolder(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newTestCoordinator(t)
 	seed := "http://127.0.0.1:9/report/1"
 	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "h", Dataset: "h", Seeds: []string{seed},
 		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 2, TDMPolicy: schemas.TDMSkip}
@@ -77,21 +63,7 @@ func TestIngestOnlyFromTheLeaseHolder(t *testing.T) {
 // instead of storing the error or losing the URL.
 func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newTestCoordinator(t)
 	seed := "http://127.0.0.1:9/busy"
 	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "b", Dataset: "b", Seeds: []string{seed},
 		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 1, TDMPolicy: schemas.TDMSkip}
@@ -126,4 +98,27 @@ func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
+}
+
+// newTestCoordinator is a coordinator over a real frontier, store and
+// pipeline in a temporary directory, with a fake network and no host delay.
+func newTestCoordinator(t *testing.T) *Coordinator {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	pipe, err := pipeline.New(pipeline.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
