@@ -24,6 +24,15 @@ type contribution struct {
 	decision pipeline.Decision
 	verified bool
 	at       time.Time
+	// dedup is the text's key in the pipeline's dedup index, forgotten
+	// when the page is excluded so the honest re-fetch is not a "duplicate".
+	dedup *pipeline.DedupKey
+}
+
+// dedupForgetter is a Processor that can take a text back out of its
+// dedup index; *pipeline.Pipeline is one.
+type dedupForgetter interface {
+	ForgetDedup(pipeline.DedupKey)
 }
 
 // OnQuarantine registers fn to be called when a peer is quarantined, with
@@ -68,7 +77,7 @@ func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID stri
 		m = make(map[checkKey]*contribution)
 		c.contrib[capt.NodePeerID] = m
 	}
-	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now}
+	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey}
 	c.contribMu.Unlock()
 
 	if res.Doc == nil || res.Decision == pipeline.Reject || !c.verify.sampled(j.id, key.url, j.spec.VerifySampleRate) {
@@ -280,6 +289,9 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 				j.review.Add(-1)
 			default:
 				j.rejected.Add(-1)
+			}
+			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
+				f.ForgetDedup(*t.ct.dedup)
 			}
 			if err := c.frontier.Requeue(ctx, Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
 				errs = append(errs, fmt.Errorf("queueing %s again: %w", t.ct.url, err))

@@ -229,6 +229,33 @@ func (d *Dedup) Add(k DedupKey, exact, near bool) DedupResult {
 	return res
 }
 
+// Forget takes a document back out of the index, so a later copy of its
+// text is not rejected as its duplicate: the coordinator uses it when the
+// document came from a node caught altering pages and an honest re-fetch of
+// the page is on its way. Only a document recorded with its exact hash can
+// be found; its band entries are removed when they still name it, and its
+// cluster shrinks by one. Forgetting an unknown key does nothing.
+func (d *Dedup) Forget(k DedupKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, ok := d.exact[k.Exact]
+	if !ok {
+		return
+	}
+	delete(d.exact, k.Exact)
+	if len(k.Signature) == d.bands*d.rows {
+		for b := range d.buckets {
+			key := d.bandHash(k.Signature, b)
+			if d.buckets[b][key] == id {
+				delete(d.buckets[b], key)
+			}
+		}
+	}
+	if root := d.find(id); d.size[root] > 1 {
+		d.size[root]--
+	}
+}
+
 // Len is the number of documents recorded.
 func (d *Dedup) Len() int {
 	d.mu.Lock()

@@ -99,6 +99,10 @@ func (p *Pipeline) RestoreDedup(k DedupKey) {
 	p.dedup.Add(k, p.cfg.ExactDedup, p.cfg.NearDedup)
 }
 
+// ForgetDedup takes a document's text back out of the dedup index (see
+// Dedup.Forget).
+func (p *Pipeline) ForgetDedup(k DedupKey) { p.dedup.Forget(k) }
+
 // ValidateJob checks a job's pipeline settings (quality overrides and
 // field selectors) without processing anything.
 func ValidateJob(base Config, job *schemas.JobSpec) error {
