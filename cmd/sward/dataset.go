@@ -49,6 +49,19 @@ func openStore(ctx context.Context) (*storage.Store, error) {
 	return storage.Open(ctx, datasetDataDir)
 }
 
+// withStore runs a command body with the local store open, closing it after.
+func withStore(fn func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		s, err := openStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(ctx, cmd, args, s)
+	}
+}
+
 // parseVersion accepts a CID or a dataset name (meaning its head).
 func parseVersion(ctx context.Context, s *storage.Store, arg string) (cid.Cid, error) {
 	if c, err := cid.Decode(arg); err == nil {
@@ -69,13 +82,7 @@ func datasetLsCmd() *cobra.Command {
 		Use:   "ls",
 		Short: "List datasets in the local store with their head version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
 			names, err := s.Datasets(ctx)
 			if err != nil {
 				return err
@@ -104,7 +111,7 @@ func datasetLsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", n, len(vs), rows, bytes, head)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 
@@ -114,13 +121,7 @@ func datasetShowCmd() *cobra.Command {
 		Use:   "show <cid|dataset>",
 		Short: "Show a version's manifest: counts, shards, languages, hosts, parent",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
 			root, err := parseVersion(ctx, s, args[0])
 			if err != nil {
 				return err
@@ -153,7 +154,7 @@ func datasetShowCmd() *cobra.Command {
 			fmt.Fprintf(out, "languages: %s\n", countsLine(m.Languages, 10))
 			fmt.Fprintf(out, "hosts:     %s\n", countsLine(m.Hosts, 10))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest as JSON")
 	return cmd
@@ -348,13 +349,7 @@ func datasetDiffCmd() *cobra.Command {
 		Use:   "diff <cid|dataset> <cid|dataset>",
 		Short: "Compare two versions: shards added and removed, row and count changes",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
 			a, err := parseVersion(ctx, s, args[0])
 			if err != nil {
 				return err
@@ -369,7 +364,7 @@ func datasetDiffCmd() *cobra.Command {
 			}
 			d.WriteText(cmd.OutOrStdout())
 			return nil
-		},
+		}),
 	}
 }
 
@@ -379,13 +374,7 @@ func datasetServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the local store over bitswap (and a loopback trustless HTTP gateway)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
 			h, err := libp2p.New(libp2p.ListenAddrStrings(listen), libp2p.DisableRelay())
 			if err != nil {
 				return fmt.Errorf("starting libp2p host on %s: %w", listen, err)
@@ -415,7 +404,7 @@ func datasetServeCmd() *cobra.Command {
 			}
 			<-ctx.Done()
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&listen, "listen", "/ip4/127.0.0.1/tcp/0", "libp2p listen multiaddr")
 	cmd.Flags().StringVar(&gatewayAddr, "gateway", "127.0.0.1:0", "trustless gateway address (empty to disable)")
