@@ -36,7 +36,7 @@ func startSmall(t *testing.T, nodes int) *Cluster {
 	t.Cleanup(cancel)
 	cl, err := Start(ctx, Options{
 		DataDir: t.TempDir(), Nodes: nodes, Site: smallSite,
-		HostDelay: 10 * time.Millisecond, LeaseTTL: 5 * time.Second,
+		HostDelay: 10 * time.Millisecond, LeaseTTL: 3 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("starting cluster: %v", err)

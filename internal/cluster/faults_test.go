@@ -168,7 +168,7 @@ func checkDataset(t *testing.T, store *storage.Store, root string, l *crawlLog, 
 // leases expire and other nodes fetch the URLs, so the dataset still holds
 // every accepted page exactly once.
 func TestCrawlSurvivesKilledNodes(t *testing.T) {
-	cl := startFault(t, 10)
+	cl := startSmall(t, 10)
 	log := newCrawlLog()
 	log.watch(t, cl)
 	reachable := cl.Site().Reachable(faultDepth)
@@ -333,7 +333,7 @@ func TestCaptureFloodIsHarmless(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cl := startFault(t, 3)
+			cl := startSmall(t, 3)
 			log := newCrawlLog()
 			log.watch(t, cl)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -551,24 +551,7 @@ func (f *flooder) stop() int {
 	return f.sent
 }
 
-// startFault starts a cluster for a fault test: the small site, short
-// leases and short politeness gaps.
-func startFault(t *testing.T, nodes int) *Cluster {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cl, err := Start(ctx, Options{
-		DataDir: t.TempDir(), Nodes: nodes, Site: smallSite,
-		HostDelay: 10 * time.Millisecond, LeaseTTL: 3 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("starting cluster: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-// waitFor polls cond until it holds, failing the test when ctx ends.
+// awaitCond polls cond until it holds, failing the test when ctx ends.
 func awaitCond(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(50 * time.Millisecond)

@@ -77,7 +77,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, ctx, "the second curator to receive the item", func() bool {
+	awaitCond(ctx, t, "the second curator to receive the item", func() bool {
 		q, err := second.Queue(ctx, curator.Filter{}, 0)
 		return err == nil && len(q) == 1
 	})
@@ -93,7 +93,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := second.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the settled document to reach the job", func() bool {
+	awaitCond(ctx, t, "the settled document to reach the job", func() bool {
 		p, err := cl.Coordinator().Progress(ctx, id)
 		return err == nil && p.Accepted == v1.Progress.Accepted+1
 	})
@@ -106,16 +106,5 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	}
 	if m2.Parent != v1.CID {
 		t.Errorf("next version %s has parent %q, want %s", cid2, m2.Parent, v1.CID)
-	}
-}
-
-func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
-	t.Helper()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
