@@ -120,6 +120,8 @@ type Coordinator struct {
 	// pending holds URLs a node reported finished whose capture has not been
 	// ingested yet, by lease.
 	pending map[string]pendingComplete
+	// bodies fetches bodies that travel by bitswap (SetBodyFetcher).
+	bodies BodyFetcher
 	// rules are curators' per-domain extraction rules (SetRules).
 	rules ruleBook
 	// unleased counts captures dropped because their node held no lease.
@@ -494,6 +496,14 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	if j == nil {
 		c.log.Debug("capture for unknown job dropped", "job", capt.JobID, "url", capt.URL)
 		return nil
+	}
+	if len(capt.Body) == 0 && capt.BodyCID != "" {
+		if err := c.loadBody(ctx, capt); err != nil {
+			// Dropped, not failed: the URL stays leased and comes back to
+			// the queue when the lease expires.
+			c.log.Warn("capture body not loaded; dropping the capture", "url", capt.URL, "node", capt.NodePeerID, "err", err)
+			return nil
+		}
 	}
 	if j.id != LiveJobID {
 		if handled, err := c.ingestVerify(ctx, capt); handled {

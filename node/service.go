@@ -1,15 +1,18 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -24,6 +27,12 @@ type Network interface {
 	Key() crypto.PrivKey
 	RequestLease(ctx context.Context, coordinator peer.ID, req *schemas.LeaseRequest) (*schemas.LeaseResponse, error)
 	PublishCapture(ctx context.Context, c *schemas.Capture) error
+}
+
+// Blobs stores bodies too large to travel inline, under their UnixFS CID,
+// where peers can fetch them over bitswap; *storage.Store fits.
+type Blobs interface {
+	AddFile(ctx context.Context, r io.Reader) (cid.Cid, error)
 }
 
 // Signer signs a capture with the node's key; network.SignCapture fits.
@@ -46,8 +55,9 @@ type ServiceConfig struct {
 	// MaxBackoff caps the wait after failed lease requests (default 30s).
 	MaxBackoff time.Duration
 	// MaxInlineBody is the largest body a capture carries inline in gossip
-	// (default 1 MiB, the network's limit). A longer body is cut there and
-	// the capture marked truncated: bodies do not travel by bitswap yet.
+	// (default 1 MiB, the network's limit). A longer body goes to the
+	// node's Blobs and the capture names it by CID; without Blobs it is cut
+	// there and the capture marked truncated.
 	MaxInlineBody int
 }
 
@@ -92,8 +102,13 @@ type Service struct {
 	net     Network
 	sign    Signer
 	fetcher *Fetcher
+	blobs   Blobs
 	log     *slog.Logger
 }
+
+// SetBlobs gives the service a store for bodies over MaxInlineBody; call
+// it before Serve. The store must be served over bitswap on the node's host.
+func (s *Service) SetBlobs(b Blobs) { s.blobs = b }
 
 // NewService wires a fetcher to the network.
 func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (*Service, error) {
@@ -196,7 +211,7 @@ func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
 			if ctx.Err() != nil {
 				return // interrupted: the URL goes back to the queue
 			}
-			fitInline(c, s.cfg.MaxInlineBody)
+			s.placeBody(ctx, c)
 			if err := s.sign(s.net.Key(), c); err != nil {
 				log.Error("signing capture", "url", item.URL, "err", err)
 				return
@@ -259,6 +274,25 @@ func (s *Service) keepAlive(ctx context.Context, lease *schemas.LeaseResponse) {
 			deadline = resp.Deadline
 		}
 	}
+}
+
+// placeBody keeps a body that fits inline; a longer one moves to the
+// node's blob store and the capture names it by CID (its hash and size stay
+// signed), or, without a blob store, is cut to fit.
+func (s *Service) placeBody(ctx context.Context, c *schemas.Capture) {
+	if len(c.Body) <= s.cfg.MaxInlineBody {
+		return
+	}
+	if s.blobs != nil {
+		root, err := s.blobs.AddFile(ctx, bytes.NewReader(c.Body))
+		if err == nil {
+			c.BodyCID = root.String()
+			c.Body = nil
+			return
+		}
+		s.log.Warn("storing a large body; sending it cut instead", "url", c.URL, "err", err)
+	}
+	fitInline(c, s.cfg.MaxInlineBody)
 }
 
 // fitInline cuts a body longer than limit at a UTF-8 boundary and marks the

@@ -3,14 +3,18 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/swardnet/sward/schemas"
 )
@@ -234,5 +238,41 @@ func TestFitInlineCutsAtRuneBoundary(t *testing.T) {
 	fitInline(small, 10)
 	if small.Truncated || string(small.Body) != "ok" {
 		t.Fatalf("a small body was changed: %+v", small)
+	}
+}
+
+// memBlobs records what the service stores.
+type memBlobs struct{ got []byte }
+
+func (m *memBlobs) AddFile(_ context.Context, r io.Reader) (cid.Cid, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return cid.Undef, err
+	}
+	m.got = b
+	h, err := mh.Sum(b, mh.SHA2_256, -1)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.NewCidV1(cid.Raw, h), nil
+}
+
+func TestPlaceBodyMovesLargeBodiesToBlobs(t *testing.T) {
+	big := []byte(strings.Repeat("x", 40))
+	svc := &Service{cfg: ServiceConfig{MaxInlineBody: 16}}
+	blobs := &memBlobs{}
+	svc.SetBlobs(blobs)
+	c := &schemas.Capture{Body: big, BodySize: int64(len(big)), BodySHA256: schemas.SHA256Hex(big)}
+	svc.placeBody(context.Background(), c)
+	if c.Body != nil || c.BodyCID == "" || c.Truncated || c.BodySHA256 != schemas.SHA256Hex(big) || c.BodySize != 40 {
+		t.Fatalf("large body not moved whole to blobs: %+v", c)
+	}
+	if string(blobs.got) != string(big) {
+		t.Errorf("blobs got %q", blobs.got)
+	}
+	small := &schemas.Capture{Body: []byte("short")}
+	svc.placeBody(context.Background(), small)
+	if small.BodyCID != "" || string(small.Body) != "short" {
+		t.Errorf("a small body was moved: %+v", small)
 	}
 }

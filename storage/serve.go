@@ -4,25 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/ipfs/boxo/bitswap/client"
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/bitswap/server"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
-// Server serves a store's blocks over bitswap on a libp2p host.
+// Server serves a store's blocks over bitswap on a libp2p host, and fetches
+// blocks it lacks from the host's peers (FetchFile).
 type Server struct {
 	net     interface{ Stop() }
 	srv     *server.Server
+	cl      *client.Client
+	store   *Store
 	routing routing.ContentRouting
 }
 
@@ -45,8 +52,11 @@ func Serve(ctx context.Context, h host.Host, s *Store, opts ...ServeOption) (*Se
 	n := bsnet.NewFromIpfsHost(h)
 	srv := server.New(ctx, n, &blockstore.ValidatingBlockstore{Blockstore: s.bs},
 		server.MaxOutstandingBytesPerPeer(16<<20), server.MaxQueuedWantlistEntriesPerPeer(4096))
-	n.Start(srv)
-	out := &Server{net: n, srv: srv}
+	// The client shares the host's bitswap network with the server; it
+	// asks connected peers and stores what it gets (hash-checked) in s.
+	cl := client.New(ctx, n, nil, s.bs)
+	n.Start(srv, cl)
+	out := &Server{net: n, srv: srv, cl: cl, store: s}
 	for _, o := range opts {
 		o(out)
 	}
@@ -82,7 +92,35 @@ func (s *Server) Provide(ctx context.Context, root cid.Cid) error {
 func (s *Server) Close() error {
 	s.net.Stop()
 	s.srv.Close()
+	s.cl.Close()
 	return nil
+}
+
+// FetchFile returns the bytes of the UnixFS file named by root, fetching
+// missing blocks from connected peers over bitswap (each block is checked
+// against its CID). A file larger than max is an error. The coordinator uses
+// it for capture bodies too large to travel inline in gossip.
+func (s *Server) FetchFile(ctx context.Context, root cid.Cid, max int64) ([]byte, error) {
+	dag := merkledag.NewDAGService(blockservice.New(s.store.bs, s.cl))
+	nd, err := dag.Get(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", root, err)
+	}
+	r, err := uio.NewDagReader(ctx, nd, dag)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", root, err)
+	}
+	if int64(r.Size()) > max {
+		return nil, fmt.Errorf("file %s is %d bytes, over the %d limit", root, r.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", root, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("file %s is over the %d limit", root, max)
+	}
+	return b, nil
 }
 
 // ServeGateway serves the store as a trustless IPFS HTTP gateway on addr

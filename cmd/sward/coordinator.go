@@ -62,9 +62,12 @@ func init() {
 				return err
 			}
 			h.ServeLeases(coord)
-			if _, err := storage.Serve(ctx, h.Libp2p(), store); err != nil {
+			bsrv, err := storage.Serve(ctx, h.Libp2p(), store)
+			if err != nil {
 				return fmt.Errorf("serving blocks: %w", err)
 			}
+			defer bsrv.Close()
+			coord.SetBodyFetcher(bsrv)
 			if err := serveHTTP(ctx, api, coordinator.NewAPI(coord, frontier).Handler()); err != nil {
 				return fmt.Errorf("job API: %w", err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
+	"github.com/swardnet/sward/storage"
 )
 
 // nodeFlags are the node command's own flags; the operator controls (caps,
@@ -100,6 +101,17 @@ func runNode(cmd *cobra.Command, o nodeFlags) error {
 	if err != nil {
 		return err
 	}
+	blobs, err := storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	bsrv, err := storage.Serve(ctx, h.Libp2p(), blobs)
+	if err != nil {
+		return fmt.Errorf("serving large bodies over bitswap: %w", err)
+	}
+	defer bsrv.Close()
+	svc.SetBlobs(blobs)
 	if o.dashboard != "" {
 		ln, err := net.Listen("tcp", o.dashboard)
 		if err != nil {

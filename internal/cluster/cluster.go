@@ -131,9 +131,11 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 		return cl, err
 	}
 	cl.coordHost.ServeLeases(cl.coord)
-	if _, err := storage.Serve(ctx, cl.coordHost.Libp2p(), cl.store); err != nil {
+	bsrv, err := storage.Serve(ctx, cl.coordHost.Libp2p(), cl.store)
+	if err != nil {
 		return cl, fmt.Errorf("serving blocks over bitswap: %w", err)
 	}
+	cl.coord.SetBodyFetcher(bsrv)
 	cl.goServe(func() error { return cl.coord.Serve(ctx) })
 
 	if o.FeedAddr != "" {
@@ -263,6 +265,20 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 		_ = h.Close()
 		return nil, err
 	}
+	// Bodies over the gossip inline limit wait in the node's own block
+	// store, served over bitswap, until the coordinator fetches them.
+	blobs, err := storage.Open(ctx, filepath.Join(nodeDir, "store"))
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	bsrv, err := storage.Serve(ctx, h.Libp2p(), blobs)
+	if err != nil {
+		_ = blobs.Close()
+		_ = h.Close()
+		return nil, err
+	}
+	svc.SetBlobs(blobs)
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{Index: idx, Host: h, Fetcher: fetcher, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -271,6 +287,8 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 			slog.Error("node stopped", "peer", h.ID().String(), "err", err)
 		}
 		_ = fetcher.Close()
+		_ = bsrv.Close()
+		_ = blobs.Close()
 	}()
 	cl.mu.Lock()
 	cl.nodes = append(cl.nodes, n)

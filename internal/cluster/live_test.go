@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +65,49 @@ func TestLiveFetchGoesThroughTheNetwork(t *testing.T) {
 	}
 	if _, err := cl.Coordinator().FetchURL(ctx, optout); !errors.Is(err, feed.ErrRefused) || !strings.Contains(err.Error(), "tdm") {
 		t.Errorf("fetch of an AI opt-out page: got %v, want ErrRefused naming the TDM reservation", err)
+	}
+}
+
+// TestLargeBodyTravelsByBitswap: a page over the gossip inline limit is
+// stored on the fetching node, announced by CID, fetched by the coordinator
+// over bitswap and checked against the signed hash; the document cites
+// that CID.
+func TestLargeBodyTravelsByBitswap(t *testing.T) {
+	// A modern page: a heavy inline script first, the article after it, so
+	// a body cut at the 1 MiB inline limit would lose the article.
+	var page strings.Builder
+	page.WriteString("<html><head><title>The long report</title><script>var state = [")
+	for page.Len() < 1200<<10 {
+		fmt.Fprintf(&page, "%q,", fmt.Sprintf("%x", page.Len()*2654435761))
+	}
+	page.WriteString("0];</script></head><body><article><h1>The long report</h1>")
+	for i := range 400 {
+		fmt.Fprintf(&page, "<p>Section %d of the report looks at how the river authority spent budget line %d, "+
+			"which contractors were hired in district %d, and what the residents said at meeting %d.</p>\n", i, i*13, i%97, i*7)
+	}
+	page.WriteString("<p>The final section closes the report.</p></article></body></html>")
+	body := page.String()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/report.html" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, body)
+	}))
+	defer srv.Close()
+
+	cl := startSmall(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	doc, err := cl.Coordinator().FetchURL(ctx, srv.URL+"/report.html")
+	if err != nil {
+		t.Fatalf("live fetch of a %d-byte page: %v", len(body), err)
+	}
+	if !strings.HasPrefix(doc.CaptureCID, "bafy") {
+		t.Errorf("document cites capture CID %q, want the body's UnixFS CID", doc.CaptureCID)
+	}
+	if !strings.Contains(doc.Text, "The final section closes the report.") {
+		t.Errorf("the article after the first MiB is missing (%d bytes of text): the body was cut, not fetched whole", len(doc.Text))
 	}
 }
