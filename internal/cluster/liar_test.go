@@ -9,14 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/internal/faults"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -201,7 +198,10 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := readVersionDocs(t, cl, root, res.Manifest)
+	docs, err := faults.DatasetDocuments(context.Background(), cl.store, root)
+	if err != nil {
+		t.Fatalf("reading the published dataset: %v", err)
+	}
 	if int64(len(docs)) != res.Progress.Accepted || len(docs) == 0 {
 		t.Errorf("dataset has %d rows, progress says %d accepted", len(docs), res.Progress.Accepted)
 	}
@@ -215,46 +215,4 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 		}
 		urls[d.URL] = true
 	}
-}
-
-// readVersionDocs reads every document of a published version from the
-// coordinator's store.
-func readVersionDocs(t *testing.T, cl *Cluster, root cid.Cid, m *schemas.Manifest) []schemas.Document {
-	t.Helper()
-	ctx := context.Background()
-	var out []schemas.Document
-	for _, sh := range m.Shards {
-		r, err := cl.store.OpenFile(ctx, root, sh.Path)
-		if err != nil {
-			t.Fatalf("opening %s: %v", sh.Path, err)
-		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pf, err := file.NewParquetReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.DefaultAllocator)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tbl, err := fr.ReadTable(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := array.NewTableReader(tbl, 0)
-		for tr.Next() {
-			docs, err := schemas.DocumentsFromRecord(tr.RecordBatch())
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, docs...)
-		}
-		tr.Release()
-		tbl.Release()
-		pf.Close()
-	}
-	return out
 }
