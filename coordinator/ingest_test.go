@@ -122,3 +122,39 @@ func newTestCoordinator(t *testing.T) *Coordinator {
 	}
 	return c
 }
+
+// TestCompletedURLWithoutCaptureIsQueuedAgain: a node reports a lease
+// complete, but one capture never arrives by gossip; after the grace period
+// that URL goes back to the queue, while the ingested one stays done.
+func TestCompletedURLWithoutCaptureIsQueuedAgain(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	a, b := "http://127.0.0.1:9/a", "http://127.0.0.1:9/b"
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "g", Dataset: "g", Seeds: []string{a, b},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 0, TDMPolicy: schemas.TDMSkip}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	node := testPeer(t)
+	resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 2 {
+		t.Fatalf("lease %+v, want both seeds", resp.Items)
+	}
+	if err := c.Ingest(ctx, htmlCapture("g", a, node.String(), article(1, "ad", "now"))); err != nil {
+		t.Fatal(err)
+	}
+	c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: resp.LeaseID, URLs: []string{a, b}})
+
+	c.sweepPending(ctx, time.Now()) // within the grace period: nothing moves
+	if p, _ := c.Progress(ctx, "g"); p.Leased != 1 || p.Queued != 0 {
+		t.Fatalf("before the grace period: %+v, want b still leased", p)
+	}
+	c.sweepPending(ctx, time.Now().Add(c.cfg.CompleteGrace+time.Second))
+	p, err := c.Progress(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Queued != 1 || p.Leased != 0 || p.Done != 1 {
+		t.Errorf("after the grace period: %+v, want b queued again and a done", p)
+	}
+}
