@@ -104,7 +104,10 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 	if got := coordinator.FailuresToQuarantine(0); got != bound {
 		t.Fatalf("FailuresToQuarantine(0) = %d, the derivation says %d", got, bound)
 	}
-	cl := startSmall(t, 3)
+	// One honest node and the liar get the job first, so the liar is sure
+	// to capture pages before two more honest nodes join; with all four at
+	// once, honest nodes' leases can take every host of the small site.
+	cl := startSmall(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	liar, err := cl.AddNode(ctx, NodeOptions{HostDelay: 10 * time.Millisecond, Sign: lyingSigner})
@@ -154,6 +157,16 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 	id, err := coord.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	awaitCond(ctx, t, "the liar to capture a page", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(liarURLs) > 0
+	})
+	for range 2 {
+		if _, err := cl.AddNode(ctx, NodeOptions{HostDelay: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
 	if err != nil {
