@@ -45,6 +45,9 @@ func publishedStore(t *testing.T, n int, opts DatasetOptions) (*Store, cid.Cid) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return s, root
 }
 
@@ -110,6 +113,9 @@ func TestPullUnknownCIDFailsFast(t *testing.T) {
 	_, err = Pull(ctx, newHost(t), nil, unknown, t.TempDir(), nil)
 	if !errors.Is(err, ErrNoProviders) {
 		t.Fatalf("pull with no peers err = %v, want ErrNoProviders", err)
+	}
+	if want := "no providers for " + unknown.String() + ": pass --from <multiaddr> or enable the DHT"; err.Error() != want {
+		t.Fatalf("pull with no peers err = %q, want %q", err, want)
 	}
 }
 

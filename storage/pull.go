@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -32,15 +34,41 @@ import (
 type PullOptions struct {
 	// Peers to fetch from; Pull connects to each.
 	Peers []peer.AddrInfo
+	// Routing, when set, finds providers by CID: a DHT (*dht.IpfsDHT
+	// satisfies it) or any other content routing. When none of Peers is
+	// reachable (or none is given) Pull looks up the providers of the root
+	// and connects to them; the bitswap client also asks it for providers
+	// of blocks no connected peer has.
+	Routing routing.ContentDiscovery
 	// Progress, when set, is called with bytes fetched (or found from an
-	// earlier, interrupted pull) and the dataset's total size.
+	// earlier, interrupted pull, or reused from files already in the
+	// output directory) and the dataset's total size.
 	Progress func(done, total int64)
 	// StallTimeout aborts the pull when no block arrives for this long
-	// (default 60 s).
+	// (default 60 s); it also bounds the search for providers.
 	StallTimeout time.Duration
 	// Concurrency is the number of DAG nodes walked at once (default 8);
 	// each asks for up to 32 leaves at a time.
 	Concurrency int
+}
+
+// PullResult says what a pull fetched and from where.
+type PullResult struct {
+	// Manifest is the pulled version's manifest.
+	Manifest *schemas.Manifest
+	// Total is the bytes of the version's shards.
+	Total int64
+	// Fetched is the bytes of raw blocks received over the network (shard
+	// data, manifest.json and README.md; directory and inner file nodes,
+	// a few hundred bytes each, are not counted).
+	Fetched int64
+	// Reused is the bytes of shards taken from files already in the output
+	// directory (a previous version, or copies) whose CIDs matched.
+	Reused int64
+	// ReusedFiles is how many files were reused.
+	ReusedFiles int
+	// Resumed is the bytes kept by an earlier, interrupted pull.
+	Resumed int64
 }
 
 // ErrNoProviders is wrapped when no peer could be reached or none sent the
@@ -58,15 +86,41 @@ func Pull(ctx context.Context, h host.Host, peers []peer.AddrInfo, root cid.Cid,
 
 // PullWithOptions is Pull with every knob.
 func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir string, o PullOptions) (*schemas.Manifest, error) {
+	res, err := PullVersion(ctx, h, root, outDir, o)
+	if err != nil {
+		return nil, err
+	}
+	return res.Manifest, nil
+}
+
+// PullVersion is PullWithOptions that also reports where the bytes came
+// from. Files already in outDir whose UnixFS CID (CIDv1, raw leaves, 1 MiB
+// chunks, as Publish imports them) equals a shard of the version are
+// reused instead of fetched: pulling a new version into the directory of
+// the previous one fetches only the new shards, manifest.json and
+// README.md. Files of the previous version that the new one does not have
+// (those its manifest.json listed, and reused files under old names) are
+// removed, so the directory verifies as the new version.
+func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, o PullOptions) (*PullResult, error) {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 60 * time.Second
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
-	if err := connectAny(ctx, h, o.Peers); err != nil {
+	connected, err := connectAny(ctx, h, root, o.Peers, o.Routing != nil)
+	if err != nil {
 		return nil, err
 	}
+	if connected == 0 {
+		if err := findProviders(ctx, h, o.Routing, root, o.StallTimeout); err != nil {
+			return nil, err
+		}
+	}
+	// Files of the version already in outDir (read before anything is
+	// written there) may be removed once the new version is in place.
+	stale := previousFiles(outDir)
+
 	state := filepath.Join(outDir, pullStateDir)
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", state, err)
@@ -79,7 +133,8 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 	defer closeDS()
 	local := blockstore.NewBlockstore(pds)
 
-	var done atomic.Int64
+	res := &PullResult{}
+	var fetched, reused atomic.Int64
 	var lastBlock atomic.Int64
 	have, bad, err := checkLocalBlocks(ctx, local)
 	if err != nil {
@@ -88,17 +143,18 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 	if bad > 0 {
 		slog.Warn("pull: dropped corrupt blocks from an earlier run; fetching them again", "count", bad, "cid", root.String())
 	}
-	done.Store(have)
+	res.Resumed = have
 	lastBlock.Store(time.Now().UnixNano())
 	counting := &countingBlockstore{Blockstore: local, onPut: func(n int) {
-		done.Add(int64(n))
+		fetched.Add(int64(n))
 		lastBlock.Store(time.Now().UnixNano())
 	}}
+	done := func() int64 { return have + reused.Load() + fetched.Load() }
 
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	n := bsnet.NewFromIpfsHost(h)
-	bs := client.New(pctx, n, nil, counting, client.ProviderSearchDelay(time.Second))
+	bs := client.New(pctx, n, o.Routing, counting, client.ProviderSearchDelay(time.Second))
 	n.Start(bs)
 	defer func() {
 		n.Stop()
@@ -136,7 +192,8 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 	defer wg.Wait()
 	explain := func(what string, err error) error {
 		if s, _ := stalled.Load().(bool); s {
-			return fmt.Errorf("%s: none of the %d peers sent the next block of %s for %s (%w); check the CID and that a peer still serves it, then re-run to resume", what, len(o.Peers), root, o.StallTimeout, ErrNoProviders)
+			why := fmt.Sprintf("no peer sent its next block for %s; check the CID and that a peer still serves it, then re-run to resume", o.StallTimeout)
+			return fmt.Errorf("%s: %w", what, noProviders(root, why, o.Routing != nil))
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -145,13 +202,25 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 	if err != nil {
 		return nil, explain("fetching manifest of "+root.String(), err)
 	}
-	total := int64(0)
+	res.Manifest = m
 	for _, sh := range allShards(m) {
-		total += sh.Bytes
+		res.Total += sh.Bytes
 	}
+	nReused, reusedPaths, err := reuseLocalFiles(pctx, local, outDir, allShards(m))
+	if err != nil {
+		return nil, explain("reusing files in "+outDir, err)
+	}
+	reused.Store(nReused)
+	res.ReusedFiles = len(reusedPaths)
+	stale = append(stale, reusedPaths...)
+	if nReused > 0 {
+		slog.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", nReused)
+	}
+	lastBlock.Store(time.Now().UnixNano())
+
 	report := func() {
 		if o.Progress != nil {
-			o.Progress(min(done.Load(), total), total)
+			o.Progress(min(done(), res.Total), res.Total)
 		}
 	}
 	stopReport := make(chan struct{})
@@ -178,14 +247,17 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 		return nil, explain("fetching "+root.String(), err)
 	}
 	if o.Progress != nil {
-		o.Progress(total, total)
+		o.Progress(res.Total, res.Total)
 	}
+	res.Fetched, res.Reused = fetched.Load(), reused.Load()
 
 	// Materialise the files from verified local blocks only.
 	offline := merkledag.NewDAGService(blockservice.New(&blockstore.ValidatingBlockstore{Blockstore: local}, nil))
-	if err := writeTree(ctx, offline, root, outDir); err != nil {
+	written, err := writeTree(ctx, offline, root, outDir)
+	if err != nil {
 		return nil, err
 	}
+	pruneStale(outDir, stale, written)
 	if err := VerifyDir(ctx, outDir, root); err != nil {
 		return nil, fmt.Errorf("pulled files do not verify: %w", err)
 	}
@@ -193,7 +265,7 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 	if err := os.RemoveAll(state); err != nil {
 		slog.Warn("pull: removing state", "path", state, "err", err)
 	}
-	return m, nil
+	return res, nil
 }
 
 func allShards(m *schemas.Manifest) []schemas.Shard {
@@ -204,9 +276,27 @@ func allShards(m *schemas.Manifest) []schemas.Shard {
 	return out
 }
 
-func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo) error {
+// noProviders is the error for a pull that has nowhere to fetch from; it
+// says what to do: name a peer, or (when it is off) use the DHT.
+func noProviders(root cid.Cid, why string, dhtOn bool) error {
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	if dhtOn {
+		return fmt.Errorf("%w for %s%s: pass --from <multiaddr> of a peer that serves it", ErrNoProviders, root, why)
+	}
+	return fmt.Errorf("%w for %s%s: pass --from <multiaddr> or enable the DHT", ErrNoProviders, root, why)
+}
+
+// connectAny connects h to the given peers and returns how many it reached.
+// Reaching none is an error unless content routing can still find
+// providers.
+func connectAny(ctx context.Context, h host.Host, root cid.Cid, peers []peer.AddrInfo, haveRouting bool) (int, error) {
 	if len(peers) == 0 {
-		return fmt.Errorf("pull: give at least one peer with --from: %w", ErrNoProviders)
+		if haveRouting {
+			return 0, nil
+		}
+		return 0, noProviders(root, "", false)
 	}
 	var errs []error
 	ok := 0
@@ -221,10 +311,198 @@ func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo) error {
 		}
 		ok++
 	}
-	if ok == 0 {
-		return fmt.Errorf("pull: could not connect to any of %d peers (is `sward up` or `sward serve` running there?): %w: %w", len(peers), ErrNoProviders, errors.Join(errs...))
+	if ok == 0 && !haveRouting {
+		return 0, fmt.Errorf("pull: could not connect to any of %d peers (is `sward up` or `sward serve` running there?): %w: %w",
+			len(peers), noProviders(root, "", false), errors.Join(errs...))
 	}
-	return nil
+	return ok, nil
+}
+
+// findProviders looks root up in the content routing until it has
+// connected to at least one provider, retrying with backoff (a provider
+// may announce a moment after the pull starts) for up to timeout.
+func findProviders(ctx context.Context, h host.Host, r routing.ContentDiscovery, root cid.Cid, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	wait := 250 * time.Millisecond
+	for {
+		lctx, cancel := context.WithTimeout(ctx, min(15*time.Second, timeout))
+		n := 0
+		for ai := range r.FindProvidersAsync(lctx, root, 8) {
+			if ai.ID == h.ID() || ai.ID == "" {
+				continue
+			}
+			cctx, ccancel := context.WithTimeout(lctx, 10*time.Second)
+			err := h.Connect(cctx, ai)
+			ccancel()
+			if err != nil {
+				slog.Debug("pull: provider unreachable", "peer", ai.ID.String(), "cid", root.String(), "err", err)
+				continue
+			}
+			slog.Info("pull: found provider", "peer", ai.ID.String(), "cid", root.String())
+			n++
+		}
+		cancel()
+		if n > 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("looking up providers of %s: %w", root, err)
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return noProviders(root, fmt.Sprintf("the DHT found no reachable provider in %s; check the CID and that its publisher serves it with the DHT on", timeout), true)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("looking up providers of %s: %w", root, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// previousFiles lists the files of the version already in dir, as its
+// manifest.json names them (nothing when there is none or it does not
+// parse).
+func previousFiles(dir string) []string {
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil
+	}
+	m, err := schemas.ParseManifest(data)
+	if err != nil {
+		slog.Debug("pull: the output directory's manifest.json does not parse; leaving its files alone", "path", dir, "err", err)
+		return nil
+	}
+	var out []string
+	for _, sh := range allShards(m) {
+		out = append(out, sh.Path)
+	}
+	return out
+}
+
+// reuseLocalFiles imports into local every file under dir whose UnixFS CID
+// is the root of a shard in shards that local lacks, so the pull need not
+// fetch it. Only files of a wanted size are hashed; a match is hashed twice
+// (once to compare, once to import), which costs far less than the network.
+// It returns the bytes reused and the files' slash paths.
+func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir string, shards []schemas.Shard) (int64, []string, error) {
+	want := map[cid.Cid]bool{}
+	sizes := map[int64]bool{}
+	for _, sh := range shards {
+		c, err := cid.Decode(sh.CID)
+		if err != nil {
+			return 0, nil, fmt.Errorf("shard %s has a bad CID: %w", sh.Path, err)
+		}
+		has, err := local.Has(ctx, c)
+		if err != nil {
+			return 0, nil, fmt.Errorf("checking shard %s: %w", sh.Path, err)
+		}
+		if !has {
+			want[c] = true
+			sizes[sh.Bytes] = true
+		}
+	}
+	if len(want) == 0 {
+		return 0, nil, nil
+	}
+	store := merkledag.NewDAGService(blockservice.New(local, nil))
+	var reused int64
+	var paths []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			slog.Debug("pull: skipping unreadable entry", "path", path, "err", err)
+			return nil
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".sward") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || !sizes[info.Size()] {
+			return nil
+		}
+		c, err := hashFile(ctx, path, newHashDAG())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			slog.Debug("pull: cannot hash local file", "path", path, "err", err)
+			return nil
+		}
+		if !want[c] {
+			return nil
+		}
+		got, err := hashFile(ctx, path, store)
+		if err != nil {
+			return fmt.Errorf("importing %s: %w", path, err)
+		}
+		if !got.Equals(c) {
+			// Changed between the two reads: fetch it instead.
+			slog.Warn("pull: local file changed while reused; fetching it", "path", path, "cid", c.String())
+			return nil
+		}
+		delete(want, c)
+		reused += info.Size()
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return fmt.Errorf("reusing %s: %w", path, err)
+		}
+		paths = append(paths, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return reused, paths, nil
+}
+
+// hashFile imports the file at path into dag as Publish does and returns
+// its CID.
+func hashFile(ctx context.Context, path string, dag ipld.DAGService) (cid.Cid, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cid.Undef, err
+	}
+	defer f.Close()
+	return addFile(ctx, dag, f)
+}
+
+// pruneStale removes the files named in stale (slash paths below dir) that
+// the new version did not write, and then their directories if empty. A
+// name that is not a plain local path is ignored.
+func pruneStale(dir string, stale []string, written map[string]bool) {
+	for _, p := range stale {
+		if written[p] || strings.HasPrefix(p, ".sward") {
+			continue
+		}
+		rel := filepath.FromSlash(p)
+		if !filepath.IsLocal(rel) {
+			continue
+		}
+		path := filepath.Join(dir, rel)
+		if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			slog.Warn("pull: removing a file of the previous version", "path", path, "err", err)
+			continue
+		}
+		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
+			if os.Remove(filepath.Join(dir, d)) != nil {
+				break
+			}
+		}
+	}
 }
 
 // checkLocalBlocks re-hashes blocks kept by an interrupted pull, deleting
@@ -319,11 +597,13 @@ func fetchAll(ctx context.Context, dag ipld.DAGService, root cid.Cid, concurrenc
 
 // writeTree writes the UnixFS tree under root into dir, each file through a
 // temporary name so a crash never leaves a half file under its real name.
-func writeTree(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir string) error {
+// It returns the slash paths of the files written.
+func writeTree(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir string) (map[string]bool, error) {
 	nd, err := dag.Get(ctx, root)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", root, err)
+		return nil, fmt.Errorf("reading %s: %w", root, err)
 	}
+	written := map[string]bool{}
 	var write func(nd ipld.Node, path string) error
 	write = func(nd ipld.Node, path string) error {
 		if d, err := uio.NewDirectoryFromNode(dag, nd); err == nil {
@@ -371,9 +651,18 @@ func writeTree(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir strin
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("closing %s: %w", path, err)
 		}
-		return os.Rename(tmp, path)
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		if rel, err := filepath.Rel(dir, path); err == nil {
+			written[filepath.ToSlash(rel)] = true
+		}
+		return nil
 	}
-	return write(nd, dir)
+	if err := write(nd, dir); err != nil {
+		return nil, err
+	}
+	return written, nil
 }
 
 // countingBlockstore reports the payload of raw leaves as they arrive.

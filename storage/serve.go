@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap/client"
@@ -19,28 +20,52 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 // Server serves a store's blocks over bitswap on a libp2p host, and fetches
-// blocks it lacks from the host's peers (FetchFile).
+// blocks it lacks from the host's peers (FetchFile). With WithRouting it
+// also keeps provider records for its versions in the content routing (the
+// DHT), so pullers find it by CID alone.
 type Server struct {
 	net     interface{ Stop() }
 	srv     *server.Server
 	cl      *client.Client
 	store   *Store
 	routing routing.ContentRouting
+
+	// The provider loop: owned by the server, stopped by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	extra  map[cid.Cid]bool // versions given to Provide, re-announced with the heads
 }
 
 // ServeOption configures Serve.
 type ServeOption func(*Server)
 
 // WithRouting makes the server announce provider records (for example in
-// the DHT) for the versions it is asked to Provide and for every head.
+// the DHT) for every dataset head when it starts (retrying until the routing
+// accepts them), for the versions it is asked to Provide, and again every
+// ReprovideInterval so the records do not expire. A version is announced
+// under its root, its directories and the root of every file in it (shards,
+// manifest.json, README.md): a puller that already holds the root, or wants
+// a single shard, finds providers for what it asks for.
 func WithRouting(r routing.ContentRouting) ServeOption {
 	return func(s *Server) { s.routing = r }
 }
+
+// ReprovideInterval is how often a serving node announces its versions
+// again. DHT provider records expire after 48 hours; like kubo, sward
+// renews them well before.
+const ReprovideInterval = 22 * time.Hour
+
+// provideConcurrency bounds the provider announcements in flight; each is a
+// DHT lookup.
+const provideConcurrency = 4
 
 // Serve starts a bitswap server for s on h. Blocks are re-hashed before they
 // are sent, so a block corrupted on this disk is never served (peers fetch
@@ -56,40 +81,181 @@ func Serve(ctx context.Context, h host.Host, s *Store, opts ...ServeOption) (*Se
 	// asks connected peers and stores what it gets (hash-checked) in s.
 	cl := client.New(ctx, n, nil, s.bs)
 	n.Start(srv, cl)
-	out := &Server{net: n, srv: srv, cl: cl, store: s}
+	out := &Server{net: n, srv: srv, cl: cl, store: s, extra: map[cid.Cid]bool{}}
 	for _, o := range opts {
 		o(out)
 	}
+	out.ctx, out.cancel = context.WithCancel(ctx)
 	if out.routing != nil {
-		names, err := s.Datasets(ctx)
-		if err == nil {
-			for _, name := range names {
-				if head, err := s.Head(ctx, name); err == nil {
-					if err := out.Provide(ctx, head); err != nil {
-						slog.Warn("announcing dataset", "dataset", name, "cid", head.String(), "err", err)
-					}
-				}
-			}
-		}
+		out.wg.Add(1)
+		go func() {
+			defer out.wg.Done()
+			out.provideLoop()
+		}()
 	}
 	return out, nil
 }
 
-// Provide announces root to the content routing, when one was given.
+// Provide announces the version root (its directories and file roots too)
+// to the content routing and keeps re-announcing it while the server runs.
+// It returns when the announcement is done; without routing it does
+// nothing. Call it after publishing a version that should be pullable by
+// CID alone (heads known when Serve started are announced by Serve).
 func (s *Server) Provide(ctx context.Context, root cid.Cid) error {
 	if s.routing == nil {
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := s.routing.Provide(pctx, root, true); err != nil {
+	s.mu.Lock()
+	s.extra[root] = true
+	s.mu.Unlock()
+	return s.announce(ctx, root)
+}
+
+// announce provides every key of the version root.
+func (s *Server) announce(ctx context.Context, root cid.Cid) error {
+	keys, err := versionKeys(ctx, s.store.dag, root)
+	if err != nil {
 		return fmt.Errorf("announcing %s: %w", root, err)
 	}
+	sem := make(chan struct{}, provideConcurrency)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := s.routing.Provide(pctx, k, true); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("announcing %s: %w", root, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("announcing %s: %d of %d provider records failed: %w", root, len(errs), len(keys), errors.Join(errs...))
+	}
+	slog.Debug("announced dataset version", "cid", root.String(), "records", len(keys))
 	return nil
 }
 
-// Close stops serving.
+// provideLoop announces every head and every Provided version, retrying
+// failures (a DHT whose routing table is still empty refuses) with backoff,
+// then renews all of them every ReprovideInterval.
+func (s *Server) provideLoop() {
+	const minRetry, maxRetry = 2 * time.Second, 5 * time.Minute
+	retry := minRetry
+	for {
+		failed := s.announceAll()
+		wait := ReprovideInterval
+		if failed {
+			wait, retry = retry, min(retry*2, maxRetry)
+		} else {
+			retry = minRetry
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// announceAll provides every head and Provided version; it reports whether
+// any announcement failed.
+func (s *Server) announceAll() bool {
+	roots := map[cid.Cid]bool{}
+	failed := false
+	names, err := s.store.Datasets(s.ctx)
+	if err != nil {
+		slog.Warn("listing datasets to announce", "err", err)
+		failed = true
+	}
+	for _, name := range names {
+		head, err := s.store.Head(s.ctx, name)
+		if err != nil {
+			slog.Warn("reading dataset head to announce", "dataset", name, "err", err)
+			failed = true
+			continue
+		}
+		roots[head] = true
+	}
+	s.mu.Lock()
+	for c := range s.extra {
+		roots[c] = true
+	}
+	s.mu.Unlock()
+	for root := range roots {
+		if s.ctx.Err() != nil {
+			return false
+		}
+		if err := s.announce(s.ctx, root); err != nil {
+			if s.ctx.Err() == nil {
+				slog.Warn("announcing dataset version; will retry", "cid", root.String(), "err", err)
+			}
+			failed = true
+		}
+	}
+	return failed
+}
+
+// versionKeys lists what a version is announced under: the root, every
+// directory below it and the root of every file. Raw leaves and inner file
+// nodes are left out; a puller reaches them through the file root's
+// provider.
+func versionKeys(ctx context.Context, dag ipld.DAGService, root cid.Cid) ([]cid.Cid, error) {
+	var out []cid.Cid
+	var walk func(c cid.Cid) error
+	walk = func(c cid.Cid) error {
+		out = append(out, c)
+		if c.Prefix().Codec == cid.Raw {
+			return nil
+		}
+		nd, err := dag.Get(ctx, c)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", c, err)
+		}
+		dir, err := uio.NewDirectoryFromNode(dag, nd)
+		if err != nil {
+			return nil // a file
+		}
+		links, err := dir.Links(ctx)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", c, err)
+		}
+		for _, l := range links {
+			if err := walk(l.Cid); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Close stops serving and announcing.
 func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
 	s.net.Stop()
 	s.srv.Close()
 	s.cl.Close()

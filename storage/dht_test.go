@@ -1,0 +1,170 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// testDHTPrefix keeps the test DHT private, as network's discovery does
+// with its own /sward prefix.
+const testDHTPrefix = "/sward-test"
+
+// newTestDHT starts a private Kademlia DHT on h and, when boot is given,
+// connects to it and waits until it is in the routing table.
+func newTestDHT(t *testing.T, h host.Host, mode dht.ModeOpt, boot *peer.AddrInfo) *dht.IpfsDHT {
+	t.Helper()
+	opts := []dht.Option{dht.Mode(mode), dht.ProtocolPrefix(testDHTPrefix)}
+	if boot != nil {
+		opts = append(opts, dht.BootstrapPeers(*boot))
+	}
+	kad, err := dht.New(h, opts...)
+	if err != nil {
+		t.Fatalf("starting DHT: %v", err)
+	}
+	t.Cleanup(func() { kad.Close() })
+	if boot == nil {
+		return kad
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, *boot); err != nil {
+		t.Fatalf("connecting to the DHT bootstrap peer: %v", err)
+	}
+	for kad.RoutingTable().Size() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the bootstrap peer never entered the routing table")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return kad
+}
+
+func addrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+
+// providersOf asks kad for the providers of c.
+func providersOf(ctx context.Context, kad *dht.IpfsDHT, c cid.Cid) map[peer.ID]bool {
+	out := map[peer.ID]bool{}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for ai := range kad.FindProvidersAsync(lctx, c, 0) {
+		out[ai.ID] = true
+	}
+	return out
+}
+
+// TestDHTPullFindsPublisher: three hosts on loopback, a publisher, a peer
+// that only runs the DHT, and pullers that know only that peer. The
+// publisher's head is announced by Serve, a later version by Provide; each
+// puller finds the publisher through provider records and pulls, the second
+// reusing the first version's shards.
+func TestDHTPullFindsPublisher(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	opts := DatasetOptions{RowGroupBytes: 16 << 10, ShardBytes: 32 << 10}
+
+	bootHost := newHost(t)
+	newTestDHT(t, bootHost, dht.ModeServer, nil)
+	boot := addrInfo(bootHost)
+
+	pubHost := newHost(t)
+	pubDHT := newTestDHT(t, pubHost, dht.ModeServer, &boot)
+	s, v1 := publishedStore(t, 120, opts)
+	srv, err := Serve(ctx, pubHost, s, WithRouting(pubDHT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// pull makes a fresh puller that knows only the bootstrap peer.
+	pull := func(t *testing.T, root cid.Cid, out string, stall time.Duration) (*PullResult, host.Host, error) {
+		t.Helper()
+		h := newHost(t)
+		kad := newTestDHT(t, h, dht.ModeClient, &boot)
+		res, err := PullVersion(ctx, h, root, out, PullOptions{Routing: kad, StallTimeout: stall})
+		return res, h, err
+	}
+
+	out := filepath.Join(t.TempDir(), "web")
+	t.Run("head announced by Serve", func(t *testing.T) {
+		res, h, err := pull(t, v1, out, 30*time.Second)
+		if err != nil {
+			t.Fatalf("pull through the DHT: %v", err)
+		}
+		if res.Manifest.Rows != 120 || res.Fetched < res.Total || res.Reused != 0 {
+			t.Fatalf("pull result rows=%d fetched=%d reused=%d total=%d", res.Manifest.Rows, res.Fetched, res.Reused, res.Total)
+		}
+		if len(h.Peerstore().Addrs(pubHost.ID())) == 0 {
+			t.Fatal("the puller has no address for the publisher; where did the blocks come from?")
+		}
+		if err := VerifyDir(ctx, out, v1); err != nil {
+			t.Fatal(err)
+		}
+		// Shard roots carry provider records too, so a puller that holds
+		// the root (or wants one shard) still finds the publisher.
+		probe := newTestDHT(t, newHost(t), dht.ModeClient, &boot)
+		for _, sh := range allShards(res.Manifest) {
+			c, err := cid.Decode(sh.CID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !providersOf(ctx, probe, c)[pubHost.ID()] {
+				t.Errorf("no provider record for shard %s (%s)", sh.Path, c)
+			}
+		}
+	})
+
+	t.Run("new version announced by Provide", func(t *testing.T) {
+		w, err := s.OpenDataset(ctx, "web", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(ctx, testDocs("v2", 40)...); err != nil {
+			t.Fatal(err)
+		}
+		v2, _, err := w.Publish(ctx, VersionMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Provide(ctx, v2); err != nil {
+			t.Fatalf("Provide: %v", err)
+		}
+		res, _, err := pull(t, v2, out, 30*time.Second)
+		if err != nil {
+			t.Fatalf("pull of the new version through the DHT: %v", err)
+		}
+		if res.Manifest.Rows != 160 || res.Reused == 0 || res.Fetched >= res.Total {
+			t.Fatalf("pull result rows=%d fetched=%d reused=%d total=%d; want the first version's shards reused",
+				res.Manifest.Rows, res.Fetched, res.Reused, res.Total)
+		}
+		if err := VerifyDir(ctx, out, v2); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("unknown CID says what to do", func(t *testing.T) {
+		unknown := rawCIDOf([]byte("a dataset nobody announced"))
+		start := time.Now()
+		_, _, err := pull(t, unknown, t.TempDir(), 1500*time.Millisecond)
+		if !errors.Is(err, ErrNoProviders) {
+			t.Fatalf("err = %v, want ErrNoProviders", err)
+		}
+		if want := "no providers for " + unknown.String(); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--from <multiaddr>") {
+			t.Fatalf("err = %q; want it to contain %q and tell the user to pass --from", err, want)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Fatalf("failing took %s", d)
+		}
+	})
+}
