@@ -40,8 +40,15 @@ type Signer func(key crypto.PrivKey, c *schemas.Capture) error
 
 // ServiceConfig tunes the lease loop.
 type ServiceConfig struct {
-	// Coordinator is the peer the node takes work from.
+	// Coordinator is the peer the node takes work from. Leave it empty to
+	// take work from every trusted coordinator that announces pending work
+	// (see Announcements).
 	Coordinator peer.ID
+	// Announcements lists the trusted coordinators' job announcements
+	// (*network.Jobs fits). It is used only when Coordinator is empty: the
+	// node then asks the coordinators with pending work in turn, and sets
+	// aside for a while one that fails or answers with no work.
+	Announcements Announcements
 	// LeaseSize is how many URLs to ask for at once (default 16).
 	LeaseSize int
 	// Leases is how many leases the node works on at once (default 4). A
@@ -82,8 +89,8 @@ func (c *ServiceConfig) Default() {
 
 // Validate reports a config the service cannot run with.
 func (c ServiceConfig) Validate() error {
-	if c.Coordinator == "" {
-		return errors.New("node service: no coordinator peer; pass --join with the coordinator's multiaddr")
+	if c.Coordinator == "" && c.Announcements == nil {
+		return errors.New("node service: no coordinator peer and no job announcements to find one; pass --join with the coordinator's multiaddr, or --trust with discovery")
 	}
 	if c.LeaseSize < 1 || c.LeaseSize > 1000 {
 		return fmt.Errorf("node service: lease size %d must be between 1 and 1000", c.LeaseSize)
@@ -94,11 +101,13 @@ func (c ServiceConfig) Validate() error {
 	return nil
 }
 
-// Service is a running scraper node: it leases URLs from its coordinator,
-// fetches them under the Fetcher's guards, signs and publishes captures, and
-// completes the lease. Unfinished URLs are released on shutdown.
+// Service is a running scraper node: it leases URLs from its coordinator
+// (or from the trusted coordinators announcing work), fetches them under the
+// Fetcher's guards, signs and publishes captures, and completes the lease.
+// Unfinished URLs are released on shutdown.
 type Service struct {
 	cfg     ServiceConfig
+	coords  *coordinators
 	net     Network
 	sign    Signer
 	fetcher *Fetcher
@@ -121,7 +130,8 @@ func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (
 	}
 	return &Service{
 		cfg: cfg, net: net, sign: sign, fetcher: fetcher,
-		log: slog.Default().With("peer", net.ID().String()),
+		coords: newCoordinators(cfg.Coordinator, cfg.Announcements, cfg.MaxBackoff),
+		log:    slog.Default().With("peer", net.ID().String()),
 	}, nil
 }
 
@@ -150,7 +160,15 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			}
 			continue
 		}
-		resp, err := s.net.RequestLease(ctx, s.cfg.Coordinator, &schemas.LeaseRequest{
+		coord, ok := s.coords.pick(time.Now())
+		if !ok {
+			// No trusted coordinator announces work (yet).
+			if !sleep(ctx, s.cfg.IdleWait) {
+				break
+			}
+			continue
+		}
+		resp, err := s.net.RequestLease(ctx, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: s.cfg.LeaseSize,
 		})
 		if err == nil && resp.Error != "" {
@@ -160,6 +178,11 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				break
 			}
+			if s.coords.discovering() {
+				wait := s.coords.failed(coord, time.Now())
+				s.log.Warn("lease request failed; asking other coordinators meanwhile", "coordinator", coord.String(), "err", err, "retry_in", wait)
+				continue
+			}
 			s.log.Warn("lease request failed", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
 				break
@@ -168,6 +191,7 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			continue
 		}
 		backoff = time.Second
+		s.coords.ok(coord)
 		if resp.Ledger != nil {
 			s.fetcher.Meter().SetLedger(Ledger{
 				VerifiedPages: resp.Ledger.VerifiedPages, VerifiedBytes: resp.Ledger.VerifiedBytes,
@@ -180,22 +204,33 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			if wait <= 0 {
 				wait = s.cfg.IdleWait
 			}
+			if s.coords.discovering() {
+				s.coords.idle(coord, time.Now().Add(wait))
+				continue
+			}
 			if !sleep(ctx, wait) {
 				break
 			}
 			continue
 		}
-		s.work(ctx, resp)
+		s.work(ctx, coord, resp)
 	}
 }
 
-// work fetches every item of one lease, keeping the lease alive, and then
-// completes it (or releases what is left when ctx ends).
-func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
+// work fetches every item of one lease from coord, keeping the lease
+// alive, and then completes it (or releases what is left when ctx ends).
+func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseResponse) {
 	log := s.log.With("lease", lease.LeaseID)
 	renewCtx, stopRenew := context.WithCancel(ctx)
-	defer stopRenew()
-	go s.keepAlive(renewCtx, lease)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		s.keepAlive(renewCtx, coord, lease)
+	}()
+	defer func() {
+		stopRenew()
+		<-renewed
+	}()
 
 	var (
 		mu   sync.Mutex
@@ -233,7 +268,7 @@ func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
 	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if len(done) > 0 {
-		if _, err := s.net.RequestLease(fin, s.cfg.Coordinator, &schemas.LeaseRequest{
+		if _, err := s.net.RequestLease(fin, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: lease.LeaseID, URLs: done,
 		}); err != nil {
 			log.Warn("completing lease", "err", err)
@@ -241,7 +276,7 @@ func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
 	}
 	if len(done) < len(lease.Items) {
 		// Whatever is left was not fetched: hand it back.
-		if _, err := s.net.RequestLease(fin, s.cfg.Coordinator, &schemas.LeaseRequest{
+		if _, err := s.net.RequestLease(fin, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseRelease, LeaseID: lease.LeaseID,
 			URLs: remaining(lease.Items, done),
 		}); err != nil {
@@ -250,8 +285,9 @@ func (s *Service) work(ctx context.Context, lease *schemas.LeaseResponse) {
 	}
 }
 
-// keepAlive renews the lease at half its remaining time until ctx ends.
-func (s *Service) keepAlive(ctx context.Context, lease *schemas.LeaseResponse) {
+// keepAlive renews the lease with coord at half its remaining time until
+// ctx ends.
+func (s *Service) keepAlive(ctx context.Context, coord peer.ID, lease *schemas.LeaseResponse) {
 	deadline := lease.Deadline
 	for {
 		wait := time.Until(deadline) / 2
@@ -261,7 +297,7 @@ func (s *Service) keepAlive(ctx context.Context, lease *schemas.LeaseResponse) {
 		if !sleep(ctx, wait) {
 			return
 		}
-		resp, err := s.net.RequestLease(ctx, s.cfg.Coordinator, &schemas.LeaseRequest{
+		resp, err := s.net.RequestLease(ctx, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseRenew, LeaseID: lease.LeaseID,
 		})
 		if err != nil || resp.Error != "" {
