@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,4 +168,95 @@ func TestDHTPullFindsPublisher(t *testing.T) {
 			t.Fatalf("failing took %s", d)
 		}
 	})
+}
+
+// fakeRouting records provider announcements; the first failFirst fail,
+// as a DHT with an empty routing table does.
+type fakeRouting struct {
+	mu        sync.Mutex
+	failFirst int
+	calls     int
+	provided  map[cid.Cid]int
+}
+
+func (f *fakeRouting) Provide(_ context.Context, c cid.Cid, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.calls <= f.failFirst {
+		return errors.New("failed to find any peer in table")
+	}
+	f.provided[c]++
+	return nil
+}
+
+func (f *fakeRouting) FindProvidersAsync(context.Context, cid.Cid, int) <-chan peer.AddrInfo {
+	ch := make(chan peer.AddrInfo)
+	close(ch)
+	return ch
+}
+
+func (f *fakeRouting) has(keys []cid.Cid) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		if f.provided[k] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestServeAnnouncesVersions: Serve announces each head under its root,
+// directories and file roots, retrying while the routing refuses, and stops
+// announcing when closed.
+func TestServeAnnouncesVersions(t *testing.T) {
+	tests := []struct {
+		name      string
+		failFirst int
+	}{
+		{"routing ready", 0},
+		{"routing refuses at first", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, v1 := publishedStore(t, 60, DatasetOptions{RowGroupBytes: 16 << 10, ShardBytes: 32 << 10})
+			m, err := s.Manifest(ctx, v1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := versionKeys(ctx, s.DAGService(), v1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// root, data/, chunks/, manifest.json, README.md and every shard
+			if want := 5 + len(allShards(m)); len(keys) != want {
+				t.Fatalf("version announced under %d keys, want %d: %v", len(keys), want, keys)
+			}
+			r := &fakeRouting{failFirst: tt.failFirst, provided: map[cid.Cid]int{}}
+			srv, err := Serve(ctx, newHost(t), s, WithRouting(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for !r.has(keys) {
+				if ctx.Err() != nil {
+					srv.Close()
+					t.Fatal("Serve never announced every key of the head")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			srv.Close()
+			r.mu.Lock()
+			calls := r.calls
+			r.mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.calls != calls {
+				t.Fatalf("%d announcements after Close", r.calls-calls)
+			}
+		})
+	}
 }

@@ -147,7 +147,7 @@ func (s *Server) announce(ctx context.Context, root cid.Cid) error {
 		return fmt.Errorf("announcing %s: %w", root, err)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("announcing %s: %d of %d provider records failed: %w", root, len(errs), len(keys), errors.Join(errs...))
+		return fmt.Errorf("announcing %s: %d of %d provider records failed, the first: %w", root, len(errs), len(keys), errs[0])
 	}
 	slog.Debug("announced dataset version", "cid", root.String(), "records", len(keys))
 	return nil

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 	"github.com/swardnet/sward/storage"
@@ -186,29 +188,40 @@ func countsLine(m map[string]int64, limit int) string {
 }
 
 func datasetPullCmd() *cobra.Command {
-	var from []string
+	var from, bootstrap []string
 	var out string
 	var stall time.Duration
+	var useDHT bool
 	cmd := &cobra.Command{
-		Use:   "pull <cid> --from <multiaddr>... --out DIR",
-		Short: "Fetch a dataset version over bitswap, verifying every block (resumable)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "pull <cid> [--from <multiaddr>... | --dht --bootstrap <multiaddr>...] --out DIR",
+		Short: "Fetch a dataset version over bitswap, verifying every block (resumable; reuses files already in DIR)",
+		Long: `Fetch a dataset version over bitswap, verifying every block.
+
+Peers come from --from (a full multiaddr ending in /p2p/<peer id>, printed by
+` + "`sward up` and `sward dataset serve`" + `) or, with --dht, from provider records in
+sward's DHT, joined through --bootstrap peers (or the --from peers).
+
+Pulling into a directory that already holds an earlier version (or any files
+whose CIDs match shards of this one) fetches only what is missing; files of the
+earlier version that this one does not have are removed. An interrupted pull
+resumes when re-run.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			root, err := cid.Decode(args[0])
 			if err != nil {
 				return fmt.Errorf("%q is not a CID; copy it from `sward dataset ls` or the coordinator's output", args[0])
 			}
-			if len(from) == 0 {
-				return errors.New("give at least one peer: --from /ip4/127.0.0.1/tcp/PORT/p2p/PEERID (printed by `sward up`)")
+			if len(from) == 0 && !useDHT {
+				return fmt.Errorf("no providers for %s: pass --from <multiaddr> (for example /ip4/127.0.0.1/tcp/PORT/p2p/PEERID, printed by `sward up`) or enable the DHT with --dht --bootstrap <multiaddr>", root)
 			}
-			var peers []peer.AddrInfo
-			for _, a := range from {
-				ai, err := peer.AddrInfoFromString(a)
-				if err != nil {
-					return fmt.Errorf("--from %q: %w (a full multiaddr ending in /p2p/<peer id> is needed)", a, err)
-				}
-				peers = append(peers, *ai)
+			peers, err := parsePeers("--from", from)
+			if err != nil {
+				return err
+			}
+			boot, err := parsePeers("--bootstrap", bootstrap)
+			if err != nil {
+				return err
 			}
 			if out == "" {
 				out = root.String()
@@ -218,26 +231,108 @@ func datasetPullCmd() *cobra.Command {
 				return fmt.Errorf("starting libp2p host: %w", err)
 			}
 			defer h.Close()
+			opts := storage.PullOptions{Peers: peers, StallTimeout: stall}
+			if useDHT {
+				if len(boot) == 0 {
+					boot = peers
+				}
+				kad, err := joinDHT(ctx, h, dht.ModeClient, boot)
+				if err != nil {
+					return err
+				}
+				defer kad.Close()
+				opts.Routing = kad
+			}
 			bar := newProgressBar(cmd.ErrOrStderr())
-			m, err := storage.PullWithOptions(ctx, h, root, out, storage.PullOptions{
-				Peers: peers, Progress: bar.update, StallTimeout: stall,
-			})
+			opts.Progress = bar.update
+			res, err := storage.PullVersion(ctx, h, root, out, opts)
 			bar.done()
 			if err != nil {
 				return err
 			}
+			m := res.Manifest
 			if err := os.WriteFile(filepath.Join(out, storage.RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
 				return fmt.Errorf("recording root CID: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pulled %s (%s, %d rows, %d shards) into %s; all blocks verified\n", root, m.Dataset, m.Rows, len(m.Shards), out)
-			fmt.Fprintf(cmd.OutOrStdout(), "load it: duckdb -c \"SELECT count(*) FROM '%s/data/*.parquet'\"\n", out)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "pulled %s (%s, %d rows, %d shards) into %s; all blocks verified\n", root, m.Dataset, m.Rows, len(m.Shards), out)
+			fmt.Fprintf(w, "fetched %s over the network, reused %s already in %s (%d files)", mb(res.Fetched), mb(res.Reused), out, res.ReusedFiles)
+			if res.Resumed > 0 {
+				fmt.Fprintf(w, ", resumed %s from an interrupted pull", mb(res.Resumed))
+			}
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "load it: duckdb -c \"SELECT count(*) FROM '%s/data/*.parquet'\"\n", out)
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&from, "from", nil, "peer multiaddr with /p2p/<id> to fetch from (repeatable)")
+	cmd.Flags().BoolVar(&useDHT, "dht", false, "find providers in sward's DHT (joined through --bootstrap, or the --from peers)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "DHT peer multiaddr with /p2p/<id> to join through (repeatable; with --dht)")
 	cmd.Flags().StringVar(&out, "out", "", "output directory (default: the CID)")
-	cmd.Flags().DurationVar(&stall, "stall-timeout", 60*time.Second, "give up when no block arrives for this long")
+	cmd.Flags().DurationVar(&stall, "stall-timeout", 60*time.Second, "give up when no block arrives (or no provider is found) for this long")
 	return cmd
+}
+
+// mb formats a byte count in megabytes.
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+// parsePeers parses full multiaddrs (ending in /p2p/<peer id>) given to flag.
+func parsePeers(flag string, addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w (a full multiaddr ending in /p2p/<peer id> is needed)", flag, a, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// dhtProtocolPrefix must equal the prefix network's discovery uses, so
+// `sward dataset` joins the same private DHT as nodes and coordinators
+// started with --dht.
+const dhtProtocolPrefix = "/sward"
+
+// joinDHT starts sward's Kademlia DHT on h, connects to the bootstrap
+// peers and waits until one of them is in the routing table. A server
+// (mode dht.ModeServer) may start with no bootstrap peers: it is then the
+// first member, which others join through.
+func joinDHT(ctx context.Context, h host.Host, mode dht.ModeOpt, boot []peer.AddrInfo) (*dht.IpfsDHT, error) {
+	if len(boot) == 0 && mode != dht.ModeServer {
+		return nil, errors.New("--dht needs a peer to join through: pass --bootstrap <multiaddr> of any sward node, coordinator or `sward dataset serve` started with --dht")
+	}
+	kad, err := dht.New(h, dht.Mode(mode), dht.ProtocolPrefix(dhtProtocolPrefix), dht.BootstrapPeers(boot...))
+	if err != nil {
+		return nil, fmt.Errorf("starting DHT: %w", err)
+	}
+	if len(boot) == 0 {
+		return kad, nil
+	}
+	var errs []error
+	for _, ai := range boot {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := h.Connect(cctx, ai)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ai.ID, err))
+		}
+	}
+	if len(errs) == len(boot) {
+		kad.Close()
+		return nil, fmt.Errorf("joining the DHT: no bootstrap peer reachable (is it running, and started with --dht?): %w", errors.Join(errs...))
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for kad.RoutingTable().Size() == 0 {
+		select {
+		case <-wctx.Done():
+			kad.Close()
+			return nil, errors.New("joining the DHT: the bootstrap peers do not run sward's DHT; start them with --dht")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return kad, nil
 }
 
 func datasetVerifyCmd() *cobra.Command {
@@ -370,6 +465,8 @@ func datasetDiffCmd() *cobra.Command {
 
 func datasetServeCmd() *cobra.Command {
 	var listen, gatewayAddr string
+	var useDHT bool
+	var bootstrap []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the local store over bitswap (and a loopback trustless HTTP gateway)",
@@ -380,7 +477,22 @@ func datasetServeCmd() *cobra.Command {
 				return fmt.Errorf("starting libp2p host on %s: %w", listen, err)
 			}
 			defer h.Close()
-			srv, err := storage.Serve(ctx, h, s)
+			var opts []storage.ServeOption
+			if useDHT {
+				boot, err := parsePeers("--bootstrap", bootstrap)
+				if err != nil {
+					return err
+				}
+				// A dataset server is meant to be reachable, so it also
+				// serves the DHT: others can join through it.
+				kad, err := joinDHT(ctx, h, dht.ModeServer, boot)
+				if err != nil {
+					return err
+				}
+				defer kad.Close()
+				opts = append(opts, storage.WithRouting(kad))
+			}
+			srv, err := storage.Serve(ctx, h, s, opts...)
 			if err != nil {
 				return err
 			}
@@ -400,6 +512,9 @@ func datasetServeCmd() *cobra.Command {
 			for _, n := range names {
 				if head, err := s.Head(ctx, n); err == nil && len(h.Addrs()) > 0 {
 					fmt.Fprintf(out, "sward dataset pull %s --from %s/p2p/%s --out %s\n", head, h.Addrs()[0], h.ID(), n)
+					if useDHT {
+						fmt.Fprintf(out, "sward dataset pull %s --dht --bootstrap %s/p2p/%s --out %s\n", head, h.Addrs()[0], h.ID(), n)
+					}
 				}
 			}
 			<-ctx.Done()
@@ -408,6 +523,8 @@ func datasetServeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "/ip4/127.0.0.1/tcp/0", "libp2p listen multiaddr")
 	cmd.Flags().StringVar(&gatewayAddr, "gateway", "127.0.0.1:0", "trustless gateway address (empty to disable)")
+	cmd.Flags().BoolVar(&useDHT, "dht", false, "serve sward's DHT and announce every dataset head there, so `pull --dht` finds this server (joins through --bootstrap when given)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "DHT peer multiaddr with /p2p/<id> to join through (repeatable; with --dht)")
 	return cmd
 }
 
