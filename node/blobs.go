@@ -71,16 +71,16 @@ func (c BlobConfig) Validate() error {
 // BlobStats describes the bodies a BlobStore keeps, for the dashboard.
 type BlobStats struct {
 	// Count and Bytes are the bodies stored now and their total size.
-	Count int
-	Bytes int64
+	Count int   `json:"count"`
+	Bytes int64 `json:"bytes"`
 	// Oldest is when the oldest stored body was added (zero when none).
-	Oldest time.Time
+	Oldest time.Time `json:"oldest,omitzero"`
 	// Removed and Freed count the bodies collected since start and the
 	// block bytes that freed.
-	Removed int64
-	Freed   int64
+	Removed int64 `json:"removed"`
+	Freed   int64 `json:"freed_bytes"`
 	// LastGC is when the last collection finished (zero before the first).
-	LastGC time.Time
+	LastGC time.Time `json:"last_gc,omitzero"`
 }
 
 // GCResult is what one collection did.
