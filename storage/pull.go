@@ -206,18 +206,6 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 	for _, sh := range allShards(m) {
 		res.Total += sh.Bytes
 	}
-	nReused, reusedPaths, err := reuseLocalFiles(pctx, local, outDir, allShards(m))
-	if err != nil {
-		return nil, explain("reusing files in "+outDir, err)
-	}
-	reused.Store(nReused)
-	res.ReusedFiles = len(reusedPaths)
-	stale = append(stale, reusedPaths...)
-	if nReused > 0 {
-		slog.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", nReused)
-	}
-	lastBlock.Store(time.Now().UnixNano())
-
 	report := func() {
 		if o.Progress != nil {
 			o.Progress(min(done(), res.Total), res.Total)
@@ -239,9 +227,27 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 			}
 		}
 	}()
+	stopReporter := sync.OnceFunc(func() {
+		close(stopReport)
+		rwg.Wait()
+	})
+	defer stopReporter()
+
+	// Reading local files counts as progress for the stall watchdog.
+	touch := func() { lastBlock.Store(time.Now().UnixNano()) }
+	reusedPaths, err := reuseLocalFiles(pctx, local, outDir, allShards(m), touch, func(n int64) { reused.Add(n) })
+	if err != nil {
+		return nil, explain("reusing files in "+outDir, err)
+	}
+	res.ReusedFiles = len(reusedPaths)
+	stale = append(stale, reusedPaths...)
+	if len(reusedPaths) > 0 {
+		slog.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", reused.Load())
+	}
+	touch()
+
 	err = fetchAll(pctx, dag, root, o.Concurrency)
-	close(stopReport)
-	rwg.Wait()
+	stopReporter()
 	stopWatchOnce()
 	if err != nil {
 		return nil, explain("fetching "+root.String(), err)
@@ -386,18 +392,19 @@ func previousFiles(dir string) []string {
 // is the root of a shard in shards that local lacks, so the pull need not
 // fetch it. Only files of a wanted size are hashed; a match is hashed twice
 // (once to compare, once to import), which costs far less than the network.
-// It returns the bytes reused and the files' slash paths.
-func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir string, shards []schemas.Shard) (int64, []string, error) {
+// It calls touch as it reads and onReuse with the size of each file reused,
+// and returns the files' slash paths.
+func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir string, shards []schemas.Shard, touch func(), onReuse func(int64)) ([]string, error) {
 	want := map[cid.Cid]bool{}
 	sizes := map[int64]bool{}
 	for _, sh := range shards {
 		c, err := cid.Decode(sh.CID)
 		if err != nil {
-			return 0, nil, fmt.Errorf("shard %s has a bad CID: %w", sh.Path, err)
+			return nil, fmt.Errorf("shard %s has a bad CID: %w", sh.Path, err)
 		}
 		has, err := local.Has(ctx, c)
 		if err != nil {
-			return 0, nil, fmt.Errorf("checking shard %s: %w", sh.Path, err)
+			return nil, fmt.Errorf("checking shard %s: %w", sh.Path, err)
 		}
 		if !has {
 			want[c] = true
@@ -405,10 +412,9 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 		}
 	}
 	if len(want) == 0 {
-		return 0, nil, nil
+		return nil, nil
 	}
 	store := merkledag.NewDAGService(blockservice.New(local, nil))
-	var reused int64
 	var paths []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -431,7 +437,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 		if err != nil || !sizes[info.Size()] {
 			return nil
 		}
-		c, err := hashFile(ctx, path, newHashDAG())
+		c, err := hashFile(ctx, path, newHashDAG(), touch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -442,7 +448,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 		if !want[c] {
 			return nil
 		}
-		got, err := hashFile(ctx, path, store)
+		got, err := hashFile(ctx, path, store, touch)
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", path, err)
 		}
@@ -452,7 +458,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 			return nil
 		}
 		delete(want, c)
-		reused += info.Size()
+		onReuse(info.Size())
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
 			return fmt.Errorf("reusing %s: %w", path, err)
@@ -461,20 +467,31 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 		return nil
 	})
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return reused, paths, nil
+	return paths, nil
 }
 
 // hashFile imports the file at path into dag as Publish does and returns
-// its CID.
-func hashFile(ctx context.Context, path string, dag ipld.DAGService) (cid.Cid, error) {
+// its CID; touch is called on every read.
+func hashFile(ctx context.Context, path string, dag ipld.DAGService, touch func()) (cid.Cid, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return cid.Undef, err
 	}
 	defer f.Close()
-	return addFile(ctx, dag, f)
+	return addFile(ctx, dag, touchReader{f, touch})
+}
+
+// touchReader calls touch on every Read.
+type touchReader struct {
+	r     io.Reader
+	touch func()
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	t.touch()
+	return t.r.Read(p)
 }
 
 // pruneStale removes the files named in stale (slash paths below dir) that
