@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
+
+// *network.Jobs is what the lead wires in as the publisher.
+var _ JobAnnouncer = (*network.Jobs)(nil)
 
 // recordingAnnouncer keeps every announcement and signals each one.
 type recordingAnnouncer struct {
@@ -184,5 +188,57 @@ func TestNewAnnouncerValidates(t *testing.T) {
 	}
 	if _, err := NewAnnouncer(AnnounceConfig{}, f, nil); err == nil {
 		t.Error("nil publisher accepted")
+	}
+}
+
+func TestAnnouncerReachesTrustingNodeOverGossip(t *testing.T) {
+	quiet := network.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, PresenceInterval: -1, Logger: quietLogger()}
+	coordHost, err := network.New(t.Context(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coordHost.Close()
+	ncfg := quiet
+	ncfg.Bootstrap = coordHost.Addrs() // bootstrap peers are trusted by default
+	nodeHost, err := network.New(t.Context(), ncfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodeHost.Close()
+	pub, err := coordHost.JoinJobs(network.JobsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nodeHost.JoinJobs(network.JobsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f := openTest(t, "")
+	putJob(t, f, "crawl", 0)
+	mustAdd(t, f, Candidate{JobID: "crawl", URL: "http://a.example/", Priority: 1},
+		Candidate{JobID: "crawl", URL: "http://a.example/2", Priority: 1})
+	a, err := NewAnnouncer(AnnounceConfig{Interval: 100 * time.Millisecond, Logger: quietLogger()}, f, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if anns := sub.Announcements(); len(anns) == 1 {
+			got := anns[0]
+			if got.Coordinator != coordHost.ID().String() || !got.HasWork() || got.Pending() != 2 || got.Jobs[0].ID != "crawl" {
+				t.Fatalf("node sees %+v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node never saw the coordinator's announcement")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

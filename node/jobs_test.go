@@ -20,6 +20,9 @@ import (
 	"github.com/swardnet/sward/schemas"
 )
 
+// *network.Jobs is what a node lists announcements from.
+var _ Announcements = (*network.Jobs)(nil)
+
 // staticAnnouncements serves a list the test changes at will.
 type staticAnnouncements struct {
 	mu   sync.Mutex
