@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -57,7 +58,9 @@ type Config struct {
 	// fetch the page three times (default 2m).
 	VerifyTimeout time.Duration
 	// VerifySecret keys the hash that samples captures for verification;
-	// nodes must not know it. Empty means a random secret per process.
+	// nodes must not know it. Empty means a random secret drawn once and
+	// kept in the frontier database, so a restarted coordinator samples
+	// the same URLs.
 	VerifySecret []byte
 }
 
@@ -142,6 +145,15 @@ type Coordinator struct {
 	// lying can be taken out again.
 	contribMu sync.Mutex
 	contrib   map[string]map[checkKey]*contribution
+	// syncFull is set when the frontier fsyncs every commit (see
+	// writeState).
+	syncFull bool
+	// stmts are writeState's prepared statements, used under the
+	// frontier's write lock.
+	stmts map[string]*sql.Stmt
+	// contribDirty holds the contributions added, verified or taken out
+	// since they were last saved (see persist.go).
+	contribDirty map[contribKey]struct{}
 
 	hooksMu      sync.RWMutex
 	onCapture    []func(*schemas.Capture)
@@ -186,7 +198,11 @@ type JobProgress struct {
 }
 
 // New builds a coordinator over an open frontier, block store and pipeline.
-// Jobs stored in the frontier are resumed.
+// Jobs stored in the frontier are resumed, and so is the verification
+// state an earlier coordinator saved in the frontier's database: the
+// ledger, the quarantined peers (quarantined again on net), each peer's
+// contributions to the next dataset versions and the open checks (see
+// persist.go).
 func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store *storage.Store, pipe Processor) (*Coordinator, error) {
 	cfg.Default()
 	if err := cfg.Validate(); err != nil {
@@ -197,20 +213,21 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 	}
 	secret := cfg.VerifySecret
 	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, fmt.Errorf("coordinator: drawing the verification secret: %w", err)
+		var err error
+		if secret, err = frontier.verifySecret(ctx, rand.Read); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 	}
 	c := &Coordinator{
 		cfg: cfg, net: net, frontier: frontier, store: store, pipe: pipe,
-		ledger:      NewLedger(),
-		log:         slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
-		jobs:        make(map[string]*jobState),
-		pending:     make(map[string]pendingComplete),
-		verify:      newVerifier(secret),
-		quarantined: make(map[string]bool),
-		contrib:     make(map[string]map[checkKey]*contribution),
+		ledger:       NewLedger(),
+		log:          slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
+		jobs:         make(map[string]*jobState),
+		pending:      make(map[string]pendingComplete),
+		verify:       newVerifier(secret),
+		quarantined:  make(map[string]bool),
+		contrib:      make(map[string]map[checkKey]*contribution),
+		contribDirty: make(map[contribKey]struct{}),
 	}
 	jobs, err := frontier.ListJobs(ctx)
 	if err != nil {
@@ -220,6 +237,9 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 		if _, err := c.openJob(ctx, j.ID, j.Spec); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.loadState(ctx); err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	return c, nil
 }
@@ -410,6 +430,9 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: subscribing to captures: %w", err)
 	}
+	if err := c.resumeQuarantines(ctx); err != nil {
+		c.log.Error("finishing interrupted quarantines", "err", err)
+	}
 	// Ingest workers are sharded by URL so two captures of one URL are
 	// never processed at the same time.
 	shards := make([]chan *schemas.Capture, c.cfg.Workers)
@@ -458,6 +481,9 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			c.sweepPending(ctx, now)
 			if n := c.verify.expire(now, c.cfg.VerifyTimeout); n > 0 {
 				c.log.Warn("verification checks timed out unfinished", "checks", n)
+				if err := c.saveState(ctx); err != nil {
+					c.log.Warn("saving timed out checks", "err", err)
+				}
 			}
 		}
 	}
@@ -567,6 +593,9 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 		res.Doc.JobID = j.id
 	}
 	if j.id == LiveJobID {
+		if err := c.saveState(ctx); err != nil {
+			return err
+		}
 		// Done before the waiters hear of it: a waiter that asks for the
 		// same URL again at once must find it done, or its Requeue would
 		// leave the still-leased URL alone and this MarkDone swallow it.
@@ -613,6 +642,12 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 		}
 	}
 	c.noteCapture(j, capt, DocumentID(j.id, norm), res)
+	// The credit, the contribution and a sampled check are saved before
+	// the URL is marked done: after a crash the URL is either fetched
+	// again or its contribution known.
+	if err := c.saveState(ctx); err != nil {
+		return err
+	}
 	if pageURL != capt.URL {
 		if _, err := c.frontier.MarkDone(ctx, j.id, pageURL); err != nil {
 			return fmt.Errorf("marking %s done: %w", pageURL, err)
@@ -772,7 +807,11 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	}
 	// Pages recorded before the version was cut are in it: a published
 	// page cannot be taken out any more, so stop tracking them.
-	c.forgetContributions(jobID, end)
+	if err := c.forgetContributions(ctx, jobID, end); err != nil {
+		// A stale record costs space, and a re-fetch if its node is
+		// quarantined later: Remove ignores published IDs.
+		c.log.Warn("forgetting contributions to a published version", "job", jobID, "err", err)
+	}
 	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
 	return root.String(), m, nil
 }

@@ -10,9 +10,15 @@ import (
 // Ledger counts each peer's contribution: pages and bytes delivered, how
 // many of them passed verification, and the reputation that follows.
 // It is safe for concurrent use.
+//
+// The ledger itself lives in memory; a coordinator keeps it durable by
+// saving the entries it marks changed (see persist.go).
 type Ledger struct {
 	mu    sync.Mutex
 	peers map[string]*schemas.LedgerEntry
+	// dirty holds the peers whose entries changed since they were last
+	// taken for saving.
+	dirty map[string]struct{}
 }
 
 // Points awarded per verified megabyte and per verified page.
@@ -22,7 +28,9 @@ const (
 )
 
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{peers: make(map[string]*schemas.LedgerEntry)} }
+func NewLedger() *Ledger {
+	return &Ledger{peers: make(map[string]*schemas.LedgerEntry), dirty: make(map[string]struct{})}
+}
 
 func (l *Ledger) entry(p string) *schemas.LedgerEntry {
 	e := l.peers[p]
@@ -33,14 +41,16 @@ func (l *Ledger) entry(p string) *schemas.LedgerEntry {
 	return e
 }
 
-// Credit records a capture delivered by peer p.
-func (l *Ledger) Credit(p string, bytes int64) {
+// Credit records a capture delivered by peer p and returns p's entry.
+func (l *Ledger) Credit(p string, bytes int64) schemas.LedgerEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.entry(p)
 	e.Pages++
 	e.Bytes += bytes
 	l.recompute(e)
+	l.dirty[p] = struct{}{}
+	return *e
 }
 
 // Verified records the outcome of a sampled re-fetch of one of p's
@@ -56,6 +66,7 @@ func (l *Ledger) Verified(p string, bytes int64, ok bool) schemas.LedgerEntry {
 		e.Failed++
 	}
 	l.recompute(e)
+	l.dirty[p] = struct{}{}
 	return *e
 }
 
@@ -107,7 +118,11 @@ func (l *Ledger) recompute(e *schemas.LedgerEntry) {
 func (l *Ledger) SetQuarantined(p string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entry(p).Quarantined = true
+	e := l.entry(p)
+	if !e.Quarantined {
+		e.Quarantined = true
+		l.dirty[p] = struct{}{}
+	}
 }
 
 // Entry returns a copy of p's entry (a fresh one for unknown peers).
@@ -127,4 +142,48 @@ func (l *Ledger) All() []schemas.LedgerEntry {
 	l.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Points > out[j].Points })
 	return out
+}
+
+// takeDirty returns copies of the entries changed since the last call and
+// forgets that they changed; putBack marks them changed again when saving
+// them failed.
+func (l *Ledger) takeDirty() []schemas.LedgerEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.dirty) == 0 {
+		return nil
+	}
+	out := make([]schemas.LedgerEntry, 0, len(l.dirty))
+	for p := range l.dirty {
+		out = append(out, *l.peers[p])
+		delete(l.dirty, p)
+	}
+	return out
+}
+
+// putBack marks entries taken by takeDirty as changed again.
+func (l *Ledger) putBack(es []schemas.LedgerEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range es {
+		l.dirty[e.Peer] = struct{}{}
+	}
+}
+
+// restore replaces the entries of the given peers with saved counts,
+// deriving reputation and points as Credit and Verified do. Restored
+// entries are not marked changed.
+func (l *Ledger) restore(es []schemas.LedgerEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, saved := range es {
+		e := &schemas.LedgerEntry{
+			Peer: saved.Peer, Pages: saved.Pages, Bytes: saved.Bytes,
+			VerifiedPages: saved.VerifiedPages, VerifiedBytes: saved.VerifiedBytes,
+			Failed: saved.Failed, Quarantined: saved.Quarantined,
+		}
+		l.recompute(e)
+		l.peers[e.Peer] = e
+		delete(l.dirty, e.Peer)
+	}
 }

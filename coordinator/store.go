@@ -104,6 +104,68 @@ BEGIN UPDATE hosts SET queued = queued + 1 WHERE hid = new.host; END;
 CREATE TRIGGER urls_queue_delete AFTER DELETE ON urls WHEN old.state = 0
 BEGIN UPDATE hosts SET queued = queued - 1 WHERE hid = old.host; END;
 `,
+	// 3: the coordinator's verification state (see persist.go): the
+	// sampling secret, the contribution ledger (quarantined peers are
+	// marked in it), what each peer put into each job's next dataset
+	// version, and the open verification checks with the answers of the
+	// nodes that re-fetched them. Peers are libp2p peer IDs, jobs job IDs,
+	// norm a normalised URL; fingerprints are MinHash signatures as
+	// little-endian uint64s, dedup keys pipeline.DedupKey.Marshal.
+	`
+CREATE TABLE coord_meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE ledger (
+	peer           TEXT PRIMARY KEY,
+	pages          INTEGER NOT NULL,
+	bytes          INTEGER NOT NULL,
+	verified_pages INTEGER NOT NULL,
+	verified_bytes INTEGER NOT NULL,
+	failed         INTEGER NOT NULL,
+	quarantined    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE contributions (
+	id       INTEGER PRIMARY KEY,
+	peer     TEXT NOT NULL,
+	job      TEXT NOT NULL,
+	norm     TEXT NOT NULL,
+	url      TEXT NOT NULL,
+	depth    INTEGER NOT NULL,
+	doc_id   TEXT NOT NULL,
+	decision TEXT NOT NULL,
+	verified INTEGER NOT NULL,
+	at_ns    INTEGER NOT NULL,
+	dedup    BLOB
+);
+CREATE UNIQUE INDEX contributions_key ON contributions(peer, job, norm);
+CREATE INDEX contributions_job ON contributions(job, at_ns);
+CREATE TABLE checks (
+	id          INTEGER PRIMARY KEY,
+	job         TEXT NOT NULL,
+	norm        TEXT NOT NULL,
+	url         TEXT NOT NULL,
+	host        TEXT NOT NULL,
+	depth       INTEGER NOT NULL,
+	orig        TEXT NOT NULL,
+	orig_status INTEGER NOT NULL,
+	orig_sig    BLOB,
+	orig_bytes  INTEGER NOT NULL,
+	created_ns  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX checks_key ON checks(job, norm);
+CREATE TABLE check_answers (
+	job    TEXT NOT NULL,
+	norm   TEXT NOT NULL,
+	node   TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	usable INTEGER NOT NULL,
+	status INTEGER NOT NULL,
+	sig    BLOB,
+	bytes  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX check_answers_key ON check_answers(job, norm, node);
+`,
 }
 
 // openStore opens the SQLite database at path with the frontier's pragmas

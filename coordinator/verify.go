@@ -117,6 +117,10 @@ type check struct {
 	origFP    fingerprint
 	origBytes int64
 	created   time.Time
+	// opened starts the check's timeout: created, or when a check saved
+	// by an earlier coordinator process was loaded again (the time the
+	// coordinator was down does not count against it).
+	opened time.Time
 	// fetches are the verifiers' usable fetches, in arrival order.
 	fetches []fetchResult
 	// tried holds every node that was given the check and answered, so no
@@ -149,13 +153,18 @@ type verdict struct {
 }
 
 // verifier holds the checks in progress. It is pure bookkeeping, safe for
-// concurrent use; the coordinator performs what its verdicts call for.
+// concurrent use; the coordinator performs what its verdicts call for and
+// saves the checks it marks changed (see persist.go).
 type verifier struct {
 	secret  []byte
 	minhash *pipeline.Dedup
 
 	mu     sync.Mutex
 	checks map[checkKey]*check
+	// dirty holds the checks opened, answered or ended since they were
+	// last taken for saving. Assignments are not saved and do not mark a
+	// check.
+	dirty map[checkKey]struct{}
 }
 
 func newVerifier(secret []byte) *verifier {
@@ -163,6 +172,7 @@ func newVerifier(secret []byte) *verifier {
 		secret:  secret,
 		minhash: pipeline.NewDedup(verifyNGram, verifyBands, verifyRows),
 		checks:  make(map[checkKey]*check),
+		dirty:   make(map[checkKey]struct{}),
 	}
 }
 
@@ -192,7 +202,11 @@ func (v *verifier) add(ck *check) bool {
 	if ck.tried == nil {
 		ck.tried = make(map[string]bool)
 	}
+	if ck.opened.IsZero() {
+		ck.opened = ck.created
+	}
 	v.checks[ck.key] = ck
+	v.dirty[ck.key] = struct{}{}
 	return true
 }
 
@@ -309,6 +323,7 @@ func (v *verifier) record(key checkKey, node string, fp fingerprint, bytes int64
 	}
 	ck.assigned, ck.assignedUntil = "", time.Time{}
 	ck.tried[node] = true
+	v.dirty[key] = struct{}{}
 	if isTransient {
 		return verdict{key: key, orig: ck.orig}, true
 	}
@@ -369,8 +384,9 @@ func (v *verifier) expire(now time.Time, timeout time.Duration) int {
 	defer v.mu.Unlock()
 	n := 0
 	for k, ck := range v.checks {
-		if now.Sub(ck.created) > timeout {
+		if now.Sub(ck.opened) > timeout {
 			delete(v.checks, k)
+			v.dirty[k] = struct{}{}
 			n++
 		}
 	}
@@ -402,6 +418,7 @@ func (v *verifier) dropNode(node string) {
 	for k, ck := range v.checks {
 		if ck.orig == node {
 			delete(v.checks, k)
+			v.dirty[k] = struct{}{}
 			continue
 		}
 		kept := ck.fetches[:0]
@@ -410,9 +427,74 @@ func (v *verifier) dropNode(node string) {
 				kept = append(kept, f)
 			}
 		}
+		if len(kept) != len(ck.fetches) {
+			v.dirty[k] = struct{}{}
+		}
 		ck.fetches = kept
 		if ck.assigned == node {
 			ck.assigned, ck.assignedUntil = "", time.Time{}
 		}
+	}
+}
+
+// checkSave is a check as it is to be saved: a copy of its state, or nil
+// when it ended.
+type checkSave struct {
+	key checkKey
+	ck  *check
+}
+
+// takeDirty returns the checks changed since the last call and forgets
+// that they changed.
+func (v *verifier) takeDirty() []checkSave {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.dirty) == 0 {
+		return nil
+	}
+	out := make([]checkSave, 0, len(v.dirty))
+	for k := range v.dirty {
+		delete(v.dirty, k)
+		ck := v.checks[k]
+		if ck == nil {
+			out = append(out, checkSave{key: k})
+			continue
+		}
+		cp := *ck
+		cp.fetches = append([]fetchResult(nil), ck.fetches...)
+		cp.tried = make(map[string]bool, len(ck.tried))
+		for n := range ck.tried {
+			cp.tried[n] = true
+		}
+		out = append(out, checkSave{key: k, ck: &cp})
+	}
+	return out
+}
+
+// putBack marks checks taken by takeDirty as changed again.
+func (v *verifier) putBack(cs []checkSave) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, c := range cs {
+		v.dirty[c.key] = struct{}{}
+	}
+}
+
+// restore adds checks saved by an earlier process, unassigned, with their
+// timeout starting at now. A check already open under the same key is
+// kept.
+func (v *verifier) restore(cks []*check, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ck := range cks {
+		if _, ok := v.checks[ck.key]; ok {
+			continue
+		}
+		if ck.tried == nil {
+			ck.tried = make(map[string]bool)
+		}
+		ck.assigned, ck.assignedUntil = "", time.Time{}
+		ck.opened = now
+		v.checks[ck.key] = ck
 	}
 }

@@ -27,6 +27,16 @@ type contribution struct {
 	// dedup is the text's key in the pipeline's dedup index, forgotten
 	// when the page is excluded so the honest re-fetch is not a "duplicate".
 	dedup *pipeline.DedupKey
+	// restored marks a contribution loaded from the database: an earlier
+	// coordinator process counted it in its job's counters, which this
+	// process started from zero, so excluding it undoes no count.
+	restored bool
+}
+
+// contribKey names a contribution: the peer and the page it fetched.
+type contribKey struct {
+	peer string
+	key  checkKey
 }
 
 // dedupForgetter is a Processor that can take a text back out of its
@@ -78,6 +88,7 @@ func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID stri
 		c.contrib[capt.NodePeerID] = m
 	}
 	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey}
+	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
 	c.contribMu.Unlock()
 
 	if res.Doc == nil || res.Decision == pipeline.Reject || !c.verify.sampled(j.id, key.url, j.spec.VerifySampleRate) {
@@ -97,10 +108,10 @@ func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID stri
 }
 
 // forgetContributions stops tracking a job's contributions recorded
-// before cut: they are in a published version.
-func (c *Coordinator) forgetContributions(jobID string, cut time.Time) {
+// before cut, in memory and in the database: they are in a published
+// version.
+func (c *Coordinator) forgetContributions(ctx context.Context, jobID string, cut time.Time) error {
 	c.contribMu.Lock()
-	defer c.contribMu.Unlock()
 	for node, m := range c.contrib {
 		for k, ct := range m {
 			if k.job == jobID && ct.at.Before(cut) {
@@ -111,6 +122,8 @@ func (c *Coordinator) forgetContributions(jobID string, cut time.Time) {
 			delete(c.contrib, node)
 		}
 	}
+	c.contribMu.Unlock()
+	return c.frontier.deleteContributionsBefore(ctx, jobID, cut)
 }
 
 // ingestVerify handles a capture that a node made because it was asked to
@@ -130,14 +143,15 @@ func (c *Coordinator) ingestVerify(ctx context.Context, capt *schemas.Capture) (
 	if !ok {
 		// The assignment moved on meanwhile; the capture was still meant
 		// as a verification and must not enter the dataset twice.
-		return true, nil
+		return true, c.saveState(ctx)
 	}
 	return true, c.applyVerdict(ctx, vd)
 }
 
 // applyVerdict books a settled check in the ledger, takes out a page its
 // node was caught altering and quarantines nodes whose reputation fell
-// below the threshold.
+// below the threshold. The check's new state, the ledger and the
+// contribution records are saved before anyone is quarantined.
 func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	log := c.log.With("job", vd.key.job, "url", vd.key.url)
 	switch {
@@ -145,10 +159,10 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 		if len(vd.sims) > 0 {
 			log.Info("verification disagrees; asking a third node", "node", vd.orig, "similarity", vd.sims[0])
 		}
-		return nil
+		return c.saveState(ctx)
 	case vd.inconclusive:
 		log.Info("verification inconclusive: no two fetches agree alone", "node", vd.orig, "similarities", vd.sims)
-		return nil
+		return c.saveState(ctx)
 	}
 	if vd.origVerified {
 		c.markVerified(vd.orig, vd.key)
@@ -156,19 +170,27 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	for _, p := range vd.pass {
 		c.ledger.Verified(p.node, p.bytes, true)
 	}
-	var errs []error
-	if vd.origLied {
-		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	var quarantine []string
 	for _, p := range vd.fail {
 		e := c.ledger.Verified(p.node, p.bytes, false)
 		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
 		if ShouldQuarantine(e) {
-			if err := c.Quarantine(ctx, p.node); err != nil {
-				errs = append(errs, err)
-			}
+			quarantine = append(quarantine, p.node)
+		}
+	}
+	var errs []error
+	if vd.origLied {
+		// exclude saves the state once the page is out.
+		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.saveState(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for _, node := range quarantine {
+		if err := c.Quarantine(ctx, node); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -181,6 +203,7 @@ func (c *Coordinator) markVerified(node string, key checkKey) {
 	defer c.contribMu.Unlock()
 	if ct := c.contrib[node][key]; ct != nil {
 		ct.verified = true
+		c.contribDirty[contribKey{node, key}] = struct{}{}
 	}
 }
 
@@ -213,6 +236,13 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.quarMu.Unlock()
 
 	c.verify.dropNode(node)
+	// Saved before its pages are taken out: a coordinator restarted
+	// after a crash from here on refuses the node and finishes taking
+	// its pages out (resumeQuarantines).
+	var errs []error
+	if err := c.saveState(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("quarantining %s: %w", node, err))
+	}
 	entry := c.ledger.Entry(node)
 	c.log.Warn("node quarantined", "node", node, "reputation", entry.Reputation, "failed", entry.Failed, "verified", entry.VerifiedPages)
 	c.hooksMu.RLock()
@@ -220,22 +250,31 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 		fn(node, entry)
 	}
 	c.hooksMu.RUnlock()
-	// Its leases go back now: its captures of them would be dropped.
-	leased, err := c.frontier.ReleaseNode(ctx, node)
-	if err != nil {
-		return fmt.Errorf("quarantining %s: %w", node, err)
+	if err := c.takeOut(ctx, node); err != nil {
+		errs = append(errs, fmt.Errorf("quarantining %s: %w", node, err))
 	}
+	return errors.Join(errs...)
+}
+
+// takeOut returns a quarantined node's leases to the queue (its captures
+// of them would be dropped) and takes its unverified pages out of the
+// next dataset versions. Doing it twice does nothing more.
+func (c *Coordinator) takeOut(ctx context.Context, node string) error {
+	leased, lerr := c.frontier.ReleaseNode(ctx, node)
 	n, err := c.exclude(ctx, node, nil)
-	if err != nil {
-		return fmt.Errorf("quarantining %s: %w", node, err)
+	if n > 0 || leased > 0 {
+		c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n, "leased", leased)
 	}
-	c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n, "leased", leased)
-	return nil
+	return errors.Join(lerr, err)
 }
 
 // exclude takes a node's unverified contributions (those named by keys,
 // or all when keys is nil) out of their datasets' next versions, undoes
 // their counts and queues their URLs again. It returns how many it took.
+// A contribution is deleted from the database only once its page is out
+// and its URL queued, so a crash in between leaves it to be taken out
+// again after the restart (resumeQuarantines); one whose removal failed
+// stays there for the same reason.
 func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey) (int, error) {
 	type taken struct {
 		key checkKey
@@ -267,10 +306,16 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 	for _, t := range out {
 		byJob[t.key.job] = append(byJob[t.key.job], t)
 	}
-	var errs []error
+	var (
+		errs []error
+		done []contribKey
+	)
 	for jobID, ts := range byJob {
 		j := c.job(jobID)
 		if j == nil {
+			for _, t := range ts {
+				done = append(done, contribKey{node, t.key})
+			}
 			continue
 		}
 		ids := make([]string, len(ts))
@@ -282,19 +327,23 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			continue
 		}
 		for _, t := range ts {
-			switch t.ct.decision {
-			case pipeline.Accept:
-				j.accepted.Add(-1)
-			case pipeline.Review:
-				j.review.Add(-1)
-			default:
-				j.rejected.Add(-1)
+			if !t.ct.restored {
+				switch t.ct.decision {
+				case pipeline.Accept:
+					j.accepted.Add(-1)
+				case pipeline.Review:
+					j.review.Add(-1)
+				default:
+					j.rejected.Add(-1)
+				}
 			}
 			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
 				f.ForgetDedup(*t.ct.dedup)
 			}
 			if err := c.frontier.Requeue(ctx, Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
 				errs = append(errs, fmt.Errorf("queueing %s again: %w", t.ct.url, err))
+			} else {
+				done = append(done, contribKey{node, t.key})
 			}
 			c.hooksMu.RLock()
 			for _, fn := range c.onExclude {
@@ -302,6 +351,14 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			}
 			c.hooksMu.RUnlock()
 		}
+	}
+	c.contribMu.Lock()
+	for _, k := range done {
+		c.contribDirty[k] = struct{}{}
+	}
+	c.contribMu.Unlock()
+	if err := c.saveState(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return len(out), errors.Join(errs...)
 }
