@@ -262,7 +262,9 @@ func TestJobsGossipReachesTrustingNodesOnly(t *testing.T) {
 	waitFor(t, 10*time.Second, "the watcher, trusting both, to list both", func() bool {
 		return len(jw.Announcements()) == 2
 	})
-	time.Sleep(300 * time.Millisecond) // B's announcements reached the node too by now
+	waitFor(t, 10*time.Second, "the node to accept announcements of both coordinators", func() bool {
+		return len(jn.Announcements()) > 0 && jn.lastAccepted(coordB.ID()) > 0
+	})
 	got := jn.Announcements()
 	if len(got) != 1 {
 		t.Fatalf("node lists %d coordinators, want only the trusted one: %+v", len(got), got)
@@ -343,4 +345,30 @@ func FuzzJobsCheck(f *testing.F) {
 			t.Fatalf("check passed an announcement it should not: %+v", got)
 		}
 	})
+}
+
+func BenchmarkValidateJobAnnouncement(b *testing.B) {
+	key, author := genKey(b)
+	cfg := testConfig()
+	cfg.PresenceInterval = -1
+	h := newTestHost(b, cfg)
+	j, err := h.JoinJobs(JobsConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	jobs := make([]schemas.AnnouncedJob, 16)
+	for i := range jobs {
+		jobs[i] = openJob(fmt.Sprintf("job-%d", i), int64(i))
+	}
+	msgs := make([]*pubsub.Message, b.N)
+	for i := range msgs {
+		a := announcement(b, key, func(a *schemas.JobAnnouncement) { a.Jobs = jobs })
+		msgs[i] = jobsMsg(author, encodeAnn(b, a))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res := j.validate(context.Background(), author, msgs[i]); res != pubsub.ValidationAccept {
+			b.Fatalf("validator said %v", res)
+		}
+	}
 }
