@@ -107,7 +107,11 @@ type fetchResult struct {
 	bytes int64
 }
 
-// check is one sampled capture under verification.
+// check is one sampled capture under verification. Open checks survive a
+// coordinator restart: saveState keeps everything but the assignment in
+// the frontier database, and New loads them unassigned, with the
+// fingerprints of the fetches already received and the nodes that
+// answered, their timeout starting again (see persist.go).
 type check struct {
 	key       checkKey
 	url       string // as leased, for the verify item
