@@ -591,3 +591,26 @@ func FuzzDecodeSig(f *testing.F) {
 		}
 	})
 }
+
+// TestRestoredCheckTimeoutStartsAtRestore: the time a coordinator was down
+// does not count against a restored check's timeout, but its age still
+// orders it among the checks offered.
+func TestRestoredCheckTimeoutStartsAtRestore(t *testing.T) {
+	v := newVerifier([]byte("k"))
+	now := time.Now()
+	old := &check{key: checkKey{job: "j", url: "http://127.0.0.1/old"}, url: "http://127.0.0.1/old", orig: "O", created: now.Add(-time.Hour)}
+	v.restore([]*check{old}, now)
+	newer := newCheck(v, "http://127.0.0.1/new", "O", article(1, "", ""), now)
+	if got := v.candidates("A", now, 10); len(got) != 2 || got[0].key != old.key || got[1].key != newer {
+		t.Fatalf("candidates %+v, want the restored check first", got)
+	}
+	if n := v.expire(now.Add(30*time.Second), time.Minute); n != 0 {
+		t.Fatalf("%d checks expired within a minute of the restore", n)
+	}
+	if n := v.expire(now.Add(2*time.Minute), time.Minute); n != 2 {
+		t.Fatalf("%d checks expired a minute after the restore, want 2", n)
+	}
+	if got := len(v.takeDirty()); got != 2 {
+		t.Errorf("%d checks to save, want the new one and the expired restored one", got)
+	}
+}
