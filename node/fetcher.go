@@ -536,6 +536,18 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
+// finalSiteInfo returns the site info of the page's final origin: info
+// itself when the page was not redirected to another origin, otherwise
+// what the redirect check cached for the target origin (it reads the
+// target's robots.txt before following). It reports false when nothing is
+// cached.
+func (f *Fetcher) finalSiteInfo(u, final *url.URL, info siteInfo) (siteInfo, bool) {
+	if originOf(final) == originOf(u) {
+		return info, true
+	}
+	return f.sites.peek(originOf(final))
+}
+
 // fill turns an attempt into the capture's fields.
 func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteInfo) error {
 	c.FetchedAt = time.Now().UTC()
@@ -615,6 +627,16 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 	}
 	o := &c.OptOut
 	o.NoAI, o.NoIndex, o.TDMReserved, o.TDMPolicy, o.ContentUsage = optOutSignals(res.header, meta, info.tdm, final.RequestURI())
+	// Content-Usage rules in robots.txt add to the header and meta tag; a
+	// reader honours the most restrictive preference of the lot.
+	if fi, ok := f.finalSiteInfo(u, final, info); ok && fi.robots != nil {
+		if ru := fi.robots.ContentUsage(RobotsToken, final.RequestURI()); ru != "" {
+			if o.ContentUsage != "" {
+				o.ContentUsage += ", "
+			}
+			o.ContentUsage += ru
+		}
+	}
 	if noFollow(res.header, meta) {
 		// The page asked crawlers not to follow its links.
 		c.Outlinks = nil

@@ -604,3 +604,50 @@ func TestHugeCrawlDelayFailsFast(t *testing.T) {
 		t.Errorf("deadline: %q", c.Error)
 	}
 }
+
+// TestFetchContentUsageFromRobots checks that Content-Usage rules in
+// robots.txt reach the capture's opt-out, for the requested origin and for
+// the origin a redirect lands on.
+func TestFetchContentUsageFromRobots(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nContent-Usage: train-ai=n\n")
+		case "/page":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<html><body><p>moved here</p></body></html>")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer target.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nAllow: /\nContent-Usage: /ai-free/ train-ai=n\n")
+		case "/ai-free/p", "/open/p":
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Usage", "search=y")
+			fmt.Fprint(w, "<html><body><p>text</p></body></html>")
+		case "/away":
+			http.Redirect(w, r, target.URL+"/page", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	f := newTestFetcher(t, nil)
+
+	c := fetch(t, f, srv.URL+"/ai-free/p")
+	if c.Error != "" || c.OptOut.ContentUsage != "search=y, train-ai=n" || !c.OptOut.Reserved() {
+		t.Errorf("/ai-free/p: err %q opt-out %+v, want header and robots preferences, reserved", c.Error, c.OptOut)
+	}
+	c = fetch(t, f, srv.URL+"/open/p")
+	if c.Error != "" || c.OptOut.ContentUsage != "search=y" || c.OptOut.Reserved() {
+		t.Errorf("/open/p: err %q opt-out %+v, want the header's preference only", c.Error, c.OptOut)
+	}
+	c = fetch(t, f, srv.URL+"/away")
+	if c.Error != "" || c.FinalURL != target.URL+"/page" || c.OptOut.ContentUsage != "train-ai=n" || !c.OptOut.Reserved() {
+		t.Errorf("redirected page: err %q final %q opt-out %+v, want the target site's robots preference", c.Error, c.FinalURL, c.OptOut)
+	}
+}

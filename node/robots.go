@@ -30,8 +30,17 @@ type Robots struct {
 type robotsGroup struct {
 	agents     []string
 	rules      []robotsRule
+	usage      []robotsUsage
 	crawlDelay time.Duration
 	hasDelay   bool
+}
+
+// robotsUsage is a Content-Usage rule (IETF aipref, "Indicating
+// Preferences Regarding Content Usage" attached to robots.txt): the usage
+// preferences, such as "train-ai=n", for the paths matching pattern.
+type robotsUsage struct {
+	pattern string // normalised, as for allow and disallow; "/" without a path
+	prefs   string
 }
 
 type robotsRule struct {
@@ -91,6 +100,26 @@ func ParseRobots(body []byte) *Robots {
 				continue
 			}
 			cur.rules = append(cur.rules, robotsRule{allow: k == "allow", pattern: normalizeRobotsPath(v)})
+		case "content-usage":
+			inAgents = false
+			if cur == nil || v == "" {
+				continue
+			}
+			// "Content-Usage: [path] preferences": the path is optional and
+			// starts with "/" (or a wildcard); without it the rule covers
+			// every path of the site.
+			pattern, prefs := "/", v
+			if v[0] == '/' || v[0] == '*' {
+				pattern, prefs = v, ""
+				if i := strings.IndexAny(v, " \t"); i >= 0 {
+					pattern, prefs = v[:i], v[i+1:]
+				}
+				pattern, prefs = normalizeRobotsPath(pattern), strings.TrimSpace(prefs)
+			}
+			if prefs == "" {
+				continue
+			}
+			cur.usage = append(cur.usage, robotsUsage{pattern: pattern, prefs: prefs})
 		case "crawl-delay":
 			inAgents = false
 			if cur == nil {
@@ -119,8 +148,9 @@ func agentToken(v string) string {
 	return v
 }
 
-// rulesFor merges the groups that name token (or, failing that, "*").
-func (r *Robots) rulesFor(token string) (rules []robotsRule, delay time.Duration, hasDelay bool) {
+// groupsFor returns the groups that name token or, when none does, the
+// groups for "*".
+func (r *Robots) groupsFor(token string) []*robotsGroup {
 	token = strings.ToLower(token)
 	var matched []*robotsGroup
 	for _, want := range []string{token, "*"} {
@@ -136,7 +166,12 @@ func (r *Robots) rulesFor(token string) (rules []robotsRule, delay time.Duration
 			break
 		}
 	}
-	for _, g := range matched {
+	return matched
+}
+
+// rulesFor merges the groups that name token (or, failing that, "*").
+func (r *Robots) rulesFor(token string) (rules []robotsRule, delay time.Duration, hasDelay bool) {
+	for _, g := range r.groupsFor(token) {
 		rules = append(rules, g.rules...)
 		if g.hasDelay && (!hasDelay || g.crawlDelay > delay) {
 			delay, hasDelay = g.crawlDelay, true
@@ -181,6 +216,38 @@ func (r *Robots) Allowed(token, pathQuery string) (bool, string) {
 		return true, "allow: " + bestRule.pattern
 	}
 	return false, "disallow: " + bestRule.pattern
+}
+
+// ContentUsage returns the usage preferences (IETF aipref vocabulary, for
+// example "train-ai=n, search=y") that the group for token states for
+// pathQuery in Content-Usage rules, or "" when none applies. As with allow
+// and disallow, the rule with the longest matching path wins; rules of
+// equal length are all returned, joined, so the most restrictive of them
+// is honoured by whoever reads the preferences.
+func (r *Robots) ContentUsage(token, pathQuery string) string {
+	if r.allowAll || r.disallowAll {
+		return ""
+	}
+	if pathQuery == "" {
+		pathQuery = "/"
+	}
+	p := normalizeRobotsPath(pathQuery)
+	best := -1
+	var prefs []string
+	for _, g := range r.groupsFor(token) {
+		for _, u := range g.usage {
+			if !robotsMatch(u.pattern, p) {
+				continue
+			}
+			switch n := len(u.pattern); {
+			case n > best:
+				best, prefs = n, []string{u.prefs}
+			case n == best:
+				prefs = append(prefs, u.prefs)
+			}
+		}
+	}
+	return strings.Join(prefs, ", ")
 }
 
 // CrawlDelay returns the crawl-delay the group for token asks for.

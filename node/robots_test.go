@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 func TestRobotsAllowed(t *testing.T) {
@@ -146,4 +148,54 @@ func FuzzParseRobots(f *testing.F) {
 			t.Fatalf("negative crawl-delay %s", d)
 		}
 	})
+}
+
+func TestRobotsContentUsage(t *testing.T) {
+	r := ParseRobots([]byte(strings.Join([]string{
+		"User-agent: otherbot",
+		"Content-Usage: train-ai=y",
+		"",
+		"User-agent: *",
+		"Allow: /",
+		"Content-Usage: train-ai=n, search=y",
+		"Content-Usage: /open/ train-ai=y",
+		"Content-Usage: /open/private*.html\ttrain-genai=n",
+		"Content-Usage: /mixed/ train-ai=y",
+		"Content-Usage: /mixed/ train-ai=n",
+		"Content-Usage: /empty/",
+		"Content-Usage:",
+	}, "\n")))
+	for _, tc := range []struct{ agent, path, want string }{
+		{"swardbot", "/", "train-ai=n, search=y"},
+		{"swardbot", "/news/a.html?x=1", "train-ai=n, search=y"},
+		{"swardbot", "/open/a.html", "train-ai=y"},
+		{"swardbot", "/open/private-notes.html", "train-genai=n"},
+		// Equal-length rules are all kept: the reader honours the most
+		// restrictive.
+		{"swardbot", "/mixed/x", "train-ai=y, train-ai=n"},
+		// A rule with a path but no preferences is ignored.
+		{"swardbot", "/empty/x", "train-ai=n, search=y"},
+		{"otherbot", "/anything", "train-ai=y"},
+	} {
+		if got := r.ContentUsage(tc.agent, tc.path); got != tc.want {
+			t.Errorf("ContentUsage(%s, %s) = %q, want %q", tc.agent, tc.path, got, tc.want)
+		}
+	}
+	// Content-Usage does not end the group's rules or change allow verdicts.
+	if ok, _ := r.Allowed("swardbot", "/open/a.html"); !ok {
+		t.Error("a Content-Usage rule changed an allow verdict")
+	}
+	if got := ParseRobots([]byte("Content-Usage: train-ai=n\n")).ContentUsage("swardbot", "/"); got != "" {
+		t.Errorf("rule outside any group applied: %q", got)
+	}
+	if got := RobotsAllowAll().ContentUsage("swardbot", "/"); got != "" {
+		t.Errorf("missing robots.txt gave %q", got)
+	}
+	// The preferences reach the opt-out decision.
+	if !(schemas.OptOut{ContentUsage: r.ContentUsage("swardbot", "/")}).Reserved() {
+		t.Error("train-ai=n from robots.txt does not reserve the page")
+	}
+	if (schemas.OptOut{ContentUsage: r.ContentUsage("swardbot", "/open/a.html")}).Reserved() {
+		t.Error("train-ai=y from robots.txt reserves the page")
+	}
 }

@@ -99,6 +99,24 @@ func (c *siteCache) get(ctx context.Context, origin string, load func(context.Co
 	}
 }
 
+// peek returns the origin's cached, unexpired info without loading it.
+func (c *siteCache) peek(origin string) (siteInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[origin]
+	if e == nil {
+		return siteInfo{}, false
+	}
+	select {
+	case <-e.ready:
+		if time.Now().Before(e.expires) {
+			return e.info, true
+		}
+	default:
+	}
+	return siteInfo{}, false
+}
+
 func (c *siteCache) evictLocked(now time.Time) {
 	for k, e := range c.m {
 		select {
