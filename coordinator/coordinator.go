@@ -45,7 +45,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// MaxLeaseItems caps the URLs in one lease (default 64).
 	MaxLeaseItems int
-	// Workers is the number of ingest workers (default GOMAXPROCS).
+	// Workers is the number of ingest workers (default 4 x GOMAXPROCS:
+	// a worker spends much of an ingest waiting for the frontier's write
+	// lock and fsync, so one per core leaves the cores idle).
 	Workers int
 	// CompleteGrace is how long a URL a node reported finished may wait for
 	// its capture to arrive by gossip before it is queued again (default 10s).
@@ -73,7 +75,7 @@ func (c *Config) Default() {
 		c.MaxLeaseItems = 64
 	}
 	if c.Workers == 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
+		c.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
 	if c.CompleteGrace == 0 {
 		c.CompleteGrace = 10 * time.Second
