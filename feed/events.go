@@ -9,9 +9,11 @@ import (
 )
 
 // Event is one feed event: a document that was accepted (or a URL that was
-// found removed). Its ID is "<epoch>-<seq>": seq counts events of this
-// server run, and epoch names the run, so a Last-Event-ID from an earlier run
-// is recognised rather than misread.
+// found removed). Its ID is "<epoch>-<seq>": seq counts events of the log,
+// and epoch names the log, so a Last-Event-ID from another log is
+// recognised rather than misread. With an index directory the log is kept
+// on disk and survives restarts (epoch and numbering continue); in memory
+// each server run is a new epoch.
 type Event struct {
 	Seq      uint64
 	Record   *Record
@@ -29,10 +31,46 @@ type eventLog struct {
 	n     int    // events in ring
 	next  uint64 // seq of the next event; the first is 1
 	wake  chan struct{}
+	file  *eventFile // nil keeps the log in memory only
 }
 
 func newEventLog(retention int, epoch string) *eventLog {
 	return &eventLog{epoch: epoch, ring: make([]Event, retention), next: 1, wake: make(chan struct{})}
+}
+
+// restoreEventLog continues a stored log: the events read back from file
+// (oldest first) fill the ring and numbering resumes after the last.
+func restoreEventLog(retention int, epoch string, evs []Event, file *eventFile) *eventLog {
+	l := newEventLog(retention, epoch)
+	l.file = file
+	if len(evs) > retention {
+		evs = evs[len(evs)-retention:]
+	}
+	copy(l.ring, evs)
+	l.n = len(evs)
+	if len(evs) > 0 {
+		l.next = evs[len(evs)-1].Seq + 1
+	}
+	return l
+}
+
+// retainedLocked returns the events in the ring, oldest first.
+func (l *eventLog) retainedLocked() []Event {
+	out := make([]Event, 0, l.n)
+	for i := 0; i < l.n; i++ {
+		out = append(out, l.ring[(l.start+i)%len(l.ring)])
+	}
+	return out
+}
+
+// close flushes the stored log, if any.
+func (l *eventLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	return l.file.close()
 }
 
 // append adds records as events and wakes readers.
@@ -51,6 +89,9 @@ func (l *eventLog) append(now time.Time, recs ...*Record) []Event {
 			l.start = (l.start + 1) % len(l.ring)
 		}
 		out = append(out, ev)
+	}
+	if l.file != nil {
+		l.file.append(out, l.retainedLocked)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})

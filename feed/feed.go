@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,12 +94,22 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 		aliases: map[string]string{},
 
 		inflight: map[string]*fetchCall{},
-		events:   newEventLog(cfg.Retention, strconv.FormatInt(time.Now().UnixNano(), 36)),
 		ctx:      fctx,
 		cancel:   cancel,
 		now:      func() time.Time { return time.Now().UTC() },
 
 		streamStop: make(chan struct{}),
+	}
+	if cfg.IndexDir == "" {
+		f.events = newEventLog(cfg.Retention, strconv.FormatInt(time.Now().UnixNano(), 36))
+	} else {
+		ef, epoch, evs, err := openEventFile(filepath.Join(cfg.IndexDir, "events.jsonl"), cfg.Retention, f.log)
+		if err != nil {
+			cancel()
+			_ = idx.close()
+			return nil, err
+		}
+		f.events = restoreEventLog(cfg.Retention, epoch, evs, ef)
 	}
 	err = idx.scan(ctx, nil, 1000, func(recs []*Record) error {
 		for _, r := range recs {
@@ -109,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 	if err != nil {
 		cancel()
 		_ = idx.close()
+		_ = f.events.close()
 		return nil, fmt.Errorf("rebuilding change tracking from the index: %w", err)
 	}
 	f.hooks = newWebhooks(f)
@@ -126,10 +138,11 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 func (f *Feed) Close() error {
 	f.cancel()
 	f.wg.Wait()
+	evErr := f.events.close()
 	if err := f.idx.close(); err != nil {
 		return fmt.Errorf("closing search index: %w", err)
 	}
-	return nil
+	return evErr
 }
 
 // Add indexes accepted documents, works out their change status against the

@@ -103,7 +103,7 @@ func (f *Feed) handleFeed(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 2000\n\n")
 	if missedUnknown {
-		fmt.Fprintf(w, "event: gap\ndata: {\"missed\":-1,\"reason\":\"event id from an earlier server run\"}\n\n")
+		fmt.Fprintf(w, "event: gap\ndata: {\"missed\":-1,\"reason\":\"event id from another event log (an earlier run of a server without an index directory, or another server)\"}\n\n")
 	}
 	if err := rc.Flush(); err != nil {
 		return
