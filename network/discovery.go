@@ -9,6 +9,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 )
@@ -18,9 +19,23 @@ import (
 // applications' discovery.
 const (
 	mdnsServiceName = "_sward._udp"
-	dhtPrefix       = "/sward"
+	dhtPrefix       = DHTPrefix
 	rendezvous      = "sward/peers/1"
 )
+
+// DHTPrefix is the protocol prefix of sward's private Kademlia DHT; a
+// process that joins the DHT without a network.Host (a dataset pull) uses
+// it to find the same peers and provider records.
+const DHTPrefix = "/sward"
+
+// Routing returns the host's DHT for content routing (provider records of
+// datasets), or nil when the host runs without the DHT.
+func (h *Host) Routing() routing.Routing {
+	if h.disc == nil || h.disc.dht == nil {
+		return nil
+	}
+	return h.disc.dht
+}
 
 // discovery owns the optional mDNS service and DHT.
 type discovery struct {

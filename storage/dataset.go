@@ -523,7 +523,11 @@ func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo
 	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("recording version of %q: %w", name, err)
 	}
-	return s.sync(ctx)
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	s.signalHeads()
+	return nil
 }
 
 var defaultMem = memory.DefaultAllocator

@@ -260,3 +260,57 @@ func TestServeAnnouncesVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestServeAnnouncesNewHeads: a version published while the server runs is
+// announced at once, without a call to Provide, and the old head is not
+// announced again before the renewal.
+func TestServeAnnouncesNewHeads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, v1 := publishedStore(t, 30, DatasetOptions{})
+	keys1, err := versionKeys(ctx, s.DAGService(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeRouting{provided: map[cid.Cid]int{}}
+	srv, err := Serve(ctx, newHost(t), s, WithRouting(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	waitProvided := func(keys []cid.Cid, what string) {
+		t.Helper()
+		for !r.has(keys) {
+			if ctx.Err() != nil {
+				t.Fatalf("%s was never announced", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitProvided(keys1, "the head at start")
+
+	w, err := s.OpenDataset(ctx, "web", DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(ctx, testDocs("q", 10)...); err != nil {
+		t.Fatal(err)
+	}
+	v2, _, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keys2, err := versionKeys(ctx, s.DAGService(), v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProvided(keys2, "a version published while serving")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.provided[v1]; n != 1 {
+		t.Errorf("the first head was announced %d times, want once before the renewal", n)
+	}
+}

@@ -155,12 +155,16 @@ func (s *Server) announce(ctx context.Context, root cid.Cid) error {
 
 // provideLoop announces every head and every Provided version, retrying
 // failures (a DHT whose routing table is still empty refuses) with backoff,
-// then renews all of them every ReprovideInterval.
+// then renews all of them every ReprovideInterval. A version that becomes
+// a head while the server runs (a publish, a CAR import) is announced at
+// once.
 func (s *Server) provideLoop() {
 	const minRetry, maxRetry = 2 * time.Second, 5 * time.Minute
 	retry := minRetry
+	announced := map[cid.Cid]bool{}
 	for {
-		failed := s.announceAll()
+		changed := s.store.headsChanged()
+		failed := s.announceAll(announced)
 		wait := ReprovideInterval
 		if failed {
 			wait, retry = retry, min(retry*2, maxRetry)
@@ -172,14 +176,19 @@ func (s *Server) provideLoop() {
 		case <-s.ctx.Done():
 			t.Stop()
 			return
+		case <-changed:
+			// Only the new heads; the others keep their schedule.
+			t.Stop()
+			continue
 		case <-t.C:
 		}
+		clear(announced)
 	}
 }
 
-// announceAll provides every head and Provided version; it reports whether
-// any announcement failed.
-func (s *Server) announceAll() bool {
+// announceAll provides every head and Provided version not in done, adding
+// those it announced to done; it reports whether any announcement failed.
+func (s *Server) announceAll(done map[cid.Cid]bool) bool {
 	roots := map[cid.Cid]bool{}
 	failed := false
 	names, err := s.store.Datasets(s.ctx)
@@ -205,12 +214,17 @@ func (s *Server) announceAll() bool {
 		if s.ctx.Err() != nil {
 			return false
 		}
+		if done[root] {
+			continue
+		}
 		if err := s.announce(s.ctx, root); err != nil {
 			if s.ctx.Err() == nil {
 				slog.Warn("announcing dataset version; will retry", "cid", root.String(), "err", err)
 			}
 			failed = true
+			continue
 		}
+		done[root] = true
 	}
 	return failed
 }

@@ -46,6 +46,32 @@ type Store struct {
 	mu    sync.Mutex
 	open  map[string]*DatasetWriter
 	close sync.Once
+
+	// heads is closed (and replaced) whenever a dataset head changes, so
+	// a serving node can announce new versions at once.
+	headsMu sync.Mutex
+	heads   chan struct{}
+}
+
+// headsChanged returns a channel closed at the next change of any
+// dataset's head.
+func (s *Store) headsChanged() <-chan struct{} {
+	s.headsMu.Lock()
+	defer s.headsMu.Unlock()
+	if s.heads == nil {
+		s.heads = make(chan struct{})
+	}
+	return s.heads
+}
+
+// signalHeads wakes whoever waits on headsChanged.
+func (s *Store) signalHeads() {
+	s.headsMu.Lock()
+	defer s.headsMu.Unlock()
+	if s.heads != nil {
+		close(s.heads)
+		s.heads = nil
+	}
 }
 
 // Open opens (creating when needed) the store rooted at dir.

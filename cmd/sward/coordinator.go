@@ -62,7 +62,13 @@ func init() {
 				return err
 			}
 			h.ServeLeases(coord)
-			bsrv, err := storage.Serve(ctx, h.Libp2p(), store)
+			var sopts []storage.ServeOption
+			if r := h.Routing(); r != nil {
+				// Every dataset head, and each new version as it is
+				// published, gets provider records in the DHT.
+				sopts = append(sopts, storage.WithRouting(r))
+			}
+			bsrv, err := storage.Serve(ctx, h.Libp2p(), store, sopts...)
 			if err != nil {
 				return fmt.Errorf("serving blocks: %w", err)
 			}

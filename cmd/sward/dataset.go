@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/storage"
 )
 
@@ -289,11 +290,6 @@ func parsePeers(flag string, addrs []string) ([]peer.AddrInfo, error) {
 	return out, nil
 }
 
-// dhtProtocolPrefix must equal the prefix network's discovery uses, so
-// `sward dataset` joins the same private DHT as nodes and coordinators
-// started with --dht.
-const dhtProtocolPrefix = "/sward"
-
 // joinDHT starts sward's Kademlia DHT on h, connects to the bootstrap
 // peers and waits until one of them is in the routing table. A server
 // (mode dht.ModeServer) may start with no bootstrap peers: it is then the
@@ -302,7 +298,7 @@ func joinDHT(ctx context.Context, h host.Host, mode dht.ModeOpt, boot []peer.Add
 	if len(boot) == 0 && mode != dht.ModeServer {
 		return nil, errors.New("--dht needs a peer to join through: pass --bootstrap <multiaddr> of any sward node, coordinator or `sward dataset serve` started with --dht")
 	}
-	kad, err := dht.New(h, dht.Mode(mode), dht.ProtocolPrefix(dhtProtocolPrefix), dht.BootstrapPeers(boot...))
+	kad, err := dht.New(h, dht.Mode(mode), dht.ProtocolPrefix(network.DHTPrefix), dht.BootstrapPeers(boot...))
 	if err != nil {
 		return nil, fmt.Errorf("starting DHT: %w", err)
 	}
