@@ -206,8 +206,10 @@ type Node struct {
 	Index   int // 1-based, in start order
 	Host    *network.Host
 	Fetcher *node.Fetcher
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// Bodies holds the node's large bodies until they are collected.
+	Bodies *node.BlobStore
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Kill stops the node abruptly, as a crash or a pulled plug would: its
@@ -278,14 +280,29 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 		_ = h.Close()
 		return nil, err
 	}
-	svc.SetBlobs(blobs)
+	// They are collected after a TTL and beyond a size cap.
+	bodies, err := node.NewBlobStore(ctx, blobs, node.BlobConfig{})
+	if err != nil {
+		_ = bsrv.Close()
+		_ = blobs.Close()
+		_ = h.Close()
+		return nil, err
+	}
+	svc.SetBlobs(bodies)
 	nctx, cancel := context.WithCancel(ctx)
-	n := &Node{Index: idx, Host: h, Fetcher: fetcher, cancel: cancel, done: make(chan struct{})}
+	n := &Node{Index: idx, Host: h, Fetcher: fetcher, Bodies: bodies, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
+		gcDone := make(chan struct{})
+		go func() {
+			defer close(gcDone)
+			_ = bodies.Serve(nctx)
+		}()
 		if err := svc.Serve(nctx); err != nil {
 			slog.Error("node stopped", "peer", h.ID().String(), "err", err)
 		}
+		cancel()
+		<-gcDone
 		_ = fetcher.Close()
 		_ = bsrv.Close()
 		_ = blobs.Close()

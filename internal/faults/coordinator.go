@@ -150,6 +150,14 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 			return nil, fmt.Errorf("submitting job %s: %w", cfg.Job.Name, err)
 		}
 	}
+	// Bodies over the gossip inline limit are fetched from their node's
+	// block store over bitswap.
+	bsrv, err := storage.Serve(ctx, h.Libp2p(), store)
+	if err != nil {
+		return nil, fmt.Errorf("serving blocks over bitswap: %w", err)
+	}
+	defer bsrv.Close()
+	coord.SetBodyFetcher(bsrv)
 	h.ServeLeases(coord)
 	served := make(chan error, 1)
 	go func() { served <- coord.Serve(ctx) }()
