@@ -152,11 +152,17 @@ type Frontier struct {
 	now    func() time.Time
 	log    *slog.Logger
 
+	// qmu guards queue, the writeTx calls waiting for the next
+	// transaction (group commit).
+	qmu   sync.Mutex
+	queue []*txReq
+
 	// mu serialises write transactions and guards the caches, which only
 	// ever hold committed rows.
-	mu     sync.Mutex
-	closed bool
-	hosts  map[string]int64 // host name -> hid
+	mu      sync.Mutex
+	closed  bool
+	commits int64            // committed write transactions
+	hosts   map[string]int64 // host name -> hid
 	// jobHosts holds the (jid, hid) pairs stored in job_hosts.
 	jobHosts map[[2]int64]bool
 }
@@ -212,31 +218,161 @@ func (f *Frontier) Close() error {
 	return nil
 }
 
-// writeTx runs fn in one write transaction under f.mu. After a successful
-// commit, it runs onCommit (if fn set one) still under the lock, so caches
-// only learn committed rows.
+// writeTx runs fn in a write transaction and reports whether it
+// committed. After a successful commit, it runs onCommit (if fn set one)
+// under f.mu, so caches only learn committed rows.
+//
+// Write transactions are group-committed: calls that arrive while another
+// transaction is running wait, and the next of them to get f.mu runs all
+// waiting functions in one transaction, each inside its own savepoint, so
+// one function's error undoes only its own writes, and the batch pays for
+// one commit (one fsync) instead of one each. Each function still sees the
+// writes of the ones before it, exactly as if they had run one after the
+// other. With one ingest worker per busy core and leases, marks and
+// enqueues arriving together, this is what lets the frontier keep up with
+// many nodes.
 func (f *Frontier) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx, onCommit *func()) error) error {
+	req := &txReq{ctx: ctx, what: what, fn: fn, done: make(chan struct{})}
+	f.qmu.Lock()
+	f.queue = append(f.queue, req)
+	f.qmu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
-		return fmt.Errorf("%s: %w", what, ErrClosed)
+	select {
+	case <-req.done:
+		// A transaction that ran while this call waited for f.mu took it.
+		return req.err
+	default:
 	}
-	tx, err := f.db.BeginTx(ctx, nil)
+	f.qmu.Lock()
+	batch := f.queue
+	f.queue = nil
+	f.qmu.Unlock()
+	f.runBatch(batch)
+	return req.err
+}
+
+// txReq is one writeTx call waiting for a transaction.
+type txReq struct {
+	ctx  context.Context
+	what string
+	fn   func(tx *sql.Tx, onCommit *func()) error
+	err  error
+	done chan struct{}
+}
+
+// runBatch runs the requests in one transaction (see writeTx) and finishes
+// every one of them. When the transaction itself fails (a savepoint cannot
+// be released or rolled back, which happens when SQLite had to abandon the
+// whole transaction), the request at fault gets the error and the others
+// are run again in a fresh transaction. f.mu is held.
+func (f *Frontier) runBatch(batch []*txReq) {
+	finish := func(rs []*txReq, err error) {
+		for _, r := range rs {
+			if err != nil {
+				r.err = fmt.Errorf("%s: %w", r.what, err)
+			}
+			close(r.done)
+		}
+	}
+	for attempt := 1; len(batch) > 0; attempt++ {
+		if f.closed {
+			finish(batch, ErrClosed)
+			return
+		}
+		rest, err := f.tryBatch(batch)
+		if err == nil {
+			return
+		}
+		if len(rest) == 0 || attempt == maxBatchAttempts {
+			finish(rest, err)
+			return
+		}
+		f.log.Warn("frontier: write transaction lost; running its other writes again", "err", err)
+		batch = rest
+	}
+}
+
+// maxBatchAttempts bounds how often the writes of a lost transaction are
+// run again before they fail with its error.
+const maxBatchAttempts = 3
+
+// tryBatch runs batch in one transaction. It finishes the requests it
+// decides (their function failed, or the commit succeeded or failed). When
+// the transaction cannot start, or is lost midway, it returns the error
+// and the requests to run again.
+func (f *Frontier) tryBatch(batch []*txReq) ([]*txReq, error) {
+	tx, err := f.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
+		return batch, fmt.Errorf("begin: %w", err)
 	}
-	var after func()
-	if err := fn(tx, &after); err != nil {
+	type applied struct {
+		r     *txReq
+		after func()
+	}
+	var ok []applied
+	// lost rolls the transaction back and returns what must run again: the
+	// requests applied so far (their writes are gone) plus extra.
+	lost := func(cause error, extra ...*txReq) ([]*txReq, error) {
 		tx.Rollback()
-		return fmt.Errorf("%s: %w", what, err)
+		rest := make([]*txReq, 0, len(ok)+len(extra))
+		for _, a := range ok {
+			rest = append(rest, a.r)
+		}
+		return append(rest, extra...), cause
+	}
+	savepoints := len(batch) > 1
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("%s: %w", r.what, context.Cause(r.ctx))
+			close(r.done)
+			continue
+		}
+		if savepoints {
+			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+				return lost(fmt.Errorf("savepoint: %w", err), batch[i:]...)
+			}
+		}
+		var after func()
+		if err := r.fn(tx, &after); err != nil {
+			r.err = fmt.Errorf("%s: %w", r.what, err)
+			close(r.done)
+			if !savepoints {
+				tx.Rollback()
+				return nil, nil
+			}
+			if _, rerr := tx.Exec(`ROLLBACK TO w; RELEASE w`); rerr != nil {
+				return lost(fmt.Errorf("rollback to savepoint: %w", rerr), batch[i+1:]...)
+			}
+			continue
+		}
+		if savepoints {
+			if _, err := tx.Exec(`RELEASE w`); err != nil {
+				// This request's writes are lost with the transaction.
+				return lost(fmt.Errorf("release savepoint: %w", err), batch[i:]...)
+			}
+		}
+		ok = append(ok, applied{r, after})
+	}
+	if len(ok) == 0 {
+		tx.Rollback()
+		return nil, nil
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
+		for _, a := range ok {
+			a.r.err = fmt.Errorf("%s: commit: %w", a.r.what, err)
+			close(a.r.done)
+		}
+		return nil, nil
 	}
-	if after != nil {
-		after()
+	f.commits++
+	for _, a := range ok {
+		if a.after != nil {
+			a.after()
+		}
+		close(a.r.done)
 	}
-	return nil
+	return nil, nil
 }
 
 // HostKey returns the host name the frontier keys budgets by for a URL:
