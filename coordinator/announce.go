@@ -70,7 +70,10 @@ func NewAnnouncer(cfg AnnounceConfig, frontier *Frontier, pub JobAnnouncer) (*An
 	if frontier == nil || pub == nil {
 		return nil, errors.New("coordinator: announcer needs a frontier and a publisher")
 	}
-	return &Announcer{cfg: cfg, frontier: frontier, pub: pub, poke: make(chan struct{}, 1)}, nil
+	a := &Announcer{cfg: cfg, frontier: frontier, pub: pub, poke: make(chan struct{}, 1)}
+	// A submitted, paused, resumed or cancelled job is announced at once.
+	frontier.OnJobsChanged(a.Poke)
+	return a, nil
 }
 
 // Poke asks for an announcement as soon as possible. It never blocks;

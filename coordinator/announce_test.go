@@ -242,3 +242,34 @@ func TestAnnouncerReachesTrustingNodeOverGossip(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestAnnouncerAnnouncesJobChangesAtOnce: submitting, pausing and
+// resuming a job announces it without waiting for the next tick.
+func TestAnnouncerAnnouncesJobChangesAtOnce(t *testing.T) {
+	f := openTest(t, "")
+	pub := newRecordingAnnouncer()
+	a, err := NewAnnouncer(AnnounceConfig{Interval: time.Hour, Logger: quietLogger()}, f, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	pub.wait(t, "at start")
+	putJob(t, f, "j1", 0)
+	pub.wait(t, "after a submit")
+	if got := pub.last(); len(got) != 1 || got[0].ID != "j1" || got[0].State != schemas.AnnouncedRunning {
+		t.Fatalf("announcement after submit: %+v", got)
+	}
+	if err := f.SetJobState(context.Background(), "j1", JobPaused); err != nil {
+		t.Fatal(err)
+	}
+	pub.wait(t, "after a pause")
+	if got := pub.last(); len(got) != 1 || got[0].State != schemas.AnnouncedPaused {
+		t.Fatalf("announcement after pausing: %+v", got)
+	}
+}

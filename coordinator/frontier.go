@@ -161,8 +161,10 @@ type Frontier struct {
 	// ever hold committed rows.
 	mu      sync.Mutex
 	closed  bool
-	commits int64            // committed write transactions
-	hosts   map[string]int64 // host name -> hid
+	commits int64 // committed write transactions
+	// jobHooks are called after a job's spec or state changed.
+	jobHooks []func()
+	hosts    map[string]int64 // host name -> hid
 	// jobHosts holds the (jid, hid) pairs stored in job_hosts.
 	jobHosts map[[2]int64]bool
 }

@@ -57,7 +57,8 @@ func (f *Frontier) PutJob(ctx context.Context, id string, spec *schemas.JobSpec,
 		return fmt.Errorf("put job %q: encode spec: %w", id, err)
 	}
 	nowNs := f.now().UnixNano()
-	return f.writeTx(ctx, "put job "+id, func(tx *sql.Tx, _ *func()) error {
+	return f.writeTx(ctx, "put job "+id, func(tx *sql.Tx, onCommit *func()) error {
+		*onCommit = f.jobsChanged
 		var jid int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO jobs(id, spec, state, max_pages, created_ns, updated_ns) VALUES(?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, max_pages = excluded.max_pages, updated_ns = excluded.updated_ns
@@ -93,13 +94,31 @@ func (f *Frontier) SetJobState(ctx context.Context, id, state string) error {
 		return fmt.Errorf("set job %q state: unknown state %q", id, state)
 	}
 	nowNs := f.now().UnixNano()
-	return f.writeTx(ctx, "set job "+id+" state", func(tx *sql.Tx, _ *func()) error {
+	return f.writeTx(ctx, "set job "+id+" state", func(tx *sql.Tx, onCommit *func()) error {
+		*onCommit = f.jobsChanged
 		j, err := loadJob(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		return setJobState(ctx, tx, j.jid, state, nowNs)
 	})
+}
+
+// OnJobsChanged registers fn to be called after every committed change of
+// a job's spec or state (a submit, pause, resume or cancel), for example
+// to announce the jobs at once. fn runs under the frontier's write lock:
+// it must return quickly and not call the frontier.
+func (f *Frontier) OnJobsChanged(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobHooks = append(f.jobHooks, fn)
+}
+
+// jobsChanged runs the OnJobsChanged hooks; f.mu is held.
+func (f *Frontier) jobsChanged() {
+	for _, fn := range f.jobHooks {
+		fn()
+	}
 }
 
 // GetJob loads one job; an unknown id gives ErrUnknownJob.

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,15 +51,22 @@ type Status struct {
 	Active         []Activity       `json:"active"`
 	Ledger         Ledger           `json:"ledger"`
 	History        []Point          `json:"history"`
+	// Bodies are the large bodies kept for the coordinator (nil when the
+	// node keeps none).
+	Bodies *BlobStats `json:"bodies,omitempty"`
 }
 
 // Dashboard serves the node owner's page: contribution, caps, standing,
 // current activity, a chart, and pause/resume.
 type Dashboard struct {
-	f    *Fetcher
-	peer string
-	log  *slog.Logger
+	f      *Fetcher
+	peer   string
+	log    *slog.Logger
+	bodies atomic.Pointer[BlobStore]
 }
+
+// ShowBodies adds the node's store of large bodies to the status.
+func (d *Dashboard) ShowBodies(b *BlobStore) { d.bodies.Store(b) }
 
 // NewDashboard returns a dashboard for f; peerID is shown as the node's
 // identity.
@@ -70,13 +78,18 @@ func NewDashboard(f *Fetcher, peerID string) *Dashboard {
 func (d *Dashboard) Status() Status {
 	snap := d.f.meter.Snapshot(chartMinutes)
 	cfg := d.f.cfg
-	return Status{
+	st := Status{
 		Peer: d.peer, State: d.f.State(), Paused: d.f.Paused(), ActiveHours: cfg.ActiveHours,
 		UptimeSeconds: snap.Uptime.Seconds(), Pages: snap.Pages, Errors: snap.Errors, Bytes: snap.Bytes,
 		Month: snap.Month, MonthBytes: snap.MonthBytes, MonthlyCap: cfg.MonthlyCapBytes,
 		BandwidthCap: cfg.BandwidthBytesPerSec, MaxConcurrency: cfg.MaxConcurrency,
 		ErrorReasons: snap.Reasons, Active: snap.Active, Ledger: snap.Ledger, History: snap.History,
 	}
+	if b := d.bodies.Load(); b != nil {
+		bs := b.Stats()
+		st.Bodies = &bs
+	}
+	return st
 }
 
 // Handler returns the dashboard: GET / (HTML), GET /api/status (JSON),
@@ -238,6 +251,7 @@ table{border-collapse:collapse;width:100%;font-size:.85rem}td{padding:.2rem .4re
 <div class="card">verified share<b id="share">{{pct .S.Ledger.VerifiedShare}}</b><small id="verified">{{.S.Ledger.VerifiedPages}} pages, {{bytes .S.Ledger.VerifiedBytes}}</small></div>
 <div class="card">reputation<b id="rep">{{printf "%.2f" .S.Ledger.Reputation}}</b></div>
 <div class="card">points<b id="points">{{printf "%.1f" .S.Ledger.Points}}</b></div>
+<div class="card">large bodies kept<b id="bodies">{{if .S.Bodies}}{{bytes .S.Bodies.Bytes}}{{else}}none{{end}}</b><small id="bodies-n">{{if .S.Bodies}}{{.S.Bodies.Count}} bodies for the coordinator, {{bytes .S.Bodies.Freed}} freed{{end}}</small></div>
 <div class="card">active hours<b id="hours">{{if .S.ActiveHours}}{{.S.ActiveHours}}{{else}}always{{end}}</b></div>
 </div>
 <h2>Contribution, last hour</h2>
@@ -255,6 +269,7 @@ function render(s){
  document.getElementById('reasons').textContent=Object.entries(s.error_reasons||{}).sort().map(([k,v])=>k+' '+v).join(' ');
  document.getElementById('rep').textContent=s.ledger.reputation.toFixed(2);
  document.getElementById('points').textContent=s.ledger.points.toFixed(1);
+ if(s.bodies){document.getElementById('bodies').textContent=fmtBytes(s.bodies.bytes);document.getElementById('bodies-n').textContent=s.bodies.count+' bodies for the coordinator, '+fmtBytes(s.bodies.freed_bytes)+' freed'}
  const t=document.getElementById('active');t.replaceChildren();
  const rows=s.active.length?s.active:[{phase:'idle',url:''}];
  for(const a of rows){const tr=t.insertRow();tr.insertCell().textContent=a.phase;tr.insertCell().textContent=a.url}
@@ -362,6 +377,9 @@ func (s *Status) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "verified  %d pages, %s (%.1f%% of captures)\n", s.Ledger.VerifiedPages, humanBytes(s.Ledger.VerifiedBytes), s.Ledger.VerifiedShare*100)
 	fmt.Fprintf(&b, "standing  reputation %.2f, %.1f points\n", s.Ledger.Reputation, s.Ledger.Points)
+	if s.Bodies != nil {
+		fmt.Fprintf(&b, "bodies    %d large bodies kept for the coordinator, %s (%s freed)\n", s.Bodies.Count, humanBytes(s.Bodies.Bytes), humanBytes(s.Bodies.Freed))
+	}
 	var lastHour Point
 	for _, p := range s.History {
 		lastHour.Pages += p.Pages

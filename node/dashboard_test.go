@@ -41,6 +41,31 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("history pages %d, want 1", last.Pages)
 	}
 
+	if s.Bodies != nil {
+		t.Errorf("bodies shown without a body store: %+v", s.Bodies)
+	}
+	// With a body store, the kept bodies are shown in the status and the
+	// page.
+	env := newBlobEnv(t, BlobConfig{})
+	env.add(bytes.Repeat([]byte("large body "), 200_000))
+	d.ShowBodies(env.blobs)
+	if s, err = GetStatus(ctx, dash.URL); err != nil || s.Bodies == nil || s.Bodies.Count != 1 || s.Bodies.Bytes != 2_200_000 {
+		t.Errorf("status with a body store: %+v %v", s.Bodies, err)
+	}
+	if resp, err := http.Get(dash.URL + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), "1 bodies for the coordinator") {
+			t.Errorf("page does not show the kept bodies")
+		}
+	}
+	var text strings.Builder
+	if err := s.WriteText(&text); err != nil || !strings.Contains(text.String(), "1 large bodies kept") {
+		t.Errorf("status text does not show the kept bodies (%v):\n%s", err, text.String())
+	}
+
 	// Pause and resume through the API, as the page's buttons do.
 	if s, err = Control(ctx, dash.URL, "pause"); err != nil || !s.Paused || s.State != GatePaused || !f.Paused() {
 		t.Fatalf("pause: %+v %v", s, err)

@@ -62,6 +62,27 @@ func init() {
 				return err
 			}
 			h.ServeLeases(coord)
+			// Open jobs are announced on the jobs topic, where nodes that
+			// trust this coordinator find work (sward node --trust).
+			jobs, err := h.JoinJobs(network.JobsConfig{})
+			if err != nil {
+				return fmt.Errorf("joining the jobs topic: %w", err)
+			}
+			defer jobs.Close()
+			ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, frontier, jobs)
+			if err != nil {
+				return err
+			}
+			annCtx, stopAnn := context.WithCancel(ctx)
+			annDone := make(chan struct{})
+			go func() {
+				defer close(annDone)
+				_ = ann.Serve(annCtx)
+			}()
+			defer func() {
+				stopAnn()
+				<-annDone
+			}()
 			var sopts []storage.ServeOption
 			if r := h.Routing(); r != nil {
 				// Every dataset head, and each new version as it is

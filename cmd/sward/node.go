@@ -153,13 +153,31 @@ func runNode(cmd *cobra.Command, o nodeFlags) error {
 		return fmt.Errorf("serving large bodies over bitswap: %w", err)
 	}
 	defer bsrv.Close()
-	svc.SetBlobs(blobs)
+	// Large bodies wait here for the coordinator, then are collected
+	// (after an hour, or beyond 512 MiB, oldest first).
+	bodies, err := node.NewBlobStore(ctx, blobs, node.BlobConfig{})
+	if err != nil {
+		return err
+	}
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		_ = bodies.Serve(gcCtx)
+	}()
+	defer func() {
+		stopGC()
+		<-gcDone
+	}()
+	svc.SetBlobs(bodies)
 	if o.dashboard != "" {
 		ln, err := net.Listen("tcp", o.dashboard)
 		if err != nil {
 			return fmt.Errorf("dashboard on %s (in use? pass --dashboard): %w", o.dashboard, err)
 		}
-		srv := &http.Server{Handler: node.NewDashboard(fetcher, h.ID().String()).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		dash := node.NewDashboard(fetcher, h.ID().String())
+		dash.ShowBodies(bodies)
+		srv := &http.Server{Handler: dash.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

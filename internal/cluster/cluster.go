@@ -42,6 +42,10 @@ type Options struct {
 	HostDelay   time.Duration
 	// LeaseTTL overrides the coordinator's lease time (tests use short ones).
 	LeaseTTL time.Duration
+	// Discover starts the nodes without the coordinator's peer ID: they
+	// trust it and find its jobs through its announcements on the jobs
+	// topic, as `sward node --trust` does.
+	Discover bool
 }
 
 // Result is what a finished crawl produced.
@@ -131,6 +135,17 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 		return cl, err
 	}
 	cl.coordHost.ServeLeases(cl.coord)
+	// The coordinator announces its open jobs on the jobs topic, where
+	// nodes that trust it find work.
+	jobs, err := cl.coordHost.JoinJobs(network.JobsConfig{})
+	if err != nil {
+		return cl, fmt.Errorf("joining the jobs topic: %w", err)
+	}
+	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, cl.frontier, jobs)
+	if err != nil {
+		return cl, err
+	}
+	cl.goServe(func() error { return ann.Serve(ctx) })
 	bsrv, err := storage.Serve(ctx, cl.coordHost.Libp2p(), cl.store)
 	if err != nil {
 		return cl, fmt.Errorf("serving blocks over bitswap: %w", err)
@@ -175,13 +190,15 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 	}
 
 	for i := 0; i < o.Nodes; i++ {
-		n, err := cl.AddNode(ctx, NodeOptions{HostDelay: o.HostDelay})
+		n, err := cl.AddNode(ctx, NodeOptions{HostDelay: o.HostDelay, Discover: o.Discover})
 		if err != nil {
 			return cl, err
 		}
 		if o.DashPort != 0 {
 			addr := fmt.Sprintf("127.0.0.1:%d", o.DashPort+i)
-			if err := cl.listen(addr, node.NewDashboard(n.Fetcher, n.Host.ID().String()).Handler()); err != nil {
+			dash := node.NewDashboard(n.Fetcher, n.Host.ID().String())
+			dash.ShowBodies(n.Bodies)
+			if err := cl.listen(addr, dash.Handler()); err != nil {
 				return cl, fmt.Errorf("node %d dashboard: %w", n.Index, err)
 			}
 			cl.urls = append(cl.urls, fmt.Sprintf("node %d dashboard: http://%s", n.Index, addr))
@@ -199,6 +216,8 @@ type NodeOptions struct {
 	// Sign signs captures; nil means network.SignCapture. Tests pass a
 	// dishonest signer to play a node that alters what it fetched.
 	Sign node.Signer
+	// Discover: see Options.Discover.
+	Discover bool
 }
 
 // Node is one scraper node of the cluster.
@@ -240,9 +259,17 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 		ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"},
 		KeyFile:     filepath.Join(nodeDir, "identity.key"),
 		Bootstrap:   []string{coordAddr},
+		Trusted:     []string{cl.coordHost.ID().String()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting node %d: %w", idx, err)
+	}
+	// Every node relays job announcements; a discovering node also works
+	// from them.
+	jobs, err := h.JoinJobs(network.JobsConfig{})
+	if err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("node %d joining the jobs topic: %w", idx, err)
 	}
 	if _, err := h.Connect(ctx, coordAddr); err != nil {
 		_ = h.Close()
@@ -262,7 +289,11 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	if sign == nil {
 		sign = network.SignCapture
 	}
-	svc, err := node.NewService(node.ServiceConfig{Coordinator: cl.coordHost.ID()}, h, sign, fetcher)
+	scfg := node.ServiceConfig{Coordinator: cl.coordHost.ID()}
+	if o.Discover {
+		scfg = node.ServiceConfig{Announcements: jobs}
+	}
+	svc, err := node.NewService(scfg, h, sign, fetcher)
 	if err != nil {
 		_ = h.Close()
 		return nil, err

@@ -32,12 +32,16 @@ var smallSite = site.Config{Hosts: 3, PagesPerHost: 20}
 
 func startSmall(t *testing.T, nodes int) *Cluster {
 	t.Helper()
+	return startSmallWith(t, Options{Nodes: nodes})
+}
+
+// startSmallWith starts a cluster on smallSite with o's node settings.
+func startSmallWith(t *testing.T, o Options) *Cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	cl, err := Start(ctx, Options{
-		DataDir: t.TempDir(), Nodes: nodes, Site: smallSite,
-		HostDelay: 10 * time.Millisecond, LeaseTTL: 3 * time.Second,
-	})
+	o.DataDir, o.Site, o.HostDelay, o.LeaseTTL = t.TempDir(), smallSite, 10*time.Millisecond, 3*time.Second
+	cl, err := Start(ctx, o)
 	if err != nil {
 		t.Fatalf("starting cluster: %v", err)
 	}
@@ -47,9 +51,10 @@ func startSmall(t *testing.T, nodes int) *Cluster {
 
 // TestEveryPageCapturedOnce crawls a small site with three nodes on real
 // libp2p hosts and checks that every page a correct crawler must reach was
-// captured, and none twice.
+// captured, and none twice. The nodes are not told the coordinator: they
+// trust it and find the job in its announcements on the jobs topic.
 func TestEveryPageCapturedOnce(t *testing.T) {
-	cl := startSmall(t, 3)
+	cl := startSmallWith(t, Options{Nodes: 3, Discover: true})
 	var mu sync.Mutex
 	seen := map[string]int{}
 	final := map[string]bool{}

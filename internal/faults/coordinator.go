@@ -159,6 +159,24 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 	defer bsrv.Close()
 	coord.SetBodyFetcher(bsrv)
 	h.ServeLeases(coord)
+	jobs, err := h.JoinJobs(network.JobsConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("joining the jobs topic: %w", err)
+	}
+	defer jobs.Close()
+	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, frontier, jobs)
+	if err != nil {
+		return nil, err
+	}
+	annDone := make(chan struct{})
+	go func() {
+		defer close(annDone)
+		_ = ann.Serve(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-annDone
+	}()
 	served := make(chan error, 1)
 	go func() { served <- coord.Serve(ctx) }()
 	defer func() {
