@@ -30,6 +30,11 @@ type Config struct {
 	Port int
 	// Seed varies the generated content. Default 1.
 	Seed int64
+	// NoSmallHosts makes every host an ordinary one: no host is one of the
+	// small robots.txt Crawl-delay hosts (every tenth by default). For
+	// bandwidth benchmarks, where a one-second crawl-delay would measure
+	// politeness instead.
+	NoSmallHosts bool
 }
 
 // Default fills zero fields with the demo values. Port stays as it is,

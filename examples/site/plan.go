@@ -139,7 +139,7 @@ func plan(cfg Config) ([]*hostPlan, error) {
 			place:  place,
 			paper:  paper,
 			domain: slugify(paper) + ".example",
-			small:  isSmall(i),
+			small:  isSmall(i) && !cfg.NoSmallHosts,
 			pages:  make(map[string]*page),
 			listed: make([][]*page, len(l.sections)),
 		}

@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -856,4 +857,26 @@ func reachableOtherwise(s *Site, p *page) bool {
 		}
 	}
 	return false
+}
+
+// TestNoSmallHosts: with NoSmallHosts no host asks for a crawl-delay and
+// every host has an ordinary host's pages.
+func TestNoSmallHosts(t *testing.T) {
+	for _, uniform := range []bool{false, true} {
+		s, err := New(Config{Hosts: 10, PagesPerHost: 20, NoSmallHosts: uniform})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := make([]string, 10)
+		for i := range addrs {
+			addrs[i] = fmt.Sprintf("127.0.0.%d:80", 10+i)
+		}
+		robots := string(s.robotsTxt(addrs, 9).body)
+		if got := strings.Contains(robots, "Crawl-delay"); got == uniform {
+			t.Errorf("NoSmallHosts %v: host 9 robots.txt has Crawl-delay %v:\n%s", uniform, got, robots)
+		}
+		if got := len(s.hosts[9].pages) == len(s.hosts[0].pages); got != uniform {
+			t.Errorf("NoSmallHosts %v: host 9 has %d pages, host 0 %d", uniform, len(s.hosts[9].pages), len(s.hosts[0].pages))
+		}
+	}
 }
