@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // Webhook request headers.
@@ -282,11 +284,7 @@ func (f *Feed) saveWebhooks() error {
 	if err != nil {
 		return fmt.Errorf("encoding webhooks: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("saving webhooks: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameio.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("saving webhooks: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/ipfs/go-cid"
 
 	"github.com/swardnet/sward/schemas"
@@ -263,7 +264,8 @@ func sortEntries(es []blobEntry) {
 }
 
 // saveLocked writes the index atomically: a temporary file, synced, then
-// renamed over the old one, then the directory synced. Caller holds mu.
+// renamed over the old one (renameio), then the directory synced. Caller
+// holds mu.
 func (b *BlobStore) saveLocked() error {
 	f := blobIndexFile{Version: blobIndexVersion, Blobs: make([]blobEntry, 0, len(b.blobs))}
 	for _, e := range b.blobs {
@@ -276,23 +278,7 @@ func (b *BlobStore) saveLocked() error {
 	}
 	path := b.cfg.IndexPath
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("blob store: writing index %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("blob store: writing index %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("blob store: syncing index %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("blob store: writing index %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := renameio.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("blob store: replacing index %s: %w", path, err)
 	}
 	d, err := os.Open(dir)

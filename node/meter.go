@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // historyBuckets is how many one-minute buckets of contribution are kept
@@ -256,13 +258,9 @@ func (m *Meter) maybeSave(every time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("encode monthly usage: %w", err)
 	}
-	// Write-then-rename so a crash never leaves a torn file that would
-	// reset (or refuse) the month's count.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return fmt.Errorf("save monthly usage: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	// Write, fsync, then rename, so a crash never leaves a torn file that
+	// would reset (or refuse) the month's count.
+	if err := renameio.WriteFile(path, b, 0o640); err != nil {
 		return fmt.Errorf("save monthly usage: %w", err)
 	}
 	return nil
