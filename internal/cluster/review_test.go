@@ -66,9 +66,13 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	// Gossip has no history: the item is announced once the second
-	// curator is in the topic's mesh.
+	// Gossip has no history: the item is announced once each side knows
+	// the other is in the topic (subscriptions travel separately, so the
+	// second curator seeing the queue's host is not enough).
 	if err := h.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.coordHost.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
 		t.Fatal(err)
 	}
 	first := cl.Curator()
