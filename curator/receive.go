@@ -49,7 +49,7 @@ func (c *Curator) Receive(ctx context.Context, data []byte) error {
 	case m.Rule != nil:
 		return c.acceptRule(ctx, m.Rule)
 	default:
-		return c.acceptItem(ctx, m.Item)
+		return c.acceptItem(ctx, m.Item, data)
 	}
 }
 
@@ -161,10 +161,34 @@ func (c *Curator) announce(ctx context.Context, it *Item) error {
 	if _, err := c.db.ExecContext(ctx, `INSERT OR IGNORE INTO seen_items(source, nonce) VALUES(?, ?)`, a.Source, a.Nonce); err != nil {
 		return fmt.Errorf("recording item announcement: %w", err)
 	}
-	return c.publish(ctx, schemas.CurationMessage{Version: schemas.CurationWireVersion, Item: &a})
+	data, err := json.Marshal(schemas.CurationMessage{Version: schemas.CurationWireVersion, Item: &a})
+	if err != nil {
+		return fmt.Errorf("encoding item %s: %w", it.ID, err)
+	}
+	if err := c.keepAnnouncement(ctx, it.ID, data); err != nil {
+		return err
+	}
+	if c.cfg.Bus == nil {
+		return nil
+	}
+	if err := c.cfg.Bus.Publish(ctx, data); err != nil {
+		return fmt.Errorf("publishing curation message: %w", err)
+	}
+	return nil
 }
 
-func (c *Curator) acceptItem(ctx context.Context, a *schemas.ItemAnnouncement) error {
+// keepAnnouncement stores the signed wire form an item arrived with (or
+// was first announced in), to resend it verbatim to late curators.
+func (c *Curator) keepAnnouncement(ctx context.Context, itemID string, data []byte) error {
+	if _, err := c.db.ExecContext(ctx, `INSERT OR IGNORE INTO item_announcements(item_id, raw) VALUES(?, ?)`, itemID, data); err != nil {
+		return fmt.Errorf("storing the announcement of item %s: %w", itemID, err)
+	}
+	return nil
+}
+
+// acceptItem stores an item announced by a trusted source; data is the
+// message's wire form, kept for backfill.
+func (c *Curator) acceptItem(ctx context.Context, a *schemas.ItemAnnouncement, data []byte) error {
 	if a.Source != c.self && !slices.Contains(c.cfg.ItemSources, a.Source) {
 		return fmt.Errorf("item from %s: %w (add it to ItemSources to accept its items)", a.Source, ErrUntrusted)
 	}
@@ -182,8 +206,11 @@ func (c *Curator) acceptItem(ctx context.Context, a *schemas.ItemAnnouncement) e
 	if err := it.Validate(); err != nil {
 		return fmt.Errorf("item from %s: %w", a.Source, err)
 	}
-	_, err = c.storeItem(ctx, &it)
-	return err
+	added, err := c.storeItem(ctx, &it)
+	if err != nil || !added {
+		return err
+	}
+	return c.keepAnnouncement(ctx, it.ID, data)
 }
 
 func (c *Curator) acceptRule(ctx context.Context, r *schemas.ExtractionRule) error {

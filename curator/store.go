@@ -9,7 +9,9 @@ import (
 
 // schemaSQL is the curator's store, version 1. Items keep their JSON body
 // plus the columns the queue filters on; decisions keep their signed wire
-// bytes so they can be re-verified or re-gossiped.
+// bytes so they can be re-verified or re-gossiped, and items the signed
+// announcement they came with, so a late curator can be sent both verbatim
+// (sync.go).
 const schemaSQL = `
 CREATE TABLE IF NOT EXISTS items(
 	id TEXT PRIMARY KEY,
@@ -73,6 +75,10 @@ CREATE TABLE IF NOT EXISTS seen_items(
 	source TEXT NOT NULL,
 	nonce TEXT NOT NULL,
 	PRIMARY KEY(source, nonce)
+);
+CREATE TABLE IF NOT EXISTS item_announcements(
+	item_id TEXT PRIMARY KEY,
+	raw BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings(
 	key TEXT PRIMARY KEY,

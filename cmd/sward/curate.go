@@ -48,7 +48,9 @@ with this curator's key (created in --dir on first use) and settle at a quorum.
 
 Items come from the coordinator over the network, or from JSON Lines files
 given with --load (one curator.Item per line), which is handy for a local
-review session.`,
+review session. With --join and --item-source, a curator who starts late
+backfills the open queue and the votes so far from the peers it meets
+(protocol /sward/curate/sync/1.0.0), and again after each reconnect.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCurate(cmd.Context(), cmd, f) },
 	}
@@ -110,6 +112,7 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 		}
 		cfg.Hotkeys[a] = k
 	}
+	var p2p *network.Host
 	if len(f.join) > 0 {
 		if err := os.MkdirAll(f.dir, 0o700); err != nil {
 			return fmt.Errorf("creating %s: %w", f.dir, err)
@@ -122,6 +125,7 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 			return fmt.Errorf("joining the network: %w", err)
 		}
 		defer h.Close()
+		p2p = h
 		bus, err := curator.JoinPubSub(h.PubSub())
 		if err != nil {
 			return fmt.Errorf("joining the decisions topic: %w", err)
@@ -133,6 +137,16 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 		return err
 	}
 	defer c.Close()
+	if p2p != nil {
+		// Serve backfill to curators who join later, and (with
+		// --item-source) backfill this one from the peers it meets:
+		// gossip keeps no history.
+		s, err := curator.StartSync(ctx, p2p.Libp2p(), c, curator.SyncConfig{})
+		if err != nil {
+			return fmt.Errorf("starting curator backfill: %w", err)
+		}
+		defer s.Close()
+	}
 	for _, file := range f.load {
 		n, err := loadItems(ctx, c, file)
 		if err != nil {
