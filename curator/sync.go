@@ -93,7 +93,7 @@ type Sync struct {
 // peers cfg.Ask picks. Close stops both; close the Sync before the Curator.
 func StartSync(ctx context.Context, h host.Host, c *Curator, cfg SyncConfig) (*Sync, error) {
 	cfg = cfg.withDefaults(c)
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)})
 	if err != nil {
 		return nil, fmt.Errorf("starting curator sync: subscribing to identify events: %w", err)
 	}
@@ -149,9 +149,11 @@ func (s *Sync) Close() error {
 }
 
 // watch starts a backfill whenever identify shows a peer serving the
-// protocol: a new peer, or one reconnecting.
+// protocol: a new peer, one reconnecting, or one that starts serving it
+// after it connected.
 func (s *Sync) watch(ctx context.Context) {
 	defer s.wg.Done()
+	proto := protocol.ID(schemas.ProtocolCurateSync)
 	for {
 		select {
 		case <-ctx.Done():
@@ -160,9 +162,15 @@ func (s *Sync) watch(ctx context.Context) {
 			if !ok {
 				return
 			}
-			ev, ok := e.(event.EvtPeerIdentificationCompleted)
-			if ok && slices.Contains(ev.Protocols, protocol.ID(schemas.ProtocolCurateSync)) {
-				s.auto(ctx, ev.Peer)
+			switch ev := e.(type) {
+			case event.EvtPeerIdentificationCompleted:
+				if slices.Contains(ev.Protocols, proto) {
+					s.auto(ctx, ev.Peer)
+				}
+			case event.EvtPeerProtocolsUpdated:
+				if slices.Contains(ev.Added, proto) {
+					s.auto(ctx, ev.Peer)
+				}
 			}
 		}
 	}

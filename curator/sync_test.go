@@ -146,6 +146,25 @@ func TestBackfillLateCurator(t *testing.T) {
 		}
 	})
 
+	t.Run("reconnect brings only what is new", func(t *testing.T) {
+		must(t, hL.Network().ClosePeer(hS.ID()))
+		eventually(t, "disconnect", func() bool { return hL.Network().Connectedness(hS.ID()) != lpnet.Connected })
+		// Queued while the late curator is away: gossip cannot bring it.
+		must(t, src.Enqueue(ctx, testItem("i4", KindReview)))
+		before := rowCounts(t, late)
+		connect(t, hL, hS)
+		eventually(t, "item queued while away", func() bool { v, _ := late.View(ctx, "i4"); return v != nil })
+		after := rowCounts(t, late)
+		if after["items"] != before["items"]+1 || after["decisions"] != before["decisions"] {
+			t.Fatalf("rows before %v, after %v", before, after)
+		}
+		st, err := syncL.Backfill(ctx, hS.ID())
+		must(t, err)
+		if st.Messages != 0 {
+			t.Fatalf("backfill from the cursor after the reconnect: %+v", st)
+		}
+	})
+
 	t.Run("untrusted source refused", func(t *testing.T) {
 		keyU, _ := newKey(t)
 		_, other := newKey(t)
@@ -156,7 +175,7 @@ func TestBackfillLateCurator(t *testing.T) {
 		connect(t, hU, hS)
 		st, err := syncU.Backfill(ctx, hS.ID())
 		must(t, err)
-		if st.Refused != 2 || st.Stored != 2 || len(st.Errors) != 2 || !errors.Is(st.Errors[0], ErrUntrusted) {
+		if st.Refused != 3 || st.Stored != 2 || len(st.Errors) != 3 || !errors.Is(st.Errors[0], ErrUntrusted) {
 			t.Fatalf("backfill from an untrusted source: %+v", st)
 		}
 		if q, _ := u.Queue(ctx, Filter{}, 0); len(q) != 0 {

@@ -261,6 +261,10 @@ func (c *Curator) backfillDecisions(ctx context.Context, cur *syncCursor, limit 
 		list = append(list, r)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		c.mu.Unlock()
+		return 0, fmt.Errorf("reading decisions for backfill: %w", err)
+	}
 	var firstPending sql.NullInt64
 	err = c.db.QueryRowContext(ctx, `SELECT MIN(rowid) FROM decisions WHERE pending = 1`).Scan(&firstPending)
 	c.mu.Unlock()
