@@ -676,9 +676,13 @@ func (c *Coordinator) followLinks(ctx context.Context, j *jobState, capt *schema
 		return nil
 	}
 	cands := make([]Candidate, 0, len(capt.Outlinks))
+	now := time.Now()
 	for _, l := range capt.Outlinks {
 		if j.spec.InScope(l) {
-			cands = append(cands, Candidate{JobID: j.id, URL: l, Depth: depth, Priority: 1 / float64(depth+1)})
+			// Shallow pages first; among a sitemap's entries, the recently
+			// modified ones.
+			prio := Priority(depth, capt.OutlinkLastMod[l], now)
+			cands = append(cands, Candidate{JobID: j.id, URL: l, Depth: depth, Priority: prio})
 		}
 	}
 	if len(cands) == 0 {

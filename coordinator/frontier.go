@@ -85,20 +85,19 @@ type Candidate struct {
 
 // Priority is the default priority of a URL found at depth whose sitemap
 // lastmod (zero if unknown) is given: shallow pages first, and among them
-// recently modified ones. It lies in (0, 1.5].
+// recently modified ones. A page without a lastmod counts as modified 30
+// days ago, so a sitemap entry that says it changed an hour ago comes
+// before it and one that has not changed for years after it. It lies in
+// (0, 1.5].
 func Priority(depth int, lastmod, now time.Time) float64 {
 	if depth < 0 {
 		depth = 0
 	}
-	p := 1 / float64(1+depth)
+	age := 30.0 // days, when unknown
 	if !lastmod.IsZero() {
-		age := now.Sub(lastmod).Hours() / 24
-		if age < 0 {
-			age = 0
-		}
-		p += 0.5 / (1 + age/30)
+		age = max(now.Sub(lastmod).Hours()/24, 0)
 	}
-	return p
+	return 1/float64(1+depth) + 0.5/(1+age/30)
 }
 
 // FrontierOption changes a Frontier's defaults.

@@ -951,12 +951,13 @@ func TestPriority(t *testing.T) {
 		lastmod time.Time
 		want    float64
 	}{
-		{"seed", 0, time.Time{}, 1},
-		{"depth 1", 1, time.Time{}, 0.5},
-		{"depth 3", 3, time.Time{}, 0.25},
-		{"negative depth as seed", -2, time.Time{}, 1},
+		{"seed", 0, time.Time{}, 1.25},
+		{"depth 1", 1, time.Time{}, 0.75},
+		{"depth 3", 3, time.Time{}, 0.5},
+		{"negative depth as seed", -2, time.Time{}, 1.25},
 		{"modified now", 0, t0, 1.5},
-		{"modified 30 days ago", 0, t0.Add(-30 * 24 * time.Hour), 1.25},
+		{"modified 30 days ago, as unknown", 0, t0.Add(-30 * 24 * time.Hour), 1.25},
+		{"modified 330 days ago", 0, t0.Add(-330 * 24 * time.Hour), 1.0 + 0.5/12},
 		{"lastmod in the future", 1, t0.Add(time.Hour), 1},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -156,5 +157,57 @@ func TestCompletedURLWithoutCaptureIsQueuedAgain(t *testing.T) {
 	}
 	if p.Queued != 1 || p.Leased != 0 || p.Done != 1 {
 		t.Errorf("after the grace period: %+v, want b queued again and a done", p)
+	}
+}
+
+// TestSitemapLastModOrdersLeases: the entries of a sitemap are leased
+// recently modified first, then those without a lastmod, then the stale
+// ones (one host, so the order within the host's queue decides).
+func TestSitemapLastModOrdersLeases(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	const host = "http://127.0.0.1:9"
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "s", Dataset: "s", Sitemaps: []string{host + "/sitemap.xml"},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 2, TDMPolicy: schemas.TDMSkip}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	node := testPeer(t)
+	resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 1 || resp.Items[0].URL != host+"/sitemap.xml" {
+		t.Fatalf("lease %+v, want the sitemap", resp.Items)
+	}
+	body := []byte(`<urlset><url><loc>/old</loc></url></urlset>`)
+	sm := htmlCapture("s", host+"/sitemap.xml", node.String(), body)
+	sm.ContentType = "application/xml"
+	sm.Outlinks = []string{host + "/stale", host + "/undated", host + "/fresh"}
+	now := time.Now().UTC()
+	sm.OutlinkLastMod = map[string]time.Time{host + "/stale": now.AddDate(-3, 0, 0), host + "/fresh": now.Add(-time.Hour)}
+	if err := c.Ingest(ctx, sm); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.frontier.Complete(ctx, resp.LeaseID, []string{host + "/sitemap.xml"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 3 {
+		resp = c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+		if len(resp.Items) == 0 {
+			if resp.RetryAfter <= 0 {
+				t.Fatalf("no lease and no retry time after %v", got)
+			}
+			time.Sleep(min(time.Duration(resp.RetryAfter), 200*time.Millisecond))
+			continue
+		}
+		for _, it := range resp.Items {
+			got = append(got, it.URL)
+			if err := c.frontier.Complete(ctx, resp.LeaseID, []string{it.URL}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := []string{host + "/fresh", host + "/undated", host + "/stale"}
+	if !slices.Equal(got, want) {
+		t.Errorf("leased %v, want %v", got, want)
 	}
 }

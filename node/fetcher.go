@@ -606,7 +606,7 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 		c.BodySize = int64(len(body))
 		c.BodySHA256 = schemas.SHA256Hex(body)
 		c.Truncated = res.st.truncated.Load()
-		c.Outlinks = sitemapLinks(body, final)
+		c.Outlinks, c.OutlinkLastMod = sitemapLinks(body, final)
 		return nil
 	}
 	isHTML := mt != "text/plain"

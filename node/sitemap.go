@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 )
 
 // sitemapTypes are the XML media types accepted for sitemap URLs only (a
@@ -32,18 +33,33 @@ func decodeCTOf(raw, sniffed string) string {
 }
 
 // sitemapLinks returns the absolute http(s) URLs in a sitemap's or sitemap
-// index's <loc> elements, deduplicated, in document order. Malformed XML
-// ends the scan with the links read so far: a sitemap is a hint, never a
-// reason to fail a capture.
-func sitemapLinks(body []byte, base *url.URL) []string {
+// index's <loc> elements, deduplicated, in document order, and the
+// <lastmod> of those whose entry states a valid one. Malformed XML ends the
+// scan with the links read so far: a sitemap is a hint, never a reason to
+// fail a capture.
+func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = false
 	var (
-		out   []string
-		seen  = map[string]bool{}
-		inLoc bool
-		text  strings.Builder
+		out     []string
+		lastmod map[string]time.Time
+		seen    = map[string]bool{}
+		field   string // "loc" or "lastmod" while inside one
+		text    strings.Builder
+		// The current <url> or <sitemap> entry: its link (once its <loc>
+		// ended) and its lastmod (which may come first).
+		entryLink string
+		entryMod  time.Time
 	)
+	note := func() {
+		if entryLink == "" || entryMod.IsZero() {
+			return
+		}
+		if lastmod == nil {
+			lastmod = map[string]time.Time{}
+		}
+		lastmod[entryLink] = entryMod
+	}
 	for len(out) < maxSitemapLinks {
 		tok, err := dec.Token()
 		if err != nil {
@@ -51,19 +67,29 @@ func sitemapLinks(body []byte, base *url.URL) []string {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if t.Name.Local == "loc" {
-				inLoc = true
+			switch t.Name.Local {
+			case "url", "sitemap":
+				entryLink, entryMod = "", time.Time{}
+			case "loc", "lastmod":
+				field = t.Name.Local
 				text.Reset()
 			}
 		case xml.CharData:
-			if inLoc && text.Len() < 4096 {
+			if field != "" && text.Len() < 4096 {
 				text.Write(t)
 			}
 		case xml.EndElement:
-			if t.Name.Local != "loc" || !inLoc {
+			if t.Name.Local != field {
 				continue
 			}
-			inLoc = false
+			field = ""
+			if t.Name.Local == "lastmod" {
+				if m, ok := parseLastMod(text.String()); ok {
+					entryMod = m
+					note()
+				}
+				continue
+			}
 			ref, err := url.Parse(strings.TrimSpace(text.String()))
 			if err != nil {
 				continue
@@ -73,11 +99,32 @@ func sitemapLinks(body []byte, base *url.URL) []string {
 				continue
 			}
 			abs.Fragment = ""
-			if s := abs.String(); !seen[s] {
+			s := abs.String()
+			if !seen[s] {
 				seen[s] = true
 				out = append(out, s)
+				entryLink = s
+				note()
 			}
 		}
 	}
-	return out
+	return out, lastmod
+}
+
+// lastModLayouts are the W3C Datetime forms sitemaps use for <lastmod>.
+var lastModLayouts = []string{
+	time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05", "2006-01-02",
+	"2006-01", "2006",
+}
+
+// parseLastMod reads a <lastmod> value; it reports false for anything
+// that is not a W3C Datetime.
+func parseLastMod(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	for _, layout := range lastModLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }

@@ -31,15 +31,20 @@ type Capture struct {
 	// Body is the response body as received (after transfer decoding), at
 	// most the node's size limit. It may be empty when BodyCID names a block
 	// to fetch instead.
-	Body       []byte    `json:"body,omitempty"`
-	BodySize   int64     `json:"body_size"`
-	BodySHA256 string    `json:"body_sha256"`
-	BodyCID    string    `json:"body_cid,omitempty"`
-	Truncated  bool      `json:"truncated,omitempty"`
-	Outlinks   []string  `json:"outlinks,omitempty"`
-	FetchedAt  time.Time `json:"fetched_at"`
-	NodePeerID string    `json:"node"`
-	OptOut     OptOut    `json:"opt_out"`
+	Body       []byte   `json:"body,omitempty"`
+	BodySize   int64    `json:"body_size"`
+	BodySHA256 string   `json:"body_sha256"`
+	BodyCID    string   `json:"body_cid,omitempty"`
+	Truncated  bool     `json:"truncated,omitempty"`
+	Outlinks   []string `json:"outlinks,omitempty"`
+	// OutlinkLastMod gives, for a sitemap, the <lastmod> of the outlinks
+	// that state one (keys are entries of Outlinks), so the frontier can
+	// fetch recently changed pages first (optional, added after version 1
+	// shipped).
+	OutlinkLastMod map[string]time.Time `json:"outlink_lastmod,omitempty"`
+	FetchedAt      time.Time            `json:"fetched_at"`
+	NodePeerID     string               `json:"node"`
+	OptOut         OptOut               `json:"opt_out"`
 	// Error is set when the fetch failed; it is a short, stable reason code
 	// followed by detail, e.g. "robots: disallowed".
 	Error     string `json:"error,omitempty"`
@@ -119,6 +124,20 @@ func (c *Capture) Validate() error {
 			return fmt.Errorf("capture: body hash %s does not match declared %s", got, c.BodySHA256)
 		}
 	}
+	if len(c.OutlinkLastMod) > len(c.Outlinks) {
+		return fmt.Errorf("capture: %d outlink lastmods for %d outlinks", len(c.OutlinkLastMod), len(c.Outlinks))
+	}
+	if len(c.OutlinkLastMod) > 0 {
+		links := make(map[string]bool, len(c.Outlinks))
+		for _, l := range c.Outlinks {
+			links[l] = true
+		}
+		for l := range c.OutlinkLastMod {
+			if !links[l] {
+				return fmt.Errorf("capture: lastmod for %q, which is not an outlink", l)
+			}
+		}
+	}
 	return nil
 }
 
@@ -185,6 +204,19 @@ func (c *Capture) SigningBytes() []byte {
 	if c.Charset != "" {
 		str("charset")
 		str(c.Charset)
+	}
+	if len(c.OutlinkLastMod) > 0 {
+		str("outlink_lastmod")
+		links := make([]string, 0, len(c.OutlinkLastMod))
+		for l := range c.OutlinkLastMod {
+			links = append(links, l)
+		}
+		sort.Strings(links)
+		num(int64(len(links)))
+		for _, l := range links {
+			str(l)
+			num(c.OutlinkLastMod[l].UnixNano())
+		}
 	}
 	return b
 }
