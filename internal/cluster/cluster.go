@@ -65,13 +65,15 @@ type Cluster struct {
 	store     *storage.Store
 	feed      *feed.Feed
 	curator   *curator.Curator
-	dataDir   string
-	mu        sync.Mutex
-	nodes     []*Node
-	servers   []*http.Server
-	urls      []string
-	wg        sync.WaitGroup
-	cancel    context.CancelFunc
+	// curatorSync serves late-joining curators the open queue and votes.
+	curatorSync *curator.Sync
+	dataDir     string
+	mu          sync.Mutex
+	nodes       []*Node
+	servers     []*http.Server
+	urls        []string
+	wg          sync.WaitGroup
+	cancel      context.CancelFunc
 }
 
 // Start brings the whole network up; Close stops it.
@@ -356,6 +358,10 @@ func (cl *Cluster) startCurator(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	cl.curatorSync, err = curator.StartSync(ctx, cl.coordHost.Libp2p(), cl.curator, curator.SyncConfig{})
+	if err != nil {
+		return fmt.Errorf("curator: serving backfill: %w", err)
+	}
 	cl.coord.SetRules(cl.curator.Rules)
 	cl.coord.OnReview(func(capt *schemas.Capture, res pipeline.Result) {
 		if res.Doc == nil {
@@ -507,6 +513,9 @@ func (cl *Cluster) Close() {
 	}
 	if cl.feed != nil {
 		_ = cl.feed.Close()
+	}
+	if cl.curatorSync != nil {
+		_ = cl.curatorSync.Close()
 	}
 	if cl.curator != nil {
 		_ = cl.curator.Close()

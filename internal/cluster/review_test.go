@@ -51,7 +51,13 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 		Language: "en", LanguageScore: 0.9, TokenCount: 18, Host: "127.0.0.10", FetchedAt: time.Now().UTC(),
 		Date: time.Now().UTC().Format(time.RFC3339), ContentSHA256: schemas.SHA256Hex([]byte("x")),
 	}
-	// A second curator on its own host, joined to the coordinator's.
+	// The item is queued before a second curator exists: it joins late, on
+	// its own host, and catches up by backfill from the queue's host.
+	first := cl.Curator()
+	if err := first.Enqueue(ctx, curator.Item{ID: doc.ID, Kind: curator.KindReview, Doc: doc,
+		HTML: "<p>" + doc.Text + "</p>", Reasons: []string{"review:low_confidence"}}); err != nil {
+		t.Fatal(err)
+	}
 	h, err := network.New(ctx, network.Config{Bootstrap: []string{cl.CoordinatorAddr()}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,27 +67,26 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := curator.Open(ctx, t.TempDir(), curator.Config{Bus: bus, ItemSources: []string{cl.Curator().PeerID()}, UndoWindow: 100 * time.Millisecond})
+	second, err := curator.Open(ctx, t.TempDir(), curator.Config{Bus: bus, ItemSources: []string{first.PeerID()}, UndoWindow: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	// Gossip has no history: the item is announced once each side knows
-	// the other is in the topic (subscriptions travel separately, so the
-	// second curator seeing the queue's host is not enough).
+	sync, err := curator.StartSync(ctx, h.Libp2p(), second, curator.SyncConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sync.Close()
+	// Decisions travel by gossip: both sides must see each other in the
+	// topic before the votes.
 	if err := h.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.coordHost.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
 		t.Fatal(err)
 	}
-	first := cl.Curator()
-	if err := first.Enqueue(ctx, curator.Item{ID: doc.ID, Kind: curator.KindReview, Doc: doc,
-		HTML: "<p>" + doc.Text + "</p>", Reasons: []string{"review:low_confidence"}}); err != nil {
-		t.Fatal(err)
-	}
 
-	awaitCond(ctx, t, "the second curator to receive the item", func() bool {
+	awaitCond(ctx, t, "the second curator to backfill the item", func() bool {
 		q, err := second.Queue(ctx, curator.Filter{}, 0)
 		return err == nil && len(q) == 1
 	})
