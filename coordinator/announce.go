@@ -29,6 +29,12 @@ type AnnounceConfig struct {
 	Interval time.Duration
 	// Logger receives failures; default slog.Default().
 	Logger *slog.Logger
+	// ExtraWork, when set, adds to a job's pending count the work the
+	// frontier does not count: Coordinator.OpenChecks, the verification
+	// re-fetches waiting for a node. Without it, a job whose last work is
+	// verification announces nothing pending, and nodes that find work by
+	// announcements do not ask for it.
+	ExtraWork func(jobID string) int64
 }
 
 // Default fills zero fields.
@@ -149,9 +155,13 @@ func (a *Announcer) OpenJobs(ctx context.Context) ([]schemas.AnnouncedJob, error
 		if err != nil {
 			return nil, err
 		}
+		pending := st.Queued
+		if a.cfg.ExtraWork != nil {
+			pending += max(a.cfg.ExtraWork(r.ID), 0)
+		}
 		out = append(out, schemas.AnnouncedJob{
 			ID: r.ID, Name: r.Spec.Name, Dataset: r.Spec.Dataset, State: state,
-			Pending: st.Queued, SpecHash: hash,
+			Pending: pending, SpecHash: hash,
 		})
 	}
 	hasWork := func(j schemas.AnnouncedJob) bool { return j.State == schemas.AnnouncedRunning && j.Pending > 0 }

@@ -107,6 +107,25 @@ func TestAnnouncerOpenJobs(t *testing.T) {
 	if err := ann.Validate(); err != nil {
 		t.Fatalf("open jobs do not make a valid announcement: %v", err)
 	}
+
+	// Open verification checks count as work: the idle job with 3 checks
+	// waiting for a node announces them and sorts with the busy one (jobs
+	// with work keep their submission order).
+	extra := map[string]int64{"idle": 3, "gone": 5}
+	a, err = NewAnnouncer(AnnounceConfig{Logger: quietLogger(), ExtraWork: func(id string) int64 { return extra[id] }}, f, newRecordingAnnouncer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs, err = a.OpenJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, j := range jobs {
+		got = append(got, fmt.Sprintf("%s:%s:%d", j.ID, j.State, j.Pending))
+	}
+	if want := "idle:running:3 busy:running:2 paused:paused:1"; strings.Join(got, " ") != want {
+		t.Fatalf("open jobs with checks %v, want %s", got, want)
+	}
 }
 
 func TestAnnouncerLeavesOutUnannounceableJobs(t *testing.T) {

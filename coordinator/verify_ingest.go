@@ -62,6 +62,10 @@ func (c *Coordinator) OnExclude(fn func(jobID, docID string)) {
 	c.hooksMu.Unlock()
 }
 
+// OpenChecks is the number of verification checks of job jobID still
+// waiting for fetches (AnnounceConfig.ExtraWork takes it).
+func (c *Coordinator) OpenChecks(jobID string) int64 { return int64(c.verify.pending(jobID)) }
+
 // leasedKey names the check of a capture: its job and the normalised URL
 // that was leased.
 func leasedKey(job, rawURL string) (checkKey, error) {

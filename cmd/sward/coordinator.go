@@ -69,7 +69,7 @@ func init() {
 				return fmt.Errorf("joining the jobs topic: %w", err)
 			}
 			defer jobs.Close()
-			ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, frontier, jobs)
+			ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{ExtraWork: coord.OpenChecks}, frontier, jobs)
 			if err != nil {
 				return err
 			}

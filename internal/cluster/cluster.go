@@ -143,7 +143,7 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return cl, fmt.Errorf("joining the jobs topic: %w", err)
 	}
-	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, cl.frontier, jobs)
+	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{ExtraWork: cl.coord.OpenChecks}, cl.frontier, jobs)
 	if err != nil {
 		return cl, err
 	}

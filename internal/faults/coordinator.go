@@ -166,7 +166,7 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 		return nil, fmt.Errorf("joining the jobs topic: %w", err)
 	}
 	defer jobs.Close()
-	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{}, frontier, jobs)
+	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{ExtraWork: coord.OpenChecks}, frontier, jobs)
 	if err != nil {
 		return nil, err
 	}
