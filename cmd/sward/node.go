@@ -15,7 +15,6 @@ import (
 
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
-	"github.com/swardnet/sward/storage"
 )
 
 // nodeFlags are the node command's own flags; the operator controls (caps,
@@ -143,40 +142,21 @@ func runNode(cmd *cobra.Command, o nodeFlags) error {
 	if err != nil {
 		return err
 	}
-	blobs, err := storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
-	if err != nil {
-		return err
-	}
-	defer blobs.Close()
-	bsrv, err := storage.Serve(ctx, h.Libp2p(), blobs)
-	if err != nil {
-		return fmt.Errorf("serving large bodies over bitswap: %w", err)
-	}
-	defer bsrv.Close()
 	// Large bodies wait here for the coordinator, then are collected
 	// (after an hour, or beyond 512 MiB, oldest first).
-	bodies, err := node.NewBlobStore(ctx, blobs, node.BlobConfig{})
+	bodies, err := node.OpenLargeBodies(ctx, h.Libp2p(), filepath.Join(cfg.DataDir, "store"), node.BlobConfig{})
 	if err != nil {
 		return err
 	}
-	gcCtx, stopGC := context.WithCancel(ctx)
-	gcDone := make(chan struct{})
-	go func() {
-		defer close(gcDone)
-		_ = bodies.Serve(gcCtx)
-	}()
-	defer func() {
-		stopGC()
-		<-gcDone
-	}()
-	svc.SetBlobs(bodies)
+	defer bodies.Close()
+	svc.SetBlobs(bodies.Blobs)
 	if o.dashboard != "" {
 		ln, err := net.Listen("tcp", o.dashboard)
 		if err != nil {
 			return fmt.Errorf("dashboard on %s (in use? pass --dashboard): %w", o.dashboard, err)
 		}
 		dash := node.NewDashboard(fetcher, h.ID().String())
-		dash.ShowBodies(bodies)
+		dash.ShowBodies(bodies.Blobs)
 		srv := &http.Server{Handler: dash.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer func() {

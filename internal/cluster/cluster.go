@@ -301,44 +301,24 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 		return nil, err
 	}
 	// Bodies over the gossip inline limit wait in the node's own block
-	// store, served over bitswap, until the coordinator fetches them.
-	blobs, err := storage.Open(ctx, filepath.Join(nodeDir, "store"))
+	// store, served over bitswap, until the coordinator fetches them; they
+	// are collected after a TTL and beyond a size cap.
+	bodies, err := node.OpenLargeBodies(ctx, h.Libp2p(), filepath.Join(nodeDir, "store"), node.BlobConfig{})
 	if err != nil {
+		_ = fetcher.Close()
 		_ = h.Close()
 		return nil, err
 	}
-	bsrv, err := storage.Serve(ctx, h.Libp2p(), blobs)
-	if err != nil {
-		_ = blobs.Close()
-		_ = h.Close()
-		return nil, err
-	}
-	// They are collected after a TTL and beyond a size cap.
-	bodies, err := node.NewBlobStore(ctx, blobs, node.BlobConfig{})
-	if err != nil {
-		_ = bsrv.Close()
-		_ = blobs.Close()
-		_ = h.Close()
-		return nil, err
-	}
-	svc.SetBlobs(bodies)
+	svc.SetBlobs(bodies.Blobs)
 	nctx, cancel := context.WithCancel(ctx)
-	n := &Node{Index: idx, Host: h, Fetcher: fetcher, Bodies: bodies, cancel: cancel, done: make(chan struct{})}
+	n := &Node{Index: idx, Host: h, Fetcher: fetcher, Bodies: bodies.Blobs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		gcDone := make(chan struct{})
-		go func() {
-			defer close(gcDone)
-			_ = bodies.Serve(nctx)
-		}()
 		if err := svc.Serve(nctx); err != nil {
 			slog.Error("node stopped", "peer", h.ID().String(), "err", err)
 		}
-		cancel()
-		<-gcDone
 		_ = fetcher.Close()
-		_ = bsrv.Close()
-		_ = blobs.Close()
+		_ = bodies.Close()
 	}()
 	cl.mu.Lock()
 	cl.nodes = append(cl.nodes, n)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
-	"github.com/swardnet/sward/storage"
 )
 
 // NodeConfig says how StartNode runs a scraper node.
@@ -79,44 +78,22 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	// Bodies over the gossip inline limit wait in the node's own block
 	// store, served over bitswap, until the coordinator fetches them.
-	blobs, err := storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
+	bodies, err := node.OpenLargeBodies(ctx, h.Libp2p(), filepath.Join(cfg.DataDir, "store"), node.BlobConfig{})
 	if err != nil {
 		_ = fetcher.Close()
 		_ = h.Close()
-		return nil, fmt.Errorf("opening the node's block store: %w", err)
+		return nil, err
 	}
-	var bodies *node.BlobStore
-	bsrv, err := storage.Serve(ctx, h.Libp2p(), blobs)
-	if err == nil {
-		if bodies, err = node.NewBlobStore(ctx, blobs, node.BlobConfig{}); err == nil {
-			svc.SetBlobs(bodies)
-		} else {
-			_ = bsrv.Close()
-		}
-	}
-	if err != nil {
-		_ = blobs.Close()
-		_ = fetcher.Close()
-		_ = h.Close()
-		return nil, fmt.Errorf("serving large bodies: %w", err)
-	}
+	svc.SetBlobs(bodies.Blobs)
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{Host: h, Fetcher: fetcher, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		gcDone := make(chan struct{})
-		go func() {
-			defer close(gcDone)
-			_ = bodies.Serve(nctx)
-		}()
 		if err := svc.Serve(nctx); err != nil {
 			slog.Error("faults: node stopped", "peer", h.ID().String(), "err", err)
 		}
-		cancel()
-		<-gcDone
 		_ = fetcher.Close()
-		_ = bsrv.Close()
-		_ = blobs.Close()
+		_ = bodies.Close()
 	}()
 	return n, nil
 }
