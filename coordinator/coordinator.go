@@ -179,6 +179,37 @@ type jobState struct {
 
 	captured, accepted, rejected, review, failed atomic.Int64
 	bytes                                        atomic.Int64
+
+	// nodes holds when each node last delivered a capture of the job.
+	nodesMu sync.Mutex
+	nodes   map[string]time.Time
+}
+
+// activeNodeWindow is how recently a node must have delivered a capture
+// to count as working on a job.
+const activeNodeWindow = time.Minute
+
+// noteNode records that node delivered a capture at now.
+func (j *jobState) noteNode(node string, now time.Time) {
+	j.nodesMu.Lock()
+	defer j.nodesMu.Unlock()
+	if j.nodes == nil {
+		j.nodes = map[string]time.Time{}
+	}
+	j.nodes[node] = now
+}
+
+// activeNodes counts the nodes that delivered a capture within
+// activeNodeWindow of now, forgetting the others.
+func (j *jobState) activeNodes(now time.Time) int64 {
+	j.nodesMu.Lock()
+	defer j.nodesMu.Unlock()
+	for node, at := range j.nodes {
+		if now.Sub(at) > activeNodeWindow {
+			delete(j.nodes, node)
+		}
+	}
+	return int64(len(j.nodes))
 }
 
 // JobProgress is a snapshot of one job for progress displays.
@@ -197,6 +228,9 @@ type JobProgress struct {
 	Queued    int64 `json:"queued"`
 	Leased    int64 `json:"leased"`
 	Done      int64 `json:"done"`
+	// Nodes counts the nodes that delivered a capture of the job in the
+	// last minute.
+	Nodes int64 `json:"nodes"`
 }
 
 // New builds a coordinator over an open frontier, block store and pipeline.
@@ -579,6 +613,7 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	c.hooksMu.RUnlock()
 	j.captured.Add(1)
 	j.bytes.Add(capt.BodySize)
+	j.noteNode(capt.NodePeerID, time.Now())
 	c.ledger.Credit(capt.NodePeerID, capt.BodySize)
 
 	if capt.Error == "" && capt.Status >= 200 && capt.Status < 400 {
@@ -780,6 +815,7 @@ func (c *Coordinator) Progress(ctx context.Context, jobID string) (JobProgress, 
 		Review: j.review.Load(), Failed: j.failed.Load(), Bytes: j.bytes.Load(),
 		Verifying: int64(c.verify.pending(jobID)),
 		Queued:    st.Queued, Leased: st.Leased, Done: st.Done,
+		Nodes: j.activeNodes(time.Now()),
 	}, nil
 }
 

@@ -57,6 +57,28 @@ func TestIngestOnlyFromTheLeaseHolder(t *testing.T) {
 	if p, _ = c.Progress(ctx, "h"); p.Captured != 1 || p.Done != 1 {
 		t.Errorf("the holder's capture was not ingested: %+v", p)
 	}
+	if p.Nodes != 1 {
+		t.Errorf("progress counts %d working nodes, want 1 (the injector delivered nothing that counted)", p.Nodes)
+	}
+}
+
+// TestActiveNodes: a job's working nodes are those that delivered a
+// capture within the last minute.
+func TestActiveNodes(t *testing.T) {
+	var j jobState
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	j.noteNode("a", t0)
+	j.noteNode("b", t0.Add(30*time.Second))
+	j.noteNode("a", t0.Add(40*time.Second))
+	if n := j.activeNodes(t0.Add(50 * time.Second)); n != 2 {
+		t.Errorf("%d active nodes, want 2", n)
+	}
+	if n := j.activeNodes(t0.Add(95 * time.Second)); n != 1 {
+		t.Errorf("%d active nodes 95 s in, want 1 (b went quiet)", n)
+	}
+	if n := j.activeNodes(t0.Add(5 * time.Minute)); n != 0 || len(j.nodes) != 0 {
+		t.Errorf("%d active nodes (%d remembered) after 5 min, want none", n, len(j.nodes))
+	}
 }
 
 // TestOverloadedHostIsBackedOffAndRetried: a 429 capture backs the host off

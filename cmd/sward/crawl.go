@@ -120,8 +120,8 @@ func init() {
 }
 
 func printProgress(w io.Writer, p coordinator.JobProgress, rate int64) {
-	fmt.Fprintf(w, "%s [%s] fetched %d accepted %d rejected %d review %d queued %d leased %d  %d pages/s\n",
-		p.JobID, p.State, p.Captured, p.Accepted, p.Rejected, p.Review, p.Queued, p.Leased, rate)
+	fmt.Fprintf(w, "%s [%s] fetched %d accepted %d rejected %d review %d queued %d leased %d nodes %d  %d pages/s\n",
+		p.JobID, p.State, p.Captured, p.Accepted, p.Rejected, p.Review, p.Queued, p.Leased, p.Nodes, rate)
 }
 
 // callAPI sends one request to the coordinator's job API and decodes the

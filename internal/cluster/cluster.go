@@ -451,8 +451,8 @@ func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writ
 		}
 		rate := p.Captured - last
 		last = p.Captured
-		fmt.Fprintf(out, "\r  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  %3d pages/s ",
-			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, rate)
+		fmt.Fprintf(out, "\r  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  nodes %2d  %3d pages/s ",
+			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, p.Nodes, rate)
 		done, err := cl.coord.Finished(ctx, jobID)
 		if err != nil {
 			return nil, err
