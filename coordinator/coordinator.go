@@ -183,6 +183,10 @@ type jobState struct {
 	// nodes holds when each node last delivered a capture of the job.
 	nodesMu sync.Mutex
 	nodes   map[string]time.Time
+
+	// recrawlChecked is when the job's done URLs were last checked for a
+	// recrawl (Serve's goroutine only).
+	recrawlChecked time.Time
 }
 
 // activeNodeWindow is how recently a node must have delivered a capture
@@ -515,12 +519,51 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 				c.log.Info("expired leases returned URLs", "urls", n)
 			}
 			c.sweepPending(ctx, now)
+			c.scheduleRecrawls(ctx, now)
 			if n := c.verify.expire(now, c.cfg.VerifyTimeout); n > 0 {
 				c.log.Warn("verification checks timed out unfinished", "checks", n)
 				if err := c.saveState(ctx); err != nil {
 					c.log.Warn("saving timed out checks", "err", err)
 				}
 			}
+		}
+	}
+}
+
+// recrawlCheckEvery is how often the done URLs of a job with a recrawl
+// interval are checked: often enough that a page is fetched again soon
+// after its interval, at most once a second and at least once a minute.
+func recrawlCheckEvery(interval time.Duration) time.Duration {
+	return min(max(interval/4, time.Second), time.Minute)
+}
+
+// scheduleRecrawls queues again the done URLs of running jobs with a
+// recrawl interval once the interval has passed since they were fetched.
+// A page fetched again goes through the pipeline like the first time; the
+// feed tracks it as new, changed or unchanged, while a dataset keeps one
+// row per page (the first accepted version; see docs/frontier.md).
+func (c *Coordinator) scheduleRecrawls(ctx context.Context, now time.Time) {
+	c.mu.Lock()
+	var due []*jobState
+	for _, j := range c.jobs {
+		if iv := time.Duration(j.spec.RecrawlInterval); iv > 0 && now.Sub(j.recrawlChecked) >= recrawlCheckEvery(iv) {
+			due = append(due, j)
+		}
+	}
+	c.mu.Unlock()
+	for _, j := range due {
+		j.recrawlChecked = now
+		rec, err := c.frontier.GetJob(ctx, j.id)
+		if err != nil || rec.State != JobRunning {
+			continue
+		}
+		n, err := c.frontier.ScheduleRecrawl(ctx, j.id, time.Duration(j.spec.RecrawlInterval), now)
+		if err != nil {
+			c.log.Warn("scheduling recrawl", "job", j.id, "err", err)
+			continue
+		}
+		if n > 0 {
+			c.log.Info("recrawl: pages queued again", "job", j.id, "urls", n)
 		}
 	}
 }

@@ -233,3 +233,65 @@ func TestSitemapLastModOrdersLeases(t *testing.T) {
 		t.Errorf("leased %v, want %v", got, want)
 	}
 }
+
+// TestRecrawlSchedule: a running job with a recrawl interval gets its done
+// pages queued again once the interval has passed since they were fetched,
+// not before, and not while it is paused.
+func TestRecrawlSchedule(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	seed := "http://127.0.0.1:9/news"
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "r", Dataset: "r", Seeds: []string{seed},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 0, TDMPolicy: schemas.TDMSkip,
+		RecrawlInterval: schemas.Duration(time.Hour)}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	node := testPeer(t)
+	resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 1 {
+		t.Fatalf("lease %+v, want the seed", resp.Items)
+	}
+	if err := c.Ingest(ctx, htmlCapture("r", seed, node.String(), article(1, "ad", "now"))); err != nil {
+		t.Fatal(err)
+	}
+	c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: resp.LeaseID, URLs: []string{seed}})
+	progress := func() JobProgress {
+		t.Helper()
+		p, err := c.Progress(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	now := time.Now()
+	c.scheduleRecrawls(ctx, now)
+	if p := progress(); p.Done != 1 || p.Queued != 0 {
+		t.Fatalf("within the interval: %+v, want the page done", p)
+	}
+	if err := c.frontier.SetJobState(ctx, "r", JobPaused); err != nil {
+		t.Fatal(err)
+	}
+	c.scheduleRecrawls(ctx, now.Add(2*time.Hour))
+	if p := progress(); p.Done != 1 || p.Queued != 0 {
+		t.Fatalf("paused job: %+v, want nothing queued", p)
+	}
+	if err := c.frontier.SetJobState(ctx, "r", JobRunning); err != nil {
+		t.Fatal(err)
+	}
+	c.scheduleRecrawls(ctx, now.Add(3*time.Hour))
+	if p := progress(); p.Queued != 1 || p.Done != 0 {
+		t.Fatalf("after the interval: %+v, want the page queued again", p)
+	}
+	resp = c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 1 || resp.Items[0].URL != seed {
+		t.Fatalf("lease after the interval %+v, want the page again", resp.Items)
+	}
+	// The fresh capture is ingested like the first one.
+	if err := c.Ingest(ctx, htmlCapture("r", seed, node.String(), article(1, "ad", "later"))); err != nil {
+		t.Fatal(err)
+	}
+	if p := progress(); p.Captured != 2 || p.Done != 1 || p.Leased != 0 {
+		t.Errorf("after the second fetch: %+v, want two captures and the page done again", p)
+	}
+}
