@@ -160,6 +160,7 @@ type Coordinator struct {
 	hooksMu      sync.RWMutex
 	onCapture    []func(*schemas.Capture)
 	onAccept     []func(schemas.Document)
+	onGone       []func(url string, at time.Time)
 	onReview     []func(*schemas.Capture, pipeline.Result)
 	onQuarantine []func(peer string, entry schemas.LedgerEntry)
 	onExclude    []func(jobID, docID string)
@@ -297,6 +298,15 @@ func (c *Coordinator) OnCapture(fn func(*schemas.Capture)) {
 func (c *Coordinator) OnAccept(fn func(schemas.Document)) {
 	c.hooksMu.Lock()
 	c.onAccept = append(c.onAccept, fn)
+	c.hooksMu.Unlock()
+}
+
+// OnGone registers fn to be called with every page a node found gone (HTTP
+// 404 or 410), for example a recrawled page that was deleted, so the feed
+// can tell its subscribers (feed.MarkRemoved).
+func (c *Coordinator) OnGone(fn func(url string, at time.Time)) {
+	c.hooksMu.Lock()
+	c.onGone = append(c.onGone, fn)
 	c.hooksMu.Unlock()
 }
 
@@ -708,6 +718,13 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	default:
 		if capt.Error != "" {
 			j.failed.Add(1)
+		}
+		if capt.Status == http.StatusNotFound || capt.Status == http.StatusGone {
+			c.hooksMu.RLock()
+			for _, fn := range c.onGone {
+				fn(capt.URL, capt.FetchedAt)
+			}
+			c.hooksMu.RUnlock()
 		}
 		j.rejected.Add(1)
 		reason := "unknown"

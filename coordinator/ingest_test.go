@@ -294,4 +294,21 @@ func TestRecrawlSchedule(t *testing.T) {
 	if p := progress(); p.Captured != 2 || p.Done != 1 || p.Leased != 0 {
 		t.Errorf("after the second fetch: %+v, want two captures and the page done again", p)
 	}
+
+	// The third fetch finds the page deleted: OnGone tells the feed.
+	var gone []string
+	c.OnGone(func(url string, _ time.Time) { gone = append(gone, url) })
+	c.scheduleRecrawls(ctx, now.Add(6*time.Hour))
+	resp = c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 5})
+	if len(resp.Items) != 1 {
+		t.Fatalf("third lease %+v, want the page", resp.Items)
+	}
+	deleted := htmlCapture("r", seed, node.String(), []byte("not found"))
+	deleted.Status, deleted.Error = 404, "http: 404"
+	if err := c.Ingest(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gone, []string{seed}) {
+		t.Errorf("pages reported gone: %v, want %s", gone, seed)
+	}
 }

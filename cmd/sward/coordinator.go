@@ -116,6 +116,12 @@ func init() {
 						slog.Warn("feed: removing excluded document", "doc", docID, "err", err)
 					}
 				})
+				coord.OnGone(func(url string, at time.Time) {
+					// A recrawl found the page deleted: subscribers get a "removed" event.
+					if _, err := fd.MarkRemoved(ctx, url, at); err != nil {
+						slog.Warn("feed: marking a page removed", "url", url, "err", err)
+					}
+				})
 				if err := serveHTTP(ctx, feedAddr, fd.Handler()); err != nil {
 					return fmt.Errorf("feed API: %w", err)
 				}

@@ -174,6 +174,12 @@ func Start(parent context.Context, o Options) (_ *Cluster, err error) {
 				slog.Warn("feed: removing excluded document", "doc", docID, "err", err)
 			}
 		})
+		cl.coord.OnGone(func(url string, at time.Time) {
+			// A recrawl found the page deleted: subscribers get a "removed" event.
+			if _, err := cl.feed.MarkRemoved(ctx, url, at); err != nil {
+				slog.Warn("feed: marking a page removed", "url", url, "err", err)
+			}
+		})
 		if err := cl.listen(o.FeedAddr, cl.feed.Handler()); err != nil {
 			return cl, fmt.Errorf("feed API: %w", err)
 		}
