@@ -85,10 +85,19 @@ func TestCrashChild(t *testing.T) {
 // next transaction.
 func runAndKill(t *testing.T, mode, db string, maxPause time.Duration, line func(string) bool) {
 	t.Helper()
+	killChild(t, "TestCrashChild", []string{crashEnvMode + "=" + mode, crashEnvDB + "=" + db}, maxPause, line)
+}
+
+// killChild runs this test binary's test named child in a child process
+// with env added, hands each line the child prints to line, and once line
+// returns true kills the child with SIGKILL after a random pause of up to
+// maxPause. It fails the test if the child ends on its own first.
+func killChild(t *testing.T, child string, env []string, maxPause time.Duration, line func(string) bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnvMode+"="+mode, crashEnvDB+"="+db)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

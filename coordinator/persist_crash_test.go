@@ -6,9 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,49 +102,21 @@ func TestVerificationStateAfterKill(t *testing.T) {
 		t.Skip("running as a child")
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestPersistCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), persistCrashEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
 	var (
 		node     string
 		reported []string
-		killed   bool
 	)
-	for sc.Scan() {
-		line := sc.Text()
+	// Land the kill at varying points of the Ingest after the 60th.
+	killChild(t, "TestPersistCrashChild", []string{persistCrashEnv + "=" + dir}, 10*time.Millisecond, func(line string) bool {
 		if v, ok := strings.CutPrefix(line, "node "); ok {
 			node = v
-			continue
+			return false
 		}
 		if v, ok := strings.CutPrefix(line, "done "); ok {
 			reported = append(reported, v)
 		}
-		if len(reported) == 60 {
-			// Land the kill at varying points of the next Ingest.
-			time.Sleep(rand.N(10 * time.Millisecond))
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
-			killed = true
-			break
-		}
-	}
-	for sc.Scan() {
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed: %v", err)
-	}
+		return len(reported) == 60
+	})
 
 	env := openPersistEnv(t, dir)
 	c := env.c
