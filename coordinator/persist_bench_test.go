@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/pipeline"
@@ -41,7 +40,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := New(ctx, Config{LeaseTTL: time.Hour}, &fakeNet{id: benchPeer(b), q: map[peer.ID]bool{}}, f, st, pipe)
+	c, err := New(ctx, Config{LeaseTTL: time.Hour}, &fakeNet{id: testPeer(b), q: map[peer.ID]bool{}}, f, st, pipe)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +60,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Nodes lease every URL first; each capture then comes from its holder.
-	nodes := []peer.ID{benchPeer(b), benchPeer(b), benchPeer(b), benchPeer(b)}
+	nodes := []peer.ID{testPeer(b), testPeer(b), testPeer(b), testPeer(b)}
 	var capts []*schemas.Capture
 	now := time.Now()
 	for len(capts) < b.N {
@@ -114,18 +113,4 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "captures/s")
 	b.ReportMetric(float64(b.N)/(cpuSeconds()-cpuStart), "captures/cpu-s")
-}
-
-// benchPeer is a fresh peer ID.
-func benchPeer(b *testing.B) peer.ID {
-	b.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return id
 }

@@ -362,7 +362,7 @@ func (f *fakeNet) IsQuarantined(p peer.ID) bool {
 	return f.q[p]
 }
 
-func testPeer(t *testing.T) peer.ID {
+func testPeer(t testing.TB) peer.ID {
 	t.Helper()
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
