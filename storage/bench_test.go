@@ -129,10 +129,11 @@ func extractWebDocs(files []string) ([]schemas.Document, int64) {
 		}
 		sum := sha256.Sum256([]byte(text))
 		at := base.Add(time.Duration(i) * time.Second)
+		lang, score := pipeline.DetectLanguage(text)
 		d := schemas.Document{
 			Text: text, ID: hex.EncodeToString(sum[:8]), URL: u,
-			Date: at.Format(time.RFC3339), Language: []string{"en", "de", "fr"}[i%3],
-			LanguageScore: 0.9, TokenCount: int64(len(text) / 4), Host: host,
+			Date: at.Format(time.RFC3339), Language: lang,
+			LanguageScore: score, TokenCount: int64(len(text) / 4), Host: host,
 			FetchedAt: at, CaptureCID: "bafkrei" + hex.EncodeToString(sum[8:]),
 			NodePeerID: fmt.Sprintf("12D3KooWnode%02d", i%8), ContentSHA256: hex.EncodeToString(sum[:]),
 			JobID: "bench-job", DupClusterSize: 1, Markdown: &markdown,
@@ -184,7 +185,8 @@ func gzipJSONL(docs []schemas.Document) int64 {
 	return int64(buf.Len())
 }
 
-// writeDocsTable writes docs as Parquet shards imported into s.
+// writeDocsTable writes docs as Parquet shards imported into s, in 8 MB
+// batches each sorted as Publish sorts them.
 func writeDocsTable(ctx context.Context, s *Store, docs []schemas.Document) ([]schemas.Shard, error) {
 	tw := newTableWriter(ctx, schemas.DocumentSchema, dagSink(s.dag), 0, 0)
 	const batch = 8 << 20
@@ -192,6 +194,7 @@ func writeDocsTable(ctx context.Context, s *Store, docs []schemas.Document) ([]s
 	for i := range docs {
 		size += docBytes(&docs[i])
 		if size >= batch || i == len(docs)-1 {
+			sortDocs(docs[start : i+1])
 			rec := schemas.DocumentsToRecord(defaultMem, docs[start:i+1])
 			err := tw.write(rec, size)
 			rec.Release()
@@ -240,6 +243,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 func benchWrite(b *testing.B, docs []schemas.Document, text int64) {
+	docs = slices.Clone(docs) // writeDocsTable sorts its batches in place
 	gz := gzipJSONL(docs)
 	b.Run("parquet+import", func(b *testing.B) {
 		ctx := context.Background()
