@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
+	"github.com/swardnet/sward/internal/progress"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/storage"
 )
@@ -524,36 +525,27 @@ func datasetServeCmd() *cobra.Command {
 	return cmd
 }
 
-// progressBar draws a one-line bar on w (stderr), at most 5 times a second.
+// progressBar draws a pull's progress on w (stderr): redrawn in place on a
+// terminal, a line every few seconds in a log.
 type progressBar struct {
-	w     io.Writer
+	line  *progress.Line
 	start time.Time
-	last  time.Time
-	drawn bool
 }
 
-func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, start: time.Now()} }
+func newProgressBar(w io.Writer) *progressBar {
+	return &progressBar{line: progress.New(w), start: time.Now()}
+}
 
 func (p *progressBar) update(done, total int64) {
-	now := time.Now()
-	if now.Sub(p.last) < 200*time.Millisecond && done < total {
-		return
-	}
-	p.last = now
 	const width = 30
 	frac := 0.0
 	if total > 0 {
 		frac = float64(done) / float64(total)
 	}
 	filled := int(frac * width)
-	rate := float64(done) / 1e6 / max(now.Sub(p.start).Seconds(), 1e-3)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %.1f/%.1f MB %.1f MB/s ", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
+	rate := float64(done) / 1e6 / max(time.Since(p.start).Seconds(), 1e-3)
+	p.line.Draw(done >= total, "[%s%s] %3.0f%% %.1f/%.1f MB %.1f MB/s", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
 		frac*100, float64(done)/1e6, float64(total)/1e6, rate)
-	p.drawn = true
 }
 
-func (p *progressBar) done() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
-}
+func (p *progressBar) done() { p.line.Done() }

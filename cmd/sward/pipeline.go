@@ -26,6 +26,7 @@ import (
 	"github.com/nlnwa/gowarc/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/swardnet/sward/internal/progress"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
@@ -837,10 +838,10 @@ func (s *parquetSource) Close() error {
 }
 
 // runProgress draws "[#####     ] 45%  1234 docs  98.1 docs/s  accept 900
-// reject 300 review 34" on a terminal-like writer.
+// reject 300 review 34": in place on a terminal, a line every few seconds in
+// a log.
 type runProgress struct {
-	w      io.Writer
-	on     bool
+	line   *progress.Line // nil when off
 	src    captureSource
 	start  time.Time
 	last   time.Time
@@ -850,19 +851,23 @@ type runProgress struct {
 }
 
 func newRunProgress(w io.Writer, on bool, src captureSource) *runProgress {
-	return &runProgress{w: w, on: on, src: src, start: time.Now(), counts: map[string]int{}}
+	b := &runProgress{src: src, start: time.Now(), counts: map[string]int{}}
+	if on {
+		b.line = progress.New(w)
+	}
+	return b
 }
 
 func (b *runProgress) advance(d pipeline.Decision) {
 	b.done++
 	b.seen++
-	if b.on && time.Since(b.last) > 200*time.Millisecond {
-		b.draw()
+	if b.line != nil && time.Since(b.last) > progress.TerminalEvery {
+		b.draw(false)
 		b.last = time.Now()
 	}
 }
 
-func (b *runProgress) draw() {
+func (b *runProgress) draw(force bool) {
 	done, total, _ := b.src.Progress()
 	frac := 0.0
 	if total > 0 {
@@ -871,14 +876,14 @@ func (b *runProgress) draw() {
 	const width = 30
 	filled := int(frac * width)
 	rate := float64(b.seen) / max(time.Since(b.start).Seconds(), 1e-9)
-	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  %d docs  %.1f docs/s  accept %d reject %d review %d ",
+	b.line.Draw(force, "[%s%s] %3.0f%%  %d docs  %.1f docs/s  accept %d reject %d review %d",
 		strings.Repeat("#", filled), strings.Repeat(" ", width-filled), frac*100, b.done, rate,
 		b.counts["accept"], b.counts["reject"], b.counts["review"])
 }
 
 func (b *runProgress) finish() {
-	if b.on {
-		b.draw()
-		fmt.Fprintln(b.w)
+	if b.line != nil {
+		b.draw(true)
+		b.line.Done()
 	}
 }

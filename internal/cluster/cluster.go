@@ -21,6 +21,7 @@ import (
 	"github.com/swardnet/sward/curator"
 	"github.com/swardnet/sward/examples/site"
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/internal/progress"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
 	"github.com/swardnet/sward/pipeline"
@@ -445,6 +446,8 @@ func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writ
 	defer tick.Stop()
 	start := time.Now()
 	var last int64
+	line := progress.New(out)
+	defer line.Done()
 	for {
 		select {
 		case <-ctx.Done():
@@ -457,16 +460,16 @@ func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writ
 		}
 		rate := p.Captured - last
 		last = p.Captured
-		fmt.Fprintf(out, "\r  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  nodes %2d  %3d pages/s ",
-			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, p.Nodes, rate)
 		done, err := cl.coord.Finished(ctx, jobID)
 		if err != nil {
 			return nil, err
 		}
+		line.Draw(done, "  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  nodes %2d  %3d pages/s",
+			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, p.Nodes, rate)
 		if !done {
 			continue
 		}
-		fmt.Fprintln(out)
+		line.Done()
 		cid, m, err := cl.coord.Publish(ctx, jobID)
 		if err != nil {
 			return nil, err
