@@ -49,15 +49,46 @@ func defaultDataDir() string {
 	return ".sward"
 }
 
-func openStore(ctx context.Context) (*storage.Store, error) {
-	return storage.Open(ctx, datasetDataDir)
+// storeDir is where the dataset commands find the local store: --data
+// itself, or the store inside the data directory of `sward coordinator`
+// (DIR/store), of `sward up` (DIR/coordinator/store) or in the output of
+// `sward pipeline run` (DIR/.pipeline/store).
+func storeDir() string {
+	for _, sub := range []string{"", "store", filepath.Join("coordinator", "store"), filepath.Join(".pipeline", "store")} {
+		if d := filepath.Join(datasetDataDir, sub); isStore(d) {
+			return d
+		}
+	}
+	return datasetDataDir
+}
+
+// isStore reports whether dir holds a sward store.
+func isStore(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, "blocks"))
+	return err == nil && fi.IsDir()
+}
+
+// errNoStore is what a command that reads the store says when there is none.
+func errNoStore() error {
+	return fmt.Errorf("no sward store in %s: pass --data with a store, or the data directory of `sward coordinator` or `sward up`, or the output of `sward pipeline run`; `sward dataset import FILE.car` starts one", datasetDataDir)
+}
+
+// openStore opens the local store. Only commands that add to it create
+// one; the others fail with errNoStore rather than leave an empty store in
+// a directory that was mistyped.
+func openStore(ctx context.Context, create bool) (*storage.Store, error) {
+	dir := storeDir()
+	if !create && !isStore(dir) {
+		return nil, errNoStore()
+	}
+	return storage.Open(ctx, dir)
 }
 
 // withStore runs a command body with the local store open, closing it after.
 func withStore(fn func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		s, err := openStore(ctx)
+		s, err := openStore(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -86,37 +117,46 @@ func datasetLsCmd() *cobra.Command {
 		Use:   "ls",
 		Short: "List datasets in the local store with their head version",
 		Args:  cobra.NoArgs,
-		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
-			names, err := s.Datasets(ctx)
-			if err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no datasets in %s (run a crawl with `sward up`, or `sward dataset import FILE.car`)\n", s.Dir())
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !isStore(storeDir()) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no datasets in %s (run a crawl with `sward up`, or `sward dataset import FILE.car`)\n", datasetDataDir)
 				return nil
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DATASET\tVERSIONS\tROWS\tBYTES\tHEAD")
-			for _, n := range names {
-				vs, err := s.Versions(ctx, n)
-				if err != nil {
-					return err
-				}
-				head, err := s.Head(ctx, n)
-				if err != nil {
-					return err
-				}
-				var rows, bytes int64
-				for _, v := range vs {
-					if v.CID == head.String() {
-						rows, bytes = v.Rows, v.Bytes
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", n, len(vs), rows, bytes, head)
-			}
-			return tw.Flush()
-		}),
+			return withStore(listDatasets)(cmd, args)
+		},
 	}
+}
+
+// listDatasets prints each dataset of s with its head version.
+func listDatasets(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
+	names, err := s.Datasets(ctx)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "no datasets in %s (run a crawl with `sward up`, or `sward dataset import FILE.car`)\n", s.Dir())
+		return nil
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATASET\tVERSIONS\tROWS\tBYTES\tHEAD")
+	for _, n := range names {
+		vs, err := s.Versions(ctx, n)
+		if err != nil {
+			return err
+		}
+		head, err := s.Head(ctx, n)
+		if err != nil {
+			return err
+		}
+		var rows, bytes int64
+		for _, v := range vs {
+			if v.CID == head.String() {
+				rows, bytes = v.Rows, v.Bytes
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", n, len(vs), rows, bytes, head)
+	}
+	return tw.Flush()
 }
 
 func datasetShowCmd() *cobra.Command {
@@ -374,7 +414,7 @@ func datasetExportCmd() *cobra.Command {
 			if carPath == "" {
 				return errors.New("give the output file with --car FILE")
 			}
-			s, err := openStore(ctx)
+			s, err := openStore(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -419,7 +459,7 @@ func datasetImportCmd() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			s, err := openStore(ctx)
+			s, err := openStore(ctx, true)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swardnet/sward/storage"
+)
+
+// withDataDir points the dataset commands at dir for one test.
+func withDataDir(t *testing.T, dir string) {
+	t.Helper()
+	old := datasetDataDir
+	datasetDataDir = dir
+	t.Cleanup(func() { datasetDataDir = old })
+}
+
+func makeStore(t *testing.T, dir string) {
+	t.Helper()
+	s, err := storage.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreDirFindsTheStoreInsideDataDirectories(t *testing.T) {
+	for _, sub := range []string{"", "store", "coordinator/store", ".pipeline/store"} {
+		t.Run("at "+sub, func(t *testing.T) {
+			dir := t.TempDir()
+			makeStore(t, filepath.Join(dir, sub))
+			withDataDir(t, dir)
+			if got, want := storeDir(), filepath.Join(dir, sub); got != want {
+				t.Fatalf("storeDir() = %s, want %s", got, want)
+			}
+			s, err := openStore(context.Background(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.Dir() != filepath.Join(dir, sub) {
+				t.Fatalf("opened %s", s.Dir())
+			}
+		})
+	}
+}
+
+func TestReadingCommandsDoNotCreateAStore(t *testing.T) {
+	dir := t.TempDir()
+	withDataDir(t, dir)
+	if _, err := openStore(context.Background(), false); err == nil || !strings.Contains(err.Error(), "no sward store in "+dir) {
+		t.Fatalf("openStore on an empty directory: %v", err)
+	}
+	for _, args := range [][]string{{"ls"}, {"show", "demo"}, {"diff", "a", "b"}, {"export", "demo", "--car", filepath.Join(dir, "x.car")}} {
+		cmd := datasetCmdFor(args[0])
+		var stdout, stderr bytes.Buffer
+		cmd.SetOut(&stdout)
+		cmd.SetErr(&stderr)
+		cmd.SetArgs(args[1:])
+		cmd.SetContext(context.Background())
+		err := cmd.Execute()
+		if args[0] == "ls" {
+			if err != nil || !strings.Contains(stderr.String(), "no datasets in "+dir) {
+				t.Errorf("ls on an empty directory: %v, %q", err, stderr.String())
+			}
+		} else if err == nil || !strings.Contains(err.Error(), "no sward store") {
+			t.Errorf("%s on an empty directory: %v", args[0], err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("reading commands left %d entries in %s (first %s)", len(entries), dir, entries[0].Name())
+	}
+}
+
+// datasetCmdFor returns a fresh `sward dataset NAME` command.
+func datasetCmdFor(name string) *cobra.Command {
+	switch name {
+	case "ls":
+		return datasetLsCmd()
+	case "show":
+		return datasetShowCmd()
+	case "diff":
+		return datasetDiffCmd()
+	case "export":
+		return datasetExportCmd()
+	}
+	panic("unknown dataset command " + name)
+}
