@@ -209,6 +209,10 @@ func TestInteropIPFSImporterAndCAR(t *testing.T) {
 	if _, err := Pull(ctx, newHost(t), []peer.AddrInfo{serveStore(t, s)}, root, out, nil); err != nil {
 		t.Fatal(err)
 	}
+	// `sward dataset pull` leaves this marker; `ipfs add -r` skips dot files.
+	if err := os.WriteFile(filepath.Join(out, RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	car := filepath.Join(t.TempDir(), "v.car")
 	f, err := os.Create(car)
 	if err != nil {

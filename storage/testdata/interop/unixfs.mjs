@@ -21,8 +21,11 @@ import { sha256 } from 'multiformats/hashes/sha2';
 
 const [dir, car] = process.argv.slice(2);
 
+// Like `ipfs add -r` without --hidden, skip dot files (such as the
+// .sward-root marker `sward dataset pull` leaves).
 async function* walk(d) {
   for (const e of await readdir(d, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
     const p = join(d, e.name);
     if (e.isDirectory()) yield* walk(p);
     else if (e.isFile()) yield p;
