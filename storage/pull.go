@@ -318,7 +318,7 @@ func connectAny(ctx context.Context, h host.Host, root cid.Cid, peers []peer.Add
 		ok++
 	}
 	if ok == 0 && !haveRouting {
-		return 0, fmt.Errorf("pull: could not connect to any of %d peers (is `sward up` or `sward serve` running there?): %w: %w",
+		return 0, fmt.Errorf("pull: could not connect to any of %d peers (is `sward up`, `sward coordinator` or `sward dataset serve` running there?): %w: %w",
 			len(peers), noProviders(root, "", false), errors.Join(errs...))
 	}
 	return ok, nil

@@ -381,6 +381,9 @@ func datasetVerifyCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dir := args[0]
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory; give the --out directory of `sward dataset pull`", dir)
+			}
 			if want == "" {
 				data, err := os.ReadFile(filepath.Join(dir, storage.RootFile))
 				if err != nil {
