@@ -2,6 +2,7 @@ package storage
 
 import (
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -55,30 +56,35 @@ var ChunkSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "url", Type: arrow.BinaryTypes.String},
 }, nil)
 
-// span is a half-open range of rune offsets.
-type span struct{ start, end int }
+// span is a half-open range of text, as rune offsets (start, end) and as
+// the byte offsets of the same runes (bstart, bend).
+type span struct{ start, end, bstart, bend int }
 
 // ChunkText cuts text into passages of about opts.Size characters on
 // paragraph and sentence boundaries, each repeating about opts.Overlap
 // characters of the one before. A sentence longer than Size is cut at
-// whitespace (or hard, when it has none).
+// whitespace (or hard, when it has none). Invalid UTF-8 is read as Go's
+// []rune conversion reads it: each bad byte is one U+FFFD.
 func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
 	opts = opts.withDefaults()
-	runes := []rune(text)
-	units := splitUnits(runes, opts.Size)
+	if !utf8.ValidString(text) {
+		text = string([]rune(text))
+	}
+	units := splitUnits(text, opts.Size)
 	if len(units) == 0 {
 		return nil
 	}
 	var out []Chunk
-	emit := func(s span) {
+	emit := func(first, last span) {
+		passage := text[first.bstart:last.bend]
 		out = append(out, Chunk{
 			DocumentID:    docID,
 			URL:           url,
 			Index:         int32(len(out)),
-			Text:          string(runes[s.start:s.end]),
-			CharStart:     int64(s.start),
-			CharEnd:       int64(s.end),
-			TokenEstimate: estimateTokens(runes[s.start:s.end]),
+			Text:          passage,
+			CharStart:     int64(first.start),
+			CharEnd:       int64(last.end),
+			TokenEstimate: estimateTokens(passage),
 		})
 	}
 	first := 0 // first unit of the chunk being built
@@ -87,7 +93,7 @@ func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
 		for last+1 < len(units) && units[last+1].end-units[first].start <= opts.Size {
 			last++
 		}
-		emit(span{units[first].start, units[last].end})
+		emit(units[first], units[last])
 		if last == len(units)-1 {
 			break
 		}
@@ -107,9 +113,16 @@ func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
 
 // estimateTokens guesses a BPE token count: about four characters per token
 // for Latin text, one per character for CJK scripts.
-func estimateTokens(r []rune) int32 {
+func estimateTokens(s string) int32 {
 	var latin, cjk int
-	for _, c := range r {
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			latin++
+			i++
+			continue
+		}
+		c, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		// Every CJK script sits above U+2E80; skip the table lookup below.
 		if c >= 0x2E80 && unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
 			cjk++
@@ -120,61 +133,111 @@ func estimateTokens(r []rune) int32 {
 	return int32(cjk + (latin+3)/4)
 }
 
-// splitUnits splits text into sentence units (trimmed of surrounding
-// whitespace), none longer than max runes.
-func splitUnits(r []rune, max int) []span {
+// splitUnits splits valid UTF-8 text into sentence units (trimmed of
+// surrounding whitespace), none longer than max runes. It walks the string
+// once; only a unit longer than max gets a table of its rune offsets.
+func splitUnits(text string, max int) []span {
 	var units []span
 	add := func(s span) {
-		for s.start < s.end && unicode.IsSpace(r[s.start]) {
-			s.start++
-		}
-		for s.end > s.start && unicode.IsSpace(r[s.end-1]) {
-			s.end--
-		}
-		for s.end-s.start > max {
-			cut := s.start + max
-			for i := cut; i > s.start+max/2; i-- {
-				if unicode.IsSpace(r[i]) {
-					cut = i
-					break
-				}
+		for s.start < s.end {
+			c, n := utf8.DecodeRuneInString(text[s.bstart:])
+			if !unicode.IsSpace(c) {
+				break
 			}
-			units = append(units, span{s.start, cut})
-			s.start = cut
-			for s.start < s.end && unicode.IsSpace(r[s.start]) {
-				s.start++
-			}
+			s.start, s.bstart = s.start+1, s.bstart+n
 		}
-		if s.end > s.start {
+		for s.end > s.start {
+			c, n := utf8.DecodeLastRuneInString(text[:s.bend])
+			if !unicode.IsSpace(c) {
+				break
+			}
+			s.end, s.bend = s.end-1, s.bend-n
+		}
+		if s.end-s.start > max {
+			units = cutLong(text, s, max, units)
+		} else if s.end > s.start {
 			units = append(units, s)
 		}
 	}
-	start := 0
-	for i := 0; i < len(r); i++ {
-		switch {
-		case r[i] == '\n' && i+1 < len(r) && r[i+1] == '\n':
-			add(span{start, i})
-			for i+1 < len(r) && r[i+1] == '\n' {
-				i++
-			}
-			start = i + 1
-		case isSentenceEnd(r, i):
-			add(span{start, i + 1})
-			start = i + 1
+	start, bstart := 0, 0
+	ri := 0 // rune index of the rune at byte bi
+	for bi := 0; bi < len(text); {
+		c, n := rune(text[bi]), 1
+		if c >= utf8.RuneSelf {
+			c, n = utf8.DecodeRuneInString(text[bi:])
 		}
+		next := bi + n
+		switch c {
+		case '\n':
+			if next < len(text) && text[next] == '\n' {
+				add(span{start, ri, bstart, bi})
+				for next < len(text) && text[next] == '\n' {
+					next++
+					ri++
+				}
+				start, bstart = ri+1, next
+			}
+		case '.', '!', '?', '。', '！', '？':
+			if isSentenceEnd(c, text[next:]) {
+				add(span{start, ri + 1, bstart, next})
+				start, bstart = ri+1, next
+			}
+		}
+		ri++
+		bi = next
 	}
-	add(span{start, len(r)})
+	add(span{start, ri, bstart, len(text)})
 	return units
 }
 
-// isSentenceEnd reports whether r[i] ends a sentence: a terminal mark
-// followed by whitespace or the end of the text (CJK marks end one alone).
-func isSentenceEnd(r []rune, i int) bool {
-	switch r[i] {
+// cutLong appends to units the pieces of a unit longer than max runes: each
+// cut at the last whitespace in its second half, or hard at max.
+func cutLong(text string, s span, max int, units []span) []span {
+	// offs[i] is the byte offset of rune s.start+i; one more for s.end.
+	offs := make([]int, 0, s.end-s.start+1)
+	for i := range text[s.bstart:s.bend] {
+		offs = append(offs, s.bstart+i)
+	}
+	offs = append(offs, s.bend)
+	space := func(i int) bool {
+		c, _ := utf8.DecodeRuneInString(text[offs[i-s.start]:])
+		return unicode.IsSpace(c)
+	}
+	piece := func(a, b int) span { return span{a, b, offs[a-s.start], offs[b-s.start]} }
+	at := s.start
+	for s.end-at > max {
+		cut := at + max
+		for i := cut; i > at+max/2; i-- {
+			if space(i) {
+				cut = i
+				break
+			}
+		}
+		units = append(units, piece(at, cut))
+		at = cut
+		for at < s.end && space(at) {
+			at++
+		}
+	}
+	if s.end > at {
+		units = append(units, piece(at, s.end))
+	}
+	return units
+}
+
+// isSentenceEnd reports whether c, followed by rest, ends a sentence: a
+// terminal mark followed by whitespace or the end of the text (CJK marks
+// end one alone).
+func isSentenceEnd(c rune, rest string) bool {
+	switch c {
 	case '。', '！', '？':
 		return true
 	case '.', '!', '?':
-		return i+1 == len(r) || unicode.IsSpace(r[i+1])
+		if rest == "" {
+			return true
+		}
+		next, _ := utf8.DecodeRuneInString(rest)
+		return unicode.IsSpace(next)
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -107,12 +108,96 @@ func FuzzChunkText(f *testing.F) {
 	f.Add("Hello world. This is a test.\n\nNew paragraph! And? More", 20, 5)
 	f.Add(strings.Repeat("ab ", 100), 7, 3)
 	f.Add("日本語の文。もう一つ。", 3, 1)
+	f.Add("Grüße aus Köln.\u00a0Straße! Über\u0085alles?\n\n\nÄra.", 6, 2)
+	f.Add("bad \xe2\x82 bytes. \xff\xfe more\xe2. end", 5, 1)
 	f.Fuzz(func(t *testing.T, text string, size, overlap int) {
-		if !utf8.ValidString(text) || size > 5000 || size < -10 {
+		if size > 5000 || size < -10 {
 			return
 		}
 		opts := ChunkOptions{Size: size, Overlap: overlap}
 		chunks := ChunkText("d", "", text, opts)
 		checkChunks(t, text, chunks, opts.withDefaults().Size)
+		if want := chunkTextByRunes("d", "", text, opts); !slices.Equal(chunks, want) {
+			t.Fatalf("ChunkText differs from the rune-slice reference:\n got %+v\nwant %+v", chunks, want)
+		}
 	})
+}
+
+// chunkTextByRunes is the plain statement of the chunking rules that
+// ChunkText implements in one pass over the string: it converts the text
+// to runes and indexes them directly. Kept to check ChunkText against.
+func chunkTextByRunes(docID, url, text string, opts ChunkOptions) []Chunk {
+	opts = opts.withDefaults()
+	r := []rune(text)
+	type unit struct{ start, end int }
+	var units []unit
+	add := func(s unit) {
+		for s.start < s.end && unicode.IsSpace(r[s.start]) {
+			s.start++
+		}
+		for s.end > s.start && unicode.IsSpace(r[s.end-1]) {
+			s.end--
+		}
+		for s.end-s.start > opts.Size {
+			cut := s.start + opts.Size
+			for i := cut; i > s.start+opts.Size/2; i-- {
+				if unicode.IsSpace(r[i]) {
+					cut = i
+					break
+				}
+			}
+			units = append(units, unit{s.start, cut})
+			s.start = cut
+			for s.start < s.end && unicode.IsSpace(r[s.start]) {
+				s.start++
+			}
+		}
+		if s.end > s.start {
+			units = append(units, s)
+		}
+	}
+	start := 0
+	for i := 0; i < len(r); i++ {
+		switch {
+		case r[i] == '\n' && i+1 < len(r) && r[i+1] == '\n':
+			add(unit{start, i})
+			for i+1 < len(r) && r[i+1] == '\n' {
+				i++
+			}
+			start = i + 1
+		case r[i] == '。' || r[i] == '！' || r[i] == '？',
+			(r[i] == '.' || r[i] == '!' || r[i] == '?') && (i+1 == len(r) || unicode.IsSpace(r[i+1])):
+			add(unit{start, i + 1})
+			start = i + 1
+		}
+	}
+	add(unit{start, len(r)})
+	var out []Chunk
+	for first := 0; first < len(units); {
+		last := first
+		for last+1 < len(units) && units[last+1].end-units[first].start <= opts.Size {
+			last++
+		}
+		a, b := units[first].start, units[last].end
+		latin, cjk := 0, 0
+		for _, c := range r[a:b] {
+			if unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
+				cjk++
+			} else {
+				latin++
+			}
+		}
+		out = append(out, Chunk{DocumentID: docID, URL: url, Index: int32(len(out)), Text: string(r[a:b]),
+			CharStart: int64(a), CharEnd: int64(b), TokenEstimate: int32(cjk + (latin+3)/4)})
+		if last == len(units)-1 {
+			break
+		}
+		next := last + 1
+		for next-1 > first && units[last].end-units[next-1].start <= opts.Overlap &&
+			units[last+1].end-units[next-1].start <= opts.Size {
+			next--
+		}
+		first = next
+	}
+	return out
 }
