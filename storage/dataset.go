@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -198,7 +199,7 @@ func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolReco
 			off += int64(len(line))
 			continue
 		}
-		if err == nil || err.Error() == "EOF" {
+		if err == nil || errors.Is(err, io.EOF) {
 			if len(line) > 0 {
 				return w.cutTail(f, path, off)
 			}
