@@ -124,20 +124,7 @@ func TestDHTPullFindsPublisher(t *testing.T) {
 	})
 
 	t.Run("new version announced by Provide", func(t *testing.T) {
-		w, err := s.OpenDataset(ctx, "web", opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Add(ctx, testDocs("v2", 40)...); err != nil {
-			t.Fatal(err)
-		}
-		v2, _, err := w.Publish(ctx, VersionMeta{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		v2, _ := publishDocs(t, s, "web", opts, testDocs("v2", 40))
 		if err := srv.Provide(ctx, v2); err != nil {
 			t.Fatalf("Provide: %v", err)
 		}
@@ -289,20 +276,7 @@ func TestServeAnnouncesNewHeads(t *testing.T) {
 	}
 	waitProvided(keys1, "the head at start")
 
-	w, err := s.OpenDataset(ctx, "web", DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Add(ctx, testDocs("q", 10)...); err != nil {
-		t.Fatal(err)
-	}
-	v2, _, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	v2, _ := publishDocs(t, s, "web", DatasetOptions{}, testDocs("q", 10))
 	keys2, err := versionKeys(ctx, s.DAGService(), v2)
 	if err != nil {
 		t.Fatal(err)

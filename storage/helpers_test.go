@@ -68,3 +68,25 @@ func readParquetDocs(t *testing.T, data []byte) []schemas.Document {
 	}
 	return out
 }
+
+// publishDocs adds docs to dataset name in s, publishes a version and
+// closes the writer.
+func publishDocs(t testing.TB, s *Store, name string, opts DatasetOptions, docs []schemas.Document) (cid.Cid, *schemas.Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := s.OpenDataset(ctx, name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(ctx, docs...); err != nil {
+		t.Fatal(err)
+	}
+	root, m, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return root, m
+}

@@ -63,17 +63,7 @@ func TestInteropDuckDBAndHyparquet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w, err := s.OpenDataset(ctx, "interop", DatasetOptions{RowGroupBytes: 128 << 10, ShardBytes: 160 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Add(ctx, docs...); err != nil {
-		t.Fatal(err)
-	}
-	root, m, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, m := publishDocs(t, s, "interop", DatasetOptions{RowGroupBytes: 128 << 10, ShardBytes: 160 << 10}, docs)
 	if len(m.Shards) < 2 {
 		t.Fatalf("want several shards for the readers to glob, got %d", len(m.Shards))
 	}
@@ -186,18 +176,8 @@ func TestInteropIPFSImporterAndCAR(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w, err := s.OpenDataset(ctx, "ipfs", DatasetOptions{RowGroupBytes: 1 << 20, ShardBytes: 3 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
 	docs, _ := benchDocs(5 << 20) // Zipf text: compresses about as real text does
-	if err := w.Add(ctx, docs...); err != nil {
-		t.Fatal(err)
-	}
-	root, m, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, m := publishDocs(t, s, "ipfs", DatasetOptions{RowGroupBytes: 1 << 20, ShardBytes: 3 << 20}, docs)
 	multiBlock := false
 	for _, sh := range allShards(m) {
 		multiBlock = multiBlock || sh.Bytes > ChunkSize

@@ -34,20 +34,7 @@ func publishedStore(t *testing.T, n int, opts DatasetOptions) (*Store, cid.Cid) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	w, err := s.OpenDataset(ctx, "web", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Add(ctx, testDocs("p", n)...); err != nil {
-		t.Fatal(err)
-	}
-	root, _, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	root, _ := publishDocs(t, s, "web", opts, testDocs("p", n))
 	return s, root
 }
 
@@ -129,10 +116,6 @@ func TestPullMultiBlockShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w, err := s.OpenDataset(ctx, "big", DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	docs := testDocs("big", 3)
 	rnd := rand.New(rand.NewPCG(3, 4))
 	text := make([]byte, 3<<20)
@@ -140,13 +123,7 @@ func TestPullMultiBlockShard(t *testing.T) {
 		text[i] = byte('a' + rnd.IntN(26))
 	}
 	docs[0].Text = string(text)
-	if err := w.Add(ctx, docs...); err != nil {
-		t.Fatal(err)
-	}
-	root, m, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, m := publishDocs(t, s, "big", DatasetOptions{}, docs)
 	if m.Shards[0].Bytes <= ChunkSize {
 		t.Fatalf("shard is %d bytes; want several blocks", m.Shards[0].Bytes)
 	}

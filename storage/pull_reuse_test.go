@@ -108,20 +108,7 @@ func TestPullReusesLocalFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.OpenDataset(ctx, "web", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Add(ctx, testDocs("v2", 40)...); err != nil {
-		t.Fatal(err)
-	}
-	v2, m2, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	v2, m2 := publishDocs(t, s, "web", opts, testDocs("v2", 40))
 	from, sent := serveRecording(t, s)
 	pull := func(root cid.Cid, dir string) *PullResult {
 		t.Helper()

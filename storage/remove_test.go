@@ -179,17 +179,7 @@ func TestRemoveFileKeepsSharedBlocks(t *testing.T) {
 func publishTestDataset(t *testing.T, s *Store) (cid.Cid, []cid.Cid, [][]byte) {
 	t.Helper()
 	ctx := context.Background()
-	w, err := s.OpenDataset(ctx, "pages", DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Add(ctx, testDocs("g", 20)...); err != nil {
-		t.Fatal(err)
-	}
-	root, m, err := w.Publish(ctx, VersionMeta{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, m := publishDocs(t, s, "pages", DatasetOptions{}, testDocs("g", 20))
 	var shards []cid.Cid
 	var data [][]byte
 	for _, sh := range m.Shards {
