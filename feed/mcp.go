@@ -30,15 +30,6 @@ type MCPGetInput struct {
 // get_document), for connecting to any MCP transport.
 func (f *Feed) MCPServer() *mcp.Server { return f.mcp }
 
-// ServeMCPStdio serves MCP over standard input and output until the client
-// disconnects or ctx ends.
-func (f *Feed) ServeMCPStdio(ctx context.Context) error {
-	if err := f.mcp.Run(ctx, &mcp.StdioTransport{}); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("serving MCP over stdio: %w", err)
-	}
-	return nil
-}
-
 func (f *Feed) newMCPServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "sward-feed", Title: "sward feed: fresh, verifiable web text", Version: Version}, &mcp.ServerOptions{
 		Instructions: "Search and fetch web documents captured by the sward network. Every answer carries the page URL, fetch time, content sha256, capture CID and node peer ID: cite the URL and fetched_at.",

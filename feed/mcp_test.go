@@ -1,10 +1,14 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +149,94 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.key)
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMCPStdioAnswersAOneShotPipe writes requests and closes the input at
+// once, as `printf ... | sward mcp` does: every request must still be
+// answered before the server stops (the SDK alone drops them).
+func TestMCPStdioAnswersAOneShotPipe(t *testing.T) {
+	f := mcpFeed(t, Config{})
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":"three","method":"tools/call","params":{"name":"search","arguments":{"query":"handshake","k":1}}}`,
+		`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_document","arguments":{"id":"tls"}}}`,
+	}, "\n") + "\n"
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := f.serveMCPPipes(ctx, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("took %v: end of input waited for an answer that never came", time.Since(start))
+	}
+	answers := map[string]json.RawMessage{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(line), &msg); err != nil {
+			t.Fatalf("output line %q: %v", line, err)
+		}
+		answers[string(msg.ID)] = msg.Result
+	}
+	for _, id := range []string{`1`, `2`, `"three"`, `4`} {
+		if len(answers[id]) == 0 {
+			t.Errorf("no answer to request %s; output:\n%s", id, out.String())
+		}
+	}
+	if !strings.Contains(string(answers[`"three"`]), "sec.example.org/tls13") {
+		t.Errorf("search answer: %s", answers[`"three"`])
+	}
+}
+
+// TestMCPStdioCancelledRequestDoesNotHoldTheEnd checks that a request the
+// client cancels is not waited for at end of input.
+func TestMCPStdioCancelledRequestDoesNotHoldTheEnd(t *testing.T) {
+	p := &pendingRequests{ids: map[string]bool{}}
+	p.cond = sync.NewCond(&p.mu)
+	in := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}` + "\n" +
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}` + "\n"
+	d := &drainingReader{r: strings.NewReader(in), pending: p, ctx: context.Background()}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(d)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("end of input waited for a cancelled request")
+	}
+}
+
+func TestMCPStdioLineSplitter(t *testing.T) {
+	var s lineSplitter
+	var got []string
+	for _, chunk := range []string{`{"a"`, ":1}\n{\"b\":2}\n{", `"c":3}`, "\n"} {
+		s.feed([]byte(chunk), func(l []byte) { got = append(got, string(l)) })
+	}
+	if want := []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}; !slices.Equal(got, want) {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+	kinds := map[string]int{
+		`{"jsonrpc":"2.0","id":1,"method":"x"}`:        frameRequest,
+		`{"jsonrpc":"2.0","id":1,"result":{}}`:         frameAnswer,
+		`{"jsonrpc":"2.0","id":null,"error":{}}`:       frameOther,
+		`{"jsonrpc":"2.0","method":"notifications/x"}`: frameOther,
+		`[{"jsonrpc":"2.0","id":1,"method":"x"}]`:      frameOther,
+		`not json`: frameOther,
+	}
+	for line, want := range kinds {
+		if got, _ := classify([]byte(line)); got != want {
+			t.Errorf("classify(%s) = %d, want %d", line, got, want)
+		}
+	}
 }
