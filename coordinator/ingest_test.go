@@ -127,23 +127,33 @@ func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 // pipeline in a temporary directory, with a fake network and no host delay.
 func newTestCoordinator(t *testing.T) *Coordinator {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	c, _, _ := newCoordinatorOn(t, dir, f, time.Minute)
+	return c
+}
+
+// newCoordinatorOn starts a coordinator over frontier f, with its block
+// store in dir/store (closed with the test), the default pipeline and a
+// fake network, which it returns too.
+func newCoordinatorOn(tb testing.TB, dir string, f *Frontier, leaseTTL time.Duration) (*Coordinator, *storage.Store, *fakeNet) {
+	tb.Helper()
+	ctx := context.Background()
 	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
+	tb.Cleanup(func() { _ = st.Close() })
 	pipe, err := pipeline.New(pipeline.DefaultConfig())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	c, err := New(ctx, Config{LeaseTTL: time.Minute}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
+	net := &fakeNet{id: testPeer(tb), q: map[peer.ID]bool{}}
+	c, err := New(ctx, Config{LeaseTTL: leaseTTL}, net, f, st, pipe)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return c
+	return c, st, net
 }
 
 // TestCompletedURLWithoutCaptureIsQueuedAgain: a node reports a lease

@@ -11,9 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
-	"github.com/swardnet/sward/storage"
 )
 
 // BenchmarkIngest measures Ingest of leased captures through the real
@@ -31,19 +29,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := New(ctx, Config{LeaseTTL: time.Hour}, &fakeNet{id: testPeer(b), q: map[peer.ID]bool{}}, f, st, pipe)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, _, _ := newCoordinatorOn(b, dir, f, time.Hour)
 	c.log = quietLogger()
 	const hosts = 50
 	seeds := make([]string, b.N)

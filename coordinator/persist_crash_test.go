@@ -12,11 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
-	"github.com/swardnet/sward/storage"
 )
 
 // persistCrashEnv names the data directory of the child process of
@@ -41,18 +37,7 @@ func TestPersistCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(ctx, Config{LeaseTTL: time.Hour}, &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}, f, st, pipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, _ := newCoordinatorOn(t, dir, f, time.Hour)
 	c.log = quietLogger()
 	seeds := make([]string, 1000)
 	for i := range seeds {

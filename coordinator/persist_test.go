@@ -15,7 +15,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
@@ -34,23 +33,9 @@ type persistEnv struct {
 // restarted coordinator process does.
 func openPersistEnv(t *testing.T, dir string) *persistEnv {
 	t.Helper()
-	ctx := context.Background()
 	f := openTest(t, filepath.Join(dir, "frontier.db"), WithSynchronous(SyncFull),
 		WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	net := &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}
-	c, err := New(ctx, Config{LeaseTTL: time.Minute}, net, f, st, pipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st, net := newCoordinatorOn(t, dir, f, time.Minute)
 	c.log = quietLogger()
 	return &persistEnv{f: f, st: st, net: net, c: c}
 }

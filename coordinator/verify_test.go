@@ -13,9 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
-	"github.com/swardnet/sward/storage"
 )
 
 // Vocabulary of the test articles.
@@ -384,20 +382,7 @@ func TestVerificationThroughLeases(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
-	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pipe, err := pipeline.New(pipeline.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	net := &fakeNet{id: testPeer(t), q: map[peer.ID]bool{}}
-	c, err := New(ctx, Config{LeaseTTL: time.Minute}, net, f, st, pipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, net := newCoordinatorOn(t, dir, f, time.Minute)
 	var quarantinedAt []schemas.LedgerEntry
 	c.OnQuarantine(func(_ string, e schemas.LedgerEntry) { quarantinedAt = append(quarantinedAt, e) })
 	excluded := map[string]bool{}
