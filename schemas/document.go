@@ -44,6 +44,9 @@ type Document struct {
 	// metadata as one JSON object {"jsonld": [...], "opengraph": {...}},
 	// nil when the page has neither.
 	StructuredData *string `json:"structured_data,omitempty"`
+	// PageType is the kind of page the extractor recognised: article, forum,
+	// product, collection, listing, documentation or service.
+	PageType string `json:"page_type"`
 }
 
 // timestampUTC is the Arrow type for every time column: microseconds, UTC,
@@ -186,6 +189,7 @@ var documentColumns = []column{
 		},
 	},
 	optStrCol("structured_data", func(d *Document) **string { return &d.StructuredData }),
+	plainStr("page_type", func(d *Document) *string { return &d.PageType }),
 }
 
 // DocumentSchema is the Arrow schema of a dataset's document table. The
