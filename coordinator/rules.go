@@ -13,7 +13,11 @@ import (
 )
 
 // RuleSource returns the extraction rules in force, the newest per domain.
-// (*curator.Curator).Rules fits.
+// (*curator.Curator).Rules fits: run on the coordinator's own curator
+// process, it returns only rules from curators the owner trusts, each with
+// the version that process assigned on acceptance (never the version the
+// author claimed). When a source returns several rules for a domain, the
+// highest RuleVersion wins.
 type RuleSource func(ctx context.Context) ([]schemas.ExtractionRule, error)
 
 // ruleRefresh is how often the compiled rules are reloaded from their source.
@@ -40,7 +44,7 @@ func (c *Coordinator) SetRules(src RuleSource) {
 }
 
 // rule returns the compiled rule for host, reloading the book when stale.
-func (b *ruleBook) rule(ctx context.Context, host string) *rules.Compiled {
+func (b *ruleBook) rule(ctx context.Context, log *slog.Logger, host string) *rules.Compiled {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.src == nil {
@@ -50,18 +54,23 @@ func (b *ruleBook) rule(ctx context.Context, host string) *rules.Compiled {
 		b.loaded = time.Now()
 		rs, err := b.src(ctx)
 		if err != nil {
-			slog.Warn("loading extraction rules", "err", err)
+			log.Warn("loading extraction rules", "err", err)
 		} else {
 			byHost := make(map[string]*rules.Compiled, len(rs))
+			version := make(map[string]int, len(rs))
 			for _, r := range rs {
-				cr, err := rules.Compile(r)
-				if err != nil {
-					slog.Warn("skipping extraction rule", "domain", r.Domain, "err", err)
+				host := strings.ToLower(r.Domain)
+				if _, seen := byHost[host]; seen && r.RuleVersion <= version[host] {
 					continue
 				}
-				byHost[strings.ToLower(r.Domain)] = cr
+				cr, err := rules.Compile(r)
+				if err != nil {
+					log.Warn("skipping extraction rule", "domain", r.Domain, "rule_version", r.RuleVersion, "err", err)
+					continue
+				}
+				byHost[host], version[host] = cr, r.RuleVersion
 			}
-			b.byHost = byHost
+			b.byHost, b.version = byHost, version
 		}
 	}
 	return b.byHost[strings.ToLower(host)]
@@ -73,7 +82,7 @@ func (c *Coordinator) applyRule(ctx context.Context, capt *schemas.Capture, page
 	if res.Doc == nil || len(capt.Body) == 0 {
 		return
 	}
-	cr := c.rules.rule(ctx, hostOf(pageURL))
+	cr := c.rules.rule(ctx, c.log, hostOf(pageURL))
 	if cr == nil {
 		return
 	}

@@ -47,6 +47,20 @@ func TestCuratorRuleOverridesExtraction(t *testing.T) {
 		t.Errorf("other domain text %q, rule loads %d", other.Doc.Text, calls)
 	}
 
+	// Of several rules for a domain, the highest version wins, whatever the
+	// order the source lists them in.
+	c3 := &Coordinator{log: slog.Default()}
+	older := rule
+	older.RuleVersion, older.Body = 1, ".nav"
+	c3.SetRules(func(context.Context) ([]schemas.ExtractionRule, error) {
+		return []schemas.ExtractionRule{rule, older}, nil
+	})
+	both := pipeline.Result{Decision: pipeline.Accept, Doc: &schemas.Document{Text: "x"}}
+	c3.applyRule(context.Background(), capt, capt.URL, &both)
+	if both.Doc.Text != "The bridge opened today.\n\nCrowds cheered." {
+		t.Errorf("text %q, want version 2's body, not version 1's", both.Doc.Text)
+	}
+
 	// A failing source leaves extraction as the pipeline made it.
 	c2 := &Coordinator{log: slog.Default()}
 	c2.SetRules(func(context.Context) ([]schemas.ExtractionRule, error) { return nil, errors.New("down") })

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Config tunes a Curator. The zero value of every field means its default.
@@ -28,19 +29,28 @@ type Config struct {
 	// 5s). Later, undo publishes a retraction, which only an unsettled item
 	// honours.
 	UndoWindow time.Duration
-	// Adjudicators lists the peer IDs whose adjudication settles an item.
-	// Empty means any curator of full weight (>= AdjudicatorMinWeight)
-	// who did not vote on the item. Every process must use the same list.
+	// Adjudicators lists the peer IDs the dataset owner names to settle
+	// an item that reached MaxVotes without a quorum. The queue's owners
+	// (this curator when it holds the queue, and every ItemSources peer)
+	// may always adjudicate; nobody else may, whatever their weight. Every
+	// process must use the same list.
 	Adjudicators []string
-	// AdjudicatorMinWeight is the weight an adjudicator needs when
-	// Adjudicators is empty (default 0.9).
-	AdjudicatorMinWeight float64
 	// ItemSources lists the peer IDs (coordinators) whose gossiped review
 	// items are accepted. This curator's own items are always accepted.
+	// An item source is an owner of the queue: its votes have full weight
+	// and it may adjudicate and publish rules.
 	ItemSources []string
-	// RuleMinWeight is the weight a curator needs for an extraction rule
-	// they publish to be accepted (default 0.8).
-	RuleMinWeight float64
+	// Trusted lists the curators the dataset owner vouches for: they vote
+	// at full weight from their first decision (gold answers can still
+	// lower it) and they may publish extraction rules. Every process must
+	// use the same list.
+	Trusted []string
+	// QualifyAfter is how many gold items a curator outside Trusted must
+	// answer correctly before their votes count at all (default 3). Until
+	// then their weight is 0, so any number of fresh keys settles nothing.
+	// Only the process that holds the gold answers (the queue's owner)
+	// can see anyone qualify.
+	QualifyAfter int
 	// MaxClockSkew bounds how far in the future a decision may be dated
 	// (default 5m).
 	MaxClockSkew time.Duration
@@ -68,8 +78,8 @@ var DefaultHotkeys = map[string]string{
 	"undo":   "u",
 }
 
-// withDefaults fills unset fields.
-func (c Config) withDefaults() Config {
+// Default fills unset fields with their defaults.
+func (c *Config) Default() {
 	if c.Quorum == 0 {
 		c.Quorum = 2
 	}
@@ -79,11 +89,8 @@ func (c Config) withDefaults() Config {
 	if c.UndoWindow == 0 {
 		c.UndoWindow = 5 * time.Second
 	}
-	if c.AdjudicatorMinWeight == 0 {
-		c.AdjudicatorMinWeight = 0.9
-	}
-	if c.RuleMinWeight == 0 {
-		c.RuleMinWeight = 0.8
+	if c.QualifyAfter == 0 {
+		c.QualifyAfter = 3
 	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = 5 * time.Minute
@@ -97,28 +104,44 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return c
 }
 
-// Validate reports a configuration that cannot work.
+// Validate reports every problem with a configuration at once. Call it
+// after Default: zero limits are errors.
 func (c Config) Validate() error {
-	c = c.withDefaults()
+	var errs []error
 	if c.Quorum < 1 {
-		return errors.New("curator config: quorum must be at least 1")
+		errs = append(errs, errors.New("curator config: quorum must be at least 1"))
 	}
 	if c.MaxVotes < c.Quorum {
-		return fmt.Errorf("curator config: max votes %d is below the quorum %d, so nothing could settle", c.MaxVotes, c.Quorum)
+		errs = append(errs, fmt.Errorf("curator config: max votes %d is below the quorum %d, so nothing could settle", c.MaxVotes, c.Quorum))
 	}
 	if c.UndoWindow < 0 {
-		return errors.New("curator config: undo window must not be negative")
+		errs = append(errs, errors.New("curator config: undo window must not be negative"))
 	}
-	if c.RuleMinWeight < 0 || c.RuleMinWeight > 1 || c.AdjudicatorMinWeight < 0 || c.AdjudicatorMinWeight > 1 {
-		return errors.New("curator config: weights must be between 0 and 1")
+	if c.QualifyAfter < 1 {
+		errs = append(errs, errors.New("curator config: QualifyAfter must be at least 1 gold answer (0 would let fresh keys vote)"))
+	}
+	if c.MaxClockSkew <= 0 || c.MaxDecisionAge <= 0 {
+		errs = append(errs, errors.New("curator config: MaxClockSkew and MaxDecisionAge must be positive"))
+	}
+	if c.Logger == nil || c.Now == nil {
+		errs = append(errs, errors.New("curator config: Logger and Now are unset (call Default first)"))
+	}
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{{"adjudicator", c.Adjudicators}, {"item source", c.ItemSources}, {"trusted curator", c.Trusted}} {
+		for _, id := range list.ids {
+			if _, err := peer.Decode(id); err != nil {
+				errs = append(errs, fmt.Errorf("curator config: %s %q is not a peer ID: %w", list.name, id, err))
+			}
+		}
 	}
 	for action := range c.Hotkeys {
 		if _, ok := DefaultHotkeys[action]; !ok {
-			return fmt.Errorf("curator config: unknown hotkey action %q (known: accept, reject, edit, skip, undo)", action)
+			errs = append(errs, fmt.Errorf("curator config: unknown hotkey action %q (known: accept, reject, edit, skip, undo)", action))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -130,7 +130,10 @@ type Settlement struct {
 	Doc    schemas.Document  `json:"doc"`
 	Fields map[string]string `json:"fields,omitempty"`
 	// Edited lists the fields the curators changed.
-	Edited      []string  `json:"edited,omitempty"`
+	Edited []string `json:"edited,omitempty"`
+	// Disputed lists the fields some curators edited without enough of
+	// them agreeing on the same text: they keep the pipeline's value.
+	Disputed    []string  `json:"disputed,omitempty"`
 	Adjudicated bool      `json:"adjudicated,omitempty"`
 	Voters      []string  `json:"voters"`
 	SettledAt   time.Time `json:"settled_at"`
@@ -165,10 +168,10 @@ type Curator struct {
 // goroutines that flush decisions past their undo window and receive from
 // the bus. Close stops them.
 func Open(ctx context.Context, dir string, cfg Config) (*Curator, error) {
+	cfg.Default()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("opening curator: creating %s: %w", dir, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,16 +300,33 @@ func TestConfigValidate(t *testing.T) {
 		{Quorum: -1},
 		{Quorum: 4, MaxVotes: 3},
 		{UndoWindow: -time.Second},
-		{RuleMinWeight: 2},
+		{QualifyAfter: -1},
+		{Trusted: []string{"not-a-peer-id"}},
+		{Adjudicators: []string{""}},
 		{Hotkeys: map[string]string{"dance": "d"}},
 	}
 	for i, c := range bad {
+		c.Default()
 		if err := c.Validate(); err == nil {
 			t.Errorf("config %d accepted: %+v", i, c)
 		}
 	}
-	if err := (Config{}).Validate(); err != nil {
-		t.Errorf("zero config: %v", err)
+	var zero Config
+	if err := zero.Validate(); err == nil {
+		t.Error("a config without Default accepted")
+	}
+	zero.Default()
+	if err := zero.Validate(); err != nil {
+		t.Errorf("zero config after Default: %v", err)
+	}
+	if zero.Quorum != 2 || zero.MaxVotes != 3 || zero.QualifyAfter != 3 || zero.Logger == nil {
+		t.Errorf("defaults: %+v", zero)
+	}
+	// Two errors are reported together.
+	two := Config{Quorum: 4, MaxVotes: 3, Trusted: []string{"x"}}
+	two.Default()
+	if err := two.Validate(); err == nil || !strings.Contains(err.Error(), "max votes") || !strings.Contains(err.Error(), "not a peer ID") {
+		t.Errorf("want both problems reported, got %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -200,16 +201,15 @@ func TestRulesPreviewPublishAndGossip(t *testing.T) {
 	}
 }
 
-func TestLowWeightCuratorCannotPublishRules(t *testing.T) {
+func TestUntrustedCuratorCannotPublishRules(t *testing.T) {
 	ctx := context.Background()
-	c := openTest(t, Config{Quorum: 1})
-	for _, id := range []string{"g1", "g2", "g3", "g4", "g5", "g6"} {
-		must(t, c.Enqueue(ctx, testItem(id, KindGold)))
-		must(t, c.Decide(ctx, Input{ItemID: id, Action: schemas.ActionAccept})) // gold says reject
-	}
-	must(t, c.Flush(ctx))
+	_, owner := newKey(t)
+	c := openTest(t, Config{Quorum: 1, ItemSources: []string{owner}})
 	_, err := c.PublishRule(ctx, schemas.ExtractionRule{Domain: "x.example", Body: "main"})
-	if err == nil || !strings.Contains(err.Error(), "weight") {
-		t.Fatalf("publishing with weight below the bar: %v", err)
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "trusted curators") {
+		t.Fatalf("publishing as a curator the owner does not trust: %v", err)
+	}
+	if rs, _ := c.Rules(ctx); len(rs) != 0 {
+		t.Fatalf("rules stored: %v", rs)
 	}
 }

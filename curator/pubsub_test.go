@@ -30,7 +30,7 @@ func p2pHost(t *testing.T, key crypto.PrivKey) (host.Host, *pubsub.PubSub) {
 func TestCuratorsOverGossipsub(t *testing.T) {
 	ctx := context.Background()
 	keyA, idA := newKey(t)
-	keyB, _ := newKey(t)
+	keyB, idB := newKey(t)
 	keyM, idM := newKey(t)
 	hA, psA := p2pHost(t, keyA)
 	hB, psB := p2pHost(t, keyB)
@@ -48,8 +48,8 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 	subM, err := topicM.Subscribe()
 	must(t, err)
 	defer subM.Cancel()
-	a := openTest(t, Config{Key: keyA, Bus: busA})
-	b := openTest(t, Config{Key: keyB, Bus: busB, ItemSources: []string{idA}})
+	a := openTest(t, Config{Key: keyA, Bus: busA, Trusted: []string{idB, idM}})
+	b := openTest(t, Config{Key: keyB, Bus: busB, ItemSources: []string{idA}, Trusted: []string{idB, idM}})
 	t.Cleanup(func() { busA.Close(); busB.Close() })
 	eventually(t, "mesh", func() bool {
 		return len(busA.topic.ListPeers()) > 0 && len(busB.topic.ListPeers()) > 1

@@ -4,29 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/swardnet/sward/schemas"
 )
 
 // network starts n curators on one hub. The first one is the coordinator's
-// process: the others accept its items.
+// process (the queue's owner): the others accept its items. The owner
+// trusts every one of them (Config.Trusted), so they vote at full weight
+// from the start; tests of newcomers use their own setup.
 func network(t *testing.T, n int, cfg Config) []*Curator {
 	t.Helper()
 	h := newHub()
-	keys := make([]string, n)
+	keys := make([]crypto.PrivKey, n)
+	ids := make([]string, n)
+	for i := range keys {
+		keys[i], ids[i] = newKey(t)
+	}
 	cs := make([]*Curator, n)
-	var first string
 	for i := range cs {
-		k, id := newKey(t)
-		keys[i] = id
-		if i == 0 {
-			first = id
-		}
 		c := cfg
-		c.Key = k
+		c.Key = keys[i]
 		c.Bus = hubBus{h}
-		c.ItemSources = []string{first}
+		if i > 0 {
+			c.ItemSources = []string{ids[0]}
+		}
+		c.Trusted = append(slices.Clone(cfg.Trusted), ids...)
 		cs[i] = openTest(t, c)
 	}
 	return cs
@@ -61,7 +67,9 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 			t.Fatalf("after 1-1 the item is %s, want open", got)
 		}
 	}
-	decideAndFlush(t, c, Input{ItemID: "doc-1", Action: schemas.ActionAccept})
+	// c agrees on the title (typed with other white space) but not on the
+	// price: the title edit settles, the price keeps the pipeline's value.
+	decideAndFlush(t, c, Input{ItemID: "doc-1", Action: schemas.ActionAccept, Edits: map[string]string{"title": "  Better\n title ", "field:price": "13"}})
 	for i, x := range cs {
 		var got []Settlement
 		eventually(t, fmt.Sprintf("settlement in process %d", i), func() bool {
@@ -73,8 +81,11 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 		if s.Decision != schemas.ActionAccept || s.Adjudicated || len(s.Voters) != 3 {
 			t.Errorf("process %d settled %+v, want accept by 3 voters", i, s)
 		}
-		if s.Doc.Title == nil || *s.Doc.Title != "Better title" || s.Fields["price"] != "12" {
-			t.Errorf("process %d: edits not applied: title %v fields %v", i, s.Doc.Title, s.Fields)
+		if s.Doc.Title == nil || normaliseEdit(*s.Doc.Title) != "Better title" || s.Fields["price"] != "10" {
+			t.Errorf("process %d: title %v fields %v, want the agreed title and the original price", i, s.Doc.Title, s.Fields)
+		}
+		if !slices.Equal(s.Edited, []string{"title"}) || !slices.Equal(s.Disputed, []string{"field:price"}) {
+			t.Errorf("process %d: edited %v disputed %v", i, s.Edited, s.Disputed)
 		}
 	}
 	// Nothing else for anyone: the settled item leaves every queue.
@@ -90,90 +101,107 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 	}
 }
 
+// TestPoorGoldAccuracyLosesWeightAndAdjudication: gold items reach the
+// other curators as plain review items without their answers; only the
+// owner, who holds the answers, weighs curators by them. A newcomer who
+// answers gold wrong never qualifies and counts for nothing; one who
+// answers right qualifies; only a named adjudicator settles a split.
 func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 	ctx := context.Background()
-	cs := network(t, 4, Config{})
-	a, b, poor, judge := cs[0], cs[1], cs[2], cs[3]
+	h := newHub()
+	keyA, idA := newKey(t)
+	keyB, _ := newKey(t)
+	keyP, _ := newKey(t)
+	judgeKey, judge := newKey(t)
+	cfg := Config{Bus: hubBus{h}, MaxVotes: 2, Adjudicators: []string{judge}}
+	a := openTest(t, with(cfg, func(c *Config) { c.Key = keyA }))
+	b := openTest(t, with(cfg, func(c *Config) { c.Key = keyB; c.ItemSources = []string{idA} }))
+	poor := openTest(t, with(cfg, func(c *Config) { c.Key = keyP; c.ItemSources = []string{idA} }))
 	// Four gold items whose answer is reject; the poor curator accepts all,
-	// the others answer right.
+	// the good one answers right.
 	for i := range 4 {
 		must(t, a.Enqueue(ctx, testItem(fmt.Sprintf("gold-%d", i), KindGold)))
 	}
 	must(t, a.Enqueue(ctx, testItem("doc-x", KindReview), testItem("doc-y", KindReview)))
-	for _, x := range cs[1:] {
+	for _, x := range []*Curator{b, poor} {
 		eventually(t, "items gossiped", func() bool {
 			q, err := x.Queue(ctx, Filter{}, 0)
 			return err == nil && len(q) == 6
 		})
+		for i := range 4 {
+			it, _, err := x.item(ctx, fmt.Sprintf("gold-%d", i))
+			must(t, err)
+			if it.Kind != KindReview || it.Gold != nil {
+				t.Fatalf("a gold item reached another curator as %s with answer %+v", it.Kind, it.Gold)
+			}
+		}
 	}
 	for i := range 4 {
 		id := fmt.Sprintf("gold-%d", i)
 		decideAndFlush(t, poor, Input{ItemID: id, Action: schemas.ActionAccept})
 		decideAndFlush(t, b, Input{ItemID: id, Action: schemas.ActionReject, Reason: "spam"})
 	}
-	for _, x := range cs {
-		eventually(t, "gold answers seen", func() bool {
-			reps, err := x.Reputations(ctx)
-			if err != nil {
-				return false
-			}
-			n := 0
-			for _, r := range reps {
-				n += r.GoldTotal
-			}
-			return n == 8
-		})
-	}
+	eventually(t, "gold answers seen by the owner", func() bool {
+		reps, err := a.Reputations(ctx)
+		if err != nil {
+			return false
+		}
+		n := 0
+		for _, r := range reps {
+			n += r.GoldTotal
+		}
+		return n == 8
+	})
 	reps, err := a.Reputations(ctx)
 	must(t, err)
 	byPeer := map[string]Reputation{}
 	for _, r := range reps {
 		byPeer[r.Curator] = r
 	}
-	if r := byPeer[poor.PeerID()]; r.GoldCorrect != 0 || r.Weight >= 0.75 {
-		t.Fatalf("poor curator reputation %+v: want no correct answers and a reduced weight", r)
+	if r := byPeer[poor.PeerID()]; r.GoldCorrect != 0 || r.Weight != 0 || r.Role != RoleNewcomer {
+		t.Fatalf("poor curator reputation %+v: want no correct answers, a newcomer of weight 0", r)
 	}
-	if r := byPeer[b.PeerID()]; r.GoldCorrect != 4 || r.Weight != 1 {
-		t.Fatalf("good curator reputation %+v: want 4 correct and full weight", r)
+	if r := byPeer[b.PeerID()]; r.GoldCorrect != 4 || r.Weight != 1 || r.Role != RoleQualified {
+		t.Fatalf("good curator reputation %+v: want 4 correct, qualified at full weight", r)
+	}
+	// The other processes have no gold answers: nobody's record there.
+	if reps, _ := b.Reputations(ctx); slices.ContainsFunc(reps, func(r Reputation) bool { return r.GoldTotal > 0 }) {
+		t.Fatalf("a curator without the gold answers scored gold: %+v", reps)
 	}
 
-	// doc-x: a good and the poor curator agree; their weight does not reach
-	// the quorum, so the item stays open for a third vote.
+	// doc-x: the owner and the poor curator agree; the poor curator's ballot
+	// counts for nothing, not even towards MaxVotes.
 	decideAndFlush(t, a, Input{ItemID: "doc-x", Action: schemas.ActionAccept})
 	decideAndFlush(t, poor, Input{ItemID: "doc-x", Action: schemas.ActionAccept})
 	eventually(t, "votes on doc-x", func() bool { v, _ := a.View(ctx, "doc-x"); return v != nil && v.Votes == 2 })
 	if got := itemState(t, a, "doc-x"); got != StateOpen {
-		t.Fatalf("good+poor agreement settled the item (%s); the poor curator's weight should not count fully", got)
+		t.Fatalf("owner+newcomer agreement made the item %s; the newcomer's ballot should not count", got)
 	}
-	// The third vote disagrees: no answer has the quorum after MaxVotes
-	// ballots, so the item goes to adjudication.
+	// The qualified curator disagrees: MaxVotes counted ballots, no quorum,
+	// so the item goes to adjudication.
 	decideAndFlush(t, b, Input{ItemID: "doc-x", Action: schemas.ActionReject, Reason: "off-topic"})
-	for _, x := range cs {
-		eventually(t, "adjudication", func() bool { return itemState(t, x, "doc-x") == StateAdjudication })
-	}
-	if q, _ := b.Queue(ctx, Filter{}, 0); containsItem(q, "doc-x") {
-		t.Error("an item waiting for adjudication is still in the review queue")
-	}
-	if q, _ := a.Queue(ctx, Filter{Adjudication: true}, 0); containsItem(q, "doc-x") {
-		t.Error("a curator who voted is offered the adjudication")
-	}
+	eventually(t, "adjudication", func() bool { return itemState(t, a, "doc-x") == StateAdjudication })
 	if err := a.Decide(ctx, Input{ItemID: "doc-x", Action: schemas.ActionAccept, Adjudication: true}); !errors.Is(err, ErrNotAdjudicator) {
 		t.Errorf("a voter adjudicating: err %v, want ErrNotAdjudicator", err)
 	}
-	q, err := judge.Queue(ctx, Filter{Adjudication: true}, 0)
+	// A qualified curator the owner did not name may not adjudicate.
+	keyQ := keyB
+	dq := signed(t, keyQ, b.PeerID(), "doc-x", schemas.ActionAccept, "", a.cfg.Now())
+	dq.Adjudication = true
+	dq.Signature, _ = keyQ.Sign(dq.SigningBytes())
+	if err := a.Receive(ctx, wire(t, schemas.CurationMessage{Decision: dq})); !errors.Is(err, ErrNotAdjudicator) {
+		t.Fatalf("adjudication by an unnamed qualified curator: %v, want ErrNotAdjudicator", err)
+	}
+	dj := signed(t, judgeKey, judge, "doc-x", schemas.ActionReject, "off-topic", a.cfg.Now())
+	dj.Adjudication = true
+	dj.Signature, _ = judgeKey.Sign(dj.SigningBytes())
+	must(t, a.Receive(ctx, wire(t, schemas.CurationMessage{Decision: dj})))
+	s, _, err := a.Settled(ctx, 0)
 	must(t, err)
-	if !containsItem(q, "doc-x") {
-		t.Fatalf("adjudication queue of the judge = %v", q)
+	if len(s) != 1 || s[0].ItemID != "doc-x" || s[0].Decision != schemas.ActionReject || !s[0].Adjudicated || s[0].Reason != "off-topic" {
+		t.Fatalf("adjudicated settlement %+v", s)
 	}
-	decideAndFlush(t, judge, Input{ItemID: "doc-x", Action: schemas.ActionReject, Reason: "off-topic", Adjudication: true})
-	for i, x := range cs {
-		eventually(t, fmt.Sprintf("adjudicated settlement in %d", i), func() bool {
-			s, _, err := x.Settled(ctx, 0)
-			return err == nil && len(s) == 1 && s[0].ItemID == "doc-x" && s[0].Decision == schemas.ActionReject &&
-				s[0].Adjudicated && s[0].Reason == "off-topic"
-		})
-	}
-	// doc-y: two full-weight curators agreeing settle at once.
+	// doc-y: the owner and the qualified curator agreeing settle at once.
 	decideAndFlush(t, a, Input{ItemID: "doc-y", Action: schemas.ActionAccept})
 	decideAndFlush(t, b, Input{ItemID: "doc-y", Action: schemas.ActionAccept})
 	eventually(t, "doc-y settled", func() bool { return itemState(t, a, "doc-y") == StateSettled })
@@ -185,6 +213,12 @@ func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 			t.Errorf("stats for the poor curator: %+v", cur)
 		}
 	}
+}
+
+// with returns a copy of cfg changed by f.
+func with(cfg Config, f func(*Config)) Config {
+	f(&cfg)
+	return cfg
 }
 
 func containsItem(q []QueueItem, id string) bool {
@@ -199,16 +233,16 @@ func containsItem(q []QueueItem, id string) bool {
 func TestAssignment(t *testing.T) {
 	ctx := context.Background()
 	key, me := newKey(t)
-	c := openTest(t, Config{Key: key, MaxVotes: 3})
+	k1, id1 := newKey(t)
+	k2, id2 := newKey(t)
+	c := openTest(t, Config{Key: key, MaxVotes: 3, Trusted: []string{id1, id2}})
 	own := testItem("gold-own", KindGold)
 	own.Gold.Author = me
 	other := testItem("gold-other", KindGold)
 	must(t, c.Enqueue(ctx, own, other, testItem("r1", KindReview), testItem("r2", KindReview), testItem("full", KindAudit)))
 	// Two other curators split on "full": it stays open with two ballots.
 	now := c.cfg.Now()
-	k1, id1 := newKey(t)
 	must(t, c.acceptDecision(ctx, signed(t, k1, id1, "full", schemas.ActionAccept, "", now), false))
-	k2, id2 := newKey(t)
 	must(t, c.acceptDecision(ctx, signed(t, k2, id2, "full", schemas.ActionReject, "spam", now), false))
 	q, err := c.Queue(ctx, Filter{}, 0)
 	must(t, err)
@@ -258,18 +292,22 @@ func TestAssignment(t *testing.T) {
 
 func TestMaxVotesStopsAssignment(t *testing.T) {
 	ctx := context.Background()
-	c := openTest(t, Config{Quorum: 3, MaxVotes: 3})
+	keys := make([]crypto.PrivKey, 3)
+	ids := make([]string, 3)
+	for i := range keys {
+		keys[i], ids[i] = newKey(t)
+	}
+	c := openTest(t, Config{Quorum: 3, MaxVotes: 3, Trusted: ids})
 	must(t, c.Enqueue(ctx, testItem("d", KindReview)))
 	now := c.cfg.Now()
 	for i, action := range []string{schemas.ActionAccept, schemas.ActionAccept} {
-		k, id := newKey(t)
+		k, id := keys[i], ids[i]
 		must(t, c.acceptDecision(ctx, signed(t, k, id, "d", action, "", now), false))
 		if q, _ := c.Queue(ctx, Filter{}, 0); !containsItem(q, "d") {
 			t.Fatalf("item hidden after %d of 3 votes", i+1)
 		}
 	}
-	k, id := newKey(t)
-	must(t, c.acceptDecision(ctx, signed(t, k, id, "d", schemas.ActionReject, "spam", now), false))
+	must(t, c.acceptDecision(ctx, signed(t, keys[2], ids[2], "d", schemas.ActionReject, "spam", now), false))
 	if got := itemState(t, c, "d"); got != StateAdjudication {
 		t.Fatalf("2-1 under quorum 3 is %s, want adjudication", got)
 	}

@@ -129,30 +129,38 @@ func (c *Curator) acceptDecision(ctx context.Context, d *schemas.Decision, pendi
 	return c.tallyLocked(ctx, d.ItemID)
 }
 
-// checkAdjudicatorLocked applies the static part of the adjudicator rule;
-// whether the adjudicator voted on the item is checked when tallying.
-func (c *Curator) checkAdjudicatorLocked(ctx context.Context, who string) error {
-	if len(c.cfg.Adjudicators) > 0 {
-		if !slices.Contains(c.cfg.Adjudicators, who) {
-			return ErrNotAdjudicator
-		}
-		return nil
-	}
-	w, err := c.weightsLocked(ctx)
-	if err != nil {
-		return err
-	}
-	if w.of(who) < c.cfg.AdjudicatorMinWeight {
-		return fmt.Errorf("%w: weight %.2f is below %.2f", ErrNotAdjudicator, w.of(who), c.cfg.AdjudicatorMinWeight)
+// checkAdjudicatorLocked applies the static part of the adjudicator rule:
+// only the queue's owners and the curators the owner named (Adjudicators)
+// may adjudicate, whatever their weight. Whether the adjudicator voted on
+// the item is checked when tallying.
+func (c *Curator) checkAdjudicatorLocked(_ context.Context, who string) error {
+	if !c.mayAdjudicate(who) {
+		return fmt.Errorf("%w: %s is not an adjudicator the dataset owner named (Adjudicators)", ErrNotAdjudicator, who)
 	}
 	return nil
 }
 
+// wireItem is the form of an item that leaves this process: a gold item
+// goes out as a review item with no answer, so that nobody but the queue's
+// owner can tell it from any other item (gold answers never travel).
+func wireItem(it *Item) ([]byte, error) {
+	out := *it
+	if out.Kind == KindGold {
+		out.Kind = KindReview
+	}
+	out.Gold = nil
+	body, err := json.Marshal(&out)
+	if err != nil {
+		return nil, fmt.Errorf("encoding item %s: %w", it.ID, err)
+	}
+	return body, nil
+}
+
 // announce signs and publishes an item for other curators.
 func (c *Curator) announce(ctx context.Context, it *Item) error {
-	body, err := json.Marshal(it)
+	body, err := wireItem(it)
 	if err != nil {
-		return fmt.Errorf("encoding item %s: %w", it.ID, err)
+		return err
 	}
 	a := schemas.ItemAnnouncement{Source: c.self, SentAt: c.cfg.Now().UTC(), Nonce: newNonce(), Item: body}
 	if a.Signature, err = c.key.Sign(a.SigningBytes()); err != nil {
@@ -206,6 +214,11 @@ func (c *Curator) acceptItem(ctx context.Context, a *schemas.ItemAnnouncement, d
 	if err := it.Validate(); err != nil {
 		return fmt.Errorf("item from %s: %w", a.Source, err)
 	}
+	if it.Kind == KindGold || it.Gold != nil {
+		// A source that announces a gold answer leaks it to every peer;
+		// refuse it so the mistake shows.
+		return fmt.Errorf("item %s from %s: %w: gold items must not travel with their answer", it.ID, a.Source, ErrUntrusted)
+	}
 	added, err := c.storeItem(ctx, &it)
 	if err != nil || !added {
 		return err
@@ -213,36 +226,47 @@ func (c *Curator) acceptItem(ctx context.Context, a *schemas.ItemAnnouncement, d
 	return c.keepAnnouncement(ctx, it.ID, data)
 }
 
+// acceptRule stores a rule from a curator the owner trusts (an owner or a
+// Trusted curator) and gives it this process's next version for its
+// domain. The version the author signed is not what orders rules: a
+// gossiped "version 1,000,000" wins nothing.
 func (c *Curator) acceptRule(ctx context.Context, r *schemas.ExtractionRule) error {
 	if _, err := rules.Compile(*r); err != nil {
 		return err
 	}
+	if !c.isTrusted(r.Author) {
+		return fmt.Errorf("rule for %s by %s: %w: only the owner and the curators it trusts (Trusted) may publish rules", r.Domain, r.Author, ErrUntrusted)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w, err := c.weightsLocked(ctx)
-	if err != nil {
-		return err
-	}
-	if w.of(r.Author) < c.cfg.RuleMinWeight {
-		return fmt.Errorf("rule for %s by %s: %w: weight %.2f is below %.2f", r.Domain, r.Author, ErrUntrusted, w.of(r.Author), c.cfg.RuleMinWeight)
-	}
-	return c.storeRuleLocked(ctx, r)
+	_, err := c.storeRuleLocked(ctx, r)
+	return err
 }
 
-func (c *Curator) storeRuleLocked(ctx context.Context, r *schemas.ExtractionRule) error {
+// storeRuleLocked stores a verified rule and returns the version this
+// process assigned it: one more than the domain's newest.
+func (c *Curator) storeRuleLocked(ctx context.Context, r *schemas.ExtractionRule) (int, error) {
 	raw, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encoding rule: %w", err)
+		return 0, fmt.Errorf("encoding rule: %w", err)
 	}
-	res, err := c.db.ExecContext(ctx, `INSERT OR IGNORE INTO rules(domain, rule_version, author, nonce, created_at, raw) VALUES(?,?,?,?,?,?)`,
-		r.Domain, r.RuleVersion, r.Author, r.Nonce, r.CreatedAt.UnixNano(), raw)
-	if err != nil {
-		return fmt.Errorf("storing rule for %s: %w", r.Domain, err)
+	var n int
+	if err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rules WHERE nonce = ? OR (domain = ? AND rule_version = ? AND author = ?)`,
+		r.Nonce, r.Domain, r.RuleVersion, r.Author).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storing rule for %s: %w", r.Domain, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("rule for %s v%d by %s: %w", r.Domain, r.RuleVersion, r.Author, ErrReplay)
+	if n > 0 {
+		return 0, fmt.Errorf("rule for %s v%d by %s: %w", r.Domain, r.RuleVersion, r.Author, ErrReplay)
 	}
-	return nil
+	var assigned int
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(assigned), 0) + 1 FROM rules WHERE domain = ?`, r.Domain).Scan(&assigned); err != nil {
+		return 0, fmt.Errorf("storing rule for %s: %w", r.Domain, err)
+	}
+	if _, err := c.db.ExecContext(ctx, `INSERT INTO rules(domain, rule_version, author, nonce, created_at, raw, assigned) VALUES(?,?,?,?,?,?,?)`,
+		r.Domain, r.RuleVersion, r.Author, r.Nonce, r.CreatedAt.UnixNano(), raw, assigned); err != nil {
+		return 0, fmt.Errorf("storing rule for %s: %w", r.Domain, err)
+	}
+	return assigned, nil
 }
 
 func (c *Curator) publish(ctx context.Context, m schemas.CurationMessage) error {

@@ -64,26 +64,23 @@ func (c *Curator) PreviewRule(ctx context.Context, r schemas.ExtractionRule, lim
 	return out, nil
 }
 
-// PublishRule signs a rule as this curator, gives it the next version for
-// its domain, stores it and gossips it. Other processes accept it only when
-// this curator's weight is at least RuleMinWeight, and so does this one.
+// PublishRule signs a rule as this curator, stores it and gossips it. Only
+// the queue's owner and the curators it trusts (Config.Trusted) may
+// publish. The rule's RuleVersion as signed is only the author's count;
+// every process orders a domain's rules by the version it assigned on
+// acceptance, and the coordinator's process is the one the pipeline reads
+// (Rules). The returned rule carries the version this process assigned.
 func (c *Curator) PublishRule(ctx context.Context, r schemas.ExtractionRule) (schemas.ExtractionRule, error) {
 	r.Domain = strings.ToLower(strings.TrimSpace(r.Domain))
 	if _, err := rules.Compile(r); err != nil {
 		return r, err
 	}
+	if !c.isTrusted(c.self) {
+		return r, fmt.Errorf("publishing a rule: %w: only the queue's owner and the curators it trusts may publish rules; ask the owner to add %s to its trusted curators", ErrUntrusted, c.self)
+	}
 	c.mu.Lock()
-	w, err := c.weightsLocked(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return r, err
-	}
-	if w.of(c.self) < c.cfg.RuleMinWeight {
-		c.mu.Unlock()
-		return r, fmt.Errorf("publishing a rule: %w: your weight %.2f is below %.2f; answer more gold items correctly", ErrUntrusted, w.of(c.self), c.cfg.RuleMinWeight)
-	}
 	var latest int
-	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rule_version), 0) FROM rules WHERE domain = ?`, r.Domain).Scan(&latest); err != nil {
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rule_version), 0) FROM rules WHERE domain = ? AND author = ?`, r.Domain, c.self).Scan(&latest); err != nil {
 		c.mu.Unlock()
 		return r, fmt.Errorf("publishing a rule: %w", err)
 	}
@@ -97,11 +94,12 @@ func (c *Curator) PublishRule(ctx context.Context, r schemas.ExtractionRule) (sc
 		c.mu.Unlock()
 		return r, err
 	}
+	var err error
 	if r.Signature, err = c.key.Sign(r.SigningBytes()); err != nil {
 		c.mu.Unlock()
 		return r, fmt.Errorf("signing rule: %w", err)
 	}
-	err = c.storeRuleLocked(ctx, &r)
+	assigned, err := c.storeRuleLocked(ctx, &r)
 	c.mu.Unlock()
 	if err != nil {
 		return r, err
@@ -109,18 +107,20 @@ func (c *Curator) PublishRule(ctx context.Context, r schemas.ExtractionRule) (sc
 	if err := c.publish(ctx, schemas.CurationMessage{Version: schemas.CurationWireVersion, Rule: &r}); err != nil {
 		c.log.Warn("gossiping a rule", "domain", r.Domain, "err", err)
 	}
-	c.log.Info("rule published", "domain", r.Domain, "rule_version", r.RuleVersion)
-	return r, nil
+	c.log.Info("rule published", "domain", r.Domain, "rule_version", assigned)
+	out := r
+	out.RuleVersion = assigned
+	return out, nil
 }
 
 // Rules returns the newest accepted rule of every domain, for the
-// pipeline. When two curators published the same version concurrently, the
-// later one (then the greater author ID) wins, the same in every process.
+// pipeline: the one this process accepted last. Each rule's RuleVersion is
+// the version this process assigned it, not the author's own count that
+// the signature covers (so a returned rule no longer verifies; the stored
+// and gossiped original does).
 func (c *Curator) Rules(ctx context.Context) ([]schemas.ExtractionRule, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT r.raw FROM rules r
-WHERE NOT EXISTS (SELECT 1 FROM rules s WHERE s.domain = r.domain AND
-  (s.rule_version > r.rule_version OR (s.rule_version = r.rule_version AND
-   (s.created_at > r.created_at OR (s.created_at = r.created_at AND s.author > r.author)))))
+	rows, err := c.db.QueryContext(ctx, `SELECT r.raw, r.assigned FROM rules r
+WHERE r.assigned = (SELECT MAX(s.assigned) FROM rules s WHERE s.domain = r.domain)
 ORDER BY r.domain`)
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
@@ -129,9 +129,9 @@ ORDER BY r.domain`)
 }
 
 // RuleHistory returns every accepted version of a domain's rule, newest
-// first.
+// first, each with the version this process assigned it.
 func (c *Curator) RuleHistory(ctx context.Context, domain string) ([]schemas.ExtractionRule, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT raw FROM rules WHERE domain = ? ORDER BY rule_version DESC, created_at DESC, author DESC`,
+	rows, err := c.db.QueryContext(ctx, `SELECT raw, assigned FROM rules WHERE domain = ? ORDER BY assigned DESC`,
 		strings.ToLower(domain))
 	if err != nil {
 		return nil, fmt.Errorf("reading rules of %s: %w", domain, err)
@@ -151,13 +151,15 @@ func scanRules(rows rowScanner) ([]schemas.ExtractionRule, error) {
 	var out []schemas.ExtractionRule
 	for rows.Next() {
 		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
+		var assigned int
+		if err := rows.Scan(&raw, &assigned); err != nil {
 			return nil, fmt.Errorf("reading rules: %w", err)
 		}
 		var r schemas.ExtractionRule
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, fmt.Errorf("decoding a stored rule: %w", err)
 		}
+		r.RuleVersion = assigned
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -27,9 +27,9 @@ func wire(t *testing.T, m schemas.CurationMessage) []byte {
 
 func TestForgedAndReplayedDecisionsAreRejected(t *testing.T) {
 	ctx := context.Background()
-	c := openTest(t, Config{Quorum: 1})
-	must(t, c.Enqueue(ctx, testItem("doc-1", KindReview), testItem("doc-2", KindReview)))
 	key, who := newKey(t)
+	c := openTest(t, Config{Quorum: 1, Trusted: []string{who}})
+	must(t, c.Enqueue(ctx, testItem("doc-1", KindReview), testItem("doc-2", KindReview)))
 	otherKey, _ := newKey(t)
 	ecKey, _, err := crypto.GenerateSecp256k1Key(rand.Reader)
 	must(t, err)
@@ -104,8 +104,9 @@ func TestForgedAndReplayedDecisionsAreRejected(t *testing.T) {
 func TestUntrustedItemsRulesAndAdjudicators(t *testing.T) {
 	ctx := context.Background()
 	adjKey, adj := newKey(t)
-	c := openTest(t, Config{Adjudicators: []string{adj}})
 	strangerKey, stranger := newKey(t)
+	voterKey, voter := newKey(t)
+	c := openTest(t, Config{Adjudicators: []string{adj}, Trusted: []string{adj, voter}, MaxVotes: 2})
 
 	// An item from a peer that is not an item source.
 	body, _ := json.Marshal(testItem("evil", KindReview))
@@ -130,6 +131,14 @@ func TestUntrustedItemsRulesAndAdjudicators(t *testing.T) {
 	d2.Adjudication = true
 	d2.Signature, _ = adjKey.Sign(d2.SigningBytes())
 	must(t, c.Receive(ctx, wire(t, schemas.CurationMessage{Decision: d2})))
+	// Even a listed adjudicator does not settle an open item alone: the
+	// adjudication waits until the item has MaxVotes ballots.
+	if got := itemState(t, c, "doc"); got != StateOpen {
+		t.Fatalf("adjudication of an open item: state %s, want open", got)
+	}
+	must(t, c.Receive(ctx, wire(t, schemas.CurationMessage{Decision: signed(t, voterKey, voter, "doc", schemas.ActionReject, "spam", time.Now())})))
+	must(t, c.Decide(ctx, Input{ItemID: "doc", Action: schemas.ActionAccept}))
+	must(t, c.Flush(ctx))
 	if got := itemState(t, c, "doc"); got != StateSettled {
 		t.Fatalf("listed adjudicator's decision: state %s, want settled", got)
 	}

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS rules(
 	nonce TEXT NOT NULL UNIQUE,
 	created_at INTEGER NOT NULL,
 	raw BLOB NOT NULL,
+	assigned INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY(domain, rule_version, author)
 );
 CREATE TABLE IF NOT EXISTS seen_items(
@@ -84,8 +85,12 @@ CREATE TABLE IF NOT EXISTS settings(
 	key TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 );
-PRAGMA user_version = 1;
 `
+
+// schemaVersion is the store's PRAGMA user_version. Version 2 added
+// rules.assigned: the version this process gave a rule when it accepted
+// it (curator trust: authors do not choose versions).
+const schemaVersion = 2
 
 // openDB opens the SQLite store in WAL mode with one connection: the
 // curator serialises its writes anyway, and one connection keeps SQLite's
@@ -102,7 +107,37 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating curator store %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading curator store %s: %w (move the file away to start afresh)", path, err)
+	}
 	return db, nil
+}
+
+// migrate upgrades a version 1 store: rules get the versions they would
+// have been assigned, in the order they were stored.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v >= schemaVersion {
+		return nil
+	}
+	var has int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('rules') WHERE name = 'assigned'`).Scan(&has); err != nil {
+		return err
+	}
+	if has == 0 {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE rules ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return err
+		}
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE rules SET assigned = (SELECT COUNT(*) FROM rules s WHERE s.domain = rules.domain AND s.rowid <= rules.rowid) WHERE assigned = 0`); err != nil {
+		return err
+	}
+	_, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
+	return err
 }
 
 // setting reads a settings value ("" when unset).

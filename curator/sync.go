@@ -48,24 +48,27 @@ type SyncConfig struct {
 	Logger *slog.Logger
 }
 
-func (c SyncConfig) withDefaults(cur *Curator) SyncConfig {
+// Default fills unset fields with their defaults; StartSync fills Ask and
+// Logger from the Curator.
+func (c *SyncConfig) Default() {
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
 	}
 	if c.MaxServing <= 0 {
 		c.MaxServing = 4
 	}
-	if c.Ask == nil {
-		trusting := len(cur.cfg.ItemSources) > 0
-		c.Ask = func(peer.ID) bool { return trusting }
-	}
 	if c.FollowUp == 0 {
 		c.FollowUp = 5 * time.Second
 	}
-	if c.Logger == nil {
-		c.Logger = cur.log
+}
+
+// Validate reports a configuration that cannot work. Call it after
+// Default.
+func (c SyncConfig) Validate() error {
+	if c.Timeout <= 0 || c.MaxServing <= 0 {
+		return errors.New("curator sync config: Timeout and MaxServing must be positive (call Default first)")
 	}
-	return c
+	return nil
 }
 
 // Sync serves schemas.ProtocolCurateSync on a libp2p host for one Curator,
@@ -92,7 +95,17 @@ type Sync struct {
 // StartSync serves backfill for c on h and starts backfilling c from the
 // peers cfg.Ask picks. Close stops both; close the Sync before the Curator.
 func StartSync(ctx context.Context, h host.Host, c *Curator, cfg SyncConfig) (*Sync, error) {
-	cfg = cfg.withDefaults(c)
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Ask == nil {
+		trusting := len(c.cfg.ItemSources) > 0
+		cfg.Ask = func(peer.ID) bool { return trusting }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = c.log
+	}
 	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)})
 	if err != nil {
 		return nil, fmt.Errorf("starting curator sync: subscribing to identify events: %w", err)

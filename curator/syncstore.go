@@ -214,10 +214,18 @@ func (c *Curator) backfillItems(ctx context.Context, cur *syncCursor, limit int,
 }
 
 // announcementFor signs an announcement of an item that was queued without
-// one (no bus), and keeps it so every later page sends the same bytes.
+// one (no bus), and keeps it so every later page sends the same bytes. A
+// gold item goes out in its wire form, without its answer.
 func (c *Curator) announcementFor(ctx context.Context, itemID, body string) ([]byte, error) {
-	a := schemas.ItemAnnouncement{Source: c.self, SentAt: c.cfg.Now().UTC(), Nonce: newNonce(), Item: json.RawMessage(body)}
-	var err error
+	var it Item
+	if err := json.Unmarshal([]byte(body), &it); err != nil {
+		return nil, fmt.Errorf("decoding item %s: %w", itemID, err)
+	}
+	wire, err := wireItem(&it)
+	if err != nil {
+		return nil, err
+	}
+	a := schemas.ItemAnnouncement{Source: c.self, SentAt: c.cfg.Now().UTC(), Nonce: newNonce(), Item: wire}
 	if a.Signature, err = c.key.Sign(a.SigningBytes()); err != nil {
 		return nil, fmt.Errorf("signing item %s: %w", itemID, err)
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/swardnet/sward/schemas"
 )
 
-// Reputation: a curator's weight follows their accuracy on gold items,
-// smoothed towards a prior so that one early mistake does not silence
-// anyone and a newcomer starts at full weight.
+// Reputation: a qualified curator's weight follows their accuracy on gold
+// items, smoothed towards a prior so that one early mistake does not
+// silence anyone. A newcomer has weight 0 until they qualify (trust.go).
 const (
 	priorAccuracy = 0.9 // what we assume before any gold answer
 	priorStrength = 4   // worth this many gold answers
@@ -24,10 +24,12 @@ const (
 
 // Reputation is what the gold items say about one curator.
 type Reputation struct {
-	Curator     string  `json:"curator"`
-	GoldTotal   int     `json:"gold_total"`
-	GoldCorrect int     `json:"gold_correct"`
-	Weight      float64 `json:"weight"`
+	Curator     string `json:"curator"`
+	GoldTotal   int    `json:"gold_total"`
+	GoldCorrect int    `json:"gold_correct"`
+	// Role is RoleOwner, RoleTrusted, RoleQualified or RoleNewcomer.
+	Role   string  `json:"role"`
+	Weight float64 `json:"weight"`
 }
 
 // Accuracy is the raw share of gold items answered correctly (0 when none).
@@ -43,16 +45,12 @@ func weightFor(total, correct int) float64 {
 	return math.Max(minWeight, math.Min(1, acc/fullWeightAt))
 }
 
+// weights holds the reputation of every curator with a gold answer, an
+// owner role or a Trusted entry; anyone else is a newcomer of weight 0.
 type weights map[string]Reputation
 
-// of returns a curator's weight; a curator with no gold answers has full
-// weight.
-func (w weights) of(who string) float64 {
-	if r, ok := w[who]; ok {
-		return r.Weight
-	}
-	return weightFor(0, 0)
-}
+// of returns a curator's weight (0 for a newcomer).
+func (w weights) of(who string) float64 { return w[who].Weight }
 
 // vote is one curator's current (latest, published) decision on an item.
 type vote struct {
@@ -95,8 +93,14 @@ WHERE i.kind = 'gold' AND i.gold_author != v.curator AND v.action != 'retract'`,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("computing reputation: %w", err)
 	}
+	known := append(append([]string{c.self}, c.cfg.ItemSources...), c.cfg.Trusted...)
+	for _, who := range known {
+		if _, ok := w[who]; !ok {
+			w[who] = Reputation{Curator: who}
+		}
+	}
 	for who, r := range w {
-		r.Weight = weightFor(r.GoldTotal, r.GoldCorrect)
+		r.Role, r.Weight = c.roleWeight(who, r.GoldTotal, r.GoldCorrect)
 		w[who] = r
 	}
 	return w, nil
@@ -157,20 +161,31 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 	if err != nil {
 		return err
 	}
-	if kind == KindGold {
-		_, err := c.db.ExecContext(ctx, `UPDATE items SET votes = ? WHERE id = ?`, len(ballots), itemID)
-		return err
-	}
 	w, err := c.weightsLocked(ctx)
 	if err != nil {
+		return err
+	}
+	// A ballot of weight 0 (a newcomer's) is kept, and counts once its
+	// author qualifies, but until then it neither supports an answer nor
+	// fills the item's MaxVotes: fresh keys can neither settle an item nor
+	// push it to adjudication nor hide it from assignment.
+	ballots = slices.DeleteFunc(ballots, func(b vote) bool { return w.of(b.Curator) <= 0 })
+	if kind == KindGold {
+		_, err := c.db.ExecContext(ctx, `UPDATE items SET votes = ? WHERE id = ?`, len(ballots), itemID)
 		return err
 	}
 	adjs, err := c.itemVotesLocked(ctx, itemID, true)
 	if err != nil {
 		return err
 	}
-	for i := len(adjs) - 1; i >= 0; i-- {
+	// An adjudication settles only an item that reached MaxVotes counted
+	// ballots without a quorum; one that arrives earlier waits, stored,
+	// until the item gets there.
+	for i := len(adjs) - 1; i >= 0 && len(ballots) >= c.cfg.MaxVotes; i-- {
 		a := adjs[i]
+		if !c.mayAdjudicate(a.Curator) {
+			continue // the list changed since it was stored
+		}
 		if slices.ContainsFunc(ballots, func(b vote) bool { return b.Curator == a.Curator }) {
 			continue // an adjudicator must not have voted on the item
 		}
@@ -201,24 +216,14 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 	return nil
 }
 
-// settleLocked records the final answer. The edits (or reject reason) come
-// from the heaviest voter for the answer among deciders, the most recent on
-// a tie.
+// settleLocked records the final answer. A reject keeps the reason of the
+// heaviest rejecting decider (the most recent on a tie). An accept keeps
+// only the edits enough curators agree on (agreedEdits); an adjudicator,
+// named by the owner, decides the edits alone.
 func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, deciders, ballots []vote, w weights, adjudicated bool) error {
 	it, _, err := c.item(ctx, itemID)
 	if err != nil {
 		return err
-	}
-	var best *vote
-	for i := range deciders {
-		d := &deciders[i]
-		if d.Action != answer || (answer == schemas.ActionAccept && len(d.Edits) == 0) {
-			continue
-		}
-		if best == nil || w.of(d.Curator) > w.of(best.Curator) ||
-			(w.of(d.Curator) == w.of(best.Curator) && d.Timestamp.After(best.Timestamp)) {
-			best = d
-		}
 	}
 	s := Settlement{
 		ItemID: it.ID, Kind: it.Kind, Dataset: it.dataset(), Decision: answer,
@@ -230,13 +235,33 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 	if adjudicated {
 		s.Voters = append(s.Voters, deciders[0].Curator)
 	}
-	if best != nil {
-		s.Reason = best.Reason
-		if err := applyEdits(&s, best.Edits); err != nil {
-			// A signed edit that does not fit the field (a bad date) is
-			// dropped rather than blocking the settlement.
-			c.log.Warn("dropping an edit", "item", itemID, "curator", best.Curator, "err", err)
+	var edits map[string]string
+	switch {
+	case answer == schemas.ActionReject:
+		var best *vote
+		for i := range deciders {
+			d := &deciders[i]
+			if d.Action != answer {
+				continue
+			}
+			if best == nil || w.of(d.Curator) > w.of(best.Curator) ||
+				(w.of(d.Curator) == w.of(best.Curator) && d.Timestamp.After(best.Timestamp)) {
+				best = d
+			}
 		}
+		if best != nil {
+			s.Reason = best.Reason
+		}
+	case adjudicated:
+		s.Reason = deciders[0].Reason
+		edits = deciders[0].Edits
+	default:
+		edits, s.Disputed = agreedEdits(deciders, w, float64(c.cfg.Quorum))
+	}
+	if err := applyEdits(&s, edits); err != nil {
+		// A signed edit that does not fit the field (a bad date) is
+		// dropped rather than blocking the settlement.
+		c.log.Warn("dropping an edit", "item", itemID, "err", err)
 	}
 	body, err := json.Marshal(s)
 	if err != nil {
@@ -250,6 +275,63 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 	}
 	c.log.Info("item settled", "item", itemID, "decision", answer, "adjudicated", adjudicated)
 	return nil
+}
+
+// agreedEdits returns, per edited field, the value that accepting curators
+// of total weight at least quorum submitted (compared after normaliseEdit,
+// by SHA-256), in the form its heaviest (then latest) supporter typed it.
+// Fields edited without such agreement are returned in disputed and keep
+// the pipeline's value: one curator, or any number of weightless keys,
+// cannot rewrite what reaches a dataset.
+func agreedEdits(deciders []vote, w weights, quorum float64) (map[string]string, []string) {
+	type group struct {
+		support float64
+		best    *vote
+		value   string
+	}
+	byField := map[string]map[string]*group{}
+	for i := range deciders {
+		d := &deciders[i]
+		if d.Action != schemas.ActionAccept || w.of(d.Curator) <= 0 {
+			continue
+		}
+		for name, val := range d.Edits {
+			key := schemas.SHA256Hex([]byte(normaliseEdit(val)))
+			if byField[name] == nil {
+				byField[name] = map[string]*group{}
+			}
+			g := byField[name][key]
+			if g == nil {
+				g = &group{}
+				byField[name][key] = g
+			}
+			g.support += w.of(d.Curator)
+			if g.best == nil || w.of(d.Curator) > w.of(g.best.Curator) ||
+				(w.of(d.Curator) == w.of(g.best.Curator) && d.Timestamp.After(g.best.Timestamp)) {
+				g.best, g.value = d, val
+			}
+		}
+	}
+	agreed := map[string]string{}
+	var disputed []string
+	for name, groups := range byField {
+		// The best supported value wins (then the smaller hash, so that
+		// every process picks the same one).
+		var top *group
+		var topKey string
+		for key, g := range groups {
+			if top == nil || g.support > top.support || (g.support == top.support && key < topKey) {
+				top, topKey = g, key
+			}
+		}
+		if top.support >= quorum-1e-9 {
+			agreed[name] = top.value
+		} else {
+			disputed = append(disputed, name)
+		}
+	}
+	sort.Strings(disputed)
+	return agreed, disputed
 }
 
 // applyEdits applies a curator's edits to a settlement's document and

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -86,6 +87,34 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := cl.coordHost.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
 		t.Fatal(err)
 	}
+
+	// The second curator is a fresh key: its votes count at the queue's
+	// owner only once it has answered enough gold items right (curator
+	// trust, issue 13). The gold items reach it as plain review items.
+	for i := range 3 {
+		g := doc
+		g.ID = fmt.Sprintf("%s-g%d", doc.ID, i)
+		if err := first.Enqueue(ctx, curator.Item{ID: g.ID, Kind: curator.KindGold, Doc: g, HTML: "<p>" + g.Text + "</p>",
+			Reasons: []string{"review:low_confidence"}, Gold: &curator.GoldAnswer{Decision: schemas.ActionReject}}); err != nil {
+			t.Fatal(err)
+		}
+		awaitCond(ctx, t, "a gold item at the second curator", func() bool {
+			v, err := second.View(ctx, g.ID)
+			return err == nil && v != nil
+		})
+		if err := second.Decide(ctx, curator.Input{ItemID: g.ID, Action: schemas.ActionReject, Reason: "duplicate"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := second.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitCond(ctx, t, "the second curator to qualify at the owner", func() bool {
+		reps, err := first.Reputations(ctx)
+		return err == nil && slices.ContainsFunc(reps, func(r curator.Reputation) bool {
+			return r.Curator == second.PeerID() && r.Role == curator.RoleQualified
+		})
+	})
 
 	// The crawl itself may have routed pages to review too: look for this
 	// item, not for a queue of one.
