@@ -3,6 +3,8 @@ package curator
 import (
 	"context"
 	"encoding/json"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +23,10 @@ func p2pHost(t *testing.T, key crypto.PrivKey) (host.Host, *pubsub.PubSub) {
 		libp2p.DisableRelay(), libp2p.NoTransports, libp2p.DefaultTransports)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMaxMessageSize(schemas.MaxMessageSize+64<<10))
+	mt := &meshTracer{peers: map[peer.ID]bool{}}
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMaxMessageSize(schemas.MaxMessageSize+64<<10), pubsub.WithRawTracer(mt))
 	must(t, err)
+	meshes.Store(ps, mt)
 	t.Cleanup(func() { cancel(); h.Close() })
 	return h, ps
 }
@@ -52,7 +56,7 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 	b := openTest(t, Config{Key: keyB, Bus: busB, ItemSources: []string{idA}, Trusted: []string{idB, idM}})
 	t.Cleanup(func() { busA.Close(); busB.Close() })
 	eventually(t, "mesh", func() bool {
-		return len(busA.topic.ListPeers()) > 0 && len(busB.topic.ListPeers()) > 1
+		return grafted(psA, hB.ID()) && grafted(psB, hA.ID()) && grafted(psB, hM.ID())
 	})
 
 	must(t, a.Enqueue(ctx, testItem("doc", KindReview)))
@@ -91,3 +95,52 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 		}
 	}
 }
+
+// meshes maps each test PubSub to the tracer that records its mesh on the
+// decisions topic.
+var meshes sync.Map
+
+// grafted reports whether ps has p in its mesh for the decisions topic:
+// only then does a message ps publishes reach p.
+func grafted(ps *pubsub.PubSub, p peer.ID) bool {
+	v, ok := meshes.Load(ps)
+	if !ok {
+		return false
+	}
+	mt := v.(*meshTracer)
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	return mt.peers[p]
+}
+
+// meshTracer records grafts and prunes on the decisions topic.
+type meshTracer struct {
+	mu    sync.Mutex
+	peers map[peer.ID]bool
+}
+
+func (m *meshTracer) set(p peer.ID, topic string, in bool) {
+	if topic != schemas.TopicDecisions {
+		return
+	}
+	m.mu.Lock()
+	m.peers[p] = in
+	m.mu.Unlock()
+}
+
+func (m *meshTracer) Graft(p peer.ID, topic string)                        { m.set(p, topic, true) }
+func (m *meshTracer) Prune(p peer.ID, topic string)                        { m.set(p, topic, false) }
+func (m *meshTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (m *meshTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (m *meshTracer) Join(string)                                          {}
+func (m *meshTracer) Leave(string)                                         {}
+func (m *meshTracer) ValidateMessage(*pubsub.Message)                      {}
+func (m *meshTracer) DeliverMessage(*pubsub.Message)                       {}
+func (m *meshTracer) RejectMessage(*pubsub.Message, string)                {}
+func (m *meshTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (m *meshTracer) ThrottlePeer(peer.ID)                                 {}
+func (m *meshTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (m *meshTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (m *meshTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (m *meshTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (m *meshTracer) UndeliverableMessage(*pubsub.Message)                 {}

@@ -44,6 +44,13 @@ type SyncConfig struct {
 	// more from its cursor, for messages gossiped before this curator's
 	// gossip mesh formed (default 5s; negative: never).
 	FollowUp time.Duration
+	// Resync is how often, after that, to backfill again from a peer that
+	// stays connected (default 1m; negative: never). Gossip delivers a
+	// message only to the publisher's mesh peers at the time, so one
+	// published just before this curator was grafted, or dropped on the
+	// way, would otherwise never arrive; each resync asks only for what is
+	// past the cursor, so it costs a page of what is new.
+	Resync time.Duration
 	// Logger defaults to the curator's logger.
 	Logger *slog.Logger
 }
@@ -59,6 +66,9 @@ func (c *SyncConfig) Default() {
 	}
 	if c.FollowUp == 0 {
 		c.FollowUp = 5 * time.Second
+	}
+	if c.Resync == 0 {
+		c.Resync = time.Minute
 	}
 }
 
@@ -83,8 +93,10 @@ type Sync struct {
 	log *slog.Logger
 	sem chan struct{}
 
-	mu       sync.Mutex
-	inFlight map[peer.ID]bool
+	mu sync.Mutex
+	// inFlight holds, per peer being backfilled automatically, a channel
+	// that wakes its loop early (the peer reconnected).
+	inFlight map[peer.ID]chan struct{}
 	closed   bool
 
 	sub    event.Subscription
@@ -113,7 +125,7 @@ func StartSync(ctx context.Context, h host.Host, c *Curator, cfg SyncConfig) (*S
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Sync{
 		h: h, c: c, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.MaxServing),
-		inFlight: map[peer.ID]bool{}, sub: sub, cancel: cancel,
+		inFlight: map[peer.ID]chan struct{}{}, sub: sub, cancel: cancel,
 	}
 	h.SetStreamHandler(schemas.ProtocolCurateSync, func(st lpnet.Stream) {
 		// libp2p runs the handler; Close still waits for it.
@@ -189,39 +201,78 @@ func (s *Sync) watch(ctx context.Context) {
 	}
 }
 
-// auto backfills from p in the background if cfg.Ask picks it and no
-// backfill from it is running.
+// auto backfills from p in the background if cfg.Ask picks it: at once,
+// again after FollowUp, then every Resync while p stays connected. If a
+// loop for p is already running, it is woken to backfill now (p
+// reconnected).
 func (s *Sync) auto(ctx context.Context, p peer.ID) {
 	if p == s.h.ID() || !s.cfg.Ask(p) {
 		return
 	}
 	s.mu.Lock()
-	if s.inFlight[p] || s.closed {
+	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	s.inFlight[p] = true
+	if kick, ok := s.inFlight[p]; ok {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+		s.mu.Unlock()
+		return
+	}
+	kick := make(chan struct{}, 1)
+	s.inFlight[p] = kick
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() {
+		s.autoLoop(ctx, p, kick)
+	}()
+}
+
+// autoLoop runs the automatic backfills from p until ctx ends or p is no
+// longer connected.
+func (s *Sync) autoLoop(ctx context.Context, p peer.ID, kick chan struct{}) {
+	done := func() bool {
+		// Checked and forgotten under the lock auto takes, so a
+		// reconnect either wakes this loop or starts a new one.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ctx.Err() == nil && s.h.Network().Connectedness(p) == lpnet.Connected {
+			return false
+		}
+		delete(s.inFlight, p)
+		return true
+	}
+	wait := s.cfg.FollowUp
+	if !s.autoOnce(ctx, p) {
+		wait = s.cfg.Resync // a failed first backfill is retried later
+	}
+	for {
+		if wait < 0 {
+			wait = s.cfg.Resync
+		}
+		if wait < 0 {
 			s.mu.Lock()
 			delete(s.inFlight, p)
 			s.mu.Unlock()
-		}()
-		if !s.autoOnce(ctx, p) || s.cfg.FollowUp < 0 {
 			return
 		}
-		t := time.NewTimer(s.cfg.FollowUp)
-		defer t.Stop()
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return
 		case <-t.C:
+		case <-kick:
+		}
+		t.Stop()
+		if done() {
+			return
 		}
 		s.autoOnce(ctx, p)
-	}()
+		wait = s.cfg.Resync
+	}
 }
 
 func (s *Sync) autoOnce(ctx context.Context, p peer.ID) bool {
