@@ -30,6 +30,8 @@ type curateFlags struct {
 	undoWindow   time.Duration
 	adjudicators []string
 	itemSources  []string
+	trusted      []string
+	qualifyAfter int
 	guidelines   []string
 	hotkeys      []string
 	load         []string
@@ -61,8 +63,10 @@ backfills the open queue and the votes so far from the peers it meets
 	fl.IntVar(&f.quorum, "quorum", 2, "weighted agreeing votes that settle an item")
 	fl.IntVar(&f.maxVotes, "max-votes", 3, "curators shown each item; no quorum after this many goes to adjudication")
 	fl.DurationVar(&f.undoWindow, "undo-window", 5*time.Second, "how long a decision stays local and undoable before it is signed into the tally")
-	fl.StringSliceVar(&f.adjudicators, "adjudicator", nil, "peer ID allowed to adjudicate (repeatable; default: any full-weight curator who did not vote)")
+	fl.StringSliceVar(&f.adjudicators, "adjudicator", nil, "peer ID the dataset owner names to adjudicate (repeatable; the queue's owner always may, nobody else)")
 	fl.StringSliceVar(&f.itemSources, "item-source", nil, "peer ID (coordinator) whose review items to accept (repeatable)")
+	fl.StringSliceVar(&f.trusted, "trusted", nil, "curator peer ID the dataset owner vouches for: full weight at once, may publish rules (repeatable)")
+	fl.IntVar(&f.qualifyAfter, "qualify-after", 3, "correct gold answers a curator outside --trusted needs before their votes count")
 	fl.StringArrayVar(&f.guidelines, "guidelines", nil, "DATASET=FILE: guideline text shown beside the queue (repeatable)")
 	fl.StringSliceVar(&f.hotkeys, "hotkey", nil, "ACTION=KEY, e.g. accept=y (repeatable)")
 	fl.StringArrayVar(&f.load, "load", nil, "JSON Lines file of review items to enqueue (repeatable)")
@@ -92,6 +96,7 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 	cfg := curator.Config{
 		Quorum: f.quorum, MaxVotes: f.maxVotes, UndoWindow: f.undoWindow,
 		Adjudicators: f.adjudicators, ItemSources: f.itemSources,
+		Trusted: f.trusted, QualifyAfter: f.qualifyAfter,
 		Guidelines: map[string]string{}, Hotkeys: map[string]string{},
 	}
 	for _, g := range f.guidelines {
