@@ -58,30 +58,34 @@ func (s sybil) vote(t *testing.T, item, action string, edits map[string]string, 
 // neither settle an item, nor fill its MaxVotes to push it to
 // adjudication or out of the queue.
 func TestSybilsCannotSettleOrCrowdAnItem(t *testing.T) {
-	ctx := context.Background()
-	c := openTest(t, Config{})
-	must(t, c.Enqueue(ctx, testItem("doc", KindReview), testItem("doc2", KindReview)))
-	for _, s := range sybils(t, 40) {
-		must(t, c.Receive(ctx, s.vote(t, "doc", schemas.ActionAccept, map[string]string{"text": "Buy cheap pills at spam.example"}, false)))
-		must(t, c.Receive(ctx, s.vote(t, "doc2", schemas.ActionReject, nil, false)))
-	}
-	for _, id := range []string{"doc", "doc2"} {
-		if got := itemState(t, c, id); got != StateOpen {
-			t.Fatalf("40 fresh keys made %s %s", id, got)
-		}
-	}
-	if s, _, _ := c.Settled(ctx, 0); len(s) != 0 {
-		t.Fatalf("settlements from fresh keys: %+v", s)
-	}
-	if q, _ := c.Queue(ctx, Filter{}, 0); !containsItem(q, "doc") || !containsItem(q, "doc2") {
-		t.Fatalf("fresh keys crowded items out of the queue: %v", q)
-	}
-	reps, err := c.Reputations(ctx)
-	must(t, err)
-	for _, r := range reps {
-		if r.Curator != c.PeerID() && r.Weight != 0 {
-			t.Errorf("fresh key with weight: %+v", r)
-		}
+	for _, n := range []int{2, 40, 200} {
+		t.Run(fmt.Sprintf("%d keys", n), func(t *testing.T) {
+			ctx := context.Background()
+			c := openTest(t, Config{})
+			must(t, c.Enqueue(ctx, testItem("doc", KindReview), testItem("doc2", KindReview)))
+			for _, s := range sybils(t, n) {
+				must(t, c.Receive(ctx, s.vote(t, "doc", schemas.ActionAccept, map[string]string{"text": "Buy cheap pills at spam.example"}, false)))
+				must(t, c.Receive(ctx, s.vote(t, "doc2", schemas.ActionReject, nil, false)))
+			}
+			for _, id := range []string{"doc", "doc2"} {
+				if got := itemState(t, c, id); got != StateOpen {
+					t.Fatalf("%d fresh keys made %s %s", n, id, got)
+				}
+			}
+			if s, _, _ := c.Settled(ctx, 0); len(s) != 0 {
+				t.Fatalf("settlements from fresh keys: %+v", s)
+			}
+			if q, _ := c.Queue(ctx, Filter{}, 0); !containsItem(q, "doc") || !containsItem(q, "doc2") {
+				t.Fatalf("fresh keys crowded items out of the queue: %v", q)
+			}
+			reps, err := c.Reputations(ctx)
+			must(t, err)
+			for _, r := range reps {
+				if r.Curator != c.PeerID() && r.Weight != 0 {
+					t.Errorf("fresh key with weight: %+v", r)
+				}
+			}
+		})
 	}
 }
 
