@@ -114,8 +114,8 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// migrate upgrades a version 1 store: rules get the versions they would
-// have been assigned, in the order they were stored.
+// migrate upgrades a version 1 store: rules get assigned versions in the
+// order version 1 ranked them.
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
 	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
@@ -133,7 +133,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE rules SET assigned = (SELECT COUNT(*) FROM rules s WHERE s.domain = rules.domain AND s.rowid <= rules.rowid) WHERE assigned = 0`); err != nil {
+	// Number each domain's rules in the order version 1 ranked them
+	// (claimed version, then time, then author), so the rule in force
+	// stays the same across the upgrade.
+	if _, err := db.ExecContext(ctx, `UPDATE rules SET assigned = (SELECT COUNT(*) FROM rules s WHERE s.domain = rules.domain AND
+		(s.rule_version < rules.rule_version OR (s.rule_version = rules.rule_version AND
+		 (s.created_at < rules.created_at OR (s.created_at = rules.created_at AND s.author <= rules.author))))) WHERE assigned = 0`); err != nil {
 		return err
 	}
 	_, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))

@@ -326,3 +326,42 @@ func TestSybilsCannotChangeRules(t *testing.T) {
 		t.Fatalf("history %+v", hist)
 	}
 }
+
+// TestStoreV1MigratesRuleVersions: a store from before assigned versions
+// keeps its rules, numbered in the order version 1 ranked them (highest
+// claimed version last), so the rule in force does not change.
+func TestStoreV1MigratesRuleVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := Open(ctx, dir, Config{Logger: quietLogger()})
+	must(t, err)
+	must(t, c.Close())
+	db, err := openDB(ctx, dir+"/curator.db")
+	must(t, err)
+	_, err = db.Exec(`ALTER TABLE rules DROP COLUMN assigned`)
+	must(t, err)
+	for i, body := range []string{"article", "main"} {
+		r := schemas.ExtractionRule{Version: 1, Domain: "news.example.org", RuleVersion: 9 - i, Body: body,
+			Author: "a", CreatedAt: time.Now().UTC(), Nonce: newNonce()}
+		raw, _ := json.Marshal(r)
+		_, err = db.Exec(`INSERT INTO rules(domain, rule_version, author, nonce, created_at, raw) VALUES(?,?,?,?,?,?)`,
+			r.Domain, r.RuleVersion, r.Author, r.Nonce, r.CreatedAt.UnixNano(), raw)
+		must(t, err)
+	}
+	_, err = db.Exec(`PRAGMA user_version = 1`)
+	must(t, err)
+	must(t, db.Close())
+	c2, err := Open(ctx, dir, Config{Logger: quietLogger()})
+	must(t, err)
+	defer c2.Close()
+	rs, err := c2.Rules(ctx)
+	must(t, err)
+	if len(rs) != 1 || rs[0].Body != "article" || rs[0].RuleVersion != 2 {
+		t.Fatalf("rules after the upgrade: %+v", rs)
+	}
+	hist, err := c2.RuleHistory(ctx, "news.example.org")
+	must(t, err)
+	if len(hist) != 2 || hist[1].Body != "main" || hist[1].RuleVersion != 1 {
+		t.Fatalf("history after the upgrade: %+v", hist)
+	}
+}
