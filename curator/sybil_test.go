@@ -365,3 +365,21 @@ func TestStoreV1MigratesRuleVersions(t *testing.T) {
 		t.Fatalf("history after the upgrade: %+v", hist)
 	}
 }
+
+// TestQuorumBeatsAWaitingAdjudication: an adjudication sent early does not
+// override curators who then reach the quorum.
+func TestQuorumBeatsAWaitingAdjudication(t *testing.T) {
+	ctx := context.Background()
+	judgeKey, judge := newKey(t)
+	voters := sybils(t, 2)
+	c := openTest(t, Config{MaxVotes: 2, Adjudicators: []string{judge}, Trusted: []string{voters[0].id, voters[1].id}})
+	must(t, c.Enqueue(ctx, testItem("doc", KindReview)))
+	must(t, c.Receive(ctx, sybil{judgeKey, judge}.vote(t, "doc", schemas.ActionReject, nil, true)))
+	must(t, c.Receive(ctx, voters[0].vote(t, "doc", schemas.ActionAccept, nil, false)))
+	must(t, c.Receive(ctx, voters[1].vote(t, "doc", schemas.ActionAccept, nil, false)))
+	s, _, err := c.Settled(ctx, 0)
+	must(t, err)
+	if len(s) != 1 || s[0].Adjudicated || s[0].Decision != schemas.ActionAccept {
+		t.Fatalf("settlement %+v, want the quorum's accept", s)
+	}
+}

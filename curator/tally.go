@@ -174,23 +174,6 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 		_, err := c.db.ExecContext(ctx, `UPDATE items SET votes = ? WHERE id = ?`, len(ballots), itemID)
 		return err
 	}
-	adjs, err := c.itemVotesLocked(ctx, itemID, true)
-	if err != nil {
-		return err
-	}
-	// An adjudication settles only an item that reached MaxVotes counted
-	// ballots without a quorum; one that arrives earlier waits, stored,
-	// until the item gets there.
-	for i := len(adjs) - 1; i >= 0 && len(ballots) >= c.cfg.MaxVotes; i-- {
-		a := adjs[i]
-		if !c.mayAdjudicate(a.Curator) {
-			continue // the list changed since it was stored
-		}
-		if slices.ContainsFunc(ballots, func(b vote) bool { return b.Curator == a.Curator }) {
-			continue // an adjudicator must not have voted on the item
-		}
-		return c.settleLocked(ctx, itemID, a.Action, []vote{a}, ballots, w, true)
-	}
 	support := map[string]float64{}
 	for _, b := range ballots {
 		support[b.Action] += w.of(b.Curator)
@@ -202,6 +185,23 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 		return c.settleLocked(ctx, itemID, schemas.ActionAccept, ballots, ballots, w, false)
 	case rej >= quorum:
 		return c.settleLocked(ctx, itemID, schemas.ActionReject, ballots, ballots, w, false)
+	}
+	adjs, err := c.itemVotesLocked(ctx, itemID, true)
+	if err != nil {
+		return err
+	}
+	// An adjudication settles only an item that reached MaxVotes counted
+	// ballots without a quorum; one that arrives earlier waits, stored,
+	// until the item gets there (and is moot if a quorum comes first).
+	for i := len(adjs) - 1; i >= 0 && len(ballots) >= c.cfg.MaxVotes; i-- {
+		a := adjs[i]
+		if !c.mayAdjudicate(a.Curator) {
+			continue // the list changed since it was stored
+		}
+		if slices.ContainsFunc(ballots, func(b vote) bool { return b.Curator == a.Curator }) {
+			continue // an adjudicator must not have voted on the item
+		}
+		return c.settleLocked(ctx, itemID, a.Action, []vote{a}, ballots, w, true)
 	}
 	next := StateOpen
 	if len(ballots) >= c.cfg.MaxVotes {
