@@ -159,6 +159,9 @@ type Curator struct {
 
 	// mu serialises state changes: every read-modify-write of the tally.
 	mu sync.Mutex
+	// tmu guards vouched: the curators the owner vouched for at run time.
+	tmu     sync.RWMutex
+	vouched []string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -191,6 +194,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*Curator, error) {
 		return nil, err
 	}
 	c := &Curator{cfg: cfg, db: db, key: key, self: id.String(), log: cfg.Logger.With("peer", id.String())}
+	if err := c.loadVouched(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	for ds, text := range cfg.Guidelines {
 		if err := c.SetGuidelines(ctx, ds, text); err != nil {
 			db.Close()

@@ -76,6 +76,8 @@ func (c *Curator) Handler() http.Handler {
 	mux.HandleFunc("POST /api/rules/preview", c.apiPreviewRule)
 	mux.HandleFunc("POST /api/rules", c.apiPublishRule)
 	mux.HandleFunc("GET /api/settled", c.apiSettled)
+	mux.HandleFunc("GET /api/trusted", c.apiTrusted)
+	mux.HandleFunc("PUT /api/trusted", c.apiSetTrusted)
 	return guard(mux)
 }
 
@@ -437,4 +439,33 @@ func (c *Curator) apiSettled(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"settlements": s, "next": next})
+}
+
+// trustedDoc is the body of GET and PUT /api/trusted.
+type trustedDoc struct {
+	// Config is Config.Trusted (read only).
+	Config []string `json:"config"`
+	// Vouched are the curators the owner vouched for here.
+	Vouched []string `json:"vouched"`
+	// Owner says whether this process holds the queue (may vouch).
+	Owner bool `json:"owner"`
+}
+
+func (c *Curator) apiTrusted(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, trustedDoc{Config: c.cfg.Trusted, Vouched: c.Vouched(), Owner: c.isOwner(c.self)})
+}
+
+func (c *Curator) apiSetTrusted(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Vouched []string `json:"vouched"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.SetVouched(r.Context(), in.Vouched); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.apiTrusted(w, r)
 }

@@ -383,3 +383,47 @@ func TestQuorumBeatsAWaitingAdjudication(t *testing.T) {
 		t.Fatalf("settlement %+v, want the quorum's accept", s)
 	}
 }
+
+// TestOwnerVouchesAtRunTime: the queue's owner can vouch for a curator
+// from its UI (PUT /api/trusted); the vouch persists, counts at once for
+// open items, and nobody but the owner may vouch.
+func TestOwnerVouchesAtRunTime(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := Open(ctx, dir, Config{Logger: quietLogger(), UndoWindow: time.Hour})
+	must(t, err)
+	must(t, c.Enqueue(ctx, testItem("doc", KindReview)))
+	friend := sybils(t, 1)[0]
+	must(t, c.Receive(ctx, friend.vote(t, "doc", schemas.ActionAccept, nil, false)))
+	decideAndFlush(t, c, Input{ItemID: "doc", Action: schemas.ActionAccept})
+	if got := itemState(t, c, "doc"); got != StateOpen {
+		t.Fatalf("owner + newcomer: %s", got)
+	}
+	h := c.Handler()
+	if w := request(t, h, "PUT", "/api/trusted", "127.0.0.1:7790", map[string]any{"vouched": []string{"nope"}}, true); w.Code != 400 {
+		t.Fatalf("vouching for a non-peer-id: %d %s", w.Code, w.Body)
+	}
+	if w := request(t, h, "PUT", "/api/trusted", "127.0.0.1:7790", map[string]any{"vouched": []string{friend.id}}, false); w.Code != 403 {
+		t.Fatalf("vouching without the UI header: %d", w.Code)
+	}
+	w := request(t, h, "PUT", "/api/trusted", "127.0.0.1:7790", map[string]any{"vouched": []string{friend.id}}, true)
+	if w.Code != 200 {
+		t.Fatalf("vouching: %d %s", w.Code, w.Body)
+	}
+	if got := itemState(t, c, "doc"); got != StateSettled {
+		t.Fatalf("after vouching for the second voter: %s, want settled", got)
+	}
+	must(t, c.Close())
+	c, err = Open(ctx, dir, Config{Logger: quietLogger()})
+	must(t, err)
+	defer c.Close()
+	if v := c.Vouched(); !slices.Equal(v, []string{friend.id}) {
+		t.Fatalf("vouched after reopening: %v", v)
+	}
+	// A curator that follows an owner may not vouch.
+	_, owner := newKey(t)
+	follower := openTest(t, Config{ItemSources: []string{owner}})
+	if err := follower.SetVouched(ctx, []string{friend.id}); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("a follower vouching: %v, want ErrUntrusted", err)
+	}
+}

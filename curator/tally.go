@@ -93,7 +93,7 @@ WHERE i.kind = 'gold' AND i.gold_author != v.curator AND v.action != 'retract'`,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("computing reputation: %w", err)
 	}
-	known := append(append([]string{c.self}, c.cfg.ItemSources...), c.cfg.Trusted...)
+	known := append(append([]string{c.self}, c.cfg.ItemSources...), c.trustedList()...)
 	for _, who := range known {
 		if _, ok := w[who]; !ok {
 			w[who] = Reputation{Curator: who}

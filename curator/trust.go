@@ -1,9 +1,13 @@
 package curator
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -30,10 +34,97 @@ func (c *Curator) isOwner(who string) bool {
 	return slices.Contains(c.cfg.ItemSources, who)
 }
 
-// isTrusted reports whether the owner vouches for who: an owner or a
-// Trusted curator. Only they may publish extraction rules.
+// isTrusted reports whether the owner vouches for who: an owner, a
+// Trusted curator or one the owner vouched for at run time. Only they may
+// publish extraction rules.
 func (c *Curator) isTrusted(who string) bool {
-	return c.isOwner(who) || slices.Contains(c.cfg.Trusted, who)
+	return c.isOwner(who) || slices.Contains(c.trustedList(), who)
+}
+
+// trustedList is Config.Trusted plus the curators vouched for with Vouch.
+func (c *Curator) trustedList() []string {
+	c.tmu.RLock()
+	defer c.tmu.RUnlock()
+	return append(slices.Clone(c.cfg.Trusted), c.vouched...)
+}
+
+const vouchedKey = "vouched"
+
+// loadVouched reads the stored list of curators vouched for.
+func (c *Curator) loadVouched(ctx context.Context) error {
+	v, err := c.setting(ctx, vouchedKey)
+	if err != nil || v == "" {
+		return err
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(v), &ids); err != nil {
+		return fmt.Errorf("reading the vouched curators: %w (fix or delete the setting %q)", err, vouchedKey)
+	}
+	c.tmu.Lock()
+	c.vouched = ids
+	c.tmu.Unlock()
+	return nil
+}
+
+// Vouched returns the curators this owner vouched for at run time (the
+// Config.Trusted list is not included).
+func (c *Curator) Vouched() []string {
+	c.tmu.RLock()
+	defer c.tmu.RUnlock()
+	return slices.Clone(c.vouched)
+}
+
+// SetVouched replaces the curators this process, as the queue's owner,
+// vouches for beside Config.Trusted: they count as trusted from now on,
+// here and (since the owner's tally is the one that reaches datasets) for
+// the dataset. Only the owner may vouch (ErrUntrusted otherwise). Open
+// items are tallied again at once.
+func (c *Curator) SetVouched(ctx context.Context, ids []string) error {
+	if !c.isOwner(c.self) {
+		return fmt.Errorf("vouching: %w: only the queue's owner vouches for curators; this curator follows %v", ErrUntrusted, c.cfg.ItemSources)
+	}
+	clean := make([]string, 0, len(ids))
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if _, err := peer.Decode(id); err != nil {
+			return fmt.Errorf("vouching: %q is not a peer ID: %w", id, err)
+		}
+		if !slices.Contains(clean, id) {
+			clean = append(clean, id)
+		}
+	}
+	body, err := json.Marshal(clean)
+	if err != nil {
+		return fmt.Errorf("vouching: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.setSetting(ctx, vouchedKey, string(body)); err != nil {
+		return err
+	}
+	c.tmu.Lock()
+	c.vouched = clean
+	c.tmu.Unlock()
+	rows, err := c.db.QueryContext(ctx, `SELECT id FROM items WHERE state != ?`, StateSettled)
+	if err != nil {
+		return fmt.Errorf("vouching: finding open items: %w", err)
+	}
+	var open []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("vouching: finding open items: %w", err)
+		}
+		open = append(open, id)
+	}
+	rows.Close()
+	for _, id := range open {
+		if err := c.tallyLocked(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mayAdjudicate reports whether the dataset owner named who to adjudicate.
@@ -49,7 +140,7 @@ func (c *Curator) roleWeight(who string, total, correct int) (string, float64) {
 	switch {
 	case c.isOwner(who):
 		return RoleOwner, 1
-	case slices.Contains(c.cfg.Trusted, who):
+	case slices.Contains(c.trustedList(), who):
 		return RoleTrusted, weightFor(total, correct)
 	case correct >= c.cfg.QualifyAfter:
 		return RoleQualified, weightFor(total, correct)
