@@ -97,7 +97,10 @@ type Sync struct {
 	// inFlight holds, per peer being backfilled automatically, a channel
 	// that wakes its loop early (the peer reconnected).
 	inFlight map[peer.ID]chan struct{}
-	closed   bool
+	// peerLocks serialise backfills from one peer (automatic and called),
+	// so two never read the same cursor and fetch the same page twice.
+	peerLocks map[peer.ID]*sync.Mutex
+	closed    bool
 
 	sub    event.Subscription
 	cancel context.CancelFunc
@@ -125,7 +128,7 @@ func StartSync(ctx context.Context, h host.Host, c *Curator, cfg SyncConfig) (*S
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Sync{
 		h: h, c: c, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.MaxServing),
-		inFlight: map[peer.ID]chan struct{}{}, sub: sub, cancel: cancel,
+		inFlight: map[peer.ID]chan struct{}{}, peerLocks: map[peer.ID]*sync.Mutex{}, sub: sub, cancel: cancel,
 	}
 	h.SetStreamHandler(schemas.ProtocolCurateSync, func(st lpnet.Stream) {
 		// libp2p runs the handler; Close still waits for it.
@@ -299,7 +302,17 @@ func cursorKey(p peer.ID) string { return "sync_cursor/" + p.String() }
 // same checks as gossip. Duplicates are counted, not stored again. A
 // malformed response fails with ErrBadBackfill and stores nothing of that
 // page; pages applied before it stay (they were complete and verified).
+// Backfills from one peer run one at a time.
 func (s *Sync) Backfill(ctx context.Context, p peer.ID) (BackfillStats, error) {
+	s.mu.Lock()
+	l := s.peerLocks[p]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.peerLocks[p] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	var total BackfillStats
 	cursor, err := s.c.setting(ctx, cursorKey(p))
 	if err != nil {
