@@ -371,7 +371,13 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 			c.trustedCheck(ctx, o)
 		}
 	}
-	if n := c.verify.expire(now, c.cfg.VerifyTimeout); n > 0 {
+	timeout := c.cfg.VerifyTimeout
+	if c.cfg.TrustedFetch != nil {
+		// Long enough for the lapses that hand a check to the trusted
+		// fetcher, and its fetches: a lapsing verifier cannot void it.
+		timeout = max(timeout, time.Duration(c.cfg.Trust.MaxCheckLapses+2)*(c.cfg.LeaseTTL+c.cfg.CompleteGrace))
+	}
+	if n := c.verify.expire(now, timeout); n > 0 {
 		c.log.Warn("verification checks timed out unfinished", "checks", n)
 	}
 	if err := c.saveState(ctx); err != nil {

@@ -220,6 +220,8 @@ type verifier struct {
 	// before another is drawn; window is how close in time to the
 	// original two fetches must be to convict it (see evaluate).
 	designateFor, window time.Duration
+	// settled counts the checks that reached a verdict.
+	settled int
 }
 
 // lapse is a check a node took and never answered.
@@ -505,6 +507,7 @@ func (v *verifier) recordLocked(ck *check, node string, fp fingerprint, bytes in
 	vd := ck.evaluate(v.window)
 	if vd.done {
 		delete(v.checks, ck.key)
+		v.settled++
 	}
 	return vd
 }
@@ -744,4 +747,11 @@ func (v *verifier) unassign(node string, offers []offer) {
 			ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
 		}
 	}
+}
+
+// settledCount is how many checks reached a verdict in this process.
+func (v *verifier) settledCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.settled
 }

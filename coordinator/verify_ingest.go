@@ -92,6 +92,11 @@ func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID stri
 	}
 	hasDoc := res.Doc != nil && res.Decision != pipeline.Reject
 	rate := c.trust.sampleRate(capt.NodePeerID, j.spec.VerifySampleRate, hasDoc)
+	if transient(capt) {
+		// An error answer earns nothing and is always fetched again by
+		// another node: a fake error cannot close a URL.
+		rate = 1
+	}
 	if rate > 0 && c.verify.sampleDrawFor(j.id, key.url, capt.NodePeerID) < rate {
 		c.openCheck(j, capt, now)
 	}
