@@ -64,6 +64,12 @@ type Config struct {
 	// kept in the frontier database, so a restarted coordinator samples
 	// the same URLs.
 	VerifySecret []byte
+	// TrustedFetch fetches a page with a fetcher the coordinator runs
+	// itself; checks that keep lapsing, or find no eligible verifier, are
+	// settled with it, so a lie cannot be voided. Nil: no fallback.
+	TrustedFetch TrustedFetchFunc
+	// Trust tunes probation, adaptive sampling, lease rates and vesting.
+	Trust TrustConfig
 }
 
 // Default fills zero fields.
@@ -86,6 +92,7 @@ func (c *Config) Default() {
 	if c.VerifyTimeout == 0 {
 		c.VerifyTimeout = 2 * time.Minute
 	}
+	c.Trust.Default()
 }
 
 // Validate reports settings the service cannot run with.
@@ -105,7 +112,7 @@ func (c Config) Validate() error {
 	if c.VerifyTimeout < time.Second {
 		return fmt.Errorf("coordinator: verify timeout %s is shorter than 1s", c.VerifyTimeout)
 	}
-	return nil
+	return c.Trust.Validate()
 }
 
 // Coordinator runs crawl jobs: it seeds and schedules the frontier, leases
@@ -134,8 +141,16 @@ type Coordinator struct {
 	// waiters are live fetches waiting for a URL's capture.
 	waiters map[string][]chan liveResult
 
-	// verify holds the verification checks in progress.
-	verify *verifier
+	// verify holds the verification checks in progress, trust what is
+	// known of each node, checkLeases the leases that carry only checks
+	// and held the redirected documents waiting for a check.
+	verify      *verifier
+	trust       *trustBook
+	checkLeases checkLeaseTable
+	held        heldRedirects
+	receipts    *receiptBook
+	sweeping    atomic.Bool
+	sweepWG     sync.WaitGroup
 	// quarMu orders ingestion against quarantine: Ingest holds it shared
 	// from its quarantine test until the URL is marked done, Quarantine
 	// exclusively while it marks a peer, so every capture of a quarantined
@@ -266,6 +281,7 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 		jobs:         make(map[string]*jobState),
 		pending:      make(map[string]pendingComplete),
 		verify:       newVerifier(secret),
+		trust:        newTrustBook(cfg.Trust),
 		quarantined:  make(map[string]bool),
 		contrib:      make(map[string]map[checkKey]*contribution),
 		contribDirty: make(map[contribKey]struct{}),
@@ -282,6 +298,7 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 	if err := c.loadState(ctx); err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
+	c.setupTrust()
 	return c, nil
 }
 
@@ -395,12 +412,16 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 		return resp
 	}
 	now := time.Now()
+	if !c.admitLease(from, req, resp, now) {
+		return resp
+	}
 	switch req.Op {
 	case schemas.LeaseAcquire:
 		max := req.Max
 		if max <= 0 || max > c.cfg.MaxLeaseItems {
 			max = c.cfg.MaxLeaseItems
 		}
+		max = c.trust.leaseShare(from.String(), max)
 		lease, err := c.frontier.Lease(ctx, from.String(), max, now, c.cfg.LeaseTTL)
 		if err != nil {
 			resp.Error = "lease: " + err.Error()
@@ -429,7 +450,8 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 		entry := c.ledger.Entry(from.String())
 		resp.Ledger = &entry
 	case schemas.LeaseRenew:
-		if isVerifyLease(req.LeaseID) {
+		c.verify.extend(from.String(), req.LeaseID, now.Add(c.cfg.LeaseTTL+c.cfg.CompleteGrace))
+		if c.checkLeases.renew(req.LeaseID, from.String(), now.Add(c.cfg.LeaseTTL)) {
 			resp.LeaseID = req.LeaseID
 			resp.Deadline = now.Add(c.cfg.LeaseTTL)
 			return resp
@@ -447,7 +469,7 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 		// A verification lease has nothing to complete: its checks stay
 		// open until the captures arrive or the assignment runs out.
 		resp.LeaseID = req.LeaseID
-		if isVerifyLease(req.LeaseID) {
+		if c.checkLeases.end(req.LeaseID, from.String()) {
 			return resp
 		}
 		c.mu.Lock()
@@ -458,8 +480,11 @@ func (c *Coordinator) HandleLease(ctx context.Context, from peer.ID, req *schema
 		c.mu.Unlock()
 	case schemas.LeaseRelease:
 		// Verification items the node gives back go to another node.
+		if len(req.URLs) == 0 {
+			c.verify.releaseLease(from.String(), req.LeaseID)
+		}
 		c.verify.release(from.String(), req.URLs)
-		if isVerifyLease(req.LeaseID) {
+		if c.checkLeases.end(req.LeaseID, from.String()) {
 			resp.LeaseID = req.LeaseID
 			return resp
 		}
@@ -501,6 +526,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer c.sweepWG.Wait()
 	defer func() {
 		for _, s := range shards {
 			close(s)
@@ -530,12 +556,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			}
 			c.sweepPending(ctx, now)
 			c.scheduleRecrawls(ctx, now)
-			if n := c.verify.expire(now, c.cfg.VerifyTimeout); n > 0 {
-				c.log.Warn("verification checks timed out unfinished", "checks", n)
-				if err := c.saveState(ctx); err != nil {
-					c.log.Warn("saving timed out checks", "err", err)
-				}
-			}
+			c.sweepChecksAsync(ctx, now)
 		}
 	}
 }
@@ -620,6 +641,7 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 			return nil
 		}
 	}
+	c.admitCapture(j, capt)
 	if j.id != LiveJobID {
 		if handled, err := c.ingestVerify(ctx, capt); handled {
 			return err
@@ -667,7 +689,6 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	j.captured.Add(1)
 	j.bytes.Add(capt.BodySize)
 	j.noteNode(capt.NodePeerID, time.Now())
-	c.ledger.Credit(capt.NodePeerID, capt.BodySize)
 
 	if capt.Error == "" && capt.Status >= 200 && capt.Status < 400 {
 		if err := c.followLinks(ctx, j, capt); err != nil {
@@ -695,6 +716,9 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 			c.emitAccepted(*res.Doc)
 		}
 		return err
+	}
+	if c.holdRedirect(j, capt, pageURL, res) {
+		return c.finishHeld(ctx, j, capt)
 	}
 	switch res.Decision {
 	case pipeline.Accept:
@@ -745,11 +769,8 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	if err := c.saveState(ctx); err != nil {
 		return err
 	}
-	if pageURL != capt.URL {
-		if _, err := c.frontier.MarkDone(ctx, j.id, pageURL); err != nil {
-			return fmt.Errorf("marking %s done: %w", pageURL, err)
-		}
-	}
+	// Only the leased URL is marked done: a node cannot close a URL it
+	// was not given by claiming a redirect to it.
 	if _, err := c.frontier.MarkDone(ctx, j.id, capt.URL); err != nil {
 		return fmt.Errorf("marking %s done: %w", capt.URL, err)
 	}

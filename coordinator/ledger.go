@@ -3,6 +3,7 @@ package coordinator
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/swardnet/sward/schemas"
 )
@@ -16,6 +17,12 @@ import (
 type Ledger struct {
 	mu    sync.Mutex
 	peers map[string]*schemas.LedgerEntry
+	// escrow holds each peer's credited captures not vested yet, oldest
+	// first; vesting is how long they stay there; forfeited is what each
+	// peer lost to a confirmed lie.
+	escrow    map[string][]grant
+	vesting   time.Duration
+	forfeited map[string]Forfeit
 	// dirty holds the peers whose entries changed since they were last
 	// taken for saving.
 	dirty map[string]struct{}
@@ -29,7 +36,134 @@ const (
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{peers: make(map[string]*schemas.LedgerEntry), dirty: make(map[string]struct{})}
+	return &Ledger{peers: make(map[string]*schemas.LedgerEntry), dirty: make(map[string]struct{}),
+		escrow: make(map[string][]grant), forfeited: make(map[string]Forfeit)}
+}
+
+// grant is one credited capture in escrow.
+type grant struct {
+	at    time.Time
+	bytes int64
+}
+
+// Forfeit is what a peer lost to a confirmed lie.
+type Forfeit struct {
+	Pages  int64   `json:"pages"`
+	Bytes  int64   `json:"bytes"`
+	Points float64 `json:"points"`
+}
+
+// SetVesting sets how long credited points stay in escrow.
+func (l *Ledger) SetVesting(d time.Duration) {
+	l.mu.Lock()
+	l.vesting = d
+	l.mu.Unlock()
+}
+
+// PagePoints is what one credited capture of bytes measured bytes earns.
+func PagePoints(bytes int64) float64 {
+	return pointsPerPage + pointsPerMB*float64(bytes)/(1<<20)
+}
+
+// CreditCapture credits a capture the coordinator accepted, of bytes it
+// measured itself, into p's escrow at now, and returns p's entry.
+func (l *Ledger) CreditCapture(p string, bytes int64, now time.Time) schemas.LedgerEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entry(p)
+	e.Pages++
+	e.Bytes += bytes
+	l.escrow[p] = append(l.escrow[p], grant{at: now, bytes: bytes})
+	l.recompute(e)
+	l.dirty[p] = struct{}{}
+	return *e
+}
+
+// Statement is one peer's points split by vesting, for a node owner or
+// an auditor.
+type Statement struct {
+	Peer       string  `json:"peer"`
+	Pages      int64   `json:"pages"`
+	Bytes      int64   `json:"bytes"`
+	Points     float64 `json:"points"`
+	Vested     float64 `json:"vested"`
+	Escrow     float64 `json:"escrow"`
+	Forfeit    Forfeit `json:"forfeited"`
+	Reputation float64 `json:"reputation"`
+	// Quarantined peers keep their vested points; they earn no more.
+	Quarantined bool `json:"quarantined,omitempty"`
+}
+
+// Statement returns p's points at now.
+func (l *Ledger) Statement(p string, now time.Time) Statement {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statement(p, now)
+}
+
+func (l *Ledger) statement(p string, now time.Time) Statement {
+	e := l.entry(p)
+	st := Statement{Peer: p, Pages: e.Pages, Bytes: e.Bytes, Points: e.Points, Forfeit: l.forfeited[p],
+		Reputation: e.Reputation, Quarantined: e.Quarantined}
+	for _, g := range l.escrow[p] {
+		if now.Sub(g.at) < l.vesting {
+			st.Escrow += PagePoints(g.bytes)
+		}
+	}
+	st.Vested = st.Points - st.Escrow
+	return st
+}
+
+// Statements returns every peer's statement, highest points first.
+func (l *Ledger) Statements(now time.Time) []Statement {
+	l.mu.Lock()
+	out := make([]Statement, 0, len(l.peers))
+	for p := range l.peers {
+		out = append(out, l.statement(p, now))
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Points != out[j].Points {
+			return out[i].Points > out[j].Points
+		}
+		return out[i].Peer < out[j].Peer
+	})
+	return out
+}
+
+// ForfeitUnvested takes every point of p still in escrow at now away,
+// with its reputation, and returns what was forfeited: the penalty of a
+// confirmed lie.
+func (l *Ledger) ForfeitUnvested(p string, now time.Time) Forfeit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entry(p)
+	var f Forfeit
+	kept := l.escrow[p][:0]
+	for _, g := range l.escrow[p] {
+		if now.Sub(g.at) < l.vesting {
+			f.Pages++
+			f.Bytes += g.bytes
+			f.Points += PagePoints(g.bytes)
+			continue
+		}
+		kept = append(kept, g)
+	}
+	l.escrow[p] = kept
+	e.Pages -= f.Pages
+	e.Bytes -= f.Bytes
+	prev := l.forfeited[p]
+	prev.Pages += f.Pages
+	prev.Bytes += f.Bytes
+	prev.Points += f.Points
+	l.forfeited[p] = prev
+	// A liar's reputation is gone for good: count enough failures.
+	if need := FailuresToQuarantine(e.VerifiedPages); e.Failed < need {
+		e.Failed = need
+	}
+	l.recompute(e)
+	l.dirty[p] = struct{}{}
+	return f
 }
 
 func (l *Ledger) entry(p string) *schemas.LedgerEntry {
@@ -41,16 +175,10 @@ func (l *Ledger) entry(p string) *schemas.LedgerEntry {
 	return e
 }
 
-// Credit records a capture delivered by peer p and returns p's entry.
+// Credit records a capture delivered by peer p, vested at once, and
+// returns p's entry. The coordinator credits with CreditCapture.
 func (l *Ledger) Credit(p string, bytes int64) schemas.LedgerEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entry(p)
-	e.Pages++
-	e.Bytes += bytes
-	l.recompute(e)
-	l.dirty[p] = struct{}{}
-	return *e
+	return l.CreditCapture(p, bytes, time.Time{})
 }
 
 // Verified records the outcome of a sampled re-fetch of one of p's
@@ -111,7 +239,9 @@ func (l *Ledger) recompute(e *schemas.LedgerEntry) {
 	if e.Pages > 0 {
 		e.VerifiedShare = float64(e.VerifiedPages) / float64(e.Pages)
 	}
-	e.Points = e.Reputation * (pointsPerPage*float64(e.Pages) + pointsPerMB*float64(e.Bytes)/(1<<20))
+	// Points come from credited captures only (CreditCapture): a page
+	// point each plus their measured megabytes.
+	e.Points = pointsPerPage*float64(e.Pages) + pointsPerMB*float64(e.Bytes)/(1<<20)
 }
 
 // SetQuarantined marks p as quarantined in the ledger.

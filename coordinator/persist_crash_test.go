@@ -65,7 +65,7 @@ func TestPersistCrashChild(t *testing.T) {
 			t.Fatal("the child ran out of URLs before it was killed")
 		}
 		for k, it := range resp.Items {
-			if it.Verify {
+			if isCheckItem(c, node, it) {
 				continue
 			}
 			if err := c.Ingest(ctx, htmlCapture("k", it.URL, node.String(), article(1000*i+k, "ad", "now"))); err != nil {
@@ -136,7 +136,7 @@ func TestVerificationStateAfterKill(t *testing.T) {
 		if !strings.Contains(ct, "doc="+DocumentID("k", n)+" ") {
 			t.Errorf("contribution of %s: %s", u, ct)
 		}
-		if !strings.Contains(ct, "decision=reject") && c.verify.sampled("k", n, persistCrashRate) {
+		if !strings.Contains(ct, "decision=reject") && c.verify.sampleDrawFor("k", n, node) < c.trust.sampleRate(node, persistCrashRate, true) {
 			checks++
 			if _, ok := st.Checks["k "+n]; !ok {
 				t.Errorf("sampled URL %s has no check open", u)

@@ -37,6 +37,8 @@ func openPersistEnv(t *testing.T, dir string) *persistEnv {
 		WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
 	c, st, net := newCoordinatorOn(t, dir, f, time.Minute)
 	c.log = quietLogger()
+	// The test's nodes take whole leases though they are new.
+	c.trust.cfg.ProbationLeaseItems = 64
 	return &persistEnv{f: f, st: st, net: net, c: c}
 }
 
@@ -150,7 +152,7 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 		}
 		var got, verify []string
 		for _, it := range resp.Items {
-			if it.Verify {
+			if isCheckItem(c, node, it) {
 				// The test gives re-fetches out itself (verifyAs).
 				verify = append(verify, it.URL)
 				continue
@@ -196,39 +198,34 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 	}
 	var quarantined []string
 	c.OnQuarantine(func(p string, _ schemas.LedgerEntry) { quarantined = append(quarantined, p) })
-	// Three failed checks quarantine liarA; its unchecked page 3 goes
-	// with it.
-	for i := 0; i < 3; i++ {
-		verifyAs(c, h2, i, 200)
-		verifyAs(c, h3, i, 200)
-	}
+	// One confirmed lie quarantines liarA; its other pages go with it.
+	verifyAs(c, h2, 0, 200)
+	verifyAs(c, h3, 0, 200)
 	if !slices.Equal(quarantined, []string{liarA.String()}) {
 		t.Fatalf("quarantined %v, want liarA", quarantined)
 	}
-	// liarB fails once as the original (page 4) and once as a verifier
-	// (page 8, which h1 fetched honestly and h2 confirms).
-	verifyAs(c, h2, 4, 200)
-	verifyAs(c, h3, 4, 200)
+	// liarB fails once as a verifier (page 8, which h1 fetched honestly
+	// and h2 confirms).
 	verifyAs(c, liarB, 8, 200)
 	verifyAs(c, h2, 8, 200)
 	// Page 5: h2's fetch fails transiently, h3 contradicts liarB; the
-	// check waits for a third fetch. Pages 6 and 7 are not checked yet.
+	// check waits for a third fetch. Pages 4, 6 and 7 are not checked yet.
 	verifyAs(c, h2, 5, 503)
 	verifyAs(c, h3, 5, 200)
 
-	if e := c.Ledger().Entry(liarB.String()); e.Failed != 2 || e.VerifiedPages != 0 || e.Quarantined {
+	if e := c.Ledger().Entry(liarB.String()); e.Failed != 1 || e.VerifiedPages != 0 || e.Quarantined {
 		t.Fatalf("liarB before the restart: %+v", e)
 	}
 	if e := c.Ledger().Entry(h1.String()); e.VerifiedPages != 1 || e.Failed != 0 {
 		t.Fatalf("h1 before the restart: %+v", e)
 	}
 	before := snapshotState(c)
-	if len(before.Checks) != 3 || len(before.Quarantined) != 1 {
-		t.Fatalf("before the restart: %d checks open, quarantined %v; want pages 5-7 open, liarA", len(before.Checks), before.Quarantined)
+	if len(before.Checks) != 4 || len(before.Quarantined) != 1 {
+		t.Fatalf("before the restart: %d checks open, quarantined %v; want pages 4-7 open, liarA", len(before.Checks), before.Quarantined)
 	}
 	// Not liarA's and liarB's excluded pages: liarB's unchecked ones
 	// and h1's verified one.
-	wantContribs := []string{liarB.String() + " p " + mustNorm(t, urls[5]), liarB.String() + " p " + mustNorm(t, urls[6]),
+	wantContribs := []string{liarB.String() + " p " + mustNorm(t, urls[4]), liarB.String() + " p " + mustNorm(t, urls[5]), liarB.String() + " p " + mustNorm(t, urls[6]),
 		liarB.String() + " p " + mustNorm(t, urls[7]), h1.String() + " p " + mustNorm(t, urls[8])}
 	if got := sortedKeys(before.Contribs); !slices.Equal(got, sortedKeysOf(wantContribs)) {
 		t.Fatalf("contributions before the restart %v, want %v", got, sortedKeysOf(wantContribs))
@@ -279,24 +276,24 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 		t.Errorf("a document of liarA was reviewed in after the restart: %v", err)
 	}
 	if env2.net.IsQuarantined(liarB) {
-		t.Error("liarB is quarantined before its third failed check")
+		t.Error("liarB is quarantined before any confirmed lie")
 	}
 	// The open check of page 5 goes neither to its original node nor to
 	// the nodes that answered it; h1 may take it.
 	n5 := mustNorm(t, urls[5])
 	for _, p := range []peer.ID{liarB, h2, h3} {
-		for _, o := range c2.verify.candidates(p.String(), time.Now(), 10) {
+		for _, o := range c2.verify.candidates(p.String(), time.Now(), 10, nil) {
 			if o.key.url == n5 {
 				t.Errorf("the check of page 5 is offered to %s again", p)
 			}
 		}
 	}
-	if prog, err := c2.Progress(ctx, "p"); err != nil || prog.Verifying != 3 {
-		t.Errorf("progress after the restart %+v (%v), want 3 checks open", prog, err)
+	if prog, err := c2.Progress(ctx, "p"); err != nil || prog.Verifying != 4 {
+		t.Errorf("progress after the restart %+v (%v), want 4 checks open", prog, err)
 	}
 
-	// The third fetch of page 5 sides with h3: liarB fails its third
-	// check and is quarantined; page 5 (the verdict) and pages 6 and 7
+	// The third fetch of page 5 sides with h3: liarB's lie is confirmed
+	// and it is quarantined; page 5 (the verdict) and pages 4, 6 and 7
 	// (contributions recorded before the restart) leave the dataset, and
 	// every excluded URL is queued again.
 	var excluded []string
@@ -308,16 +305,16 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 		t.Fatalf("quarantined after the restart %v, want liarB", quarantined2)
 	}
 	if e := c2.Ledger().Entry(liarB.String()); e.Failed != 3 || !e.Quarantined {
-		t.Errorf("liarB after its third failed check: %+v", e)
+		t.Errorf("liarB after its confirmed lie: %+v", e)
 	}
-	wantExcluded := []string{DocumentID("p", mustNorm(t, urls[5])), DocumentID("p", mustNorm(t, urls[6])), DocumentID("p", mustNorm(t, urls[7]))}
+	wantExcluded := []string{DocumentID("p", mustNorm(t, urls[4])), DocumentID("p", mustNorm(t, urls[5])), DocumentID("p", mustNorm(t, urls[6])), DocumentID("p", mustNorm(t, urls[7]))}
 	if !slices.Equal(sortedKeysOf(excluded), sortedKeysOf(wantExcluded)) {
-		t.Errorf("excluded %v, want pages 5, 6 and 7 %v", excluded, wantExcluded)
+		t.Errorf("excluded %v, want pages 4 to 7 %v", excluded, wantExcluded)
 	}
 	// Each page left one record (document or reject) in the dataset
 	// unless the pipeline sent it to review.
 	records := 0
-	for _, k := range []int{5, 6, 7} {
+	for _, k := range []int{4, 5, 6, 7} {
 		if !strings.Contains(before.Contribs[liarB.String()+" p "+mustNorm(t, urls[k])], "decision=review") {
 			records++
 		}
@@ -328,11 +325,14 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 	if s := snapshotState(c2); len(s.Checks) != 0 {
 		t.Errorf("checks of liarB's pages still open: %v", s.Checks)
 	}
-	resp := c2.HandleLease(ctx, h1, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 20})
+	// h1 is on probation: it takes a few URLs a lease.
 	var requeued []string
-	for _, it := range resp.Items {
-		if !it.Verify {
-			requeued = append(requeued, it.URL)
+	for range 4 {
+		resp := c2.HandleLease(ctx, h1, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 20})
+		for _, it := range resp.Items {
+			if !isCheckItem(c2, h1, it) {
+				requeued = append(requeued, it.URL)
+			}
 		}
 	}
 	if want := urls[0:8]; !slices.Equal(sortedKeysOf(requeued), sortedKeysOf(want)) {
@@ -586,7 +586,7 @@ func TestRestoredCheckTimeoutStartsAtRestore(t *testing.T) {
 	old := &check{key: checkKey{job: "j", url: "http://127.0.0.1/old"}, url: "http://127.0.0.1/old", orig: "O", created: now.Add(-time.Hour)}
 	v.restore([]*check{old}, now)
 	newer := newCheck(v, "http://127.0.0.1/new", "O", article(1, "", ""), now)
-	if got := v.candidates("A", now, 10); len(got) != 2 || got[0].key != old.key || got[1].key != newer {
+	if got := v.candidates("A", now, 10, nil); len(got) != 2 || got[0].key != old.key || got[1].key != newer {
 		t.Fatalf("candidates %+v, want the restored check first", got)
 	}
 	if n := v.expire(now.Add(30*time.Second), time.Minute); n != 0 {

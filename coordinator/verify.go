@@ -34,8 +34,16 @@ const (
 type fingerprint struct {
 	status int
 	// sig is the MinHash signature of the page's main text; nil when the
-	// page had none.
+	// page had none. It is what a saved check keeps (see persist.go).
 	sig []uint64
+	// shingles are the sorted hashes of the main text's 3-word shingles,
+	// compared by containment (verify_compare.go); nil for a fingerprint
+	// loaded from the database, which is compared by sig.
+	shingles []uint64
+	// final is the normalised URL the fetch was redirected to, or "".
+	final string
+	// failed marks a fetch that says nothing about the page (transient).
+	failed bool
 }
 
 // transient reports a fetch that says nothing about the page (network
@@ -74,9 +82,17 @@ func mainText(c *schemas.Capture) string {
 // fingerprintOf computes a capture's fingerprint with the verification
 // MinHash.
 func (v *verifier) fingerprintOf(c *schemas.Capture) fingerprint {
-	fp := fingerprint{status: c.Status}
+	fp := fingerprint{status: c.Status, failed: transient(c)}
+	if c.FinalURL != "" {
+		if n, err := NormalizeURL(c.FinalURL); err == nil {
+			if u, err := NormalizeURL(c.URL); err != nil || u != n {
+				fp.final = n
+			}
+		}
+	}
 	if text := mainText(c); strings.TrimSpace(text) != "" {
 		fp.sig = v.minhash.Key(text).Signature
+		fp.shingles = shinglesOf(text)
 	}
 	return fp
 }
@@ -84,7 +100,13 @@ func (v *verifier) fingerprintOf(c *schemas.Capture) fingerprint {
 // agree compares two fingerprints and returns whether they agree and
 // their similarity.
 func agree(a, b fingerprint) (bool, float64) {
+	if a.final != b.final {
+		// A redirect only one fetch saw: the page is not the same.
+		return false, 0
+	}
 	switch {
+	case a.shingles != nil && b.shingles != nil:
+		return containmentAgree(a.shingles, b.shingles)
 	case a.sig != nil && b.sig != nil:
 		s := pipeline.Similarity(a.sig, b.sig)
 		return s >= AgreeSimilarity, s
@@ -105,7 +127,13 @@ type fetchResult struct {
 	node  string
 	fp    fingerprint
 	bytes int64
+	// at is when the coordinator recorded the fetch (zero for one loaded
+	// from the database, which counts as close in time).
+	at time.Time
 }
+
+// trustedNode names the coordinator's own trusted fetcher in checks.
+const trustedNode = "coordinator-trusted-fetcher"
 
 // check is one sampled capture under verification. Open checks survive a
 // coordinator restart: saveState keeps everything but the assignment in
@@ -130,9 +158,19 @@ type check struct {
 	// tried holds every node that was given the check and answered, so no
 	// node verifies a page twice.
 	tried map[string]bool
-	// assigned is the node currently asked to fetch, until assignedUntil.
+	// assigned is the node currently asked to fetch, until assignedUntil,
+	// in lease assignedLease.
 	assigned      string
 	assignedUntil time.Time
+	assignedLease string
+	// designated is the verifier drawn at random for the next fetch, at
+	// designatedAt; only it is offered the check (see candidates).
+	designated   string
+	designatedAt time.Time
+	// lapses counts assignments that ran out unanswered.
+	lapses int
+	// trustedBusy is set while the trusted fetcher fetches the page.
+	trustedBusy bool
 }
 
 // party is a node and the bytes its fetch delivered.
@@ -146,8 +184,14 @@ type verdict struct {
 	key  checkKey
 	orig string
 	done bool
-	// inconclusive is set when three fetches did not produce a majority.
+	// inconclusive is set when three fetches did not produce a majority,
+	// or when the two that agree against the original were fetched too
+	// long after it.
 	inconclusive bool
+	// origFailed is set when the original was an error answer and a
+	// verifier fetched the page: the URL is fetched again, nobody is
+	// convicted (servers fail now and then).
+	origFailed bool
 	// origLied is set when two other nodes agreed against the original.
 	origLied bool
 	// origVerified is set when the original was confirmed.
@@ -169,6 +213,21 @@ type verifier struct {
 	// last taken for saving. Assignments are not saved and do not mark a
 	// check.
 	dirty map[checkKey]struct{}
+	// lapsed holds the assignments that ran out unanswered since
+	// takeLapses last drained it.
+	lapsed []lapse
+	// designateFor is how long a drawn verifier has to ask for work
+	// before another is drawn; window is how close in time to the
+	// original two fetches must be to convict it (see evaluate).
+	designateFor, window time.Duration
+	// settled counts the checks that reached a verdict.
+	settled int
+}
+
+// lapse is a check a node took and never answered.
+type lapse struct {
+	node string
+	key  checkKey
 }
 
 func newVerifier(secret []byte) *verifier {
@@ -177,6 +236,9 @@ func newVerifier(secret []byte) *verifier {
 		minhash: pipeline.NewDedup(verifyNGram, verifyBands, verifyRows),
 		checks:  make(map[checkKey]*check),
 		dirty:   make(map[checkKey]struct{}),
+
+		designateFor: 30 * time.Second,
+		window:       10 * time.Minute,
 	}
 }
 
@@ -185,8 +247,17 @@ func newVerifier(secret []byte) *verifier {
 // nodes, who do not know the secret, cannot tell which captures will be
 // checked.
 func (v *verifier) sampleDraw(job, norm string) float64 {
+	return v.sampleDrawFor(job, norm, "")
+}
+
+// sampleDrawFor is sampleDraw for one node's capture: every node's fetch
+// of a URL has a draw of its own.
+func (v *verifier) sampleDrawFor(job, norm, node string) float64 {
 	m := hmac.New(sha256.New, v.secret)
 	m.Write([]byte("sward/verify\x00" + job + "\x00" + norm))
+	if node != "" {
+		m.Write([]byte("\x00" + node))
+	}
 	sum := m.Sum(nil)
 	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / float64(uint64(1)<<53)
 }
@@ -222,19 +293,62 @@ type offer struct {
 	depth int
 }
 
-// candidates lists up to max checks node may fetch now: never the
-// original's node, never a node that already fetched the page, and not a
-// check another node is working on. Oldest first.
-func (v *verifier) candidates(node string, now time.Time, max int) []offer {
+// picker draws a verifier for a check at random among the nodes eligible
+// for it, or returns "" when none is; still reports whether a drawn
+// verifier is still eligible.
+type picker struct {
+	draw  func(ck *check) string
+	still func(ck *check, node string) bool
+}
+
+// lapseLocked files an assignment that ran out unanswered: the node is
+// never offered the check again and is blamed (takeLapses). v.mu held.
+func (v *verifier) lapseLocked(ck *check, now time.Time) {
+	if ck.assigned == "" || !now.After(ck.assignedUntil) {
+		return
+	}
+	ck.tried[ck.assigned] = true
+	ck.lapses++
+	v.lapsed = append(v.lapsed, lapse{node: ck.assigned, key: ck.key})
+	ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+	ck.designated = ""
+	v.dirty[ck.key] = struct{}{}
+}
+
+// takeLapses files every assignment that ran out by now and returns the
+// lapses filed since the last call.
+func (v *verifier) takeLapses(now time.Time) []lapse {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ck := range v.checks {
+		v.lapseLocked(ck, now)
+	}
+	out := v.lapsed
+	v.lapsed = nil
+	return out
+}
+
+// candidates lists up to max checks node may fetch now: those whose
+// drawn verifier is node. A check without a verifier, or whose verifier
+// did not ask within designateFor, gets one drawn by pick; the original's
+// node, nodes that already fetched or lapsed the page and a check another
+// node is working on are never offered. Oldest first.
+func (v *verifier) candidates(node string, now time.Time, max int, pick *picker) []offer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []*check
 	for _, ck := range v.checks {
-		if ck.orig == node || ck.tried[node] {
+		v.lapseLocked(ck, now)
+		if ck.orig == node || ck.tried[node] || ck.assigned != "" || ck.trustedBusy {
 			continue
 		}
-		if ck.assigned != "" && now.Before(ck.assignedUntil) {
-			continue
+		if pick != nil {
+			if ck.designated == "" || ck.tried[ck.designated] || now.Sub(ck.designatedAt) > v.designateFor || !pick.still(ck, ck.designated) {
+				ck.designated, ck.designatedAt = pick.draw(ck), now
+			}
+			if ck.designated != node {
+				continue
+			}
 		}
 		out = append(out, ck)
 	}
@@ -268,28 +382,56 @@ func checkBefore(a, b *check) bool {
 	return a.key.url < b.key.url
 }
 
-// assign gives the offered checks to node until until, and returns those
-// it got (another node may have taken one meanwhile).
-func (v *verifier) assign(node string, offers []offer, now, until time.Time) []offer {
+// assign gives the offered checks to node until until, in lease leaseID,
+// and returns those it got (another node may have taken one meanwhile).
+func (v *verifier) assign(node string, offers []offer, now, until time.Time, leaseID ...string) []offer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	lid := ""
+	if len(leaseID) > 0 {
+		lid = leaseID[0]
+	}
 	var got []offer
 	for _, o := range offers {
 		ck := v.checks[o.key]
-		if ck == nil || ck.orig == node || ck.tried[node] {
+		if ck == nil || ck.orig == node || ck.tried[node] || ck.trustedBusy {
 			continue
 		}
-		if ck.assigned != "" && now.Before(ck.assignedUntil) {
+		v.lapseLocked(ck, now)
+		if ck.assigned != "" || ck.tried[node] {
 			continue
 		}
-		ck.assigned, ck.assignedUntil = node, until
+		ck.assigned, ck.assignedUntil, ck.assignedLease = node, until, lid
 		got = append(got, o)
 	}
 	return got
 }
 
+// setLease names the lease that carries node's assigned checks of offers.
+func (v *verifier) setLease(node, leaseID string, offers []offer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, o := range offers {
+		if ck := v.checks[o.key]; ck != nil && ck.assigned == node {
+			ck.assignedLease = leaseID
+		}
+	}
+}
+
+// extend keeps node's checks in lease leaseID assigned until until: the
+// node renewed the lease that carries them.
+func (v *verifier) extend(node, leaseID string, until time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ck := range v.checks {
+		if ck.assigned == node && ck.assignedLease == leaseID && until.After(ck.assignedUntil) {
+			ck.assignedUntil = until
+		}
+	}
+}
+
 // release gives back the checks of the named URLs node was assigned and
-// will not fetch.
+// will not fetch. The node is not blamed, but never offered them again.
 func (v *verifier) release(node string, urls []string) {
 	names := make(map[string]bool, len(urls))
 	for _, u := range urls {
@@ -301,7 +443,22 @@ func (v *verifier) release(node string, urls []string) {
 	defer v.mu.Unlock()
 	for _, ck := range v.checks {
 		if ck.assigned == node && names[ck.key.url] {
-			ck.assigned, ck.assignedUntil = "", time.Time{}
+			ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+			ck.tried[node] = true
+			ck.designated = ""
+		}
+	}
+}
+
+// releaseLease gives back every check node holds in lease leaseID.
+func (v *verifier) releaseLease(node, leaseID string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ck := range v.checks {
+		if ck.assigned == node && ck.assignedLease == leaseID {
+			ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+			ck.tried[node] = true
+			ck.designated = ""
 		}
 	}
 }
@@ -315,9 +472,18 @@ func (v *verifier) isAssigned(key checkKey, node string) bool {
 	return ck != nil && ck.assigned == node
 }
 
+// isCheck reports whether a check of key is open (for tests and the held
+// redirects).
+func (v *verifier) isOpen(key checkKey) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.checks[key] != nil
+}
+
 // record files node's verification fetch of key. matched is false when no
 // check of key has node assigned (the capture is not a verification
-// fetch). A transient fetch is set aside and the check offered again.
+// fetch). A transient fetch of a page whose original was not an error is
+// set aside and the check offered again.
 func (v *verifier) record(key checkKey, node string, fp fingerprint, bytes int64, isTransient bool) (vd verdict, matched bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -325,26 +491,85 @@ func (v *verifier) record(key checkKey, node string, fp fingerprint, bytes int64
 	if ck == nil || ck.assigned != node {
 		return verdict{}, false
 	}
-	ck.assigned, ck.assignedUntil = "", time.Time{}
+	ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+	ck.designated = ""
 	ck.tried[node] = true
-	v.dirty[key] = struct{}{}
-	if isTransient {
+	return v.recordLocked(ck, node, fp, bytes, isTransient, time.Now()), true
+}
+
+func (v *verifier) recordLocked(ck *check, node string, fp fingerprint, bytes int64, isTransient bool, now time.Time) verdict {
+	v.dirty[ck.key] = struct{}{}
+	fp.failed = fp.failed || isTransient
+	if fp.failed && !ck.origFP.failed {
+		return verdict{key: ck.key, orig: ck.orig}
+	}
+	ck.fetches = append(ck.fetches, fetchResult{node: node, fp: fp, bytes: bytes, at: now})
+	vd := ck.evaluate(v.window)
+	if vd.done {
+		delete(v.checks, ck.key)
+		v.settled++
+	}
+	return vd
+}
+
+// trustedDue lists the checks the trusted fetcher should fetch now, and
+// marks them busy: those that lapsed maxLapses times, and those open
+// longer than wait with no eligible verifier drawn.
+func (v *verifier) trustedDue(now time.Time, maxLapses int, wait time.Duration) []offer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []offer
+	for _, ck := range v.checks {
+		v.lapseLocked(ck, now)
+		if ck.trustedBusy || ck.assigned != "" {
+			continue
+		}
+		if ck.lapses >= maxLapses || (ck.designated == "" && now.Sub(ck.opened) > wait) {
+			ck.trustedBusy = true
+			out = append(out, offer{key: ck.key, url: ck.url, host: ck.host, depth: ck.depth})
+		}
+	}
+	return out
+}
+
+// recordTrusted files the trusted fetcher's fetch of key (ok false when
+// the fetch failed: the check waits for the next try).
+func (v *verifier) recordTrusted(key checkKey, fp fingerprint, bytes int64, ok bool) (verdict, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ck := v.checks[key]
+	if ck == nil {
+		return verdict{}, false
+	}
+	ck.trustedBusy = false
+	if !ok {
 		return verdict{key: key, orig: ck.orig}, true
 	}
-	ck.fetches = append(ck.fetches, fetchResult{node: node, fp: fp, bytes: bytes})
-	vd = ck.evaluate()
-	if vd.done {
-		delete(v.checks, key)
-	}
-	return vd, true
+	return v.recordLocked(ck, trustedNode, fp, bytes, false, time.Now()), true
 }
 
 // evaluate decides a check from its fetches: one agreeing re-fetch
 // confirms the original; after a disagreement a third fetch sides with
-// one of the two, and the node it contradicts lied.
-func (ck *check) evaluate() verdict {
+// one of the two, and the node it contradicts lied. Two fetches that
+// agree against the original convict it only when both were made within
+// window of the original; later, the page may simply have changed.
+func (ck *check) evaluate(window time.Duration) verdict {
 	vd := verdict{key: ck.key, orig: ck.orig}
 	origin := party{ck.orig, ck.origBytes}
+	if ck.origFP.failed {
+		// An error answer: one fetch that got the page, or one more error,
+		// settles it.
+		f := ck.fetches[len(ck.fetches)-1]
+		vd.done = true
+		if f.fp.failed {
+			vd.origVerified = true
+			vd.pass = []party{origin, {f.node, f.bytes}}
+		} else {
+			vd.origFailed = true
+			vd.pass = []party{{f.node, f.bytes}}
+		}
+		return vd
+	}
 	switch len(ck.fetches) {
 	case 0:
 		return vd
@@ -364,11 +589,16 @@ func (ck *check) evaluate() verdict {
 	_, s0 := agree(ck.origFP, f1.fp)
 	vd.sims = []float64{s0, s1, s2}
 	vd.done = true
+	late := func(f fetchResult) bool { return !f.at.IsZero() && f.at.Sub(ck.created) > window }
 	switch {
 	case withOrig && !withFirst:
 		vd.origVerified = true
 		vd.pass = []party{origin, {f2.node, f2.bytes}}
 		vd.fail = []party{{f1.node, f1.bytes}}
+	case withFirst && !withOrig && (late(f1) || late(f2)):
+		// The page changed since, or the original lied: no telling.
+		vd.inconclusive = true
+		vd.pass = []party{{f1.node, f1.bytes}, {f2.node, f2.bytes}}
 	case withFirst && !withOrig:
 		vd.origLied = true
 		vd.pass = []party{{f1.node, f1.bytes}, {f2.node, f2.bytes}}
@@ -377,6 +607,7 @@ func (ck *check) evaluate() verdict {
 		// All three agree, or none do (a page that changes on every
 		// fetch): nobody can be blamed.
 		vd.inconclusive = true
+		vd.pass = []party{{f1.node, f1.bytes}, {f2.node, f2.bytes}}
 	}
 	return vd
 }
@@ -388,7 +619,7 @@ func (v *verifier) expire(now time.Time, timeout time.Duration) int {
 	defer v.mu.Unlock()
 	n := 0
 	for k, ck := range v.checks {
-		if now.Sub(ck.opened) > timeout {
+		if now.Sub(ck.opened) > timeout && !ck.trustedBusy {
 			delete(v.checks, k)
 			v.dirty[k] = struct{}{}
 			n++
@@ -436,7 +667,10 @@ func (v *verifier) dropNode(node string) {
 		}
 		ck.fetches = kept
 		if ck.assigned == node {
-			ck.assigned, ck.assignedUntil = "", time.Time{}
+			ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+		}
+		if ck.designated == node {
+			ck.designated = ""
 		}
 	}
 }
@@ -501,4 +735,23 @@ func (v *verifier) restore(cks []*check, now time.Time) {
 		ck.opened = now
 		v.checks[ck.key] = ck
 	}
+}
+
+// unassign takes back checks assigned to node that could not be placed in
+// its lease: it was never told of them, so it may be offered them again.
+func (v *verifier) unassign(node string, offers []offer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, o := range offers {
+		if ck := v.checks[o.key]; ck != nil && ck.assigned == node {
+			ck.assigned, ck.assignedUntil, ck.assignedLease = "", time.Time{}, ""
+		}
+	}
+}
+
+// settledCount is how many checks reached a verdict in this process.
+func (v *verifier) settledCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.settled
 }

@@ -76,16 +76,41 @@ func leasedKey(job, rawURL string) (checkKey, error) {
 	return checkKey{job: job, url: n}, nil
 }
 
-// noteCapture records what a (non-live) capture contributed and, when the
-// capture produced a document and its URL is in the job's sample, opens a
-// verification check. Ingest calls it holding quarMu shared.
+// noteCapture records what a (non-live) capture contributed, credits
+// it (an error answer earns nothing) and, when the capture is in its
+// node's sample, opens a verification check. Ingest calls it holding
+// quarMu shared.
 func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID string, res pipeline.Result) {
+	now := time.Now()
 	key, err := leasedKey(j.id, capt.URL)
 	if err != nil {
 		return
 	}
-	now := time.Now()
+	c.recordContribution(j, capt, docID, res, now)
+	if !transient(capt) {
+		c.creditCapture(capt.NodePeerID, key, capt.URL, capt.BodySize, capt.BodySHA256, now)
+	}
+	hasDoc := res.Doc != nil && res.Decision != pipeline.Reject
+	rate := c.trust.sampleRate(capt.NodePeerID, j.spec.VerifySampleRate, hasDoc)
+	if transient(capt) {
+		// An error answer earns nothing and is always fetched again by
+		// another node: a fake error cannot close a URL.
+		rate = 1
+	}
+	if rate > 0 && c.verify.sampleDrawFor(j.id, key.url, capt.NodePeerID) < rate {
+		c.openCheck(j, capt, now)
+	}
+}
+
+// recordContribution files what capt put into j's dataset, so it can be
+// taken out again if its node lied.
+func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, docID string, res pipeline.Result, now time.Time) {
+	key, err := leasedKey(j.id, capt.URL)
+	if err != nil {
+		return
+	}
 	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
 	m := c.contrib[capt.NodePeerID]
 	if m == nil {
 		m = make(map[checkKey]*contribution)
@@ -93,22 +118,37 @@ func (c *Coordinator) noteCapture(j *jobState, capt *schemas.Capture, docID stri
 	}
 	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey}
 	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
-	c.contribMu.Unlock()
+}
 
-	if res.Doc == nil || res.Decision == pipeline.Reject || !c.verify.sampled(j.id, key.url, j.spec.VerifySampleRate) {
-		return
+// openCheck starts a verification check of capt; false when one of its
+// URL is open already.
+func (c *Coordinator) openCheck(j *jobState, capt *schemas.Capture, now time.Time) bool {
+	key, err := leasedKey(j.id, capt.URL)
+	if err != nil {
+		return false
 	}
 	host, err := HostKey(capt.URL)
 	if err != nil {
-		return
+		return false
 	}
-	if c.verify.add(&check{
+	if !c.verify.add(&check{
 		key: key, url: capt.URL, host: host, depth: capt.Depth,
 		orig: capt.NodePeerID, origFP: c.verify.fingerprintOf(capt), origBytes: capt.BodySize,
 		created: now,
 	}) {
-		c.log.Debug("capture sampled for verification", "job", j.id, "url", capt.URL, "node", capt.NodePeerID)
+		return false
 	}
+	c.log.Debug("capture sampled for verification", "job", j.id, "url", capt.URL, "node", capt.NodePeerID)
+	return true
+}
+
+// creditCapture credits node for one accepted fetch of measured bytes,
+// into escrow, and signs a receipt for it.
+func (c *Coordinator) creditCapture(node string, key checkKey, rawURL string, bytes int64, sha string, now time.Time) {
+	c.ledger.CreditCapture(node, bytes, now)
+	c.trust.credit(node)
+	c.receipts.issue(Receipt{Peer: node, Job: key.job, URL: rawURL, SHA256: sha, Bytes: bytes,
+		Points: PagePoints(bytes), At: now.UTC(), VestsAt: now.Add(c.cfg.Trust.Vesting).UTC()})
 }
 
 // forgetContributions stops tracking a job's contributions recorded
@@ -140,8 +180,8 @@ func (c *Coordinator) ingestVerify(ctx context.Context, capt *schemas.Capture) (
 	if c.isQuarantined(capt.NodePeerID) {
 		return true, nil
 	}
-	// A verification fetch is work like any other capture.
-	c.ledger.Credit(capt.NodePeerID, capt.BodySize)
+	// A verification fetch is work like any other capture, credited once
+	// the check's verdict says it was honest (applyVerdict).
 	fp := c.verify.fingerprintOf(capt)
 	vd, ok := c.verify.record(key, capt.NodePeerID, fp, capt.BodySize, transient(capt))
 	if !ok {
@@ -152,37 +192,71 @@ func (c *Coordinator) ingestVerify(ctx context.Context, capt *schemas.Capture) (
 	return true, c.applyVerdict(ctx, vd)
 }
 
-// applyVerdict books a settled check in the ledger, takes out a page its
-// node was caught altering and quarantines nodes whose reputation fell
-// below the threshold. The check's new state, the ledger and the
-// contribution records are saved before anyone is quarantined.
+// applyVerdict books a settled check: verifiers' fetches are credited,
+// a held redirected document is stored or dropped, the ledger records who
+// passed and failed, a node convicted of a lie forfeits its unvested
+// points and is quarantined at once, and a node whose reputation fell
+// below the threshold is quarantined. The check's new state, the ledger
+// and the contribution records are saved before anyone is quarantined.
 func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	log := c.log.With("job", vd.key.job, "url", vd.key.url)
-	switch {
-	case !vd.done:
+	if !vd.done {
 		if len(vd.sims) > 0 {
 			log.Info("verification disagrees; asking a third node", "node", vd.orig, "similarity", vd.sims[0])
 		}
 		return c.saveState(ctx)
+	}
+	now := time.Now()
+	var errs []error
+	for _, p := range vd.pass {
+		if p.node != vd.orig && p.node != trustedNode {
+			c.creditCapture(p.node, vd.key, vd.key.url, p.bytes, "", now)
+		}
+	}
+	if err := c.settleHeld(ctx, vd); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
 	case vd.inconclusive:
-		log.Info("verification inconclusive: no two fetches agree alone", "node", vd.orig, "similarities", vd.sims)
-		return c.saveState(ctx)
+		log.Info("verification inconclusive: no two fetches close in time agree alone", "node", vd.orig, "similarities", vd.sims)
+		return errors.Join(append(errs, c.saveState(ctx))...)
+	case vd.origFailed:
+		// An error answer for a page a verifier fetched: fetch it again,
+		// and sample the node more.
+		log.Info("error answer contradicted by a verifier; page queued again", "node", vd.orig)
+		c.trust.failedCheck(vd.orig)
+		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
+			errs = append(errs, err)
+		}
+		return errors.Join(append(errs, c.saveState(ctx))...)
 	}
 	if vd.origVerified {
 		c.markVerified(vd.orig, vd.key)
+		c.trust.verifiedOwn(vd.orig)
 	}
 	for _, p := range vd.pass {
-		c.ledger.Verified(p.node, p.bytes, true)
+		if p.node != trustedNode {
+			c.ledger.Verified(p.node, p.bytes, true)
+		}
 	}
 	var quarantine []string
 	for _, p := range vd.fail {
+		if p.node == trustedNode {
+			continue
+		}
+		c.trust.failedCheck(p.node)
 		e := c.ledger.Verified(p.node, p.bytes, false)
 		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
+		if vd.origLied && p.node == vd.orig {
+			f := c.ledger.ForfeitUnvested(p.node, now)
+			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", p.node, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
+			quarantine = append(quarantine, p.node)
+			continue
+		}
 		if ShouldQuarantine(e) {
 			quarantine = append(quarantine, p.node)
 		}
 	}
-	var errs []error
 	if vd.origLied {
 		// exclude saves the state once the page is out.
 		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
@@ -322,16 +396,16 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			}
 			continue
 		}
-		ids := make([]string, len(ts))
-		for i, t := range ts {
-			ids[i] = t.ct.docID
-		}
-		if _, err := j.dataset.Remove(ctx, ids...); err != nil {
-			errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
-			continue
-		}
 		for _, t := range ts {
-			if !t.ct.restored {
+			// One at a time: a page another node stored first (the same
+			// ID) was never this node's row, and is neither removed nor
+			// uncounted.
+			removed, err := j.dataset.Remove(ctx, t.ct.docID)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
+				continue
+			}
+			if !t.ct.restored && removed > 0 {
 				switch t.ct.decision {
 				case pipeline.Accept:
 					j.accepted.Add(-1)

@@ -213,7 +213,7 @@ func TestThirdFetchBreaksTie(t *testing.T) {
 	}{
 		{"the first verifier lied", page, lie, other, false, true, false, []string{"O", "V2"}, []string{"V1"}},
 		{"the original lied", lie, page, other, true, false, false, []string{"V1", "V2"}, []string{"O"}},
-		{"nobody agrees", page, lie, article(8, "", ""), false, false, true, nil, nil},
+		{"nobody agrees", page, lie, article(8, "", ""), false, false, true, []string{"V1", "V2"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,10 +224,10 @@ func TestThirdFetchBreaksTie(t *testing.T) {
 			if vd.done {
 				t.Fatalf("one disagreeing fetch settled the check: %+v", vd)
 			}
-			if c := v.candidates("V1", now, 10); len(c) != 0 {
+			if c := v.candidates("V1", now, 10, nil); len(c) != 0 {
 				t.Fatal("the third fetch was offered to the first verifier")
 			}
-			if c := v.candidates("O", now, 10); len(c) != 0 {
+			if c := v.candidates("O", now, 10, nil); len(c) != 0 {
 				t.Fatal("the third fetch was offered to the original node")
 			}
 			vd = fetchAs(t, v, key, "V2", tc.third, now)
@@ -252,28 +252,31 @@ func TestVerifierNeverGoesToTheSameNode(t *testing.T) {
 	now := time.Now()
 	page := article(1, "", "")
 	key := newCheck(v, "http://127.0.0.1/a", "O", page, now)
-	if c := v.candidates("O", now, 10); len(c) != 0 {
+	if c := v.candidates("O", now, 10, nil); len(c) != 0 {
 		t.Fatalf("the original node is offered its own page: %+v", c)
 	}
 	if got := v.assign("O", []offer{{key: key}}, now, now.Add(time.Minute)); len(got) != 0 {
 		t.Fatal("the original node was assigned its own page")
 	}
-	if got := v.assign("A", v.candidates("A", now, 10), now, now.Add(time.Minute)); len(got) != 1 {
+	if got := v.assign("A", v.candidates("A", now, 10, nil), now, now.Add(time.Minute)); len(got) != 1 {
 		t.Fatalf("A got %d checks, want 1", len(got))
 	}
-	if c := v.candidates("B", now, 10); len(c) != 0 {
+	if c := v.candidates("B", now, 10, nil); len(c) != 0 {
 		t.Fatal("a check assigned to A was offered to B")
 	}
 	if _, ok := v.record(key, "B", fingerprint{}, 0, false); ok {
 		t.Fatal("a capture by an unassigned node was taken as a verification")
 	}
-	// A gives up (lease released): someone else may take it, A may not
-	// take it twice once it has answered.
+	// A gives up (lease released): someone else may take it, A never
+	// again.
 	v.release("A", []string{"http://127.0.0.1/a"})
-	if c := v.candidates("B", now, 10); len(c) != 1 {
+	if c := v.candidates("B", now, 10, nil); len(c) != 1 {
 		t.Fatal("a released check is not offered again")
 	}
-	vd := fetchAs(t, v, key, "A", page, now)
+	if c := v.candidates("A", now, 10, nil); len(c) != 0 {
+		t.Fatal("a released check is offered again to the node that gave it back")
+	}
+	vd := fetchAs(t, v, key, "B", page, now)
 	if !vd.done || !vd.origVerified {
 		t.Fatalf("an agreeing re-fetch did not verify the original: %+v", vd)
 	}
@@ -283,13 +286,19 @@ func TestVerifierNeverGoesToTheSameNode(t *testing.T) {
 	if vd, ok := v.record(key2, "A", fingerprint{}, 0, true); !ok || vd.done {
 		t.Fatalf("transient fetch: ok=%v verdict %+v", ok, vd)
 	}
-	if c := v.candidates("A", now, 10); len(c) != 0 {
+	if c := v.candidates("A", now, 10, nil); len(c) != 0 {
 		t.Fatal("a node that already answered is asked again")
 	}
 	// An assignment that ran out goes to another node.
 	v.assign("B", []offer{{key: key2}}, now, now.Add(time.Second))
-	if c := v.candidates("C", now.Add(2*time.Second), 10); len(c) != 1 {
+	if c := v.candidates("C", now.Add(2*time.Second), 10, nil); len(c) != 1 {
 		t.Fatal("an expired assignment is not offered again")
+	}
+	if c := v.candidates("B", now.Add(2*time.Second), 10, nil); len(c) != 0 {
+		t.Fatal("a lapsed check is offered again to the node that let it lapse")
+	}
+	if l := v.takeLapses(now.Add(2 * time.Second)); len(l) != 1 || l[0].node != "B" {
+		t.Fatalf("lapses %+v, want one of B", l)
 	}
 	if n := v.expire(now.Add(time.Hour), time.Minute); n != 1 || v.pending("j") != 0 {
 		t.Fatalf("expire dropped %d, %d pending", n, v.pending("j"))
@@ -426,7 +435,7 @@ func TestVerificationThroughLeases(t *testing.T) {
 			if p == liar {
 				body = altered(body)
 			}
-			if it.Verify {
+			if isCheckItem(c, p, it) {
 				verify++
 				if origBy[it.URL] == p {
 					t.Fatalf("%s asked to verify its own capture of %s", p, it.URL)
@@ -471,7 +480,7 @@ func TestVerificationThroughLeases(t *testing.T) {
 			}
 			resp := acquire(p)
 			for _, it := range resp.Items {
-				if !it.Verify {
+				if !isCheckItem(c, p, it) {
 					continue
 				}
 				if fetchedBy[it.URL][p.String()] {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/swardnet/sward/schemas"
 )
@@ -299,4 +301,18 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return err
+}
+
+// PeerAddr returns the IP address of a connection to p, if there is one:
+// the coordinator keeps a check's verifiers off the network of the node
+// whose capture they check (coordinator.PeerAddresser).
+func (h *Host) PeerAddr(p peer.ID) (netip.Addr, bool) {
+	for _, c := range h.host.Network().ConnsToPeer(p) {
+		if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				return a.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }

@@ -51,8 +51,6 @@ type LeaseItem struct {
 	JobID string `json:"job"`
 	URL   string `json:"url"`
 	Depth int    `json:"depth"`
-	// Verify marks a re-fetch of another node's capture for verification.
-	Verify bool `json:"verify,omitempty"`
 }
 
 // HostBudget is what a node must keep for one host during a lease.

@@ -1,0 +1,318 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"net/netip"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// TestChecksLookLikeWork: a check item has exactly the fields of a work
+// item, a check-only lease has an ID like a frontier lease, and renew,
+// complete and release answer both the same way.
+func TestChecksLookLikeWork(t *testing.T) {
+	s := newAdvSimN(t, 8, 1, false, func(c *Config) { c.Trust.LeaseBurst = 200; c.Trust.ProbationLeaseItems = 64 })
+	a := s.addNode(1, 1, true, honestFetch)
+	b := s.addNode(2, 1, true, honestFetch)
+	// a fetches some pages; every capture is checked.
+	resp := s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 6})
+	for _, it := range resp.Items {
+		if err := s.c.Ingest(s.ctx, honestFetch(s, a, it, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workID := resp.LeaseID
+	s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: workID})
+	// b gets work and checks mixed in one lease, or checks in a lease of
+	// their own; either way nothing on the wire tells them apart.
+	var checkLeaseID string
+	var sawCheck, sawWork bool
+	for r := 0; r < 100 && (!sawCheck || checkLeaseID == ""); r++ {
+		resp := s.c.HandleLease(s.ctx, b.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 64})
+		onlyChecks := len(resp.Items) > 0
+		for _, it := range resp.Items {
+			raw, _ := json.Marshal(it)
+			var fields map[string]any
+			_ = json.Unmarshal(raw, &fields)
+			keys := make([]string, 0, len(fields))
+			for k := range fields {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			if !reflect.DeepEqual(keys, []string{"depth", "job", "url"}) {
+				t.Fatalf("lease item has fields %v", keys)
+			}
+			if isCheckItem(s.c, b.id, it) {
+				sawCheck = true
+			} else {
+				sawWork, onlyChecks = true, false
+			}
+		}
+		if onlyChecks {
+			checkLeaseID = resp.LeaseID
+		}
+		// b keeps its leases: once it holds every host, the frontier has
+		// nothing for it and checks come in a lease of their own.
+	}
+	if !sawCheck || !sawWork {
+		t.Fatalf("saw check %v, work %v", sawCheck, sawWork)
+	}
+	if checkLeaseID == "" {
+		t.Fatal("no lease of checks only")
+	}
+	if len(checkLeaseID) != len(workID) {
+		t.Errorf("check lease ID %q and frontier lease ID %q differ in shape", checkLeaseID, workID)
+	}
+	for _, op := range []string{schemas.LeaseRenew, schemas.LeaseComplete} {
+		r := s.c.HandleLease(s.ctx, b.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: op, LeaseID: checkLeaseID})
+		if r.Error != "" || r.LeaseID != checkLeaseID {
+			t.Errorf("%s of a check lease: %+v", op, r)
+		}
+	}
+	// Another node cannot renew b's check lease.
+	if r := s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseRenew, LeaseID: checkLeaseID}); r.Error == "" {
+		t.Error("a node renewed another node's check lease")
+	}
+}
+
+// TestVerifierDrawnAtRandomAndDiverse: the verifier of a check is drawn
+// among eligible nodes, not whoever asks first; never one on the
+// original's /24, never one on probation while established nodes exist.
+func TestVerifierDrawnAtRandomAndDiverse(t *testing.T) {
+	tb := newTrustBook(func() TrustConfig { var c TrustConfig; c.Default(); return c }())
+	now := time.Now()
+	tb.seen("orig", netip.MustParseAddr("10.0.1.1"), now)
+	tb.seen("neighbour", netip.MustParseAddr("10.0.1.2"), now) // same /24
+	tb.seen("fresh", netip.MustParseAddr("10.0.9.1"), now)
+	for _, n := range []string{"e1", "e2", "e3"} {
+		tb.seen(n, netip.MustParseAddr("10.0."+map[string]string{"e1": "2", "e2": "3", "e3": "4"}[n]+".1"), now)
+		tb.node(n).verified = 1
+	}
+	tb.node("neighbour").verified = 1
+	ck := &check{key: checkKey{"j", "u"}, orig: "orig", tried: map[string]bool{}}
+	counts := map[string]int{}
+	never := func(string) bool { return false }
+	for i := 0; i < 3000; i++ {
+		counts[tb.pick(ck, now, never, true)]++
+	}
+	if counts["neighbour"] != 0 || counts["orig"] != 0 || counts["fresh"] != 0 {
+		t.Fatalf("ineligible verifiers drawn: %v", counts)
+	}
+	for _, n := range []string{"e1", "e2", "e3"} {
+		if counts[n] < 800 || counts[n] > 1200 {
+			t.Errorf("verifier %s drawn %d of 3000 times, want about 1000", n, counts[n])
+		}
+	}
+	// A verifier sharing history with the first verifier is not drawn
+	// for the second fetch.
+	tb.seen("e1", netip.MustParseAddr("10.0.3.7"), now) // e1 was on e2's /24 too
+	ck.fetches = []fetchResult{{node: "e2"}}
+	ck.tried["e2"] = true
+	for i := 0; i < 200; i++ {
+		if got := tb.pick(ck, now, never, true); got != "e3" {
+			t.Fatalf("drew %q for the second fetch; only e3 shares no network", got)
+		}
+	}
+	// A node with a lapsed check is no verifier.
+	tb.lapsed("e3")
+	if got := tb.pick(ck, now, never, false); got != "" {
+		t.Errorf("drew %q", got)
+	}
+}
+
+func TestLeaseRequestsRateLimited(t *testing.T) {
+	s := newAdvSim(t, advRate, false, nil)
+	n := s.addNode(1, 1, true, honestFetch)
+	limited := 0
+	for i := 0; i < 100; i++ {
+		r := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+		if r.Error != "" && r.RetryAfter > 0 {
+			limited++
+		}
+	}
+	if limited < 100-s.c.cfg.Trust.LeaseBurst-5 {
+		t.Errorf("%d of 100 back-to-back requests limited, burst %d", limited, s.c.cfg.Trust.LeaseBurst)
+	}
+}
+
+// TestLapsedCheckBlamedAndSettledByTrustedFetcher: checks that lapse are
+// never offered to the node again, count against it, and after
+// MaxCheckLapses go to the trusted fetcher, which convicts the liar.
+func TestLapsedCheckBlamedAndSettledByTrustedFetcher(t *testing.T) {
+	s := newAdvSim(t, 1, true, nil)
+	liarN := s.addNode(1, 1, false, liar(1, false, altered))
+	st1 := s.addNode(2, 1, true, honestFetch)
+	st2 := s.addNode(3, 1, true, honestFetch)
+	resp := s.c.HandleLease(s.ctx, liarN.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+	if len(resp.Items) != 1 {
+		t.Fatalf("liar leased %d items", len(resp.Items))
+	}
+	if err := s.c.Ingest(s.ctx, liarN.fetch(s, liarN, resp.Items[0], false)); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := leasedKey("adv", resp.Items[0].URL)
+	now := time.Now()
+	s.c.trust.mu.Lock()
+	for _, n := range []*advNode{st1, st2} {
+		s.c.trust.node(n.id.String()).verified = 1 // established verifiers
+	}
+	s.c.trust.mu.Unlock()
+	for _, stall := range []*advNode{st1, st2} {
+		// Each staller asks until it is given the check, then never answers.
+		got := false
+		for i := 0; i < 10 && !got; i++ {
+			r := s.c.HandleLease(s.ctx, stall.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+			for _, it := range r.Items {
+				got = got || isCheckItem(s.c, stall.id, it)
+			}
+			if !got {
+				s.c.verify.mu.Lock()
+				ck := s.c.verify.checks[key]
+				if ck == nil {
+					s.c.verify.mu.Unlock()
+					t.Fatalf("check of %s gone; ledger of the liar %+v", key.url, s.c.ledger.Entry(liarN.id.String()))
+				}
+				ck.designatedAt = time.Time{}
+				s.c.verify.mu.Unlock()
+			}
+		}
+		if !got {
+			t.Fatalf("%s never given the check", stall.id)
+		}
+		now = now.Add(2*s.c.cfg.LeaseTTL + s.c.cfg.CompleteGrace)
+		s.c.sweepChecks(s.ctx, now)
+		if e := s.c.ledger.Entry(stall.id.String()); e.Failed != 1 {
+			t.Errorf("staller's ledger after its lapse: %+v", e)
+		}
+		for _, o := range s.c.verify.candidates(stall.id.String(), now, 10, nil) {
+			if o.key == key {
+				t.Error("a lapsed check is offered again to the node that let it lapse")
+			}
+		}
+	}
+	// The second sweep after two lapses had the trusted fetcher fetch
+	// twice; it disagrees with the liar and convicts it.
+	for i := 0; i < 3 && !s.net.IsQuarantined(liarN.id); i++ {
+		s.c.sweepChecks(s.ctx, now)
+	}
+	if !s.net.IsQuarantined(liarN.id) {
+		t.Fatal("the liar's check was voided by stalling verifiers")
+	}
+}
+
+// TestPointsMeasuredEscrowedForfeited: points come from the body the
+// coordinator measured, sit in escrow until they vest, and go wholesale
+// on a confirmed lie; every credit has a signed receipt and the
+// published ledger adds up.
+func TestPointsMeasuredEscrowedForfeited(t *testing.T) {
+	s := newAdvSim(t, 0.0001, false, func(c *Config) { c.Trust.Vesting = time.Hour; c.Trust.ProbationRate = 0.0001; c.Trust.ErrorSampleRate = 0.0001 })
+	n := s.addNode(1, 1, true, honestFetch)
+	resp := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 4})
+	var body int64
+	for _, it := range resp.Items {
+		c := honestFetch(s, n, it, false)
+		body += int64(len(c.Body))
+		c.BodySize = 1 << 40
+		if err := s.c.Ingest(s.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	st := s.c.ledger.Statement(n.id.String(), now)
+	want := float64(len(resp.Items))*pointsPerPage + pointsPerMB*float64(body)/(1<<20)
+	if st.Bytes != body || st.Points < want-1e-9 || st.Points > want+1e-9 {
+		t.Fatalf("statement %+v, want %d bytes and %.4f points", st, body, want)
+	}
+	if st.Vested != 0 || st.Escrow != st.Points {
+		t.Errorf("points vested at once: %+v", st)
+	}
+	if later := s.c.ledger.Statement(n.id.String(), now.Add(2*time.Hour)); later.Vested != st.Points {
+		t.Errorf("points not vested after the vesting period: %+v", later)
+	}
+	rs := s.c.Receipts(n.id.String())
+	if len(rs) != len(resp.Items) {
+		t.Fatalf("%d receipts for %d credited captures", len(rs), len(resp.Items))
+	}
+	sum := 0.0
+	for _, r := range rs {
+		if err := VerifyReceipt(s.c.ReceiptKey(), r); err != nil {
+			t.Errorf("receipt %d: %v", r.Seq, err)
+		}
+		sum += r.Points
+	}
+	if sum < st.Points-1e-9 || sum > st.Points+1e-9 {
+		t.Errorf("receipts add up to %.4f, ledger says %.4f", sum, st.Points)
+	}
+	forged := rs[0]
+	forged.Bytes *= 1000
+	if VerifyReceipt(s.c.ReceiptKey(), forged) == nil {
+		t.Error("an altered receipt verifies")
+	}
+	// The published ledger, over HTTP as an auditor reads it.
+	rec := httptest.NewRecorder()
+	s.c.LedgerHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/ledger", nil))
+	var pub PublishedLedger
+	if err := json.Unmarshal(rec.Body.Bytes(), &pub); err != nil || len(pub.Peers) != 1 || pub.TotalPoints != pub.Peers[0].Points {
+		t.Errorf("published ledger %s (%v)", rec.Body.String(), err)
+	}
+	// A confirmed lie forfeits every unvested point and the reputation.
+	f := s.c.ledger.ForfeitUnvested(n.id.String(), now)
+	after := s.c.ledger.Statement(n.id.String(), now)
+	if f.Pages != int64(len(resp.Items)) || after.Points != 0 || after.Reputation >= QuarantineThreshold {
+		t.Errorf("after forfeiting %+v: %+v", f, after)
+	}
+}
+
+// TestRedirectNeedsAVerifier: a document filed under another URL than the
+// one leased waits until a verifier's fetch ends at the same URL; the
+// other URL is not marked done; a redirect out of scope stores nothing.
+func TestRedirectNeedsAVerifier(t *testing.T) {
+	s := newAdvSim(t, advRate, false, nil)
+	a := s.addNode(1, 1, true, honestFetch)
+	b := s.addNode(2, 1, true, honestFetch)
+	resp := s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 2})
+	if len(resp.Items) < 2 {
+		t.Fatalf("leased %d", len(resp.Items))
+	}
+	in, out := resp.Items[0], resp.Items[1]
+	target := advURL((pageIndex(in.URL) + 1) % advPages)
+	c1 := htmlCapture("adv", in.URL, a.id.String(), honestPage(pageIndex(target)))
+	c1.FinalURL = target
+	c2 := htmlCapture("adv", out.URL, a.id.String(), honestPage(1))
+	c2.FinalURL = "http://198.51.100.7/x"
+	for _, c := range []*schemas.Capture{c1, c2} {
+		if err := s.c.Ingest(s.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(s.live[a.id.String()]); got != 0 {
+		t.Fatalf("%d documents stored before any verifier saw the redirects", got)
+	}
+	if holder, _ := s.c.frontier.LeaseHolder(s.ctx, "adv", target); holder == a.id.String() {
+		t.Fatal("redirect target leased to the claimer")
+	}
+	st, _ := s.c.frontier.Stats(s.ctx, "adv")
+	if st.Done != 2 {
+		t.Errorf("%d URLs done, want the two leased ones only", st.Done)
+	}
+	// b is drawn for the check of the redirect and sees the same one.
+	key, _ := leasedKey("adv", in.URL)
+	now := time.Now()
+	if got := s.c.verify.assign(b.id.String(), []offer{{key: key, url: in.URL}}, now, now.Add(time.Minute)); len(got) != 1 {
+		t.Fatal("redirect check not open")
+	}
+	v := htmlCapture("adv", in.URL, b.id.String(), honestPage(pageIndex(target)))
+	v.FinalURL = target
+	if err := s.c.Ingest(s.ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	norm, _ := NormalizeURL(target)
+	if !s.live[a.id.String()][DocumentID("adv", norm)] {
+		t.Error("a redirect confirmed by a verifier was not stored under its final URL")
+	}
+}

@@ -1,0 +1,14 @@
+package coordinator
+
+import (
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// isCheckItem reports whether a lease item given to node is a check: the
+// item itself does not say, only the coordinator knows.
+func isCheckItem(c *Coordinator, node peer.ID, it schemas.LeaseItem) bool {
+	key, err := leasedKey(it.JobID, it.URL)
+	return err == nil && c.verify.isAssigned(key, node.String())
+}
