@@ -1,24 +1,94 @@
 package coordinator
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/swardnet/sward/schemas"
 )
 
 // API is the coordinator's HTTP job API, used by `sward crawl`. It is bound
 // to loopback by the CLI unless the operator says otherwise.
+//
+// Jobs come only from the coordinator's owner: submit, pause, resume,
+// cancel and publish need the API token (Authorization: Bearer TOKEN),
+// compared in constant time; an API without a token refuses them all.
+// Read-only endpoints are open to loopback clients and need the token from
+// anywhere else. Cross-site browser requests (a page in the owner's
+// browser posting to 127.0.0.1) are refused before any of that, by
+// Sec-Fetch-Site and Origin.
 type API struct {
 	coord    *Coordinator
 	frontier *Frontier
+	token    []byte
+}
+
+// APIOption configures NewAPI.
+type APIOption func(*API)
+
+// WithAPIToken sets the token that state-changing requests must carry
+// (see LoadOrCreateAPIToken).
+func WithAPIToken(token string) APIOption {
+	return func(a *API) { a.token = []byte(token) }
 }
 
 // NewAPI returns the job API over a running coordinator.
-func NewAPI(c *Coordinator, f *Frontier) *API { return &API{coord: c, frontier: f} }
+func NewAPI(c *Coordinator, f *Frontier, opts ...APIOption) *API {
+	a := &API{coord: c, frontier: f}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// APITokenFile is the file, in the coordinator's data directory, that holds
+// the job API token.
+const APITokenFile = "api.token"
+
+// APITokenHeader names the header that carries the token, as
+// "Bearer TOKEN".
+const APITokenHeader = "Authorization"
+
+// LoadOrCreateAPIToken reads the job API token from path, or, when the file
+// does not exist, draws a random one (256 bits, hex) and writes it there
+// atomically with mode 0600. A coordinator restarted on the same data
+// directory keeps its token.
+func LoadOrCreateAPIToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(data))
+		if len(tok) < 32 {
+			return "", fmt.Errorf("job API token in %s is shorter than 32 characters: delete the file to get a new one", path)
+		}
+		return tok, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("reading the job API token: %w", err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("drawing a job API token: %w", err)
+	}
+	tok := hex.EncodeToString(b[:])
+	if err := renameio.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the job API token (is the data directory writable?): %w", err)
+	}
+	return tok, nil
+}
 
 // maxSpecBytes bounds a submitted job spec.
 const maxSpecBytes = 1 << 20
@@ -33,17 +103,94 @@ const maxSpecBytes = 1 << 20
 //	GET  /v1/ledger                    contribution ledger
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/jobs", a.submit)
-	mux.HandleFunc("GET /v1/jobs", a.list)
-	mux.HandleFunc("GET /v1/jobs/{id}", a.get)
-	mux.HandleFunc("POST /v1/jobs/{id}/pause", a.setState(JobPaused))
-	mux.HandleFunc("POST /v1/jobs/{id}/resume", a.setState(JobRunning))
-	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.setState(JobCancelled))
-	mux.HandleFunc("POST /v1/jobs/{id}/publish", a.publish)
-	mux.HandleFunc("GET /v1/ledger", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/jobs", a.owner(a.submit))
+	mux.HandleFunc("GET /v1/jobs", a.reader(a.list))
+	mux.HandleFunc("GET /v1/jobs/{id}", a.reader(a.get))
+	mux.HandleFunc("POST /v1/jobs/{id}/pause", a.owner(a.setState(JobPaused)))
+	mux.HandleFunc("POST /v1/jobs/{id}/resume", a.owner(a.setState(JobRunning)))
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.owner(a.setState(JobCancelled)))
+	mux.HandleFunc("POST /v1/jobs/{id}/publish", a.owner(a.publish))
+	mux.HandleFunc("GET /v1/ledger", a.reader(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.coord.Ledger().All())
-	})
-	return mux
+	}))
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeErr(w, http.StatusForbidden, errors.New("cross-origin request refused: the job API takes requests from sward crawl, not from web pages"))
+	}))
+	return csrf.Handler(mux)
+}
+
+// hasToken reports whether r carries the API token.
+func (a *API) hasToken(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get(APITokenHeader), "Bearer ")
+	if !ok || len(a.token) == 0 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), a.token) == 1
+}
+
+// owner lets through only requests that carry the API token.
+func (a *API) owner(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.token) == 0 {
+			writeErr(w, http.StatusForbidden, errors.New("this job API has no token configured, so it takes no jobs: start the coordinator with sward coordinator or sward up"))
+			return
+		}
+		if !a.hasToken(r) {
+			writeErr(w, http.StatusUnauthorized, fmt.Errorf("missing or wrong job API token: pass --token, set $SWARD_API_TOKEN, or point --data at the coordinator's data directory (it holds %s)", APITokenFile))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// reader lets through loopback clients, and others with the token.
+func (a *API) reader(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackClient(r) && !a.hasToken(r) {
+			writeErr(w, http.StatusUnauthorized, errors.New("the job API answers non-loopback clients only with its token"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+func isLoopbackClient(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// Serve serves Handler on ln until ctx ends, then shuts down gracefully,
+// with timeouts that keep a slow client from holding a connection.
+func (a *API) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		// Publishing a large dataset takes a while.
+		WriteTimeout: 10 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving the job API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutting down the job API: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving the job API: %w", err)
+	}
+	return nil
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/internal/testutil"
 )
 
 // mDNS multicasts beyond loopback, so tests never start it; they drive the
@@ -38,7 +40,7 @@ func TestMDNSNotifeeConnectsFoundPeers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n.HandlePeerFound(tt.ai)
 			if tt.connect {
-				waitFor(t, 5*time.Second, "connection to the found peer", func() bool {
+				testutil.Eventually(t, 5*time.Second, "connection to the found peer", func() bool {
 					return h.Libp2p().Network().Connectedness(tt.ai.ID) == network.Connected
 				})
 				return
@@ -85,10 +87,10 @@ func TestDHTDiscoversPeersBeyondBootstrap(t *testing.T) {
 			b := newTestHost(t, cfg)
 			connected := func() bool { return a.Libp2p().Network().Connectedness(b.ID()) == network.Connected }
 			if tt.want {
-				waitFor(t, 15*time.Second, "leaves to find each other through the DHT", connected)
+				testutil.Eventually(t, 15*time.Second, "leaves to find each other through the DHT", connected)
 				return
 			}
-			waitFor(t, 5*time.Second, "leaves to reach the hub", func() bool {
+			testutil.Eventually(t, 5*time.Second, "leaves to reach the hub", func() bool {
 				return len(hub.ConnectedPeers()) == 2
 			})
 			time.Sleep(time.Second)

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -95,7 +96,7 @@ func newAttacker(t *testing.T, target *Host) *attacker {
 	if err := lh.Connect(t.Context(), *mustAddrInfo(t, target.Addrs()[0])); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "attacker to see the target's subscription", func() bool {
+	testutil.Eventually(t, 10*time.Second, "attacker to see the target's subscription", func() bool {
 		return len(topic.ListPeers()) > 0
 	})
 	return &attacker{host: lh, topic: topic}
@@ -131,7 +132,7 @@ func TestPresenceListsLivePeers(t *testing.T) {
 	t.Parallel()
 	s := newStar(t, 3)
 	hub := s.hosts[0]
-	waitFor(t, 5*time.Second, "hub to see both leaves announce", func() bool {
+	testutil.Eventually(t, 5*time.Second, "hub to see both leaves announce", func() bool {
 		return len(hub.Peers()) == 2
 	})
 	for _, p := range hub.Peers() {
@@ -144,7 +145,7 @@ func TestPresenceListsLivePeers(t *testing.T) {
 	}
 	gone := s.hosts[2].ID()
 	must(t, s.hosts[2].Close())
-	waitFor(t, 5*time.Second, "departed leaf to expire", func() bool {
+	testutil.Eventually(t, 5*time.Second, "departed leaf to expire", func() bool {
 		for _, p := range hub.Peers() {
 			if p.ID == gone {
 				return false
@@ -189,7 +190,7 @@ func TestGossipDropsBadMessages(t *testing.T) {
 			t.Fatalf("host %d received %v, want %v", j, got, want)
 		}
 	}
-	waitFor(t, 5*time.Second, "hub to penalise the tampering peer", func() bool {
+	testutil.Eventually(t, 5*time.Second, "hub to penalise the tampering peer", func() bool {
 		return hub.Score(mallory.host.ID()) < 0
 	})
 	if sc := hub.Score(replayer.host.ID()); sc < 0 {
@@ -236,7 +237,7 @@ func TestGarbageFloodDoesNotDisturbDelivery(t *testing.T) {
 			t.Fatalf("host %d received %v during the flood, want %v", j, got, want)
 		}
 	}
-	waitFor(t, 5*time.Second, "flooder to be graylisted", func() bool {
+	testutil.Eventually(t, 5*time.Second, "flooder to be graylisted", func() bool {
 		return hub.Score(flooder.host.ID()) < graylistThreshold
 	})
 }
@@ -260,7 +261,7 @@ func TestQuarantinedPeerIsDropped(t *testing.T) {
 	if got[badURL] != 0 {
 		t.Fatalf("hub delivered a quarantined peer's capture: %v", got)
 	}
-	waitFor(t, 5*time.Second, "quarantined peer to be graylisted", func() bool {
+	testutil.Eventually(t, 5*time.Second, "quarantined peer to be graylisted", func() bool {
 		return hub.Score(bad.ID()) < graylistThreshold
 	})
 	hub.Unquarantine(bad.ID())
@@ -284,7 +285,7 @@ func TestPresenceAnnouncedWhenPeerJoins(t *testing.T) {
 			t.Logf("hub sees %v; leaf sees %v", hub.Peers(), leaf.Peers())
 		}
 	}()
-	waitFor(t, 10*time.Second, "both to see each other long before the hourly announcement", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both to see each other long before the hourly announcement", func() bool {
 		hp, lp := hub.Peers(), leaf.Peers()
 		return len(hp) == 1 && hp[0].ID == leaf.ID() && hp[0].Has("node") &&
 			len(lp) == 1 && lp[0].ID == hub.ID() && lp[0].Has("coordinator")

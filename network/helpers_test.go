@@ -42,18 +42,6 @@ func newTestHost(t testing.TB, cfg Config) *Host {
 	return h
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var captureSeq atomic.Int64
 
 // newCapture returns a valid capture of url signed by key.

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -119,17 +120,17 @@ func TestBootstrapRetriesAndReconnects(t *testing.T) {
 		t.Fatalf("starting coordinator: %v", err)
 	}
 	start := time.Now()
-	waitFor(t, 10*time.Second, "node to reach the late coordinator", connected)
+	testutil.Eventually(t, 10*time.Second, "node to reach the late coordinator", connected)
 	t.Logf("reached after %s", time.Since(start))
 	must(t, coord.Close())
-	waitFor(t, 5*time.Second, "node to notice the coordinator left", func() bool { return !connected() })
+	testutil.Eventually(t, 5*time.Second, "node to notice the coordinator left", func() bool { return !connected() })
 
 	coord2 := newTestHost(t, ccfg)
 	if coord2.ID() != coordID {
 		t.Fatal("restarted coordinator has a new identity")
 	}
 	start = time.Now()
-	waitFor(t, 10*time.Second, "node to reconnect to the restarted coordinator", connected)
+	testutil.Eventually(t, 10*time.Second, "node to reconnect to the restarted coordinator", connected)
 	t.Logf("reconnected after %s", time.Since(start))
 }
 
@@ -150,7 +151,7 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.ServeLeases(&echoCoordinator{})
-		waitFor(t, 5*time.Second, "connection to hub", func() bool { return len(h.ConnectedPeers()) > 0 })
+		testutil.Eventually(t, 5*time.Second, "connection to hub", func() bool { return len(h.ConnectedPeers()) > 0 })
 		must(t, h.Close())
 		must(t, h.Close()) // idempotent
 		select {
@@ -174,7 +175,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	// libp2p keeps a few process-wide goroutines; what must not remain is
 	// anything per host.
-	waitFor(t, 5*time.Second, "goroutines to return to the baseline", func() bool {
+	testutil.Eventually(t, 5*time.Second, "goroutines to return to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseline+10
 	})
 }

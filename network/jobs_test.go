@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -199,7 +200,7 @@ func TestJobsSeeListsTrustedOnly(t *testing.T) {
 	if addrs := h.Libp2p().Peerstore().Addrs(untrusted); len(addrs) != 0 {
 		t.Fatalf("an untrusted coordinator's addrs reached the peerstore: %v", addrs)
 	}
-	waitFor(t, 3*time.Second, "announcement to expire", func() bool { return len(j.Announcements()) == 0 })
+	testutil.Eventually(t, 3*time.Second, "announcement to expire", func() bool { return len(j.Announcements()) == 0 })
 }
 
 // announceEvery announces jobs on j every d until the test ends or stop is
@@ -259,10 +260,10 @@ func TestJobsGossipReachesTrustingNodesOnly(t *testing.T) {
 	stopA := announceEvery(t, ja, 100*time.Millisecond, []schemas.AnnouncedJob{openJob("crawl-a", 7)})
 	announceEvery(t, jb, 100*time.Millisecond, []schemas.AnnouncedJob{openJob("crawl-b", 9)})
 
-	waitFor(t, 10*time.Second, "the watcher, trusting both, to list both", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the watcher, trusting both, to list both", func() bool {
 		return len(jw.Announcements()) == 2
 	})
-	waitFor(t, 10*time.Second, "the node to accept announcements of both coordinators", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the node to accept announcements of both coordinators", func() bool {
 		return len(jn.Announcements()) > 0 && jn.lastAccepted(coordB.ID()) > 0
 	})
 	got := jn.Announcements()
@@ -281,7 +282,7 @@ func TestJobsGossipReachesTrustingNodesOnly(t *testing.T) {
 	}
 
 	stopA()
-	waitFor(t, 5*time.Second, "coordinator A to drop out after it stops announcing", func() bool {
+	testutil.Eventually(t, 5*time.Second, "coordinator A to drop out after it stops announcing", func() bool {
 		return len(jn.Announcements()) == 0 && len(jw.Announcements()) == 1
 	})
 	must(t, jn.Close())

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -70,7 +71,7 @@ func leasePair(t *testing.T, handler LeaseHandler, tweak func(*Config)) (coord, 
 	if !node.IsTrusted(coord.ID()) {
 		t.Fatal("node does not trust its bootstrap coordinator")
 	}
-	waitFor(t, 5*time.Second, "node to connect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "node to connect", func() bool {
 		return node.Libp2p().Network().Connectedness(coord.ID()) == network.Connected
 	})
 	return coord, node
@@ -100,7 +101,7 @@ func TestLeaseRoundTrip(t *testing.T) {
 	if h.calls[node.ID()] != 2 {
 		t.Fatalf("handler called %d times, want 2 (invalid requests never reach it)", h.calls[node.ID()])
 	}
-	waitFor(t, 2*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
+	testutil.Eventually(t, 2*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
 }
 
 func TestLeaseConcurrentRequests(t *testing.T) {
@@ -139,7 +140,7 @@ func TestLeaseConcurrentRequests(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	waitFor(t, 2*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
+	testutil.Eventually(t, 2*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
 }
 
 func TestLeaseRefusesUntrustedCoordinator(t *testing.T) {
@@ -221,7 +222,7 @@ func TestLeaseMalformedFrames(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 3*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
+	testutil.Eventually(t, 3*time.Second, "lease streams to finish", func() bool { return coord.ActiveLeaseStreams() == 0 })
 }
 
 func frameOf(s string) []byte {
@@ -250,7 +251,7 @@ func TestLeaseStalledClientTimesOut(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, 2*time.Second, "server to take the stream", func() bool { return coord.ActiveLeaseStreams() == 1 })
+			testutil.Eventually(t, 2*time.Second, "server to take the stream", func() bool { return coord.ActiveLeaseStreams() == 1 })
 			start := time.Now()
 			frame, err := ReadFrame(r, schemas.MaxMessageSize)
 			if err == nil && strings.Contains(tt.name, "idle") {
@@ -266,7 +267,7 @@ func TestLeaseStalledClientTimesOut(t *testing.T) {
 			if waited := time.Since(start); waited > 5*timeout {
 				t.Fatalf("server held a stalled stream for %s (timeout %s)", waited, timeout)
 			}
-			waitFor(t, 2*time.Second, "stalled stream's handler to exit", func() bool { return coord.ActiveLeaseStreams() == 0 })
+			testutil.Eventually(t, 2*time.Second, "stalled stream's handler to exit", func() bool { return coord.ActiveLeaseStreams() == 0 })
 		})
 	}
 }
@@ -302,7 +303,7 @@ func TestLeaseBusyAndQuarantine(t *testing.T) {
 		_, err := node.RequestLease(t.Context(), coord.ID(), &schemas.LeaseRequest{Op: schemas.LeaseAcquire, Max: 1})
 		first <- err
 	}()
-	waitFor(t, 2*time.Second, "first request to occupy the only slot", func() bool { return coord.ActiveLeaseStreams() == 1 })
+	testutil.Eventually(t, 2*time.Second, "first request to occupy the only slot", func() bool { return coord.ActiveLeaseStreams() == 1 })
 	busy, err := node.RequestLease(t.Context(), coord.ID(), &schemas.LeaseRequest{Op: schemas.LeaseAcquire, Max: 1})
 	if err != nil || !strings.HasPrefix(busy.Error, "busy") || busy.RetryAfter <= 0 {
 		t.Fatalf("second request: %+v, %v; want a busy answer with retry_after", busy, err)

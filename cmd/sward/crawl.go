@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,12 +19,27 @@ import (
 	"github.com/swardnet/sward/schemas"
 )
 
-// crawlAPI is the coordinator job API the crawl commands talk to.
-var crawlAPI string
+// crawlOptions are the flags shared by the crawl commands: where the job
+// API is and the token that lets this user change jobs.
+type crawlOptions struct {
+	api       string
+	token     string
+	tokenFile string
+	client    *http.Client
+}
 
-func init() {
-	crawl := &cobra.Command{Use: "crawl", Short: "Submit and control crawl jobs on a coordinator"}
-	crawl.PersistentFlags().StringVar(&crawlAPI, "api", envOr("SWARD_API", "http://127.0.0.1:7700"), "coordinator job API ($SWARD_API)")
+func newCrawlCommand() *cobra.Command {
+	o := &crawlOptions{client: http.DefaultClient}
+	crawl := groupCommand("crawl", "Submit and control crawl jobs on a coordinator")
+	crawl.Long = `crawl talks to a coordinator's job API. Reading jobs needs nothing on
+loopback; submit, pause, resume, cancel and publish need the coordinator's API
+token, taken from --token, else $SWARD_API_TOKEN, else the file --token-file
+(default: api.token in the coordinator's data directory, which sward up and
+sward coordinator print).`
+	pf := crawl.PersistentFlags()
+	pf.StringVar(&o.api, "api", envOr("SWARD_API", "http://127.0.0.1:7700"), "coordinator job API ($SWARD_API)")
+	pf.StringVar(&o.token, "token", "", "job API token (default $SWARD_API_TOKEN, else --token-file)")
+	pf.StringVar(&o.tokenFile, "token-file", filepath.Join(defaultDataDir(), "coordinator", coordinator.APITokenFile), "file holding the job API token (the coordinator's DATA/api.token)")
 
 	crawl.AddCommand(&cobra.Command{
 		Use:   "submit JOB.yaml",
@@ -37,7 +54,7 @@ func init() {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			var out map[string]string
-			if err := callAPI(cmd.Context(), http.MethodPost, "/v1/jobs", data, &out); err != nil {
+			if err := o.call(cmd.Context(), http.MethodPost, "/v1/jobs", data, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "submitted job %s\n", out["job"])
@@ -51,14 +68,14 @@ func init() {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				var p coordinator.JobProgress
-				if err := callAPI(cmd.Context(), http.MethodGet, "/v1/jobs/"+args[0], nil, &p); err != nil {
+				if err := o.call(cmd.Context(), http.MethodGet, "/v1/jobs/"+args[0], nil, &p); err != nil {
 					return err
 				}
 				printProgress(cmd.OutOrStdout(), p, 0)
 				return nil
 			}
 			var ps []coordinator.JobProgress
-			if err := callAPI(cmd.Context(), http.MethodGet, "/v1/jobs", nil, &ps); err != nil {
+			if err := o.call(cmd.Context(), http.MethodGet, "/v1/jobs", nil, &ps); err != nil {
 				return err
 			}
 			for _, p := range ps {
@@ -67,36 +84,7 @@ func init() {
 			return nil
 		},
 	})
-	crawl.AddCommand(&cobra.Command{
-		Use:   "watch JOB",
-		Short: "Show live progress until the job has nothing left to fetch",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var last int64 = -1
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for {
-				var p coordinator.JobProgress
-				if err := callAPI(cmd.Context(), http.MethodGet, "/v1/jobs/"+args[0], nil, &p); err != nil {
-					return err
-				}
-				rate := int64(0)
-				if last >= 0 {
-					rate = p.Captured - last
-				}
-				last = p.Captured
-				printProgress(cmd.OutOrStdout(), p, rate)
-				if p.Queued == 0 && p.Leased == 0 && p.Done > 0 {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-tick.C:
-				}
-			}
-		},
-	})
+	crawl.AddCommand(newCrawlWatchCommand(o, time.Second))
 	for _, op := range []string{"pause", "resume", "cancel", "publish"} {
 		crawl.AddCommand(&cobra.Command{
 			Use:   op + " JOB",
@@ -104,7 +92,7 @@ func init() {
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				var out map[string]any
-				if err := callAPI(cmd.Context(), http.MethodPost, "/v1/jobs/"+args[0]+"/"+op, nil, &out); err != nil {
+				if err := o.call(cmd.Context(), http.MethodPost, "/v1/jobs/"+args[0]+"/"+op, nil, &out); err != nil {
 					return err
 				}
 				if cid, ok := out["cid"]; ok {
@@ -116,7 +104,49 @@ func init() {
 			},
 		})
 	}
-	rootCmd.AddCommand(crawl)
+	return crawl
+}
+
+// newCrawlWatchCommand polls a job's progress every interval until it is
+// finished.
+func newCrawlWatchCommand(o *crawlOptions, interval time.Duration) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch JOB",
+		Short: "Show live progress until the job has nothing left to fetch or verify",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var last int64 = -1
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				var p coordinator.JobProgress
+				if err := o.call(cmd.Context(), http.MethodGet, "/v1/jobs/"+args[0], nil, &p); err != nil {
+					return err
+				}
+				rate := int64(0)
+				if last >= 0 {
+					rate = p.Captured - last
+				}
+				last = p.Captured
+				printProgress(cmd.OutOrStdout(), p, rate)
+				if jobFinished(p) {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-tick.C:
+				}
+			}
+		},
+	}
+}
+
+// jobFinished is the coordinator's Finished rule on a progress report:
+// nothing queued or leased, something done, and no verification check
+// open (an open check may still send a page back to the queue).
+func jobFinished(p coordinator.JobProgress) bool {
+	return p.Queued == 0 && p.Leased == 0 && p.Done > 0 && p.Verifying == 0
 }
 
 func printProgress(w io.Writer, p coordinator.JobProgress, rate int64) {
@@ -124,19 +154,45 @@ func printProgress(w io.Writer, p coordinator.JobProgress, rate int64) {
 		p.JobID, p.State, p.Captured, p.Accepted, p.Rejected, p.Review, p.Queued, p.Leased, p.Nodes, rate)
 }
 
-// callAPI sends one request to the coordinator's job API and decodes the
+// apiToken finds the job API token: --token, $SWARD_API_TOKEN, then
+// --token-file. "" when there is none (reads still work on loopback).
+func (o *crawlOptions) apiToken() (string, error) {
+	if o.token != "" {
+		return o.token, nil
+	}
+	if t := os.Getenv("SWARD_API_TOKEN"); t != "" {
+		return t, nil
+	}
+	data, err := os.ReadFile(o.tokenFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the job API token: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// call sends one request to the coordinator's job API and decodes the
 // JSON answer into out; API errors come back with the server's message.
-func callAPI(ctx context.Context, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(crawlAPI, "/")+path, bytes.NewReader(body))
+func (o *crawlOptions) call(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(o.api, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/yaml")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	tok, err := o.apiToken()
 	if err != nil {
-		return fmt.Errorf("coordinator API at %s is not reachable (is `sward up` or `sward coordinator` running? set --api): %w", crawlAPI, err)
+		return err
+	}
+	if tok != "" {
+		req.Header.Set(coordinator.APITokenHeader, "Bearer "+tok)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("coordinator API at %s is not reachable (is `sward up` or `sward coordinator` running? set --api): %w", o.api, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -153,11 +209,4 @@ func callAPI(ctx context.Context, method, path string, body []byte, out any) err
 		return fmt.Errorf("coordinator: %s", resp.Status)
 	}
 	return json.Unmarshal(data, out)
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

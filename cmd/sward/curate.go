@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swardnet/sward/curator"
-	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/internal/roles"
 )
 
 // curateFlags are the options of `sward curate`.
@@ -39,7 +36,7 @@ type curateFlags struct {
 	p2pListen    string
 }
 
-func init() {
+func newCurateCommand() *cobra.Command {
 	var f curateFlags
 	cmd := &cobra.Command{
 		Use:   "curate",
@@ -72,7 +69,7 @@ backfills the open queue and the votes so far from the peers it meets
 	fl.StringArrayVar(&f.load, "load", nil, "JSON Lines file of review items to enqueue (repeatable)")
 	fl.StringSliceVar(&f.join, "join", nil, "multiaddr of a peer to gossip decisions with (the coordinator that `sward up`/`sward coordinator` prints; repeatable); without it the curator works alone")
 	fl.StringVar(&f.p2pListen, "p2p-listen", "/ip4/127.0.0.1/tcp/0", "libp2p listen multiaddr when --join is given")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 func defaultCuratorDir() string {
@@ -86,13 +83,6 @@ func defaultCuratorDir() string {
 }
 
 func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
-	host, _, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return fmt.Errorf("--listen %q: %w (want host:port, e.g. 127.0.0.1:7790)", f.listen, err)
-	}
-	if ip := net.ParseIP(host); !f.allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("--listen %s is not a loopback address; the UI has no login, so pass --allow-remote if you really mean it", f.listen)
-	}
 	cfg := curator.Config{
 		Quorum: f.quorum, MaxVotes: f.maxVotes, UndoWindow: f.undoWindow,
 		Adjudicators: f.adjudicators, ItemSources: f.itemSources,
@@ -117,70 +107,23 @@ func runCurate(ctx context.Context, cmd *cobra.Command, f curateFlags) error {
 		}
 		cfg.Hotkeys[a] = k
 	}
-	var p2p *network.Host
-	if len(f.join) > 0 {
-		if err := os.MkdirAll(f.dir, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %w", f.dir, err)
-		}
-		h, err := network.New(ctx, network.Config{
-			ListenAddrs: []string{f.p2pListen}, Bootstrap: f.join,
-			KeyFile: filepath.Join(f.dir, "p2p.key"),
-		})
-		if err != nil {
-			return fmt.Errorf("joining the network: %w", err)
-		}
-		defer h.Close()
-		p2p = h
-		bus, err := curator.JoinPubSub(h.PubSub())
-		if err != nil {
-			return fmt.Errorf("joining the decisions topic: %w", err)
-		}
-		cfg.Bus = bus
-	}
-	c, err := curator.Open(ctx, f.dir, cfg)
+	c, err := roles.StartCurator(ctx, roles.CuratorConfig{
+		Dir: f.dir, Curator: cfg, Join: f.join, P2PListen: f.p2pListen,
+		Addr: f.listen, AllowRemote: f.allowRemote,
+	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if p2p != nil {
-		// Serve backfill to curators who join later, and (with
-		// --item-source) backfill this one from the peers it meets:
-		// gossip keeps no history.
-		s, err := curator.StartSync(ctx, p2p.Libp2p(), c, curator.SyncConfig{})
-		if err != nil {
-			return fmt.Errorf("starting curator backfill: %w", err)
-		}
-		defer s.Close()
-	}
 	for _, file := range f.load {
-		n, err := loadItems(ctx, c, file)
+		n, err := loadItems(ctx, c.Curator, file)
 		if err != nil {
 			return err
 		}
 		slog.Info("loaded review items", "file", file, "items", n)
 	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("curator UI: %w", err)
-	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(cmd.OutOrStdout(), "curator %s\nreview queue at http://%s/\n", c.PeerID(), ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("curator UI: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("stopping curator UI: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("curator UI: %w", err)
-	}
-	return nil
+	fmt.Fprintf(cmd.OutOrStdout(), "curator %s\nreview queue at http://%s/\n", c.PeerID(), c.Addr)
+	return c.Serve(ctx)
 }
 
 // loadItems enqueues the items of a JSON Lines file.

@@ -23,20 +23,18 @@ import (
 	"github.com/swardnet/sward/storage"
 )
 
-// datasetCmd groups the dataset tools: local store (ls, show, export,
-// import, diff, serve) and consumer side (pull, verify).
-var datasetCmd = &cobra.Command{
-	Use:   "dataset",
-	Short: "List, inspect, pull, verify, export and serve content-addressed datasets",
-}
-
+// datasetDataDir is the --data flag of the dataset commands.
+// (A package variable still: storeDir and openStore read it.)
 var datasetDataDir string
 
-func init() {
-	datasetCmd.PersistentFlags().StringVar(&datasetDataDir, "data", defaultDataDir(), "local store directory (default $SWARD_DATA or ~/.sward)")
-	datasetCmd.AddCommand(datasetLsCmd(), datasetShowCmd(), datasetPullCmd(), datasetVerifyCmd(),
+// newDatasetCommand groups the dataset tools: local store (ls, show,
+// export, import, diff, serve) and consumer side (pull, verify).
+func newDatasetCommand() *cobra.Command {
+	cmd := groupCommand("dataset", "List, inspect, pull, verify, export and serve content-addressed datasets")
+	cmd.PersistentFlags().StringVar(&datasetDataDir, "data", defaultDataDir(), "local store directory (default $SWARD_DATA or ~/.sward)")
+	cmd.AddCommand(datasetLsCmd(), datasetShowCmd(), datasetPullCmd(), datasetVerifyCmd(),
 		datasetExportCmd(), datasetImportCmd(), datasetDiffCmd(), datasetServeCmd())
-	rootCmd.AddCommand(datasetCmd)
+	return cmd
 }
 
 func defaultDataDir() string {

@@ -9,16 +9,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// examplesCmd groups the things that let a newcomer try sward on one
-// machine: today the example website the demo crawls.
-var examplesCmd = &cobra.Command{
-	Use:   "examples",
-	Short: "Run the example website and other demo material",
-}
-
-func init() {
-	examplesCmd.AddCommand(examplesSiteCmd())
-	rootCmd.AddCommand(examplesCmd)
+// newExamplesCommand groups the things that let a newcomer try sward on
+// one machine: today the example website the demo crawls.
+func newExamplesCommand() *cobra.Command {
+	cmd := groupCommand("examples", "Run the example website and other demo material")
+	cmd.AddCommand(examplesSiteCmd())
+	return cmd
 }
 
 func examplesSiteCmd() *cobra.Command {

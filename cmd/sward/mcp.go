@@ -6,11 +6,7 @@ import (
 	"github.com/swardnet/sward/feed"
 )
 
-func init() {
-	rootCmd.AddCommand(mcpCmd())
-}
-
-func mcpCmd() *cobra.Command {
+func newMCPCommand() *cobra.Command {
 	var ff feedFlags
 	cmd := &cobra.Command{
 		Use:   "mcp",
@@ -26,12 +22,12 @@ running network ('sward up').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			f, err := ff.openFeed(ctx, feed.Config{})
+			f, err := ff.startFeed(ctx, feed.Config{}, true)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			return f.ServeMCPStdio(ctx)
+			return f.Feed.ServeMCPStdio(ctx)
 		},
 	}
 	ff.register(cmd)

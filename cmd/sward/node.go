@@ -1,25 +1,20 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
-	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/node"
 )
 
-// nodeFlags are the node command's own flags; the operator controls (caps,
-// hours, blocklist, ...) come from node.AddFlags and override the config file.
-type nodeFlags struct {
+// nodeOptions are the node command's own flags; the operator controls
+// (caps, hours, blocklist, ...) come from node.AddFlags and override the
+// config file.
+type nodeOptions struct {
 	join        []string
 	trust       []string
 	coordinator string
@@ -32,15 +27,16 @@ type nodeFlags struct {
 	operator    *node.Flags
 }
 
-func init() {
-	var o nodeFlags
+func newNodeCommand() *cobra.Command {
+	var o nodeOptions
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a scraper node that donates bandwidth to a coordinator's crawl jobs",
 		Long: `node runs a scraper node: it takes URLs from the coordinator it joins,
 fetches them politely under its guards and caps, and gossips signed captures.
 It never fetches private, loopback, link-local or cloud-metadata addresses
-unless --allow-private is given. Its dashboard is at --dashboard.
+unless --allow-private is given. Its dashboard is at --dashboard (loopback
+addresses only).
 
 Which coordinator it works for:
   --coordinator <peer id>   that one coordinator (it must be trusted);
@@ -60,116 +56,62 @@ or, without --trust, the peers given by --join.`,
 	f.StringVar(&o.dataDir, "data", filepath.Join(defaultDataDir(), "node"), "data directory (identity key, usage counters)")
 	f.StringVar(&o.configFile, "config", "", "YAML config file (see docs/node.md); flags override it")
 	f.StringVar(&o.listen, "listen", "/ip4/0.0.0.0/tcp/0", "libp2p listen multiaddr")
-	f.StringVar(&o.dashboard, "dashboard", "127.0.0.1:7777", "dashboard address (loopback by default; empty = off)")
+	f.StringVar(&o.dashboard, "dashboard", node.DefaultDashboardAddr, "dashboard address (loopback only; empty = off)")
 	f.BoolVar(&o.mdns, "mdns", false, "discover peers on the LAN with mDNS")
 	f.BoolVar(&o.dht, "dht", false, "join the Kademlia DHT")
 	o.operator = node.AddFlags(f)
-	addNodeStatus(cmd)
-	rootCmd.AddCommand(cmd)
+	cmd.AddCommand(newNodeStatusCommand())
+	return cmd
 }
 
-func runNode(cmd *cobra.Command, o nodeFlags) error {
-	ctx := cmd.Context()
-	discover := o.coordinator == "" && len(o.trust) > 0
-	switch {
-	case len(o.join) == 0 && !discover && o.coordinator == "":
-		return errors.New("node: pass --join with the coordinator's multiaddr (sward up and sward coordinator print it), or --trust with the coordinators' peer IDs and --mdns or --dht to find them")
-	case len(o.join) == 0 && !o.mdns && !o.dht:
-		return errors.New("node: no way to reach the network: pass --join with a peer's multiaddr, or --mdns or --dht")
+// nodeConfig turns the flags into the node role's configuration.
+func (o nodeOptions) nodeConfig() (roles.NodeConfig, error) {
+	cfg := roles.NodeConfig{
+		Listen: []string{o.listen}, Join: o.join, Trusted: o.trust,
+		MDNS: o.mdns, DHT: o.dht, DashboardAddr: o.dashboard,
+		Discover: o.coordinator == "" && len(o.trust) > 0,
 	}
-	var pinned peer.ID
 	if o.coordinator != "" {
 		id, err := peer.Decode(o.coordinator)
 		if err != nil {
-			return fmt.Errorf("node: --coordinator %q is not a peer ID: %w", o.coordinator, err)
+			return cfg, fmt.Errorf("node: --coordinator %q is not a peer ID: %w", o.coordinator, err)
 		}
-		pinned = id
+		cfg.Coordinator = id
 	}
-	cfg := node.Config{}
 	if o.configFile != "" {
 		var err error
-		if cfg, err = node.LoadConfigFile(o.configFile); err != nil {
-			return err
+		if cfg.Node, err = node.LoadConfigFile(o.configFile); err != nil {
+			return cfg, err
 		}
 	}
-	if err := o.operator.Apply(&cfg); err != nil {
-		return err
+	if err := o.operator.Apply(&cfg.Node); err != nil {
+		return cfg, err
 	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = o.dataDir
+	if cfg.Node.DataDir == "" {
+		cfg.Node.DataDir = o.dataDir
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data directory: %w", err)
-	}
-	cfg.Default()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	h, err := network.New(ctx, network.Config{
-		ListenAddrs: []string{o.listen},
-		KeyFile:     filepath.Join(cfg.DataDir, "identity.key"),
-		Bootstrap:   o.join, MDNS: o.mdns, DHT: o.dht, Trusted: o.trust,
-	})
-	if err != nil {
-		return fmt.Errorf("starting libp2p host: %w", err)
-	}
-	defer h.Close()
-	// Every node listens to the jobs topic, so that it relays coordinators'
-	// announcements even when it works for one coordinator only.
-	jobs, err := h.JoinJobs(network.JobsConfig{})
+	return cfg, nil
+}
+
+func runNode(cmd *cobra.Command, o nodeOptions) error {
+	ctx := cmd.Context()
+	cfg, err := o.nodeConfig()
 	if err != nil {
 		return err
 	}
-	defer jobs.Close()
-	scfg := node.ServiceConfig{Coordinator: pinned}
-	switch {
-	case pinned != "":
-		if !h.IsTrusted(pinned) {
-			return fmt.Errorf("node: --coordinator %s is not trusted: add it to --trust (or to --join when --trust is not given)", pinned)
-		}
-	case discover:
-		scfg.Announcements = jobs
-	default:
-		if scfg.Coordinator, err = h.Connect(ctx, o.join[0]); err != nil {
-			return fmt.Errorf("joining coordinator %s: %w", o.join[0], err)
-		}
-	}
-	fetcher, err := node.NewFetcher(cfg)
+	n, err := roles.StartNode(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	svc, err := node.NewService(scfg, h, network.SignCapture, fetcher)
-	if err != nil {
-		return err
+	defer n.Close()
+	out := cmd.OutOrStdout()
+	if cfg.DashboardAddr != "" {
+		fmt.Fprintf(out, "dashboard: http://%s\n", cfg.DashboardAddr)
 	}
-	// Large bodies wait here for the coordinator, then are collected
-	// (after an hour, or beyond 512 MiB, oldest first).
-	bodies, err := node.OpenLargeBodies(ctx, h.Libp2p(), filepath.Join(cfg.DataDir, "store"), node.BlobConfig{})
-	if err != nil {
-		return err
-	}
-	defer bodies.Close()
-	svc.SetBlobs(bodies.Blobs)
-	if o.dashboard != "" {
-		ln, err := net.Listen("tcp", o.dashboard)
-		if err != nil {
-			return fmt.Errorf("dashboard on %s (in use? pass --dashboard): %w", o.dashboard, err)
-		}
-		dash := node.NewDashboard(fetcher, h.ID().String())
-		dash.ShowBodies(bodies.Blobs)
-		srv := &http.Server{Handler: dash.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		fmt.Fprintf(cmd.OutOrStdout(), "dashboard: http://%s\n", o.dashboard)
-	}
-	if scfg.Coordinator != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "node %s working for coordinator %s; Ctrl-C stops (unfinished URLs are returned)\n", h.ID(), scfg.Coordinator)
+	if n.Coordinator != "" {
+		fmt.Fprintf(out, "node %s working for coordinator %s; Ctrl-C stops (unfinished URLs are returned)\n", n.Host.ID(), n.Coordinator)
 	} else {
-		fmt.Fprintf(cmd.OutOrStdout(), "node %s working for the trusted coordinators %v that announce work; Ctrl-C stops (unfinished URLs are returned)\n", h.ID(), h.Trusted())
+		fmt.Fprintf(out, "node %s working for the trusted coordinators %v that announce work; Ctrl-C stops (unfinished URLs are returned)\n", n.Host.ID(), n.Host.Trusted())
 	}
-	return svc.Serve(ctx)
+	return n.Serve(ctx)
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/internal/roles"
 )
 
 // feedFlags are the flags shared by `sward serve` and `sward mcp`.
@@ -22,30 +22,15 @@ func (ff *feedFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&ff.datasets, "dataset", nil, "pulled dataset directory (with data/*.parquet) to index at start; repeatable")
 }
 
-// openFeed builds a standalone feed (no network attached: live fetches
-// answer from the cache only) and loads the datasets.
-func (ff *feedFlags) openFeed(ctx context.Context, cfg feed.Config) (*feed.Feed, error) {
+// startFeed builds a standalone feed (no network attached: live fetches
+// answer from the cache only) with the datasets indexed. noListen is for
+// sward mcp, which answers over stdio.
+func (ff *feedFlags) startFeed(ctx context.Context, cfg feed.Config, noListen bool) (*roles.Feed, error) {
 	cfg.IndexDir = ff.indexDir
-	f, err := feed.New(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	for _, dir := range ff.datasets {
-		n, err := f.LoadDataset(ctx, dir)
-		if err != nil {
-			_ = f.Close()
-			return nil, err
-		}
-		slog.Info("dataset indexed", "path", dir, "documents", n)
-	}
-	return f, nil
+	return roles.StartFeed(ctx, roles.FeedConfig{Feed: cfg, Datasets: ff.datasets, NoListen: noListen})
 }
 
-func init() {
-	rootCmd.AddCommand(serveCmd())
-}
-
-func serveCmd() *cobra.Command {
+func newServeCommand() *cobra.Command {
 	var (
 		ff          feedFlags
 		cfg         feed.Config
@@ -89,11 +74,12 @@ allowed on a loopback address.`,
 			}
 			cfg.AllowRemote = allowRemote
 			ctx := cmd.Context()
-			f, err := ff.openFeed(ctx, cfg)
+			f, err := ff.startFeed(ctx, cfg, false)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "feed API at http://%s (OpenAPI at /openapi.json, MCP at /mcp)\n", f.Addr)
 			return f.Serve(ctx)
 		},
 	}

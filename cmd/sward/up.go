@@ -31,7 +31,7 @@ type upOptions struct {
 	hostDelay    time.Duration
 }
 
-func init() {
+func newUpCommand() *cobra.Command {
 	var o upOptions
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -40,7 +40,11 @@ func init() {
 loopback, a coordinator and scraper nodes (each its own libp2p host, joined by
 gossipsub), the node dashboards and the LLM feed. It submits the example job,
 shows progress, publishes the dataset version and prints its CID and the
-command to pull it from another terminal. It keeps serving until Ctrl-C.`,
+command to pull it from another terminal. It keeps serving until Ctrl-C.
+
+Run again with the same --data, it resumes the job where it stopped; when
+nothing is left to fetch it prints the dataset's latest version and keeps the
+network up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd.Context(), o, cmd.OutOrStdout()) },
 	}
@@ -58,7 +62,7 @@ command to pull it from another terminal. It keeps serving until Ctrl-C.`,
 	f.StringVar(&o.curatorAddr, "curator", "127.0.0.1:7790", "address of the curator review queue (empty = none)")
 	f.BoolVar(&o.exitWhenDone, "exit", false, "exit once the dataset is published instead of serving it")
 	f.DurationVar(&o.hostDelay, "host-delay", 200*time.Millisecond, "minimum delay between requests to one host")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 func runUp(ctx context.Context, o upOptions, out io.Writer) error {
@@ -87,18 +91,28 @@ func runUp(ctx context.Context, o upOptions, out io.Writer) error {
 	for _, u := range cl.URLs() {
 		fmt.Fprintf(out, "  %s\n", u)
 	}
+	if addr, file := cl.APIAddr(), cl.APITokenFile(); addr != "" {
+		printJobAPI(out, addr, file)
+	}
 
 	spec := cl.Site().JobSpec("demo", o.maxDepth, o.maxPages)
 	spec.Politeness.MinDelay = schemas.Duration(o.hostDelay)
-	jobID, err := cl.Coordinator().Submit(ctx, spec)
+	jobID, resumed, err := cl.SubmitOrResume(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("submitting the example job: %w", err)
+	}
+	if resumed {
+		fmt.Fprintf(out, "  resuming job %s from %s\n", jobID, o.dataDir)
 	}
 	res, err := cl.WaitAndPublish(ctx, jobID, out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\ndataset version %s\n", res.CID)
+	if res.Unchanged {
+		fmt.Fprintf(out, "\nnothing new since the last run: dataset version %s\n", res.CID)
+	} else {
+		fmt.Fprintf(out, "\ndataset version %s\n", res.CID)
+	}
 	fmt.Fprintf(out, "  pages fetched %d, accepted %d, rejected %d, review %d\n",
 		res.Progress.Captured, res.Progress.Accepted, res.Progress.Rejected, res.Progress.Review)
 	fmt.Fprintf(out, "  rows in dataset %d in %d shard(s)\n", res.Manifest.Rows, len(res.Manifest.Shards))
@@ -110,4 +124,12 @@ func runUp(ctx context.Context, o upOptions, out io.Writer) error {
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping")
 	return nil
+}
+
+// printJobAPI tells the user where the job API is and how to pass its
+// token to sward crawl.
+func printJobAPI(out io.Writer, addr, tokenFile string) {
+	fmt.Fprintf(out, "  job API: http://%s/v1/jobs; submit with:\n", addr)
+	fmt.Fprintf(out, "    export SWARD_API=http://%s SWARD_API_TOKEN=$(cat %s)\n", addr, tokenFile)
+	fmt.Fprintf(out, "    sward crawl submit JOB.yaml\n")
 }

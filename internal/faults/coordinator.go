@@ -15,10 +15,8 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/swardnet/sward/coordinator"
-	"github.com/swardnet/sward/network"
-	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/schemas"
-	"github.com/swardnet/sward/storage"
 )
 
 // Files a coordinator run keeps in its data directory besides its stores.
@@ -95,44 +93,20 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	listen := cfg.Listen
-	if listen == "" {
-		listen = network.DefaultListenAddr
+	var listen []string
+	if cfg.Listen != "" {
+		listen = []string{cfg.Listen}
 	}
-	h, err := network.New(ctx, network.Config{
-		ListenAddrs: []string{listen}, KeyFile: filepath.Join(cfg.DataDir, "identity.key"),
+	role, err := roles.StartCoordinator(ctx, roles.CoordinatorConfig{
+		DataDir: cfg.DataDir, Listen: listen,
+		Coordinator: coordinator.Config{LeaseTTL: cfg.LeaseTTL},
+		HostDelay:   cfg.HostDelay, FrontierSync: cfg.FrontierSync,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting the coordinator's libp2p host: %w", err)
+		return nil, err
 	}
-	defer h.Close()
-	var fopts []coordinator.FrontierOption
-	if cfg.HostDelay > 0 {
-		fopts = append(fopts, coordinator.WithDefaultHostPolicy(coordinator.HostPolicy{MinDelay: cfg.HostDelay, MaxConcurrency: 1}))
-	}
-	if cfg.FrontierSync != "" {
-		fopts = append(fopts, coordinator.WithSynchronous(cfg.FrontierSync))
-	}
-	frontier, err := coordinator.OpenFrontier(ctx, filepath.Join(cfg.DataDir, "frontier.db"), fopts...)
-	if err != nil {
-		return nil, fmt.Errorf("opening the frontier: %w", err)
-	}
-	defer frontier.Close()
-	store, err := storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
-	if err != nil {
-		return nil, fmt.Errorf("opening the block store: %w", err)
-	}
-	defer store.Close()
-	pcfg := pipeline.Config{}
-	pcfg.Default()
-	pipe, err := pipeline.New(pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the pipeline: %w", err)
-	}
-	coord, err := coordinator.New(ctx, coordinator.Config{LeaseTTL: cfg.LeaseTTL}, h, frontier, store, pipe)
-	if err != nil {
-		return nil, fmt.Errorf("starting the coordinator: %w", err)
-	}
+	defer role.Close()
+	coord := role.Coord
 	events, err := openEventLog(filepath.Join(cfg.DataDir, EventsFile))
 	if err != nil {
 		return nil, err
@@ -152,39 +126,17 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 			return nil, fmt.Errorf("submitting job %s: %w", cfg.Job.Name, err)
 		}
 	}
-	// Bodies over the gossip inline limit are fetched from their node's
-	// block store over bitswap.
-	bsrv, err := storage.Serve(ctx, h.Libp2p(), store)
-	if err != nil {
-		return nil, fmt.Errorf("serving blocks over bitswap: %w", err)
-	}
-	defer bsrv.Close()
-	coord.SetBodyFetcher(bsrv)
-	h.ServeLeases(coord)
-	jobs, err := h.JoinJobs(network.JobsConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("joining the jobs topic: %w", err)
-	}
-	defer jobs.Close()
-	ann, err := coordinator.NewAnnouncer(coordinator.AnnounceConfig{ExtraWork: coord.OpenChecks}, frontier, jobs)
-	if err != nil {
-		return nil, err
-	}
-	annDone := make(chan struct{})
+	var serveErr error
+	served := make(chan struct{})
 	go func() {
-		defer close(annDone)
-		_ = ann.Serve(ctx)
+		defer close(served)
+		serveErr = role.Serve(ctx)
 	}()
-	defer func() {
-		cancel()
-		<-annDone
-	}()
-	served := make(chan error, 1)
-	go func() { served <- coord.Serve(ctx) }()
 	defer func() {
 		cancel()
 		<-served
 	}()
+	h := role.Host
 	if err := writeFileAtomic(filepath.Join(cfg.DataDir, ReadyFile), []byte(h.Addrs()[0])); err != nil {
 		return nil, err
 	}
@@ -202,8 +154,8 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for job %s to finish: %w", jobID, ctx.Err())
-		case err := <-served:
-			return nil, fmt.Errorf("coordinator stopped before job %s finished: %w", jobID, err)
+		case <-served:
+			return nil, fmt.Errorf("coordinator stopped before job %s finished: %v", jobID, serveErr)
 		case <-tick.C:
 		}
 		done, err := coord.Finished(ctx, jobID)

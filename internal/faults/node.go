@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
 )
@@ -34,6 +33,7 @@ type NodeConfig struct {
 type Node struct {
 	Host    *network.Host
 	Fetcher *node.Fetcher
+	role    *roles.Node
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -49,58 +49,34 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing coordinator address %q: %w", cfg.Coordinator, err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating node data directory: %w", err)
-	}
-	h, err := network.New(ctx, network.Config{
-		ListenAddrs: []string{"/ip4/" + cfg.IP + "/tcp/0"},
-		KeyFile:     cfg.DataDir + "/identity.key",
-		Bootstrap:   []string{cfg.Coordinator},
+	r, err := roles.StartNode(ctx, roles.NodeConfig{
+		Node: node.Config{
+			DataDir: cfg.DataDir, AllowPrivate: true, LocalAddr: cfg.IP,
+			BandwidthBytesPerSec: cfg.BandwidthBytesPerSec, MinHostDelay: cfg.HostDelay,
+		},
+		Listen:      []string{"/ip4/" + cfg.IP + "/tcp/0"},
+		Join:        []string{cfg.Coordinator},
+		Coordinator: ai.ID,
+		Service:     node.ServiceConfig{MaxBackoff: 2 * time.Second},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting node host on %s: %w", cfg.IP, err)
+		return nil, fmt.Errorf("starting node on %s: %w", cfg.IP, err)
 	}
-	ncfg := node.Config{DataDir: cfg.DataDir, AllowPrivate: true, LocalAddr: cfg.IP, BandwidthBytesPerSec: cfg.BandwidthBytesPerSec}
-	ncfg.Default()
-	if cfg.HostDelay > 0 {
-		ncfg.MinHostDelay = cfg.HostDelay
-	}
-	fetcher, err := node.NewFetcher(ncfg)
-	if err != nil {
-		_ = h.Close()
-		return nil, fmt.Errorf("starting node fetcher: %w", err)
-	}
-	svc, err := node.NewService(node.ServiceConfig{Coordinator: ai.ID, MaxBackoff: 2 * time.Second}, h, network.SignCapture, fetcher)
-	if err != nil {
-		_ = fetcher.Close()
-		_ = h.Close()
-		return nil, fmt.Errorf("starting node service: %w", err)
-	}
-	// Bodies over the gossip inline limit wait in the node's own block
-	// store, served over bitswap, until the coordinator fetches them.
-	bodies, err := node.OpenLargeBodies(ctx, h.Libp2p(), filepath.Join(cfg.DataDir, "store"), node.BlobConfig{})
-	if err != nil {
-		_ = fetcher.Close()
-		_ = h.Close()
-		return nil, err
-	}
-	svc.SetBlobs(bodies.Blobs)
 	nctx, cancel := context.WithCancel(ctx)
-	n := &Node{Host: h, Fetcher: fetcher, cancel: cancel, done: make(chan struct{})}
+	n := &Node{Host: r.Host, Fetcher: r.Fetcher, role: r, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		if err := svc.Serve(nctx); err != nil {
-			slog.Error("faults: node stopped", "peer", h.ID().String(), "err", err)
+		if err := r.Serve(nctx); err != nil {
+			slog.Error("faults: node stopped", "peer", r.Host.ID().String(), "err", err)
 		}
-		_ = fetcher.Close()
-		_ = bodies.Close()
 	}()
 	return n, nil
 }
 
-// Close stops the node and waits for it.
+// Close stops the node, waits for it and releases its stores.
 func (n *Node) Close() {
 	n.cancel()
 	_ = n.Host.Close()
 	<-n.done
+	_ = n.role.Close()
 }
