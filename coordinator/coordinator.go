@@ -676,11 +676,9 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	}
 	res := c.pipe.Process(capt, j.spec)
 	c.applyRule(ctx, capt, pageURL, &res)
-	if res.Doc != nil {
-		// The row is the page where the fetch ended up, as its ID is.
-		res.Doc.ID = DocumentID(j.id, norm)
-		res.Doc.URL = pageURL
-		res.Doc.JobID = j.id
+	captureCID, err := c.finishRow(ctx, j, capt, norm, pageURL, &res)
+	if err != nil {
+		return err
 	}
 	if j.id == LiveJobID {
 		if err := c.saveState(ctx); err != nil {
@@ -727,14 +725,7 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 			c.hooksMu.RUnlock()
 		}
 		j.rejected.Add(1)
-		reason := "unknown"
-		if len(res.Reasons) > 0 {
-			reason = res.Reasons[0]
-		}
-		if err := j.dataset.AddRejects(ctx, storage.Reject{
-			ID: DocumentID(j.id, norm), URL: capt.URL, Reason: reason, Detail: strings.Join(res.Reasons, ","),
-			Host: hostOf(norm), JobID: j.id, RejectedAt: time.Now().UTC(),
-		}); err != nil {
+		if err := j.dataset.AddRejects(ctx, rejectRow(j, capt, norm, captureCID, res)); err != nil {
 			return fmt.Errorf("storing reject: %w", err)
 		}
 	}
@@ -849,10 +840,10 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 }
 
 // DocumentID names a job's document for a URL: stable across re-fetches, so
-// a page captured twice is stored once.
+// a page captured twice is stored once (schemas.DocumentID, shared with the
+// offline pipeline).
 func DocumentID(jobID, normalizedURL string) string {
-	k := URLKey(jobID + "\x00" + normalizedURL)
-	return fmt.Sprintf("%x", k[:])
+	return schemas.DocumentID(jobID, normalizedURL)
 }
 
 // Progress reports a job's counters and frontier state.
@@ -902,7 +893,7 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	start := j.started.UTC()
 	root, m, err := j.dataset.Publish(ctx, storage.VersionMeta{
 		JobID: jobID, CrawlStart: &start, CrawlEnd: &end, TDMPolicy: j.spec.TDMPolicy,
-		Filters: []string{"trafilatura main content", "language id", "gopher/c4/fineweb quality", "pii redaction", "exact + minhash dedup"},
+		Filters: pipeline.Filters,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("publishing dataset of job %s: %w", jobID, err)
