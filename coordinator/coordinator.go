@@ -342,14 +342,18 @@ func (c *Coordinator) job(id string) *jobState {
 	return c.jobs[id]
 }
 
-// Submit stores a job and seeds its frontier. Submitting a job whose name
-// is already known resumes it instead of starting over.
+// Submit stores a job and seeds its frontier. Submitting the same spec
+// again resumes the job instead of starting over; another spec under the
+// name of an unfinished job is ErrJobExists (see checkNameClash).
 func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", err
 	}
 	id := spec.Name
 	if existing, err := c.frontier.GetJob(ctx, id); err == nil && existing != nil {
+		if err := checkNameClash(existing, spec); err != nil {
+			return "", err
+		}
 		if _, err := c.openJob(ctx, id, existing.Spec); err != nil {
 			return "", err
 		}
@@ -833,6 +837,8 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 		return fmt.Errorf("storing reviewed document %s: %w", d.ID, err)
 	}
 	if n == 1 {
+		// A settled review moves from review to accepted.
+		decIfPositive(&j.review)
 		j.accepted.Add(1)
 		c.emitAccepted(d)
 	}
@@ -906,6 +912,9 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 		c.log.Warn("forgetting contributions to a published version", "job", jobID, "err", err)
 	}
 	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
+	if err := c.markDoneIfFinished(ctx, j); err != nil {
+		c.log.Warn("job state after publishing", "job", jobID, "err", err)
+	}
 	return root.String(), m, nil
 }
 

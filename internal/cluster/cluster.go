@@ -393,6 +393,9 @@ func (cl *Cluster) pumpSettled(ctx context.Context) error {
 		}
 		for _, st := range settled {
 			if st.Decision != schemas.ActionAccept {
+				if st.Decision == schemas.ActionReject {
+					_ = cl.coord.ReviewRejected(st.Doc.JobID)
+				}
 				continue
 			}
 			doc := st.Doc
