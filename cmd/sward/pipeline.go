@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/hex"
@@ -609,6 +610,10 @@ func openWARC(path string) (*warcSource, error) {
 		return nil, fmt.Errorf("opening WARC: %w", err)
 	}
 	st, _ := f.Stat()
+	if err := checkWARCStart(f, path, st.Size()); err != nil {
+		f.Close()
+		return nil, err
+	}
 	cf := &countingFile{f: f, size: st.Size()}
 	r, err := gowarc.NewWarcFileReaderFromStream(cf, 0,
 		gowarc.WithSyntaxErrorPolicy(gowarc.ErrWarn), gowarc.WithSpecViolationPolicy(gowarc.ErrWarn))
@@ -617,6 +622,26 @@ func openWARC(path string) (*warcSource, error) {
 		return nil, fmt.Errorf("opening WARC %s: %w", path, err)
 	}
 	return &warcSource{cf: cf, r: r, path: path}, nil
+}
+
+// checkWARCStart refuses, with a message that says what is wrong, an empty
+// input and one that is neither a WARC nor gzip data (instead of gowarc's
+// "gzip: invalid header" for a file not even named .gz). It leaves f at
+// the start.
+func checkWARCStart(f *os.File, path string, size int64) error {
+	if size == 0 {
+		return fmt.Errorf("input %s is empty: no WARC records to read", path)
+	}
+	head := make([]byte, 5)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) || bytes.HasPrefix(head, []byte("WARC/")) {
+		return nil
+	}
+	return fmt.Errorf("input %s is not a WARC file: it starts with %q, not \"WARC/\" or a gzip header; check the file (a download error page?)", path, head)
 }
 
 // rawTargetURI reads the WARC-Target-URI of the record at offset straight

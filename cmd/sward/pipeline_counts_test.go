@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -172,5 +173,36 @@ func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
 		if capt.URL != urls[i] {
 			t.Errorf("row %d (%s) names the capture of %s", i, urls[i], capt.URL)
 		}
+	}
+}
+
+// TestPipelineRunBadWARCInput: an empty WARC and random bytes in a file
+// not named .gz fail with a message that names the problem, and write no
+// dataset.
+func TestPipelineRunBadWARCInput(t *testing.T) {
+	tests := []struct {
+		name, file string
+		data       []byte
+		want       string
+	}{
+		{"empty", "empty.warc", nil, "is empty"},
+		{"random bytes", "junk.warc", []byte("\x8f\x01 random bytes, not a WARC at all"), "is not a WARC file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, tt.file)
+			if err := os.WriteFile(in, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			err := runPipeline(context.Background(), runOptions{in: in, out: out, workers: 1}, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "gzip: invalid header") {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(out, "manifest.json")); err == nil {
+				t.Error("a dataset was written for a bad input")
+			}
+		})
 	}
 }
