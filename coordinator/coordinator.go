@@ -359,14 +359,18 @@ func (c *Coordinator) job(id string) *jobState {
 	return c.jobs[id]
 }
 
-// Submit stores a job and seeds its frontier. Submitting a job whose name
-// is already known resumes it instead of starting over.
+// Submit stores a job and seeds its frontier. Submitting the same spec
+// again resumes the job instead of starting over; another spec under the
+// name of an unfinished job is ErrJobExists (see checkNameClash).
 func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", err
 	}
 	id := spec.Name
 	if existing, err := c.frontier.GetJob(ctx, id); err == nil && existing != nil {
+		if err := checkNameClash(existing, spec); err != nil {
+			return "", err
+		}
 		if _, err := c.openJob(ctx, id, existing.Spec); err != nil {
 			return "", err
 		}
@@ -697,11 +701,9 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 	}
 	res := c.pipe.Process(capt, j.spec)
 	c.applyRule(ctx, capt, pageURL, &res)
-	if res.Doc != nil {
-		// The row is the page where the fetch ended up, as its ID is.
-		res.Doc.ID = DocumentID(j.id, norm)
-		res.Doc.URL = pageURL
-		res.Doc.JobID = j.id
+	captureCID, err := c.finishRow(ctx, j, capt, norm, pageURL, &res)
+	if err != nil {
+		return err
 	}
 	if j.id == LiveJobID {
 		if err := c.saveState(ctx); err != nil {
@@ -751,14 +753,7 @@ func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
 			c.hooksMu.RUnlock()
 		}
 		j.rejected.Add(1)
-		reason := "unknown"
-		if len(res.Reasons) > 0 {
-			reason = res.Reasons[0]
-		}
-		if err := j.dataset.AddRejects(ctx, storage.Reject{
-			ID: DocumentID(j.id, norm), URL: capt.URL, Reason: reason, Detail: strings.Join(res.Reasons, ","),
-			Host: hostOf(norm), JobID: j.id, RejectedAt: time.Now().UTC(),
-		}); err != nil {
+		if err := j.dataset.AddRejects(ctx, rejectRow(j, capt, norm, captureCID, res)); err != nil {
 			return fmt.Errorf("storing reject: %w", err)
 		}
 	}
@@ -863,6 +858,8 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 		return fmt.Errorf("storing reviewed document %s: %w", d.ID, err)
 	}
 	if n == 1 {
+		// A settled review moves from review to accepted.
+		decIfPositive(&j.review)
 		j.accepted.Add(1)
 		c.emitAccepted(d)
 	}
@@ -870,10 +867,10 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 }
 
 // DocumentID names a job's document for a URL: stable across re-fetches, so
-// a page captured twice is stored once.
+// a page captured twice is stored once (schemas.DocumentID, shared with the
+// offline pipeline).
 func DocumentID(jobID, normalizedURL string) string {
-	k := URLKey(jobID + "\x00" + normalizedURL)
-	return fmt.Sprintf("%x", k[:])
+	return schemas.DocumentID(jobID, normalizedURL)
 }
 
 // Progress reports a job's counters and frontier state.
@@ -923,7 +920,7 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	start := j.started.UTC()
 	root, m, err := j.dataset.Publish(ctx, storage.VersionMeta{
 		JobID: jobID, CrawlStart: &start, CrawlEnd: &end, TDMPolicy: j.spec.TDMPolicy,
-		Filters: []string{"trafilatura main content", "language id", "gopher/c4/fineweb quality", "pii redaction", "exact + minhash dedup"},
+		Filters: pipeline.Filters,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("publishing dataset of job %s: %w", jobID, err)
@@ -936,6 +933,9 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 		c.log.Warn("forgetting contributions to a published version", "job", jobID, "err", err)
 	}
 	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
+	if err := c.markDoneIfFinished(ctx, j); err != nil {
+		c.log.Warn("job state after publishing", "job", jobID, "err", err)
+	}
 	return root.String(), m, nil
 }
 

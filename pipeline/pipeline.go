@@ -3,7 +3,6 @@ package pipeline
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +48,10 @@ type Result struct {
 	// "dedup:exact", "lang:low_score", "tdm:reserved", "extract:empty".
 	// Review results carry "review:*" reasons.
 	Reasons []string
+	// Detail says for a human why: the fetch error as the node reported
+	// it, the decoder's error, or each failed rule with its measured value
+	// (see describe). Empty for a plain accept.
+	Detail string
 	// Scores holds every measured value by rule name.
 	Scores map[string]float64
 	// Fields holds the job's structured fields that were found: string,
@@ -57,6 +60,13 @@ type Result struct {
 	// DedupKey is set when the document entered the dedup index, so a
 	// caller can log it and rebuild the index later (RestoreDedup).
 	DedupKey *DedupKey
+}
+
+// Filters names the stages a dataset's rows passed, in order, for the
+// manifest and card: one list for the coordinator and the offline run.
+var Filters = []string{
+	"extract:trafilatura", "lang:whatlanggo", "quality:gopher_repetition", "quality:gopher_quality",
+	"quality:c4", "quality:fineweb", "pii:redact", "dedup:exact", "dedup:minhash_5gram_14x8",
 }
 
 // Pipeline runs captures through the stages. Its only state is the dedup
@@ -154,15 +164,19 @@ func reasonOf(err error) string {
 // Safe for concurrent use. Never panics on bad input.
 func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result) {
 	res.Scores = map[string]float64{}
+	// detail, when set, is the error text behind the reasons.
+	var detail string
 	reject := func(reasons ...string) Result {
 		res.Decision = Reject
 		res.Reasons = append(res.Reasons, reasons...)
+		res.Detail = describe(res.Reasons, res.Scores, detail)
 		return res
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			res.Decision = Reject
 			res.Reasons = append(res.Reasons, fmt.Sprintf("internal:panic: %v", r))
+			res.Detail = describe(res.Reasons, res.Scores, "")
 		}
 	}()
 	if c == nil {
@@ -174,9 +188,11 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	}
 	cfg := &jc.cfg
 	if c.Error != "" {
-		return reject("fetch:error")
+		detail = c.Error
+		return reject(fetchReason(c.Error))
 	}
 	if c.Status < 200 || c.Status > 299 {
+		detail = fmt.Sprintf("HTTP status %d", c.Status)
 		return reject(fmt.Sprintf("fetch:status_%d", c.Status))
 	}
 	policy := schemas.TDMSkip
@@ -194,10 +210,12 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 		ct = strings.ToLower(c.Headers["Content-Type"])
 	}
 	if ct != "" && !strings.Contains(ct, "html") && !strings.Contains(ct, "text/plain") && !strings.Contains(ct, "xml") {
+		detail = "content type " + ct
 		return reject("decode:content_type")
 	}
 	page, err := Decode(c.Body, ct)
 	if err != nil {
+		detail = err.Error()
 		return reject(reasonOf(err))
 	}
 	pageURL := c.FinalURL
@@ -210,6 +228,7 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	} else {
 		ex, err = Extract(page, pageURL, cfg.Extract)
 		if err != nil {
+			detail = err.Error()
 			return reject(reasonOf(err))
 		}
 	}
@@ -310,8 +329,66 @@ func (p *Pipeline) Process(c *schemas.Capture, job *schemas.JobSpec) (res Result
 	}
 	if len(res.Reasons) > 0 {
 		res.Decision = Review
+		res.Detail = describe(res.Reasons, res.Scores, "")
 	}
 	return res
+}
+
+// fetchReason gives the reason code of a failed fetch. Capture.Error is
+// "code: detail"; a robots.txt refusal is its own reason, since it is the
+// site's choice, not a failure.
+func fetchReason(captureErr string) string {
+	code, _, _ := strings.Cut(captureErr, ":")
+	if strings.TrimSpace(code) == "robots" {
+		return "robots:disallowed"
+	}
+	return "fetch:error"
+}
+
+// reasonScores maps the reasons whose rule is not named after its score
+// to the scores that decided them.
+var reasonScores = map[string][]string{
+	"lang:low_score":             {"language_score"},
+	"lang:not_wanted":            {"language_score"},
+	"dedup:exact":                {"dup_cluster_size"},
+	"dedup:near":                 {"dup_cluster_size"},
+	"review:low_confidence":      {"extract_confidence"},
+	"review:borderline_language": {"language_score"},
+	"review:borderline_quality":  {"borderline_rules"},
+	"extract:empty":              {"extract_confidence"},
+}
+
+// describe writes the human detail of a verdict: every reason in order,
+// each with the scores that decided it ("quality:gopher_stop_words
+// (gopher_stop_words=1)"), then the error text when there is one.
+func describe(reasons []string, scores map[string]float64, errText string) string {
+	var b strings.Builder
+	for i, r := range reasons {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r)
+		names := reasonScores[r]
+		if rule, ok := strings.CutPrefix(r, "quality:"); ok {
+			names = []string{rule}
+		}
+		var parts []string
+		for _, n := range names {
+			if v, ok := scores[n]; ok {
+				parts = append(parts, fmt.Sprintf("%s=%.4g", n, v))
+			}
+		}
+		if len(parts) > 0 {
+			b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+		}
+	}
+	if errText != "" {
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(errText)
+	}
+	return b.String()
 }
 
 // auditDraw maps a URL to a fixed number in [0, 1), so the audit sample is
@@ -321,31 +398,24 @@ func auditDraw(u string) float64 {
 	return float64(binary.BigEndian.Uint64(h[:8])>>11) / float64(uint64(1)<<53)
 }
 
-// DocumentID derives a stable id from the capture's URL and fetch time,
-// formatted as a UUID (version 8, name-based).
-func DocumentID(rawURL string, fetched time.Time) string {
-	h := sha256.Sum256([]byte(rawURL + "\x00" + fetched.UTC().Format(time.RFC3339Nano)))
-	h[6] = (h[6] & 0x0f) | 0x80
-	h[8] = (h[8] & 0x3f) | 0x80
-	x := hex.EncodeToString(h[:16])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
-
 // document fills the Document fields known before the text is final.
 func (p *Pipeline) document(c *schemas.Capture, job *schemas.JobSpec, ex *Extracted, pageURL string) *schemas.Document {
 	fetched := c.FetchedAt.UTC()
+	// CaptureCID names the stored signed capture; only the caller that
+	// stores it (coordinator or offline run) knows it, and sets it.
 	d := &schemas.Document{
-		ID:         DocumentID(c.URL, c.FetchedAt),
 		URL:        c.URL,
 		Date:       fetched.Format(time.RFC3339),
 		FetchedAt:  fetched,
-		CaptureCID: c.BodyCID,
 		NodePeerID: c.NodePeerID,
 		JobID:      c.JobID,
 	}
 	if d.JobID == "" && job != nil {
 		d.JobID = job.Name
 	}
+	// The one document-ID function of both paths (schemas.DocumentID); a
+	// capture without a usable URL is named by its body.
+	d.ID, _, _ = schemas.PageDocumentID(d.JobID, pageURL, "body:"+c.BodySHA256)
 	if u, err := url.Parse(pageURL); err == nil {
 		d.Host = strings.ToLower(u.Hostname())
 	}

@@ -84,7 +84,7 @@ func TestProcessAcceptsArticle(t *testing.T) {
 		{"text has body", strings.Contains(d.Text, "The city council met on Tuesday")},
 		{"text drops nav", !strings.Contains(d.Text, "Sport")},
 		{"text drops headline (kept in Title)", !strings.HasPrefix(d.Text, "Council delays")},
-		{"id", d.ID == DocumentID(c.URL, c.FetchedAt)},
+		{"id", d.ID == schemas.DocumentID(d.JobID, c.URL)},
 		{"url", d.URL == c.URL},
 		{"date", d.Date == "2026-01-02T03:04:05Z"},
 		{"language", d.Language == "en" && d.LanguageScore > 0.5},
@@ -97,7 +97,7 @@ func TestProcessAcceptsArticle(t *testing.T) {
 		{"canonical", d.CanonicalURL != nil && *d.CanonicalURL == "https://planet.example/news/bridge"},
 		{"host", d.Host == "planet.example"},
 		{"fetched", d.FetchedAt.Equal(c.FetchedAt)},
-		{"cid", d.CaptureCID == "bafytest"},
+		{"capture cid left to the caller that stores the capture", d.CaptureCID == ""},
 		{"peer", d.NodePeerID == c.NodePeerID},
 		{"sha", d.ContentSHA256 == schemas.SHA256Hex([]byte(d.Text))},
 		{"job", d.JobID == "job1"},
@@ -175,7 +175,8 @@ func TestProcessRejects(t *testing.T) {
 		job    *schemas.JobSpec
 		prefix string
 	}{
-		{"fetch error", func(c *schemas.Capture) { c.Error = "robots: disallowed" }, nil, "fetch:error"},
+		{"robots refusal", func(c *schemas.Capture) { c.Error = "robots: disallowed" }, nil, "robots:disallowed"},
+		{"fetch error", func(c *schemas.Capture) { c.Error = "timeout: no answer in 30s" }, nil, "fetch:error"},
 		{"status 404", func(c *schemas.Capture) { c.Status = 404 }, nil, "fetch:status_404"},
 		{"tdm reserved", func(c *schemas.Capture) { c.OptOut.TDMReserved = true }, &schemas.JobSpec{Name: "j", TDMPolicy: schemas.TDMSkip}, "tdm:reserved"},
 		{"noai under default policy", func(c *schemas.Capture) { c.OptOut.NoAI = true }, nil, "tdm:reserved"},

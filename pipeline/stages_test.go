@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/html"
 
@@ -261,20 +260,6 @@ func TestParseNumberAndPrice(t *testing.T) {
 		if got, ok := ParsePrice(in); !ok || got != want {
 			t.Errorf("ParsePrice(%q) = %+v, want %+v", in, got, want)
 		}
-	}
-}
-
-func TestDocumentIDStable(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	a := DocumentID("https://example.com/a", at)
-	if a != DocumentID("https://example.com/a", at.In(time.FixedZone("x", 3600))) {
-		t.Error("id depends on time zone")
-	}
-	if a == DocumentID("https://example.com/b", at) || a == DocumentID("https://example.com/a", at.Add(time.Second)) {
-		t.Error("id collides across url or time")
-	}
-	if len(a) != 36 || a[14] != '8' {
-		t.Errorf("id %q is not a version-8 UUID", a)
 	}
 }
 

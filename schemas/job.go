@@ -138,8 +138,15 @@ func lineOf(root *yaml.Node, field string) int {
 		return 0
 	}
 	m := root.Content[0]
+	idx := -1
+	if _, rest, ok := strings.Cut(field, "["); ok {
+		fmt.Sscanf(rest, "%d", &idx)
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
+			if v := m.Content[i+1]; idx >= 0 && v.Kind == yaml.SequenceNode && idx < len(v.Content) {
+				return v.Content[idx].Line
+			}
 			return m.Content[i].Line
 		}
 	}
@@ -197,13 +204,12 @@ func (s *JobSpec) Validate() error {
 		return &SpecError{Field: "seeds", Reason: "give at least one seed URL or sitemap"}
 	}
 	for i, seed := range append(append([]string{}, s.Seeds...), s.Sitemaps...) {
-		u, err := url.Parse(seed)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			field := "seeds"
-			if i >= len(s.Seeds) {
-				field = "sitemaps"
-			}
-			return &SpecError{Field: field, Reason: fmt.Sprintf("%q is not an absolute http(s) URL", seed)}
+		field := fmt.Sprintf("seeds[%d]", i)
+		if i >= len(s.Seeds) {
+			field = fmt.Sprintf("sitemaps[%d]", i-len(s.Seeds))
+		}
+		if reason := seedProblem(seed); reason != "" {
+			return &SpecError{Field: field, Reason: fmt.Sprintf("%q %s", seed, reason)}
 		}
 	}
 	for _, p := range append(append([]string{}, s.Scope.Include...), s.Scope.Exclude...) {
@@ -233,6 +239,26 @@ func (s *JobSpec) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// seedProblem says why a seed or sitemap is not a valid absolute http(s)
+// URL, or "" when it is. Spaces and control characters are refused rather
+// than escaped: in a seed they are almost always a YAML slip (a value run
+// into the next line, a comment without "#").
+func seedProblem(seed string) string {
+	for _, r := range seed {
+		if r == ' ' || r == '\t' || r < 0x20 || r == 0x7f {
+			return "contains a space or control character; quote one URL per list item"
+		}
+	}
+	u, err := url.Parse(seed)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "is not an absolute http(s) URL"
+	}
+	if _, err := NormalizeURL(seed); err != nil {
+		return "is not a crawlable URL: " + err.Error()
+	}
+	return ""
 }
 
 // InScope reports whether a URL belongs to the job's scope.

@@ -264,6 +264,21 @@ func (w *DatasetWriter) Pending() int {
 	return w.nPending
 }
 
+// IDs returns the IDs of the documents and rejects waiting for Publish (a
+// resumed offline run rebuilds its set of decided pages from it).
+func (w *DatasetWriter) IDs() (map[string]bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, fmt.Errorf("listing %q: writer is closed", w.name)
+	}
+	out := make(map[string]bool, len(w.pending))
+	for k := range w.pending {
+		out[k[1:]] = true
+	}
+	return out, nil
+}
+
 // Add appends documents to the next version. It returns only once they are
 // fsync'd to the spool. A document whose ID is already pending or published
 // is skipped, so retrying an Add is safe. Every document needs an ID.

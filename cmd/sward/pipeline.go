@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -223,6 +225,14 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 		idx int64
 		c   *schemas.Capture
 		res pipeline.Result
+		cc  string // the capture record's CID
+		err error
+	}
+	// Document IDs are scoped like the coordinator's: by the job, or by
+	// the dataset when no job is given.
+	scope := o.dataset
+	if job != nil {
+		scope = job.Name
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -262,6 +272,7 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 			defer workers.Done()
 			for it := range jobs {
 				it.res = p.Process(it.c, job)
+				it.cc, it.err = finishOfflineRow(ctx, store, scope, it.idx, it.c, &it.res)
 				it.c.Body = nil
 				select {
 				case results <- it:
@@ -281,6 +292,12 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}()
 
 	pending := map[int64]item{}
+	// seen holds the IDs of the pages decided so far; a resumed run
+	// rebuilds it from the dataset's pending rows.
+	seen, err := w.IDs()
+	if err != nil {
+		return err
+	}
 	var docs []schemas.Document
 	var rejects []storage.Reject
 	var keyLines, reviewLines []byte
@@ -290,6 +307,11 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 			return err
 		}
 		if err := w.AddRejects(ctx, rejects...); err != nil {
+			return err
+		}
+		// The capture records the rows name are durable before the
+		// progress that says they are done.
+		if err := store.Sync(ctx); err != nil {
 			return err
 		}
 		if _, err := keysFile.Write(keyLines); err != nil {
@@ -317,8 +339,22 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 				break
 			}
 			delete(pending, next)
+			if x.err != nil {
+				cancel()
+				return x.err
+			}
 			next++
 			r := x.res
+			// A page the run has already decided (the same URL again in
+			// the input) is counted as a repeat and makes no second row,
+			// so the counts, progress.json and the dataset agree.
+			id := offlineID(scope, x.idx, x.c)
+			if seen[id] {
+				state.Counts["repeat"]++
+				bar.advance(r.Decision)
+				continue
+			}
+			seen[id] = true
 			state.Counts[r.Decision.String()]++
 			if r.DedupKey != nil {
 				keyLines = appendDedupKey(keyLines, x.idx, r.DedupKey)
@@ -330,7 +366,7 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 				line, _ := json.Marshal(map[string]any{"reasons": r.Reasons, "scores": r.Scores, "doc": r.Doc})
 				reviewLines = append(append(reviewLines, line...), '\n')
 			case pipeline.Reject:
-				rejects = append(rejects, rejectFor(x.c, r))
+				rejects = append(rejects, rejectFor(scope, x.idx, x.c, x.cc, r))
 			}
 			bar.advance(r.Decision)
 		}
@@ -358,8 +394,7 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if err := checkpoint(); err != nil {
 		return err
 	}
-	filters := []string{"extract:trafilatura", "lang:whatlanggo", "quality:gopher_repetition", "quality:gopher_quality", "quality:c4", "quality:fineweb", "pii:redact", "dedup:exact", "dedup:minhash_5gram_14x8"}
-	meta := storage.VersionMeta{Filters: filters, TDMPolicy: schemas.TDMSkip, Description: "Curated offline by `sward pipeline run` from " + filepath.Base(o.in) + "."}
+	meta := storage.VersionMeta{Filters: pipeline.Filters, TDMPolicy: schemas.TDMSkip, Description: "Curated offline by `sward pipeline run` from " + filepath.Base(o.in) + "."}
 	if job != nil {
 		meta.JobID, meta.TDMPolicy = job.Name, job.TDMPolicy
 	}
@@ -374,26 +409,52 @@ func runPipeline(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if err := writeJSONAtomic(statePath, state); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "dataset %s version %s: %d documents, %d rejected, %d for review -> %s\n",
-		o.dataset, root, m.Rows, m.Rejected, state.Counts["review"], o.out)
+	fmt.Fprintf(stderr, "dataset %s version %s: %d records: %d documents, %d rejected, %d for review, %d repeated URLs -> %s\n",
+		o.dataset, root, state.Done, m.Rows, m.Rejected, state.Counts["review"], state.Counts["repeat"], o.out)
 	return nil
 }
 
-// rejectFor makes the rejects-table row of a rejected capture.
-func rejectFor(c *schemas.Capture, r pipeline.Result) storage.Reject {
-	id := ""
-	host := ""
+// finishOfflineRow stores the capture as a capture record in the run's
+// store and gives the document its dataset ID (schemas.PageDocumentID: the
+// scope and the normalised final URL, or the record's index for a capture
+// without a usable URL) and that record's CID.
+func finishOfflineRow(ctx context.Context, store *storage.Store, scope string, idx int64, c *schemas.Capture, r *pipeline.Result) (string, error) {
+	root, err := store.PutCapture(ctx, c)
+	if err != nil {
+		return "", err
+	}
 	if r.Doc != nil {
-		id, host = r.Doc.ID, r.Doc.Host
-	} else {
-		id = pipeline.DocumentID(c.URL, c.FetchedAt)
+		pageURL := c.FinalURL
+		if pageURL == "" {
+			pageURL = c.URL
+		}
+		r.Doc.ID = offlineID(scope, idx, c)
+		r.Doc.URL = pageURL
+		r.Doc.CaptureCID = root.String()
 	}
-	reason := "unknown"
-	if len(r.Reasons) > 0 {
-		reason = r.Reasons[0]
+	return root.String(), nil
+}
+
+// offlineID is a capture's document ID in an offline run.
+func offlineID(scope string, idx int64, c *schemas.Capture) string {
+	pageURL := c.FinalURL
+	if pageURL == "" {
+		pageURL = c.URL
 	}
-	return storage.Reject{ID: id, URL: c.URL, Reason: reason, Detail: strings.Join(r.Reasons, " "),
-		Host: host, JobID: c.JobID, RejectedAt: c.FetchedAt.UTC()}
+	id, _, _ := schemas.PageDocumentID(scope, pageURL, fmt.Sprintf("record:%d", idx))
+	return id
+}
+
+// rejectFor makes the rejects-table row of a rejected capture, with the
+// builder the coordinator uses.
+func rejectFor(scope string, idx int64, c *schemas.Capture, captureCID string, r pipeline.Result) storage.Reject {
+	id := offlineID(scope, idx, c)
+	rj := storage.NewReject(id, c.URL, storage.Verdict{Reasons: r.Reasons, Detail: r.Detail, Scores: r.Scores}, c.FetchedAt)
+	if r.Doc != nil {
+		rj.Host = r.Doc.Host
+	}
+	rj.JobID, rj.CaptureCID = c.JobID, captureCID
+	return rj
 }
 
 // appendDedupKey logs one dedup insertion as "index hex(key)\n".
@@ -538,8 +599,9 @@ func (c *countingFile) Read(p []byte) (int, error) {
 }
 
 type warcSource struct {
-	cf *countingFile
-	r  *gowarc.WarcFileReader
+	cf   *countingFile
+	r    *gowarc.WarcFileReader
+	path string
 }
 
 func openWARC(path string) (*warcSource, error) {
@@ -548,6 +610,10 @@ func openWARC(path string) (*warcSource, error) {
 		return nil, fmt.Errorf("opening WARC: %w", err)
 	}
 	st, _ := f.Stat()
+	if err := checkWARCStart(f, path, st.Size()); err != nil {
+		f.Close()
+		return nil, err
+	}
 	cf := &countingFile{f: f, size: st.Size()}
 	r, err := gowarc.NewWarcFileReaderFromStream(cf, 0,
 		gowarc.WithSyntaxErrorPolicy(gowarc.ErrWarn), gowarc.WithSpecViolationPolicy(gowarc.ErrWarn))
@@ -555,7 +621,62 @@ func openWARC(path string) (*warcSource, error) {
 		f.Close()
 		return nil, fmt.Errorf("opening WARC %s: %w", path, err)
 	}
-	return &warcSource{cf: cf, r: r}, nil
+	return &warcSource{cf: cf, r: r, path: path}, nil
+}
+
+// checkWARCStart refuses, with a message that says what is wrong, an empty
+// input and one that is neither a WARC nor gzip data (instead of gowarc's
+// "gzip: invalid header" for a file not even named .gz). It leaves f at
+// the start.
+func checkWARCStart(f *os.File, path string, size int64) error {
+	if size == 0 {
+		return fmt.Errorf("input %s is empty: no WARC records to read", path)
+	}
+	head := make([]byte, 5)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) || bytes.HasPrefix(head, []byte("WARC/")) {
+		return nil
+	}
+	return fmt.Errorf("input %s is not a WARC file: it starts with %q, not \"WARC/\" or a gzip header; check the file (a download error page?)", path, head)
+}
+
+// rawTargetURI reads the WARC-Target-URI of the record at offset straight
+// from the file. gowarc blanks a header value its URL parser refuses, as
+// it does wget's "<https://...>", so the page's URL is read here instead.
+func rawTargetURI(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return ""
+		}
+		zr.Multistream(false)
+		r = zr
+	}
+	lr := bufio.NewReader(io.LimitReader(r, 64<<10))
+	for {
+		line, err := lr.ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), gowarc.WarcTargetURI) {
+			return strings.Trim(strings.TrimSpace(value), "<>")
+		}
+		if line == "" || err != nil {
+			return "" // end of the header block
+		}
+	}
 }
 
 func (s *warcSource) Next() (*schemas.Capture, error) {
@@ -573,6 +694,9 @@ func (s *warcSource) Next() (*schemas.Capture, error) {
 		}
 		c, ok, err := captureFromWARC(wr)
 		wr.Close()
+		if ok && c.URL == "" {
+			c.URL = rawTargetURI(s.path, rec.Offset)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("WARC record at offset %d: %w", rec.Offset, err)
 		}
@@ -606,7 +730,7 @@ func captureFromWARC(wr gowarc.WarcRecord) (*schemas.Capture, bool, error) {
 	}
 	c := &schemas.Capture{
 		Version:    schemas.CaptureVersion,
-		URL:        wr.WarcHeader().Get(gowarc.WarcTargetURI),
+		URL:        targetURI(wr),
 		Status:     block.HttpStatusCode(),
 		Body:       data,
 		BodySize:   int64(len(data)),
@@ -628,6 +752,17 @@ func captureFromWARC(wr gowarc.WarcRecord) (*schemas.Capture, bool, error) {
 		c.OptOut = optOutFromHeaders(h.Get("X-Robots-Tag"), h.Get("Tdm-Reservation"), h.Get("Tdm-Policy"), h.Get("Content-Usage"))
 	}
 	return c, true, nil
+}
+
+// targetURI is a record's WARC-Target-URI. wget writes it in angle
+// brackets (WARC 1.0's grammar), which gowarc reports and leaves in place;
+// the brackets are not part of the URL.
+func targetURI(wr gowarc.WarcRecord) string {
+	u := strings.TrimSpace(wr.WarcHeader().Get(gowarc.WarcTargetURI))
+	if strings.HasPrefix(u, "<") && strings.HasSuffix(u, ">") {
+		u = strings.TrimSpace(u[1 : len(u)-1])
+	}
+	return u
 }
 
 // optOutFromHeaders reads the TDM and AI opt-out response headers (page

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/swardnet/sward/examples/site"
 	"github.com/swardnet/sward/feed"
 )
@@ -104,8 +106,18 @@ func TestLargeBodyTravelsByBitswap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("live fetch of a %d-byte page: %v", len(body), err)
 	}
-	if !strings.HasPrefix(doc.CaptureCID, "bafy") {
-		t.Errorf("document cites capture CID %q, want the body's UnixFS CID", doc.CaptureCID)
+	// The document cites the stored capture record, which names the body
+	// that travelled by bitswap (docs/FORMATS.md, "Capture records").
+	root, err := cid.Decode(doc.CaptureCID)
+	if err != nil {
+		t.Fatalf("document cites capture CID %q: %v", doc.CaptureCID, err)
+	}
+	rec, err := cl.store.ReadCapture(ctx, root)
+	if err != nil {
+		t.Fatalf("capture record %s: %v", root, err)
+	}
+	if !strings.HasPrefix(rec.BodyCID, "bafy") || len(rec.Body) != 0 {
+		t.Errorf("capture record names body %q (inline %d bytes), want the body's UnixFS CID only", rec.BodyCID, len(rec.Body))
 	}
 	if !strings.Contains(doc.Text, "The final section closes the report.") {
 		t.Errorf("the article after the first MiB is missing (%d bytes of text): the body was cut, not fetched whole", len(doc.Text))

@@ -212,6 +212,11 @@ func (c *Curator) pumpSettled(ctx context.Context) error {
 		}
 		for _, st := range settled {
 			if st.Decision != schemas.ActionAccept {
+				if st.Decision == schemas.ActionReject {
+					// The review settled as a reject: the job's counters move
+					// it from review to rejected.
+					_ = c.cfg.Source.ReviewRejected(st.Doc.JobID)
+				}
 				continue
 			}
 			doc := st.Doc

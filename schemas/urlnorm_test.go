@@ -1,4 +1,4 @@
-package coordinator
+package schemas
 
 import (
 	"errors"
@@ -124,21 +124,6 @@ func TestNormalizeURLSpellingsShareKey(t *testing.T) {
 	}
 }
 
-func TestHostKey(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"http://Example.com/a", "example.com"},
-		{"https://example.com:443/", "example.com"},
-		{"http://example.com:8080?x", "example.com:8080"},
-		{"http://[::1]:9000/", "[::1]:9000"},
-	}
-	for _, tt := range tests {
-		got, err := HostKey(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("HostKey(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 func FuzzNormalizeURL(f *testing.F) {
 	for _, s := range []string{
 		"http://example.com/a/./b/../c?utm_source=x&a=1#f",
@@ -171,9 +156,6 @@ func FuzzNormalizeURL(f *testing.F) {
 		}
 		if !strings.HasPrefix(u.EscapedPath(), "/") {
 			t.Fatalf("NormalizeURL(%q) = %q has no absolute path", raw, n)
-		}
-		if h, err := HostKey(n); err != nil || h != hostOfNormalized(n) {
-			t.Fatalf("HostKey(%q) = %q, %v", n, h, err)
 		}
 	})
 }

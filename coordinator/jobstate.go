@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// Job states (see frontier_jobs.go for the constants):
+//
+//	running   -> leases are handed out and captures ingested
+//	paused    -> no leases until resumed (API)
+//	cancelled -> stopped for good (API)
+//	done      -> the crawl is finished (nothing queued, leased or being
+//	             verified) and a version holding it was published; a job
+//	             with a recrawl interval never becomes done, it stays
+//	             running to fetch its pages again.
+
+// ErrJobExists is returned by Submit for a job whose name is taken by a
+// job that is not finished and has another spec.
+var ErrJobExists = errors.New("a job with this name is already running")
+
+// checkNameClash decides what Submit does with a spec whose name is
+// known: the same spec again resumes the job (a restart re-submits it);
+// another spec under the name of a job that is not done or cancelled is an
+// error, so a second crawl never silently joins the first.
+func checkNameClash(existing *JobRecord, spec *schemas.JobSpec) error {
+	if existing.State == JobDone || existing.State == JobCancelled {
+		return nil
+	}
+	a, errA := json.Marshal(existing.Spec)
+	b, errB := json.Marshal(spec)
+	if errA == nil && errB == nil && bytes.Equal(a, b) {
+		return nil
+	}
+	return fmt.Errorf("job %q is %s with another spec: %w; give the new job another name, or cancel the old one first", spec.Name, existing.State, ErrJobExists)
+}
+
+// markDoneIfFinished moves a running job to done once its crawl is
+// finished and published.
+func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error {
+	if j.spec.RecrawlInterval > 0 {
+		return nil
+	}
+	rec, err := c.frontier.GetJob(ctx, j.id)
+	if err != nil || rec == nil || rec.State != JobRunning {
+		return err
+	}
+	fin, err := c.Finished(ctx, j.id)
+	if err != nil || !fin {
+		return err
+	}
+	if err := c.frontier.SetJobState(ctx, j.id, JobDone); err != nil {
+		return fmt.Errorf("marking job %s done: %w", j.id, err)
+	}
+	c.log.Info("job done", "job", j.id)
+	return nil
+}
+
+// decIfPositive takes one from n unless it is zero (counters start at zero
+// after a restart, when a review settled before it may still arrive).
+func decIfPositive(n *atomic.Int64) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+// ReviewRejected records that curators settled one of a job's review items
+// as rejected: it moves from the review count to the rejected count, so
+// accepted + rejected + review never exceeds what was fetched.
+func (c *Coordinator) ReviewRejected(jobID string) error {
+	j := c.job(jobID)
+	if j == nil {
+		return fmt.Errorf("settled review names unknown job %q", jobID)
+	}
+	if decIfPositive(&j.review) {
+		j.rejected.Add(1)
+	}
+	return nil
+}
