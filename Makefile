@@ -4,10 +4,15 @@ BIN     := bin/sward
 PKGS    := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test demo bench bench-node bench-pipeline bench-storage bench-network bench-feed bench-frontier lint fmt vet clean
+.PHONY: build install test demo bench bench-node bench-pipeline bench-storage bench-network bench-feed bench-frontier lint fmt vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sward
+
+# install puts sward in $(go env GOBIN) (default ~/go/bin), so the README's
+# `sward ...` commands run as written once that directory is on PATH.
+install:
+	$(GO) install ./cmd/sward
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
@@ -17,6 +22,7 @@ demo: build
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) tool staticcheck $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
