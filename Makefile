@@ -23,9 +23,10 @@ demo: build
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# staticcheck (a Go tool dependency in go.mod). Not yet part of lint: its
-# findings over the whole module were not listed yet (a full run takes over
-# 15 minutes on the shared 2-core machine); fold it into lint once clean.
+# staticcheck (a Go tool dependency in go.mod). Not yet part of lint: six
+# findings remain in other owners' files (pipeline.go ST1005, rules.go,
+# politeness.go and storage/version.go U1000, node/fetcher_test.go S1021,
+# storage/remove.go SA6001); fold it into lint once they are fixed.
 staticcheck:
 	$(GO) tool staticcheck $(PKGS)
 
