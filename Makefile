@@ -4,10 +4,15 @@ BIN     := bin/sward
 PKGS    := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test demo bench bench-node bench-pipeline bench-storage bench-network bench-feed bench-frontier lint fmt vet clean
+.PHONY: build install staticcheck test demo bench bench-node bench-pipeline bench-storage bench-network bench-feed bench-frontier lint fmt vet clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sward
+
+# install puts sward in $(go env GOBIN) (default ~/go/bin), so the README's
+# `sward ...` commands run as written once that directory is on PATH.
+install:
+	$(GO) install ./cmd/sward
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
@@ -17,6 +22,13 @@ demo: build
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# staticcheck (a Go tool dependency in go.mod). Not yet part of lint: six
+# findings remain in other owners' files (pipeline.go ST1005, rules.go,
+# politeness.go and storage/version.go U1000, node/fetcher_test.go S1021,
+# storage/remove.go SA6001); fold it into lint once they are fixed.
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)

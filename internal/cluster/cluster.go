@@ -304,11 +304,11 @@ func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writ
 // frontier, counters and pending documents carry on. resumed says which.
 func (cl *Cluster) SubmitOrResume(ctx context.Context, spec *schemas.JobSpec) (id string, resumed bool, err error) {
 	rec, err := cl.coordRole.Frontier.GetJob(ctx, spec.Name)
-	if err != nil {
-		return "", false, fmt.Errorf("looking up job %s: %w", spec.Name, err)
-	}
-	if rec != nil {
+	switch {
+	case err == nil && rec != nil:
 		return rec.ID, true, nil
+	case err != nil && !errors.Is(err, coordinator.ErrUnknownJob):
+		return "", false, fmt.Errorf("looking up job %s: %w", spec.Name, err)
 	}
 	id, err = cl.coord.Submit(ctx, spec)
 	return id, false, err

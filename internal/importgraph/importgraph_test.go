@@ -1,0 +1,136 @@
+package importgraph
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/swardnet/sward"
+
+// pkg is one package as go list reports it.
+type pkg struct {
+	path    string
+	imports []string // direct, non-test
+	deps    []string // transitive, non-test
+}
+
+// listPackages runs go list over the module.
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, module+"/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	pkgs := map[string]pkg{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), "|", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		pkgs[parts[0]] = pkg{path: parts[0], imports: strings.Fields(parts[1]), deps: strings.Fields(parts[2])}
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list reported %d packages, want the whole module", len(pkgs))
+	}
+	return pkgs
+}
+
+// rel strips the module path.
+func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
+
+// under reports whether p is dir or a package below it.
+func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// pureForbidden are what the pure pipeline may not import, directly: any
+// way to the network, the disk stores, libp2p or IPFS, and the packages
+// that do I/O. (os file calls cannot be seen in imports.)
+var pureForbidden = []string{
+	"net", "net/http/httputil", "net/rpc", "net/smtp",
+	"github.com/libp2p", "github.com/ipfs", "github.com/multiformats",
+	"github.com/cockroachdb/pebble", "modernc.org/sqlite", "database/sql",
+	"github.com/gocolly",
+	module + "/storage", module + "/network", module + "/coordinator", module + "/node",
+	module + "/feed", module + "/curator", module + "/internal",
+}
+
+// pureAllowedForNow are imports of the pipeline that break the rule and
+// are known: net/http for http.DetectContentType only (the extract owner
+// can replace it with a sniffer of its own).
+var pureAllowedForNow = map[string]bool{"net/http": true}
+
+// wiring are the packages allowed to import every role.
+var wiring = []string{"cmd/sward", "internal/roles", "internal/cluster", "internal/faults"}
+
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t)
+	for path, p := range pkgs {
+		r := rel(path)
+		switch {
+		case under(r, "schemas"):
+			// schemas is the leaf: the data contract depends on nothing
+			// of the project.
+			for _, d := range p.deps {
+				if strings.HasPrefix(d, module) && !under(rel(d), "schemas") {
+					t.Errorf("%s imports %s: schemas must import no project package", r, rel(d))
+				}
+			}
+		case under(r, "pipeline"):
+			for _, imp := range p.imports {
+				if pureAllowedForNow[imp] {
+					continue
+				}
+				for _, f := range pureForbidden {
+					// "net" itself dials; net/url and net/netip only parse.
+					if imp == f || (f != "net" && strings.HasPrefix(imp, f+"/")) {
+						t.Errorf("%s imports %s: the pipeline is pure (no network, disk or libp2p)", r, imp)
+					}
+				}
+				if imp == "net/http" {
+					t.Errorf("%s imports net/http: the pipeline is pure", r)
+				}
+			}
+		case under(r, "node"):
+			for _, d := range p.deps {
+				if under(rel(d), "coordinator") && strings.HasPrefix(d, module) {
+					t.Errorf("%s depends on %s: a node must not import the coordinator", r, rel(d))
+				}
+			}
+		}
+		isWiring := false
+		for _, w := range wiring {
+			if under(r, w) {
+				isWiring = true
+			}
+		}
+		if isWiring {
+			continue
+		}
+		// Only the wiring imports the wiring, and only the wiring imports
+		// both sides of the network (a scraper node and a coordinator).
+		hasNode, hasCoord := false, false
+		for _, imp := range p.imports {
+			ri := rel(imp)
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			for _, w := range wiring[1:] {
+				if under(ri, w) {
+					t.Errorf("%s imports %s: only cmd/sward and internal wiring may", r, ri)
+				}
+			}
+			hasNode = hasNode || under(ri, "node")
+			hasCoord = hasCoord || under(ri, "coordinator")
+		}
+		if hasNode && hasCoord {
+			t.Errorf("%s imports both node and coordinator: only the wiring may", r)
+		}
+	}
+}
