@@ -72,4 +72,3 @@ func TestPageTypeAccuracy(t *testing.T) {
 		t.Errorf("page-type accuracy on the check split %.3f, want >= 0.7", acc)
 	}
 }
-
