@@ -68,6 +68,12 @@ type Extracted struct {
 	// the page's main content (share of the page's text it kept, and
 	// whether trafilatura's own extractor, not a rescue, produced it).
 	Confidence float64
+	// PageType is the page's kind as ClassifyPage told it: article,
+	// forum, product, collection, listing, documentation or service.
+	PageType string
+	// Source names the candidate Text came from: "trafilatura" or "dom"
+	// (the page's own text with boilerplate regions pruned).
+	Source string
 	// Root is the parsed page, for structured-field selectors.
 	Root *html.Node
 	// Base is the URL relative links resolve against.
@@ -121,17 +127,23 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 			ex, err = nil, fmt.Errorf("%w: extractor failed: %v", ErrExtractParse, r)
 		}
 	}()
+	ld, og := pageMetadata(root)
+	pageType := ClassifyPage(root, pageURL, ld, og)
 	res, terr := trafilatura.ExtractDocument(root, topts)
-	if terr != nil || res == nil || res.ContentNode == nil {
-		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
+	var md trafilatura.Metadata
+	var primary []block
+	if terr == nil && res != nil && res.ContentNode != nil {
+		md = res.Metadata
+		primary = trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
 	}
-	ex = &Extracted{Root: root, Base: base}
-	md := res.Metadata
-	blocks := trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
+	blocks, source := chooseBlocks(pageType, primary, func() []block {
+		return trimBlocks(domBlocks(root, base), md.Title, md.Description)
+	})
+	ex = &Extracted{Root: root, Base: base, PageType: pageType, Source: source}
 	ex.Text = joinText(blocks)
 	ex.Markdown = joinMarkdown(blocks)
 	if strings.TrimSpace(ex.Text) == "" {
-		return nil, ErrExtractEmpty
+		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
 	}
 	ex.Title, ex.Author, ex.SiteName, ex.Description = md.Title, md.Author, md.Sitename, md.Description
 	if !md.Date.IsZero() {
@@ -139,7 +151,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		ex.PublishedAt = &t
 	}
 	ex.HTMLLang = htmlLang(root)
-	ex.JSONLD, ex.OpenGraph = pageMetadata(root)
+	ex.JSONLD, ex.OpenGraph = ld, og
 	ex.CanonicalURL = canonicalURL(root, ex.OpenGraph, base)
 	fillFromStructured(ex)
 	ex.Confidence = extractionConfidence(visible, ex.Text)
