@@ -32,7 +32,7 @@ var (
 	prodURL  = regexp.MustCompile(`(?i)(/products?/[^/]+|/p/[^/]+|/dp/|/ip/|/pdp/|/item/|/store/detail/|/shop/.+/.+|-p-\d+|/sku/)`)
 	collURL  = regexp.MustCompile(`(?i)(/collections?/|/category/|/categories/|/cat/|/c/[^/]+$|/l/|/b/|/browse/|/shop/?$|/departments?/)`)
 	listURL  = regexp.MustCompile(`(?i)(/tags?/|/topics?/[^/]+/?$|/hub/|/news/?$|/blog/?$|/search|/page/\d+|/archives?/|/chart/|/schedule|/events?/?$|/latest/?$)`)
-	servURL  = regexp.MustCompile(`(?i)(/services?/|/solutions?/|/features?/|/pricing|/plans?/|/programs?/|/about|/contact|/tuition|/insurance|/rental|/coupons?|/platform|/enterprise|/for-)`)
+	servURL  = regexp.MustCompile(`(?i)(/services?/|/solutions?/|/features?/|/pricing|/plans?/|/programs?/|/about(-us)?/?$|/contact(-us)?/?$|/tuition|/insurance|/rental|/coupons?|/platform|/enterprise|/for-)`)
 	dateURL  = regexp.MustCompile(`/(19|20)\d\d/\d\d?/`)
 	wordyURL = regexp.MustCompile(`[a-z0-9]+(-[a-z0-9]+){3,}`)
 )
