@@ -41,6 +41,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require github.com/nyaruka/phonenumbers v1.8.1
+
 require (
 	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5 // indirect
 	filippo.io/keygen v1.0.0 // indirect
