@@ -31,10 +31,20 @@ func loadWCXB(tb testing.TB) []EvalCase {
 	return cases
 }
 
-// TestPageTypeAccuracy classifies every WCXB page and checks accuracy on
-// both parts of the fixed split.
+// TestPageTypeAccuracy classifies the WCXB check-split pages (all pages
+// with SWARD_WCXB_FULL=1, which reports the tuning split too) and checks
+// accuracy on the check split. Skipped under -short.
 func TestPageTypeAccuracy(t *testing.T) {
 	cases := loadWCXB(t)
+	if os.Getenv("SWARD_WCXB_FULL") != "1" {
+		var check []EvalCase
+		for _, c := range cases {
+			if EvalSplit(c.ID) == "check" {
+				check = append(check, c)
+			}
+		}
+		cases = check
+	}
 	correct := map[string]int{}
 	total := map[string]int{}
 	confusion := map[string]int{}
