@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -23,7 +24,7 @@ func trimBlocks(bs []block, title, description string) []block {
 	for start < len(bs) && start < 6 {
 		t := bs[start].text
 		short := utf8.RuneCountInString(t) < 250
-		if sameText(t, title) || sameText(t, description) || (short && similarTitle(t, title)) || (short && linkDense(bs[start])) {
+		if sameText(t, title) || sameText(t, description) || (short && similarTitle(t, title)) || (short && linkDense(bs[start])) || isBylineLine(t) {
 			start++
 			continue
 		}
@@ -129,4 +130,15 @@ func isCallToAction(s string) bool {
 		}
 	}
 	return false
+}
+
+// bylineRE matches a short leading line that only says who wrote the
+// piece or when: "By Jane Doe", "· Publié le 3 mars 2024", "Updated
+// 12 May 2023, 10:04".
+var bylineRE = regexp.MustCompile(`(?i)^[\s·|•–—-]*(by|par|von|por|di|door|av|written by|posted by|publié le|publi[ée] le|mis à jour le|published|updated|posted on|veröffentlicht am|aktualisiert am|publicado el)\b`)
+
+// isBylineLine reports a byline or dateline block (short, and matching
+// bylineRE).
+func isBylineLine(s string) bool {
+	return utf8.RuneCountInString(s) <= 80 && bylineRE.MatchString(s)
 }

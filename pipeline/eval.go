@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"unicode"
+
+	trafilatura "github.com/markusmobius/go-trafilatura"
 )
 
 // ShingleN is the shingle length of the article-extraction-benchmark metric.
@@ -164,6 +169,8 @@ type EvalCase struct {
 	URL      string
 	HTML     []byte
 	Expected string
+	// PageType is the labelled page type (WCXB), or "" when unlabelled.
+	PageType string
 }
 
 // LoadEvalDir reads a directory laid out like the article-extraction
@@ -241,4 +248,93 @@ func ExtractText(body []byte, pageURL string, opt ExtractOptions) string {
 		return ""
 	}
 	return ex.Text
+}
+
+// Extractor names the extraction a run scores.
+type Extractor string
+
+const (
+	// ExtractorSward is the pipeline's own extraction (Extract).
+	ExtractorSward Extractor = "sward"
+	// ExtractorTrafilatura is go-trafilatura alone, without fallback,
+	// its ContentText as is.
+	ExtractorTrafilatura Extractor = "trafilatura"
+	// ExtractorTrafilaturaFallback is go-trafilatura alone with its
+	// readability and DOM-distiller fallback.
+	ExtractorTrafilaturaFallback Extractor = "trafilatura-fallback"
+)
+
+// ParseExtractor checks an extractor name.
+func ParseExtractor(s string) (Extractor, error) {
+	switch e := Extractor(s); e {
+	case ExtractorSward, ExtractorTrafilatura, ExtractorTrafilaturaFallback:
+		return e, nil
+	}
+	return "", fmt.Errorf("unknown extractor %q: use sward, trafilatura or trafilatura-fallback", s)
+}
+
+// ExtractWith returns the main text of a page by the named extractor, or
+// "" when it has none.
+func ExtractWith(e Extractor, body []byte, pageURL string, opt ExtractOptions) string {
+	switch e {
+	case ExtractorTrafilatura, ExtractorTrafilaturaFallback:
+		return trafilaturaText(body, pageURL, e == ExtractorTrafilaturaFallback)
+	}
+	return ExtractText(body, pageURL, opt)
+}
+
+// trafilaturaText runs go-trafilatura with its default options.
+func trafilaturaText(body []byte, pageURL string, fallback bool) (text string) {
+	defer func() {
+		if recover() != nil {
+			text = ""
+		}
+	}()
+	page, err := Decode(body, "text/html")
+	if err != nil {
+		return ""
+	}
+	u, _ := url.Parse(pageURL)
+	res, err := trafilatura.Extract(strings.NewReader(page), trafilatura.Options{OriginalURL: u, EnableFallback: fallback})
+	if err != nil || res == nil {
+		return ""
+	}
+	return res.ContentText
+}
+
+// ExtractAll runs the extractor over cases on workers goroutines and
+// returns the texts by case id.
+func ExtractAll(cases []EvalCase, e Extractor, opt ExtractOptions, workers int) map[string]string {
+	workers = max(1, workers)
+	out := make([]string, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = ExtractWith(e, cases[i].HTML, cases[i].URL, opt)
+			}
+		}()
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	m := make(map[string]string, len(cases))
+	for i, c := range cases {
+		m[c.ID] = out[i]
+	}
+	return m
+}
+
+// ScoreShingles scores predictions with the article-benchmark metric.
+func ScoreShingles(cases []EvalCase, predictions map[string]string) EvalScore {
+	per := make(map[string]Match, len(cases))
+	for _, c := range cases {
+		per[c.ID] = ShingleMatch(c.Expected, predictions[c.ID])
+	}
+	return Score(per)
 }

@@ -68,6 +68,12 @@ type Extracted struct {
 	// the page's main content (share of the page's text it kept, and
 	// whether trafilatura's own extractor, not a rescue, produced it).
 	Confidence float64
+	// PageType is the page's kind as ClassifyPage told it: article,
+	// forum, product, collection, listing, documentation or service.
+	PageType string
+	// Source names the candidate Text came from: "trafilatura" or "dom"
+	// (the page's own text with boilerplate regions pruned).
+	Source string
 	// Root is the parsed page, for structured-field selectors.
 	Root *html.Node
 	// Base is the URL relative links resolve against.
@@ -121,17 +127,24 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 			ex, err = nil, fmt.Errorf("%w: extractor failed: %v", ErrExtractParse, r)
 		}
 	}()
+	ld, og := pageMetadata(root)
+	pageType := ClassifyPage(root, pageURL, ld, og)
+	unlinkTableCells(root)
 	res, terr := trafilatura.ExtractDocument(root, topts)
-	if terr != nil || res == nil || res.ContentNode == nil {
-		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
+	var md trafilatura.Metadata
+	var primary []block
+	if terr == nil && res != nil && res.ContentNode != nil {
+		md = res.Metadata
+		primary = trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
 	}
-	ex = &Extracted{Root: root, Base: base}
-	md := res.Metadata
-	blocks := trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
+	blocks, source := chooseBlocks(pageType, primary, func() []block {
+		return trimBlocks(domBlocks(root, base), md.Title, md.Description)
+	})
+	ex = &Extracted{Root: root, Base: base, PageType: pageType, Source: source}
 	ex.Text = joinText(blocks)
 	ex.Markdown = joinMarkdown(blocks)
 	if strings.TrimSpace(ex.Text) == "" {
-		return nil, ErrExtractEmpty
+		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
 	}
 	ex.Title, ex.Author, ex.SiteName, ex.Description = md.Title, md.Author, md.Sitename, md.Description
 	if !md.Date.IsZero() {
@@ -139,7 +152,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		ex.PublishedAt = &t
 	}
 	ex.HTMLLang = htmlLang(root)
-	ex.JSONLD, ex.OpenGraph = pageMetadata(root)
+	ex.JSONLD, ex.OpenGraph = ld, og
 	ex.CanonicalURL = canonicalURL(root, ex.OpenGraph, base)
 	fillFromStructured(ex)
 	ex.Confidence = extractionConfidence(visible, ex.Text)
@@ -466,4 +479,86 @@ func parseDate(raw string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// unlinkTableCells replaces a table cell that is one short link by the
+// link's text.
+// go-trafilatura (v1.12) drops a cell's link children, so a cell that is
+// one link ("<td><a>Leonardo da Vinci</a></td>") came out empty; keeping
+// the words matters more than the link target.
+func unlinkTableCells(root *html.Node) {
+	var cells []*html.Node
+	stack := []*html.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Script, atom.Style, atom.Head:
+				continue
+			case atom.Td, atom.Th:
+				cells = append(cells, n)
+				continue
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, c)
+		}
+	}
+	for _, cell := range cells {
+		var links []*html.Node
+		walk := []*html.Node{cell}
+		for len(walk) > 0 {
+			n := walk[len(walk)-1]
+			walk = walk[:len(walk)-1]
+			if n.Type == html.ElementNode && n.DataAtom == atom.A {
+				links = append(links, n)
+				continue
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk = append(walk, c)
+			}
+		}
+		// only a cell that is one short link: layout tables hold whole
+		// pages, and their link lists must stay links (boilerplate cues)
+		if len(links) != 1 || strings.TrimSpace(textContent(cell)) != strings.TrimSpace(textContent(links[0])) || len(textContent(cell)) > 120 || !rowHasPlainCell(cell) {
+			continue
+		}
+		for _, a := range links {
+			if a.Parent == nil {
+				continue
+			}
+			a.Parent.InsertBefore(&html.Node{Type: html.TextNode, Data: textContent(a)}, a)
+			a.Parent.RemoveChild(a)
+		}
+	}
+}
+
+// rowHasPlainCell reports whether the cell's row has another cell with
+// text and no link: a data table row, not a table of links.
+func rowHasPlainCell(cell *html.Node) bool {
+	if cell.Parent == nil {
+		return false
+	}
+	for c := cell.Parent.FirstChild; c != nil; c = c.NextSibling {
+		if c == cell || c.Type != html.ElementNode || (c.DataAtom != atom.Td && c.DataAtom != atom.Th) {
+			continue
+		}
+		if strings.TrimSpace(textContent(c)) != "" && !hasLink(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLink(n *html.Node) bool {
+	if n.Type == html.ElementNode && n.DataAtom == atom.A {
+		return true
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if hasLink(c) {
+			return true
+		}
+	}
+	return false
 }

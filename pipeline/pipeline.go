@@ -428,6 +428,7 @@ func (p *Pipeline) document(c *schemas.Capture, job *schemas.JobSpec, ex *Extrac
 	d.Title, d.Author, d.SiteName = opt(ex.Title), opt(ex.Author), opt(ex.SiteName)
 	d.Description, d.CanonicalURL = opt(ex.Description), opt(ex.CanonicalURL)
 	d.PublishedAt = ex.PublishedAt
+	d.PageType = ex.PageType
 	if len(ex.JSONLD) > 0 || len(ex.OpenGraph) > 0 {
 		sd := map[string]any{}
 		if len(ex.JSONLD) > 0 {

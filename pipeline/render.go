@@ -299,6 +299,7 @@ func (r *renderer) table(n *html.Node, depth int) {
 		}
 	}
 	walk(n, depth)
+	first := len(r.blocks)
 	for i, row := range rows {
 		ts := make([]string, len(row))
 		ms := make([]string, len(row))
@@ -320,7 +321,7 @@ func (r *renderer) table(n *html.Node, depth int) {
 		}
 		r.blocks = append(r.blocks, block{kind: blockRow, text: text, md: r.mdPrefix + md})
 	}
-	if len(rows) > 0 {
+	if len(r.blocks) > first {
 		r.blocks[len(r.blocks)-1].linkText += lt
 	}
 }
