@@ -210,7 +210,11 @@ func TestLapsedCheckBlamedAndSettledByTrustedFetcher(t *testing.T) {
 // on a confirmed lie; every credit has a signed receipt and the
 // published ledger adds up.
 func TestPointsMeasuredEscrowedForfeited(t *testing.T) {
-	s := newAdvSim(t, 0.0001, false, func(c *Config) { c.Trust.Vesting = time.Hour; c.Trust.ProbationRate = 0.0001; c.Trust.ErrorSampleRate = 0.0001 })
+	s := newAdvSim(t, 0.0001, false, func(c *Config) {
+		c.Trust.Vesting = time.Hour
+		c.Trust.ProbationRate = 0.0001
+		c.Trust.ErrorSampleRate = 0.0001
+	})
 	n := s.addNode(1, 1, true, honestFetch)
 	resp := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 4})
 	var body int64
