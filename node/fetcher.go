@@ -82,6 +82,7 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 		f.blocklist = append(f.blocklist, normDomain(d))
 	}
 	dialer := newGuardedDialer(guard, cfg.resolver, cfg.ConnectTimeout)
+	dialer.dial = cfg.dialHook
 	if cfg.LocalAddr != "" {
 		dialer.dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.LocalAddr)}
 	}
@@ -244,6 +245,9 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 	}
 	if u.User != nil {
 		return failf(ReasonBadURL, "URL carries credentials; sward never sends them")
+	}
+	if err := checkPort(u.Port()); err != nil {
+		return failf(ReasonPort, "%s", err.Error())
 	}
 	if f.blocked(u.Hostname()) {
 		return failf(ReasonBlocklist, "%s is on the operator's blocklist", u.Hostname())
