@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/retryafter"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
@@ -828,16 +828,15 @@ func (c *Coordinator) backOff(ctx context.Context, jobID string, capt *schemas.C
 	return c.frontier.RetryLater(ctx, jobID, capt.URL, until)
 }
 
-// parseRetryAfter reads a Retry-After value (seconds or an HTTP date).
+// parseRetryAfter reads a Retry-After value with internal/retryafter: a
+// missing or invalid one means defaultBackoff; the wait is kept between a
+// second and maxBackoff.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	d := defaultBackoff
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
+	d, ok := retryafter.Parse(v, now)
+	if !ok {
+		d = defaultBackoff
 	}
-	return min(max(d, time.Second), maxBackoff)
+	return retryafter.Clamp(d, time.Second, maxBackoff)
 }
 
 // AddReviewed stores a document that human curators settled as accepted:

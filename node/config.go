@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,9 @@ type Config struct {
 	allowedTestPrefixes []string
 	// resolver replaces DNS in tests (no query may leave loopback).
 	resolver resolver
+	// dialHook, when set, makes every connection the guard has vetted
+	// (tests record the targets and refuse anything outside loopback).
+	dialHook func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Default fills every unset field with its default.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -118,6 +119,11 @@ func loopbackOnly(next http.Handler) http.Handler {
 		if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
 			ok = true
 		}
+		// The peer must be this machine too: a Host header is the
+		// client's say-so, the connection's remote address is not.
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			ok = false
+		}
 		if !ok {
 			http.Error(w, "the dashboard answers only on a loopback address", http.StatusForbidden)
 			return
@@ -142,6 +148,19 @@ func (d *Dashboard) control(action func()) http.HandlerFunc {
 		if r.Header.Get(controlHeader) == "" {
 			http.Error(w, "missing "+controlHeader+" header", http.StatusForbidden)
 			return
+		}
+		// A page on another site in the owner's browser must not press
+		// the buttons: browsers name the requesting origin.
+		if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+			http.Error(w, "cross-site request refused", http.StatusForbidden)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			u, err := url.Parse(o)
+			if err != nil || !strings.EqualFold(u.Host, r.Host) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
 		}
 		action()
 		d.status(w, r)

@@ -153,3 +153,49 @@ func TestDashboardServeRefusesNonLoopback(t *testing.T) {
 		t.Fatal("Serve did not stop")
 	}
 }
+
+// The dashboard answers only loopback peers with loopback Host names, and
+// its buttons refuse cross-site requests.
+func TestDashboardRefusesRemoteAndCrossSite(t *testing.T) {
+	f := newTestFetcher(t, nil)
+	h := NewDashboard(f, "peer").Handler()
+	do := func(method, remote, host string, hdr map[string]string) int {
+		r := httptest.NewRequest(method, "http://"+host+"/api/pause", nil)
+		if method == "GET" {
+			r = httptest.NewRequest(method, "http://"+host+"/api/status", nil)
+		}
+		r.RemoteAddr, r.Host = remote, host
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	ctl := map[string]string{controlHeader: "1"}
+	cases := []struct {
+		name, method, remote, host string
+		hdr                        map[string]string
+		want                       int
+	}{
+		{"loopback status", "GET", "127.0.0.1:5000", "127.0.0.1:7777", nil, 200},
+		{"LAN peer with a loopback Host", "GET", "192.168.1.20:5000", "127.0.0.1:7777", nil, 403},
+		{"rebinding Host", "GET", "127.0.0.1:5000", "evil.example:7777", nil, 403},
+		{"pause without header", "POST", "127.0.0.1:5000", "127.0.0.1:7777", nil, 403},
+		{"pause from the page", "POST", "127.0.0.1:5000", "127.0.0.1:7777", map[string]string{controlHeader: "1", "Origin": "http://127.0.0.1:7777", "Sec-Fetch-Site": "same-origin"}, 200},
+		{"pause cross-site", "POST", "127.0.0.1:5000", "127.0.0.1:7777", map[string]string{controlHeader: "1", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"pause other origin", "POST", "127.0.0.1:5000", "127.0.0.1:7777", map[string]string{controlHeader: "1", "Origin": "http://evil.example"}, 403},
+		{"pause from the CLI", "POST", "127.0.0.1:5000", "127.0.0.1:7777", ctl, 200},
+	}
+	for _, tc := range cases {
+		if got := do(tc.method, tc.remote, tc.host, tc.hdr); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	d := NewDashboard(f, "peer")
+	for _, addr := range []string{"0.0.0.0:7777", "192.168.1.2:7777", "[::]:7777", "example.org:7777"} {
+		if err := d.Serve(context.Background(), addr); err == nil || !strings.Contains(err.Error(), "not loopback") {
+			t.Errorf("Serve(%s) = %v, want a not-loopback error", addr, err)
+		}
+	}
+}

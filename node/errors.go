@@ -33,6 +33,7 @@ const (
 	ReasonSSRF        = "ssrf"
 	ReasonBlocklist   = "blocklist"
 	ReasonScheme      = "scheme"
+	ReasonPort        = "port"
 	ReasonBadURL      = "bad-url"
 	ReasonTooLarge    = "too-large"
 	ReasonTimeout     = "timeout"
@@ -55,6 +56,10 @@ func classifyErr(parent context.Context, err error, cfg *Config) *fetchError {
 	}
 	if se, ok := asSSRF(err); ok {
 		return failf(ReasonSSRF, "%s is %s", se.Addr, se.Class)
+	}
+	var pe *PortError
+	if errors.As(err, &pe) {
+		return failf(ReasonPort, "%s", pe.Error())
 	}
 	if errors.Is(err, errBomb) {
 		return failf(ReasonTooLarge, "%s", trimErr(err))

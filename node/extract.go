@@ -17,6 +17,19 @@ import (
 // maxOutlinks bounds the links kept from one page.
 const maxOutlinks = 5000
 
+// MaxURLBytes bounds a URL the node keeps or follows, measured after it is
+// resolved against the page, its <base href> or a redirect: longer ones are
+// dropped (crawlers and browsers commonly stop at about 2 KiB).
+const MaxURLBytes = 2048
+
+// maxOutlinkBytes bounds the total bytes of the outlinks kept from one HTML
+// page; maxSitemapBytes those of one sitemap. With MaxURLBytes they cap what
+// a hostile page can make the node hold, whatever its <base href>.
+const (
+	maxOutlinkBytes = 1 << 20
+	maxSitemapBytes = 4 << 20
+)
+
 // pageMeta is what the fetcher reads from an HTML page besides its links.
 type pageMeta struct {
 	outlinks []string
@@ -36,6 +49,7 @@ func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 	var m pageMeta
 	base := pageURL
 	baseSeen := false
+	linkBytes := 0 // bytes of m.outlinks
 	seen := make(map[string]struct{})
 	z := html.NewTokenizer(bytes.NewReader(body))
 	z.SetMaxBuf(1 << 20)
@@ -63,7 +77,7 @@ func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 				}
 			}
 		case "a", "area":
-			if len(m.outlinks) >= maxOutlinks {
+			if len(m.outlinks) >= maxOutlinks || linkBytes >= maxOutlinkBytes {
 				continue
 			}
 			var href []byte
@@ -86,9 +100,10 @@ func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 				continue
 			}
 			if link := absLink(base, string(href)); link != "" {
-				if _, dup := seen[link]; !dup {
+				if _, dup := seen[link]; !dup && linkBytes+len(link) <= maxOutlinkBytes {
 					seen[link] = struct{}{}
 					m.outlinks = append(m.outlinks, link)
+					linkBytes += len(link)
 				}
 			}
 		case "meta":
@@ -147,20 +162,35 @@ func hasToken(list, tok string) bool {
 }
 
 // absLink resolves href against base and keeps it only if it is an
-// absolute http(s) URL; the fragment is dropped.
+// absolute http(s) URL on an allowed port, at most MaxURLBytes long once
+// resolved; the fragment is dropped.
 func absLink(base *url.URL, href string) string {
 	href = strings.TrimSpace(href)
-	if href == "" || strings.HasPrefix(href, "#") || len(href) > 4096 {
+	if href == "" || strings.HasPrefix(href, "#") || len(href) > MaxURLBytes {
 		return ""
 	}
 	u, err := base.Parse(href)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil {
+		return ""
+	}
+	return keepLink(u)
+}
+
+// keepLink returns u as a string if the node may follow it: http or https,
+// a host, a port that is not refused, no longer than MaxURLBytes. The
+// fragment and any credentials are dropped. It returns "" otherwise.
+func keepLink(u *url.URL) string {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || checkPort(u.Port()) != nil {
 		return ""
 	}
 	u.Fragment = ""
 	u.RawFragment = ""
 	u.User = nil
-	return u.String()
+	s := u.String()
+	if len(s) > MaxURLBytes {
+		return ""
+	}
+	return s
 }
 
 // decodeBody converts body to UTF-8 and names the charset it decoded from.

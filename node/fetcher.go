@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/gocolly/colly/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/swardnet/sward/internal/retryafter"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -82,6 +82,7 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 		f.blocklist = append(f.blocklist, normDomain(d))
 	}
 	dialer := newGuardedDialer(guard, cfg.resolver, cfg.ConnectTimeout)
+	dialer.dial = cfg.dialHook
 	if cfg.LocalAddr != "" {
 		dialer.dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.LocalAddr)}
 	}
@@ -244,6 +245,9 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 	}
 	if u.User != nil {
 		return failf(ReasonBadURL, "URL carries credentials; sward never sends them")
+	}
+	if err := checkPort(u.Port()); err != nil {
+		return failf(ReasonPort, "%s", err.Error())
 	}
 	if f.blocked(u.Hostname()) {
 		return failf(ReasonBlocklist, "%s is on the operator's blocklist", u.Hostname())
@@ -521,19 +525,11 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// retryAfter parses a Retry-After header (seconds or an HTTP date).
+// retryAfter parses a Retry-After header (seconds or an HTTP date; see
+// internal/retryafter); an invalid or missing one waits 0.
 func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
+	d, _ := retryafter.Parse(v, time.Now())
+	return d
 }
 
 // finalSiteInfo returns the site info of the page's final origin: info

@@ -46,6 +46,7 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 		seen    = map[string]bool{}
 		field   string // "loc" or "lastmod" while inside one
 		text    strings.Builder
+		tooLong bool // the current field outgrew MaxURLBytes
 		// The current <url> or <sitemap> entry: its link (once its <loc>
 		// ended) and its lastmod (which may come first).
 		entryLink string
@@ -60,7 +61,8 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 		}
 		lastmod[entryLink] = entryMod
 	}
-	for len(out) < maxSitemapLinks {
+	total := 0 // bytes of out
+	for len(out) < maxSitemapLinks && total < maxSitemapBytes {
 		tok, err := dec.Token()
 		if err != nil {
 			break
@@ -73,16 +75,26 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 			case "loc", "lastmod":
 				field = t.Name.Local
 				text.Reset()
+				tooLong = false
 			}
 		case xml.CharData:
-			if field != "" && text.Len() < 4096 {
-				text.Write(t)
+			if field != "" && !tooLong {
+				if text.Len()+len(t) > MaxURLBytes {
+					// Dropped, never cut: a cut URL is another URL.
+					tooLong = true
+					text.Reset()
+				} else {
+					text.Write(t)
+				}
 			}
 		case xml.EndElement:
 			if t.Name.Local != field {
 				continue
 			}
 			field = ""
+			if tooLong {
+				continue
+			}
 			if t.Name.Local == "lastmod" {
 				if m, ok := parseLastMod(text.String()); ok {
 					entryMod = m
@@ -94,15 +106,14 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 			if err != nil {
 				continue
 			}
-			abs := base.ResolveReference(ref)
-			if abs.Scheme != "http" && abs.Scheme != "https" {
+			s := keepLink(base.ResolveReference(ref))
+			if s == "" || total+len(s) > maxSitemapBytes {
 				continue
 			}
-			abs.Fragment = ""
-			s := abs.String()
 			if !seen[s] {
 				seen[s] = true
 				out = append(out, s)
+				total += len(s)
 				entryLink = s
 				note()
 			}
