@@ -69,7 +69,20 @@ func TestAdversaryPartialLiar(t *testing.T) {
 			// node lying on half its pages is caught for sure, one lying on
 			// 1% usually is not, and earns less than honest work only in
 			// expectation (docs/verification.md).
-			assertGoal(t, r, q >= 0.5)
+			if q >= 0.1 {
+				assertGoal(t, r, q >= 0.5)
+				return
+			}
+			// A 1% liar on a 600-page crawl tells about one lie, which
+			// is caught with probability of about 0.25 (docs/verification.md):
+			// in one run it may go uncaught. What holds in every run is
+			// that lying pays no more than honest work and frames nobody.
+			if r.pointsRatio > 1 {
+				t.Errorf("attacker earns %.3f times the points of honest work of the same size", r.pointsRatio)
+			}
+			if r.honestQuar != 0 {
+				t.Errorf("%d honest nodes quarantined", r.honestQuar)
+			}
 		})
 	}
 }

@@ -101,6 +101,8 @@ const maxSpecBytes = 1 << 20
 //	POST /v1/jobs/{id}/{pause|resume|cancel}
 //	POST /v1/jobs/{id}/publish         publish a dataset version now
 //	GET  /v1/ledger                    contribution ledger
+//	GET  /v1/ledger/audit[?peer=ID]    published ledger (statements, total,
+//	                                   receipt key) or one peer's signed receipts
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/jobs", a.owner(a.submit))
@@ -113,6 +115,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/ledger", a.reader(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.coord.Ledger().All())
 	}))
+	mux.Handle("GET /v1/ledger/audit", a.reader(a.coord.LedgerHandler().ServeHTTP))
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, http.StatusForbidden, errors.New("cross-origin request refused: the job API takes requests from sward crawl, not from web pages"))

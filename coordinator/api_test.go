@@ -173,3 +173,29 @@ func TestLoadOrCreateAPIToken(t *testing.T) {
 		t.Error("a short token was accepted")
 	}
 }
+
+// The published ledger is served by the job API: totals, the receipt key
+// and, per peer, the signed receipts a node owner checks its points with.
+func TestJobAPILedgerAudit(t *testing.T) {
+	c := newTestCoordinator(t)
+	srv := httptest.NewServer(NewAPI(c, c.frontier).Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/ledger/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/ledger/audit: %s", resp.Status)
+	}
+	var led PublishedLedger
+	if err := json.NewDecoder(resp.Body).Decode(&led); err != nil {
+		t.Fatalf("decoding the published ledger: %v", err)
+	}
+	if len(led.ReceiptKey) == 0 {
+		t.Fatal("published ledger carries no receipt key to check receipts with")
+	}
+	if led.TotalPoints != 0 || len(led.Peers) != 0 {
+		t.Fatalf("fresh coordinator publishes %v points over %d peers", led.TotalPoints, len(led.Peers))
+	}
+}
