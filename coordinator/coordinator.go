@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"runtime"
 	"sync"
@@ -624,184 +623,12 @@ func (c *Coordinator) sweepPending(ctx context.Context, now time.Time) {
 	}
 }
 
-// Ingest handles one capture: it runs the pipeline, stores the outcome and
-// then marks the URL done, so a crash in between repeats work but loses
-// nothing. Ingesting the same capture twice is harmless: dataset rows are
-// keyed by document ID. A capture by a node that was asked to re-fetch the
-// URL for verification is compared with the original instead (see
-// docs/verification.md); captures of quarantined nodes are dropped.
-func (c *Coordinator) Ingest(ctx context.Context, capt *schemas.Capture) error {
-	j := c.job(capt.JobID)
-	if j == nil {
-		c.log.Debug("capture for unknown job dropped", "job", capt.JobID, "url", capt.URL)
-		return nil
-	}
-	if len(capt.Body) == 0 && capt.BodyCID != "" {
-		if err := c.loadBody(ctx, capt); err != nil {
-			// Dropped, not failed: the URL stays leased and comes back to
-			// the queue when the lease expires.
-			c.log.Warn("capture body not loaded; dropping the capture", "url", capt.URL, "node", capt.NodePeerID, "err", err)
-			return nil
-		}
-	}
-	c.admitCapture(j, capt)
-	if j.id != LiveJobID {
-		if handled, err := c.ingestVerify(ctx, capt); handled {
-			return err
-		}
-	}
-	c.quarMu.RLock()
-	defer c.quarMu.RUnlock()
-	if c.quarantined[capt.NodePeerID] {
-		c.log.Debug("capture of a quarantined node dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID)
-		return nil
-	}
-	// Only the node the URL is leased to may deliver it: any peer can sign a
-	// capture, but none can inject pages (or their links) into a job it was
-	// not given. A capture that arrives after its lease expired is dropped;
-	// the URL is fetched again by whoever holds it now.
-	if holder, err := c.frontier.LeaseHolder(ctx, j.id, capt.URL); err != nil {
-		return err
-	} else if holder != capt.NodePeerID {
-		c.log.Debug("capture without a lease dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID, "holder", holder)
-		c.unleased.Add(1)
-		return nil
-	}
-	// A redirected page is known by where it ended up: its document ID and
-	// done mark follow the final URL, so a page reached both directly and
-	// through a redirect is stored once.
-	pageURL := capt.URL
-	if capt.FinalURL != "" {
-		pageURL = capt.FinalURL
-	}
-	norm, err := NormalizeURL(pageURL)
-	if err != nil {
-		return fmt.Errorf("normalising %q: %w", pageURL, err)
-	}
-	if capt.Status == 429 || capt.Status == 503 {
-		// The host asks the network to slow down: back it off for every
-		// node and fetch this page again after the wait, rather than
-		// storing the error page or losing the URL.
-		return c.backOff(ctx, j.id, capt)
-	}
-	c.hooksMu.RLock()
-	for _, fn := range c.onCapture {
-		fn(capt)
-	}
-	c.hooksMu.RUnlock()
-	j.captured.Add(1)
-	j.bytes.Add(capt.BodySize)
-	j.noteNode(capt.NodePeerID, time.Now())
-
-	if capt.Error == "" && capt.Status >= 200 && capt.Status < 400 {
-		if err := c.followLinks(ctx, j, capt); err != nil {
-			return err
-		}
-	}
-	res := c.pipe.Process(capt, j.spec)
-	c.applyRule(ctx, capt, pageURL, &res)
-	captureCID, err := c.finishRow(ctx, j, capt, norm, pageURL, &res)
-	if err != nil {
-		return err
-	}
-	if j.id == LiveJobID {
-		if err := c.saveState(ctx); err != nil {
-			return err
-		}
-		// Done before the waiters hear of it: a waiter that asks for the
-		// same URL again at once must find it done, or its Requeue would
-		// leave the still-leased URL alone and this MarkDone swallow it.
-		_, err := c.frontier.MarkDone(ctx, j.id, capt.URL)
-		c.notifyLive(norm, capt, res)
-		if res.Decision == pipeline.Accept {
-			c.emitAccepted(*res.Doc)
-		}
-		return err
-	}
-	if c.holdRedirect(j, capt, pageURL, res) {
-		return c.finishHeld(ctx, j, capt)
-	}
-	switch res.Decision {
-	case pipeline.Accept:
-		n, err := j.dataset.AddNew(ctx, *res.Doc)
-		if err != nil {
-			return fmt.Errorf("storing document: %w", err)
-		}
-		if n == 1 {
-			// A page stored already (reached again through a redirect, or
-			// re-fetched after its lease expired) is counted once.
-			j.accepted.Add(1)
-			c.emitAccepted(*res.Doc)
-		}
-	case pipeline.Review:
-		j.review.Add(1)
-		c.hooksMu.RLock()
-		for _, fn := range c.onReview {
-			fn(capt, res)
-		}
-		c.hooksMu.RUnlock()
-	default:
-		if capt.Error != "" {
-			j.failed.Add(1)
-		}
-		if capt.Status == http.StatusNotFound || capt.Status == http.StatusGone {
-			c.hooksMu.RLock()
-			for _, fn := range c.onGone {
-				fn(capt.URL, capt.FetchedAt)
-			}
-			c.hooksMu.RUnlock()
-		}
-		j.rejected.Add(1)
-		if err := j.dataset.AddRejects(ctx, rejectRow(j, capt, norm, captureCID, res)); err != nil {
-			return fmt.Errorf("storing reject: %w", err)
-		}
-	}
-	c.noteCapture(j, capt, DocumentID(j.id, norm), res)
-	// The credit, the contribution and a sampled check are saved before
-	// the URL is marked done: after a crash the URL is either fetched
-	// again or its contribution known.
-	if err := c.saveState(ctx); err != nil {
-		return err
-	}
-	// Only the leased URL is marked done: a node cannot close a URL it
-	// was not given by claiming a redirect to it.
-	if _, err := c.frontier.MarkDone(ctx, j.id, capt.URL); err != nil {
-		return fmt.Errorf("marking %s done: %w", capt.URL, err)
-	}
-	return nil
-}
-
 func (c *Coordinator) emitAccepted(d schemas.Document) {
 	c.hooksMu.RLock()
 	defer c.hooksMu.RUnlock()
 	for _, fn := range c.onAccept {
 		fn(d)
 	}
-}
-
-// followLinks adds the capture's in-scope outlinks to the frontier.
-func (c *Coordinator) followLinks(ctx context.Context, j *jobState, capt *schemas.Capture) error {
-	depth := capt.Depth + 1
-	if depth > j.spec.MaxDepth || len(capt.Outlinks) == 0 {
-		return nil
-	}
-	cands := make([]Candidate, 0, len(capt.Outlinks))
-	now := time.Now()
-	for _, l := range capt.Outlinks {
-		if j.spec.InScope(l) {
-			// Shallow pages first; among a sitemap's entries, the recently
-			// modified ones.
-			prio := Priority(depth, capt.OutlinkLastMod[l], now)
-			cands = append(cands, Candidate{JobID: j.id, URL: l, Depth: depth, Priority: prio})
-		}
-	}
-	if len(cands) == 0 {
-		return nil
-	}
-	if _, err := c.frontier.Add(ctx, cands); err != nil {
-		return fmt.Errorf("adding outlinks of %s: %w", capt.URL, err)
-	}
-	return nil
 }
 
 // Bounds on how long an overloaded host is left alone.

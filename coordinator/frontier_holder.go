@@ -10,26 +10,43 @@ import (
 
 // LeaseHolder returns the node whose live lease holds a job's URL, or ""
 // when no lease holds it (never queued, queued, done, or its lease expired).
-// Ingest uses it to accept a capture only from the node the URL was leased
-// to, so no peer can inject pages (or their links) into a job.
 func (f *Frontier) LeaseHolder(ctx context.Context, jobID, rawURL string) (string, error) {
+	l, err := f.LeasedURL(ctx, jobID, rawURL)
+	return l.Node, err
+}
+
+// LeasedURL is what the frontier knows of a leased URL.
+type LeasedURL struct {
+	// Node holds the URL's live lease; "" when no lease holds it.
+	Node string
+	// Depth is the depth the URL was admitted at (0 when not leased).
+	Depth int
+}
+
+// LeasedURL returns the live lease of a job's URL: its holder, or "" when
+// no lease holds it (never queued, queued, done, or its lease expired),
+// and the depth the URL was admitted at. Ingest uses it to accept a
+// capture only from the node the URL was leased to, so no peer can inject
+// pages (or their links) into a job, and to count the capture's links
+// from the stored depth rather than the one the capture claims.
+func (f *Frontier) LeasedURL(ctx context.Context, jobID, rawURL string) (LeasedURL, error) {
 	n, err := NormalizeURL(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("lease holder: %w", err)
+		return LeasedURL{}, fmt.Errorf("lease holder: %w", err)
 	}
 	key := URLKey(n)
-	var node string
-	err = f.rdb.QueryRowContext(ctx, `SELECT l.node FROM urls u
+	var l LeasedURL
+	err = f.rdb.QueryRowContext(ctx, `SELECT l.node, u.depth FROM urls u
 		JOIN jobs j ON j.jid = u.job
 		JOIN leases l ON l.lid = u.lease
-		WHERE j.id = ? AND u.key = ?`, jobID, key[:]).Scan(&node)
+		WHERE j.id = ? AND u.key = ?`, jobID, key[:]).Scan(&l.Node, &l.Depth)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return LeasedURL{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("lease holder of %s: %w", n, err)
+		return LeasedURL{}, fmt.Errorf("lease holder of %s: %w", n, err)
 	}
-	return node, nil
+	return l, nil
 }
 
 // RetryLater takes a job's URL out of its lease and queues it again, not to

@@ -21,8 +21,12 @@ type JobSpec struct {
 	Seeds    []string `yaml:"seeds" json:"seeds"`
 	Sitemaps []string `yaml:"sitemaps,omitempty" json:"sitemaps,omitempty"`
 	Scope    Scope    `yaml:"scope" json:"scope"`
-	MaxDepth int      `yaml:"max_depth" json:"max_depth"`
-	MaxPages int      `yaml:"max_pages" json:"max_pages"`
+	// MaxDepth is how many links away from a seed the crawl goes: seeds
+	// are at 0, a page's links and a sitemap's entries (child sitemaps
+	// too) one deeper than it. Left out of the YAML it is 5; written as
+	// 0 it fetches the seeds (and named sitemaps) only.
+	MaxDepth int `yaml:"max_depth" json:"max_depth"`
+	MaxPages int `yaml:"max_pages" json:"max_pages"`
 	// RecrawlInterval re-queues fetched URLs after this long; zero crawls once.
 	RecrawlInterval Duration `yaml:"recrawl_interval,omitempty" json:"recrawl_interval,omitempty"`
 	// Politeness may only make the crawl stricter than the node defaults.
@@ -119,7 +123,8 @@ func ParseJobSpec(data []byte) (*JobSpec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("job spec: %w", err)
 	}
-	s.applyDefaults()
+	// max_depth: 0 written out means the seeds only; left out, the default.
+	s.applyDefaults(lineOf(&root, "max_depth") > 0)
 	if err := s.Validate(); err != nil {
 		var se *SpecError
 		if errors.As(err, &se) && se.Line == 0 {
@@ -153,7 +158,9 @@ func lineOf(root *yaml.Node, field string) int {
 	return 0
 }
 
-func (s *JobSpec) applyDefaults() {
+// applyDefaults fills the fields left unset; depthGiven says the spec
+// named max_depth, so a 0 there is kept rather than defaulted.
+func (s *JobSpec) applyDefaults(depthGiven bool) {
 	if s.Version == 0 {
 		s.Version = JobSpecVersion
 	}
@@ -163,7 +170,7 @@ func (s *JobSpec) applyDefaults() {
 	if s.VerifySampleRate == 0 {
 		s.VerifySampleRate = 0.05
 	}
-	if s.MaxDepth == 0 {
+	if s.MaxDepth == 0 && !depthGiven {
 		s.MaxDepth = 5
 	}
 	if s.Dataset == "" {

@@ -41,3 +41,29 @@ func TestParseJobSpecSeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxDepthZeroIsKept: a spec that writes max_depth: 0 means its seeds
+// only (issue #14 item 7: a sitemap index was crawled past it); one that
+// leaves max_depth out gets the default.
+func TestMaxDepthZeroIsKept(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want int
+	}{
+		{"written as 0", "version: 1\nname: a\nsitemaps: [\"http://127.0.0.1:9/sitemap.xml\"]\nmax_depth: 0\n", 0},
+		{"left out", "version: 1\nname: a\nseeds: [\"http://127.0.0.1:9/\"]\n", 5},
+		{"written as 2", "version: 1\nname: a\nseeds: [\"http://127.0.0.1:9/\"]\nmax_depth: 2\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseJobSpec([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.MaxDepth != tt.want {
+				t.Errorf("max_depth %d, want %d", s.MaxDepth, tt.want)
+			}
+		})
+	}
+}
