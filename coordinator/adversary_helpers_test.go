@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
@@ -119,7 +120,7 @@ func newAdvSimN(t testing.TB, pages int, rate float64, trusted bool, tune func(*
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	f := openTest(t, filepath.Join(dir, "frontier.db"), frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MinDelay: 0, MaxConcurrency: 1}})
 	st, pipe, fnet := newParts(t, dir)
 	anet := &advAddrNet{fakeNet: fnet, addrs: map[peer.ID]netip.Addr{}}
 	cfg := Config{LeaseTTL: time.Minute, VerifyPerLease: 4}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -306,7 +307,7 @@ func TestHonestChangingPagesNeverQuarantined(t *testing.T) {
 		if done := s.step(r); done && s.c.verify.settledCount() < 1000 {
 			// Recrawl: queue every page again.
 			for i := 0; i < advPages; i++ {
-				_ = s.c.frontier.Requeue(s.ctx, Candidate{JobID: "adv", URL: advURL(i), Priority: 1})
+				_ = s.c.frontier.Requeue(s.ctx, frontier.Candidate{JobID: "adv", URL: advURL(i), Priority: 1})
 			}
 		}
 	}

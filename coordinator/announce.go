@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -62,23 +63,23 @@ func (c AnnounceConfig) Validate() error {
 // rather than at the next tick.
 type Announcer struct {
 	cfg      AnnounceConfig
-	frontier *Frontier
+	frontier *frontier.Frontier
 	pub      JobAnnouncer
 	poke     chan struct{}
 }
 
 // NewAnnouncer builds an announcer of frontier's jobs through pub.
-func NewAnnouncer(cfg AnnounceConfig, frontier *Frontier, pub JobAnnouncer) (*Announcer, error) {
+func NewAnnouncer(cfg AnnounceConfig, fr *frontier.Frontier, pub JobAnnouncer) (*Announcer, error) {
 	cfg.Default()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if frontier == nil || pub == nil {
+	if fr == nil || pub == nil {
 		return nil, errors.New("coordinator: announcer needs a frontier and a publisher")
 	}
-	a := &Announcer{cfg: cfg, frontier: frontier, pub: pub, poke: make(chan struct{}, 1)}
+	a := &Announcer{cfg: cfg, frontier: fr, pub: pub, poke: make(chan struct{}, 1)}
 	// A submitted, paused, resumed or cancelled job is announced at once.
-	frontier.OnJobsChanged(a.Poke)
+	fr.OnJobsChanged(a.Poke)
 	return a, nil
 }
 
@@ -136,9 +137,9 @@ func (a *Announcer) OpenJobs(ctx context.Context) ([]schemas.AnnouncedJob, error
 	for _, r := range recs {
 		var state string
 		switch r.State {
-		case JobRunning:
+		case frontier.JobRunning:
 			state = schemas.AnnouncedRunning
-		case JobPaused:
+		case frontier.JobPaused:
 			state = schemas.AnnouncedPaused
 		default:
 			continue

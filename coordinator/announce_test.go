@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -69,12 +70,12 @@ func TestAnnouncerOpenJobs(t *testing.T) {
 	putJob(t, f, "busy", 0)   // running with queued URLs
 	putJob(t, f, "gone", 0)   // cancelled
 	mustAdd(t, f,
-		Candidate{JobID: "paused", URL: "http://a.example/1", Priority: 1},
-		Candidate{JobID: "busy", URL: "http://b.example/1", Priority: 1},
-		Candidate{JobID: "busy", URL: "http://b.example/2", Priority: 1},
-		Candidate{JobID: "gone", URL: "http://c.example/1", Priority: 1},
+		frontier.Candidate{JobID: "paused", URL: "http://a.example/1", Priority: 1},
+		frontier.Candidate{JobID: "busy", URL: "http://b.example/1", Priority: 1},
+		frontier.Candidate{JobID: "busy", URL: "http://b.example/2", Priority: 1},
+		frontier.Candidate{JobID: "gone", URL: "http://c.example/1", Priority: 1},
 	)
-	for id, state := range map[string]string{"paused": JobPaused, "gone": JobCancelled} {
+	for id, state := range map[string]string{"paused": frontier.JobPaused, "gone": frontier.JobCancelled} {
 		if err := f.SetJobState(ctx, id, state); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +146,7 @@ func TestAnnouncerLeavesOutUnannounceableJobs(t *testing.T) {
 func TestAnnouncerServesPeriodicallyAndOnPoke(t *testing.T) {
 	f := openTest(t, "")
 	putJob(t, f, "j1", 0)
-	mustAdd(t, f, Candidate{JobID: "j1", URL: "http://a.example/", Priority: 1})
+	mustAdd(t, f, frontier.Candidate{JobID: "j1", URL: "http://a.example/", Priority: 1})
 	pub := newRecordingAnnouncer()
 	pub.fail = errors.New("no peers") // failures are logged, not fatal
 	a, err := NewAnnouncer(AnnounceConfig{Interval: time.Hour, Logger: quietLogger()}, f, pub)
@@ -161,7 +162,7 @@ func TestAnnouncerServesPeriodicallyAndOnPoke(t *testing.T) {
 	}
 	// Pausing the job and poking announces the change long before the
 	// hourly tick.
-	if err := f.SetJobState(context.Background(), "j1", JobPaused); err != nil {
+	if err := f.SetJobState(context.Background(), "j1", frontier.JobPaused); err != nil {
 		t.Fatal(err)
 	}
 	a.Poke()
@@ -235,8 +236,8 @@ func TestAnnouncerReachesTrustingNodeOverGossip(t *testing.T) {
 
 	f := openTest(t, "")
 	putJob(t, f, "crawl", 0)
-	mustAdd(t, f, Candidate{JobID: "crawl", URL: "http://a.example/", Priority: 1},
-		Candidate{JobID: "crawl", URL: "http://a.example/2", Priority: 1})
+	mustAdd(t, f, frontier.Candidate{JobID: "crawl", URL: "http://a.example/", Priority: 1},
+		frontier.Candidate{JobID: "crawl", URL: "http://a.example/2", Priority: 1})
 	a, err := NewAnnouncer(AnnounceConfig{Interval: 100 * time.Millisecond, Logger: quietLogger()}, f, pub)
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestAnnouncerAnnouncesJobChangesAtOnce(t *testing.T) {
 	if got := pub.last(); len(got) != 1 || got[0].ID != "j1" || got[0].State != schemas.AnnouncedRunning {
 		t.Fatalf("announcement after submit: %+v", got)
 	}
-	if err := f.SetJobState(context.Background(), "j1", JobPaused); err != nil {
+	if err := f.SetJobState(context.Background(), "j1", frontier.JobPaused); err != nil {
 		t.Fatal(err)
 	}
 	pub.wait(t, "after a pause")

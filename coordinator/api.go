@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -33,7 +34,7 @@ import (
 // Sec-Fetch-Site and Origin.
 type API struct {
 	coord    *Coordinator
-	frontier *Frontier
+	frontier *frontier.Frontier
 	token    []byte
 }
 
@@ -47,7 +48,7 @@ func WithAPIToken(token string) APIOption {
 }
 
 // NewAPI returns the job API over a running coordinator.
-func NewAPI(c *Coordinator, f *Frontier, opts ...APIOption) *API {
+func NewAPI(c *Coordinator, f *frontier.Frontier, opts ...APIOption) *API {
 	a := &API{coord: c, frontier: f}
 	for _, o := range opts {
 		o(a)
@@ -108,9 +109,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/jobs", a.owner(a.submit))
 	mux.HandleFunc("GET /v1/jobs", a.reader(a.list))
 	mux.HandleFunc("GET /v1/jobs/{id}", a.reader(a.get))
-	mux.HandleFunc("POST /v1/jobs/{id}/pause", a.owner(a.setState(JobPaused)))
-	mux.HandleFunc("POST /v1/jobs/{id}/resume", a.owner(a.setState(JobRunning)))
-	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.owner(a.setState(JobCancelled)))
+	mux.HandleFunc("POST /v1/jobs/{id}/pause", a.owner(a.setState(frontier.JobPaused)))
+	mux.HandleFunc("POST /v1/jobs/{id}/resume", a.owner(a.setState(frontier.JobRunning)))
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.owner(a.setState(frontier.JobCancelled)))
 	mux.HandleFunc("POST /v1/jobs/{id}/publish", a.owner(a.publish))
 	mux.HandleFunc("GET /v1/ledger", a.reader(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.coord.Ledger().All())

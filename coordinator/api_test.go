@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/swardnet/sward/frontier"
 )
 
 func TestJobAPI(t *testing.T) {
@@ -50,14 +52,14 @@ func TestJobAPI(t *testing.T) {
 		t.Fatalf("submit: %d %v", code, out)
 	}
 	code, out = call("GET", "/v1/jobs/news", "")
-	if code != http.StatusOK || out["queued"] != float64(1) || out["state"] != JobRunning {
+	if code != http.StatusOK || out["queued"] != float64(1) || out["state"] != frontier.JobRunning {
 		t.Errorf("progress: %d %v, want the seed queued and the job running", code, out)
 	}
 	code, out = call("POST", "/v1/jobs/news/pause", "")
-	if code != http.StatusOK || out["state"] != JobPaused {
+	if code != http.StatusOK || out["state"] != frontier.JobPaused {
 		t.Errorf("pause: %d %v", code, out)
 	}
-	if _, out = call("GET", "/v1/jobs/news", ""); out["state"] != JobPaused {
+	if _, out = call("GET", "/v1/jobs/news", ""); out["state"] != frontier.JobPaused {
 		t.Errorf("state after pause: %v", out["state"])
 	}
 	if code, _ := call("GET", "/v1/jobs/nope", ""); code != http.StatusNotFound {

@@ -1,3 +1,7 @@
+// Package coordinator runs crawl jobs: it seeds the durable frontier
+// (package frontier) with URLs to fetch, leases them to scraper nodes under
+// network-wide host budgets, ingests captures, verifies a sample of them
+// and keeps the contribution ledger.
 package coordinator
 
 import (
@@ -16,6 +20,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/internal/retryafter"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
@@ -119,7 +124,7 @@ func (c Config) Validate() error {
 type Coordinator struct {
 	cfg      Config
 	net      Network
-	frontier *Frontier
+	frontier *frontier.Frontier
 	store    *storage.Store
 	pipe     Processor
 	ledger   *Ledger
@@ -160,12 +165,10 @@ type Coordinator struct {
 	// lying can be taken out again.
 	contribMu sync.Mutex
 	contrib   map[string]map[checkKey]*contribution
-	// syncFull is set when the frontier fsyncs every commit (see
-	// writeState).
-	syncFull bool
-	// stmts are writeState's prepared statements, used under the
-	// frontier's write lock.
-	stmts map[string]*sql.Stmt
+	// stmts are writeState's statements, prepared once on the
+	// frontier's write connection (guarded by stmtsMu).
+	stmtsMu sync.Mutex
+	stmts   map[string]*sql.Stmt
 	// contribDirty holds the contributions added, verified or taken out
 	// since they were last saved (see persist.go).
 	contribDirty map[contribKey]struct{}
@@ -257,23 +260,23 @@ type JobProgress struct {
 // ledger, the quarantined peers (quarantined again on net), each peer's
 // contributions to the next dataset versions and the open checks (see
 // persist.go).
-func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store *storage.Store, pipe Processor) (*Coordinator, error) {
+func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, store *storage.Store, pipe Processor) (*Coordinator, error) {
 	cfg.Default()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if net == nil || frontier == nil || store == nil || pipe == nil {
+	if net == nil || fr == nil || store == nil || pipe == nil {
 		return nil, errors.New("coordinator: network, frontier, store and pipeline are required")
 	}
 	secret := cfg.VerifySecret
 	if len(secret) == 0 {
 		var err error
-		if secret, err = frontier.verifySecret(ctx, rand.Read); err != nil {
+		if secret, err = loadVerifySecret(ctx, fr, rand.Read); err != nil {
 			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 	}
 	c := &Coordinator{
-		cfg: cfg, net: net, frontier: frontier, store: store, pipe: pipe,
+		cfg: cfg, net: net, frontier: fr, store: store, pipe: pipe,
 		ledger:       NewLedger(),
 		log:          slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
 		jobs:         make(map[string]*jobState),
@@ -284,7 +287,7 @@ func New(ctx context.Context, cfg Config, net Network, frontier *Frontier, store
 		contrib:      make(map[string]map[checkKey]*contribution),
 		contribDirty: make(map[contribKey]struct{}),
 	}
-	jobs, err := frontier.ListJobs(ctx)
+	jobs, err := fr.ListJobs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: loading jobs: %w", err)
 	}
@@ -374,7 +377,7 @@ func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string
 		}
 		return id, nil
 	}
-	if err := c.frontier.PutJob(ctx, id, spec, JobRunning); err != nil {
+	if err := c.frontier.PutJob(ctx, id, spec, frontier.JobRunning); err != nil {
 		return "", fmt.Errorf("coordinator: storing job %s: %w", id, err)
 	}
 	if _, err := c.openJob(ctx, id, spec); err != nil {
@@ -382,21 +385,21 @@ func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string
 	}
 	if pol := spec.Politeness; pol.MinDelay > 0 || pol.MaxConcurrency > 0 {
 		for _, d := range spec.Scope.Domains {
-			if err := c.frontier.SetHostPolicy(ctx, d, HostPolicy{
+			if err := c.frontier.SetHostPolicy(ctx, d, frontier.HostPolicy{
 				MinDelay: time.Duration(pol.MinDelay), MaxConcurrency: pol.MaxConcurrency,
 			}); err != nil {
 				return "", fmt.Errorf("coordinator: host policy for %s: %w", d, err)
 			}
 		}
 	}
-	seeds := make([]Candidate, 0, len(spec.Seeds)+len(spec.Sitemaps))
+	seeds := make([]frontier.Candidate, 0, len(spec.Seeds)+len(spec.Sitemaps))
 	for _, s := range spec.Seeds {
-		seeds = append(seeds, Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
+		seeds = append(seeds, frontier.Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
 	}
 	// Sitemaps are fetched like pages (nodes accept XML for .xml URLs) and
 	// their <loc> entries become depth-1 links.
 	for _, s := range spec.Sitemaps {
-		seeds = append(seeds, Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
+		seeds = append(seeds, frontier.Candidate{JobID: id, URL: s, Depth: 0, Priority: 1})
 	}
 	if _, err := c.frontier.Add(ctx, seeds); err != nil {
 		return "", fmt.Errorf("coordinator: seeding job %s: %w", id, err)
@@ -587,7 +590,7 @@ func (c *Coordinator) scheduleRecrawls(ctx context.Context, now time.Time) {
 	for _, j := range due {
 		j.recrawlChecked = now
 		rec, err := c.frontier.GetJob(ctx, j.id)
-		if err != nil || rec.State != JobRunning {
+		if err != nil || rec.State != frontier.JobRunning {
 			continue
 		}
 		n, err := c.frontier.ScheduleRecrawl(ctx, j.id, time.Duration(j.spec.RecrawlInterval), now)
@@ -638,12 +641,17 @@ const (
 )
 
 // backOff records a 429/503 answer: the host is not leased before its
-// Retry-After (default one minute, at most an hour) and the URL is queued
-// again for then.
+// Retry-After (internal/retryafter: seconds or an HTTP date; a missing or
+// invalid one means defaultBackoff; kept between a second and maxBackoff)
+// and the URL is queued again for then.
 func (c *Coordinator) backOff(ctx context.Context, jobID string, capt *schemas.Capture) error {
-	wait := parseRetryAfter(capt.Headers["Retry-After"], time.Now())
-	until := time.Now().Add(wait)
-	host, err := HostKey(capt.URL)
+	now := time.Now()
+	wait, ok := retryafter.Parse(capt.Headers["Retry-After"], now)
+	if !ok {
+		wait = defaultBackoff
+	}
+	until := now.Add(retryafter.Clamp(wait, time.Second, maxBackoff))
+	host, err := frontier.HostKey(capt.URL)
 	if err != nil {
 		return err
 	}
@@ -652,17 +660,6 @@ func (c *Coordinator) backOff(ctx context.Context, jobID string, capt *schemas.C
 	}
 	c.log.Info("host asked to slow down", "host", host, "status", capt.Status, "until", until.Format(time.RFC3339))
 	return c.frontier.RetryLater(ctx, jobID, capt.URL, until)
-}
-
-// parseRetryAfter reads a Retry-After value with internal/retryafter: a
-// missing or invalid one means defaultBackoff; the wait is kept between a
-// second and maxBackoff.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	d, ok := retryafter.Parse(v, now)
-	if !ok {
-		d = defaultBackoff
-	}
-	return retryafter.Clamp(d, time.Second, maxBackoff)
 }
 
 // AddReviewed stores a document that human curators settled as accepted:
@@ -708,7 +705,7 @@ func (c *Coordinator) Progress(ctx context.Context, jobID string) (JobProgress, 
 	if err != nil {
 		return JobProgress{}, err
 	}
-	state := JobRunning
+	state := frontier.JobRunning
 	if rec, err := c.frontier.GetJob(ctx, jobID); err == nil && rec != nil {
 		state = rec.State
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
@@ -113,13 +114,44 @@ func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 	if resp := c.HandleLease(ctx, testPeer(t), &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 0 {
 		t.Errorf("the backed-off host was leased again at once: %+v", resp.Items)
 	}
+}
+
+// TestBackoffFollowsRetryAfter: the page of a 429 is queued again for after
+// its Retry-After, a missing or invalid one meaning a minute, and the wait
+// kept between a second and an hour.
+func TestBackoffFollowsRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want time.Duration
 	}{{"120", 2 * time.Minute}, {"", defaultBackoff}, {"junk", defaultBackoff}, {"999999", maxBackoff}, {"0", time.Second}} {
-		if got := parseRetryAfter(tc.in, time.Now()); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			ctx := context.Background()
+			c := newTestCoordinator(t)
+			seed := "http://127.0.0.1:9/busy"
+			spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "b", Dataset: "b", Seeds: []string{seed},
+				Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 1, TDMPolicy: schemas.TDMSkip}
+			if _, err := c.Submit(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			node := testPeer(t)
+			if resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 1 {
+				t.Fatalf("lease %+v, want the seed", resp)
+			}
+			busy := htmlCapture("b", seed, node.String(), []byte("slow down"))
+			busy.Status, busy.Error = 429, "http: 429"
+			busy.Headers = map[string]string{"Retry-After": tc.in}
+			start := time.Now()
+			if err := c.Ingest(ctx, busy); err != nil {
+				t.Fatal(err)
+			}
+			var nb int64
+			if err := c.frontier.QueryRow(ctx, `SELECT not_before FROM urls`).Scan(&nb); err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Unix(0, nb).Sub(start); got < tc.want || got > tc.want+5*time.Second {
+				t.Errorf("Retry-After %q: queued again %s later, want %s", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -128,7 +160,7 @@ func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 func newTestCoordinator(t *testing.T) *Coordinator {
 	t.Helper()
 	dir := t.TempDir()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	f := openTest(t, filepath.Join(dir, "frontier.db"), frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MinDelay: 0, MaxConcurrency: 1}})
 	c, _, _ := newCoordinatorOn(t, dir, f, time.Minute)
 	return c
 }
@@ -136,7 +168,7 @@ func newTestCoordinator(t *testing.T) *Coordinator {
 // newCoordinatorOn starts a coordinator over frontier f, with its block
 // store in dir/store (closed with the test), the default pipeline and a
 // fake network, which it returns too.
-func newCoordinatorOn(tb testing.TB, dir string, f *Frontier, leaseTTL time.Duration) (*Coordinator, *storage.Store, *fakeNet) {
+func newCoordinatorOn(tb testing.TB, dir string, f *frontier.Frontier, leaseTTL time.Duration) (*Coordinator, *storage.Store, *fakeNet) {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := storage.Open(ctx, filepath.Join(dir, "store"))
@@ -279,14 +311,14 @@ func TestRecrawlSchedule(t *testing.T) {
 	if p := progress(); p.Done != 1 || p.Queued != 0 {
 		t.Fatalf("within the interval: %+v, want the page done", p)
 	}
-	if err := c.frontier.SetJobState(ctx, "r", JobPaused); err != nil {
+	if err := c.frontier.SetJobState(ctx, "r", frontier.JobPaused); err != nil {
 		t.Fatal(err)
 	}
 	c.scheduleRecrawls(ctx, now.Add(2*time.Hour))
 	if p := progress(); p.Done != 1 || p.Queued != 0 {
 		t.Fatalf("paused job: %+v, want nothing queued", p)
 	}
-	if err := c.frontier.SetJobState(ctx, "r", JobRunning); err != nil {
+	if err := c.frontier.SetJobState(ctx, "r", frontier.JobRunning); err != nil {
 		t.Fatal(err)
 	}
 	c.scheduleRecrawls(ctx, now.Add(3*time.Hour))

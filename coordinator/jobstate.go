@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -29,8 +30,8 @@ var ErrJobExists = errors.New("a job with this name is already running")
 // known: the same spec again resumes the job (a restart re-submits it);
 // another spec under the name of a job that is not done or cancelled is an
 // error, so a second crawl never silently joins the first.
-func checkNameClash(existing *JobRecord, spec *schemas.JobSpec) error {
-	if existing.State == JobDone || existing.State == JobCancelled {
+func checkNameClash(existing *frontier.JobRecord, spec *schemas.JobSpec) error {
+	if existing.State == frontier.JobDone || existing.State == frontier.JobCancelled {
 		return nil
 	}
 	a, errA := json.Marshal(existing.Spec)
@@ -48,14 +49,14 @@ func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error
 		return nil
 	}
 	rec, err := c.frontier.GetJob(ctx, j.id)
-	if err != nil || rec == nil || rec.State != JobRunning {
+	if err != nil || rec == nil || rec.State != frontier.JobRunning {
 		return err
 	}
 	fin, err := c.Finished(ctx, j.id)
 	if err != nil || !fin {
 		return err
 	}
-	if err := c.frontier.SetJobState(ctx, j.id, JobDone); err != nil {
+	if err := c.frontier.SetJobState(ctx, j.id, frontier.JobDone); err != nil {
 		return fmt.Errorf("marking job %s done: %w", j.id, err)
 	}
 	c.log.Info("job done", "job", j.id)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -58,7 +59,7 @@ func TestJobLifecycle(t *testing.T) {
 	if p.Review != 0 || p.Accepted+p.Rejected+p.Review != p.Captured {
 		t.Errorf("after settling every review: %+v", p)
 	}
-	if p.State != JobRunning {
+	if p.State != frontier.JobRunning {
 		t.Errorf("state %s before publishing, want running", p.State)
 	}
 	if _, _, err := c.Publish(ctx, "life"); err != nil {
@@ -70,9 +71,9 @@ func TestJobLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := JobRunning
+	want := frontier.JobRunning
 	if fin {
-		want = JobDone
+		want = frontier.JobDone
 	}
 	if p, _ = c.Progress(ctx, "life"); p.State != want {
 		t.Errorf("state %s after publishing (crawl finished %v), want %s", p.State, fin, want)

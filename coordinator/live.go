@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -59,7 +60,7 @@ func (c *Coordinator) FetchURL(ctx context.Context, raw string) (*schemas.Docume
 		return nil, err
 	}
 	if rec, err := c.frontier.GetJob(ctx, LiveJobID); err != nil || rec == nil {
-		if err := c.frontier.PutJob(ctx, LiveJobID, liveSpec(), JobRunning); err != nil {
+		if err := c.frontier.PutJob(ctx, LiveJobID, liveSpec(), frontier.JobRunning); err != nil {
 			return nil, fmt.Errorf("registering the live job: %w", err)
 		}
 	}
@@ -72,7 +73,7 @@ func (c *Coordinator) FetchURL(ctx context.Context, raw string) (*schemas.Docume
 	c.mu.Unlock()
 	defer c.dropWaiter(norm, ch)
 
-	if err := c.frontier.Requeue(ctx, Candidate{JobID: LiveJobID, URL: norm, Depth: 0, Priority: 100}); err != nil {
+	if err := c.frontier.Requeue(ctx, frontier.Candidate{JobID: LiveJobID, URL: norm, Depth: 0, Priority: 100}); err != nil {
 		return nil, fmt.Errorf("queueing %s: %w", u, err)
 	}
 	select {

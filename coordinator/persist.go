@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -17,19 +18,21 @@ import (
 // Durable verification state. The ledger, the quarantined peers, each
 // peer's contributions to the next dataset versions and the open
 // verification checks live in memory, where ingest reads them, and in the
-// frontier's SQLite database (schema 3 in store.go), so that a coordinator
-// that crashed or was restarted carries on where it stopped.
+// frontier's SQLite database (schema 3 in frontier/store.go, written with
+// frontier.Update), so that a coordinator that crashed or was restarted
+// carries on where it stopped.
 //
 // Writing is write-through with group commit: every change marks what it
 // touched as dirty under the lock that guards it, and the code that made
-// the change then calls saveState, which, under the frontier's write lock,
-// takes every dirty item, reads its current state and writes it (or
-// deletes its row when it is gone from memory) in one transaction.
-// Concurrent ingest workers therefore share transactions: whoever gets
-// the lock first writes everyone's changes, and the others find nothing
-// left to write. Because the snapshot is read inside the transaction and
-// transactions are serial, the database never goes back to an older
-// state. A failed transaction marks its items dirty again.
+// the change then calls saveState, which, in a frontier.UpdateLazy, takes
+// every dirty item, reads its current state and writes it (or deletes its
+// row when it is gone from memory). The frontier runs its updates one
+// after the other under its write lock, and commits those that queue up
+// together in one transaction, so concurrent ingest workers share
+// transactions: whoever's update runs first writes everyone's changes, and
+// the others find nothing left to write. Because the snapshot is taken
+// inside the update and updates are serial, the database never goes back
+// to an older state. A failed save marks its items dirty again.
 //
 // Open checks survive a restart with their original fingerprint, the
 // fingerprints of the fetches already received and the nodes that
@@ -42,11 +45,11 @@ import (
 // secretKey names the sampling secret in coord_meta.
 const secretKey = "verify_secret"
 
-// verifySecret returns the sampling secret kept in the database, drawing
-// one with read and storing it the first time.
-func (f *Frontier) verifySecret(ctx context.Context, read func([]byte) (int, error)) ([]byte, error) {
+// loadVerifySecret returns the sampling secret kept in f, drawing one with
+// read and storing it the first time.
+func loadVerifySecret(ctx context.Context, f *frontier.Frontier, read func([]byte) (int, error)) ([]byte, error) {
 	var secret []byte
-	err := f.writeTx(ctx, "load the verification secret", func(tx *sql.Tx, _ *func()) error {
+	err := f.Update(ctx, "load the verification secret", func(tx *sql.Tx) error {
 		secret = nil
 		err := tx.QueryRowContext(ctx, `SELECT value FROM coord_meta WHERE key = ?`, secretKey).Scan(&secret)
 		if err == nil && len(secret) > 0 {
@@ -67,10 +70,10 @@ func (f *Frontier) verifySecret(ctx context.Context, read func([]byte) (int, err
 	return secret, err
 }
 
-// deleteContributionsBefore deletes a job's contributions recorded before
-// cut.
-func (f *Frontier) deleteContributionsBefore(ctx context.Context, jobID string, cut time.Time) error {
-	return f.writeTx(ctx, "forget contributions of job "+jobID, func(tx *sql.Tx, _ *func()) error {
+// deleteContributionsBefore deletes a job's saved contributions recorded
+// before cut.
+func (c *Coordinator) deleteContributionsBefore(ctx context.Context, jobID string, cut time.Time) error {
+	return c.frontier.Update(ctx, "forget contributions of job "+jobID, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM contributions WHERE job = ? AND at_ns < ?`, jobID, cut.UnixNano()); err != nil {
 			return fmt.Errorf("delete contributions: %w", err)
 		}
@@ -107,23 +110,35 @@ func (c *Coordinator) takeContribDirty() []contribSave {
 }
 
 // saveState writes every change to the ledger, the contributions and the
-// checks made so far, in one transaction; see the top of this file. It
-// returns when they are committed (or were committed by a concurrent
-// call).
+// checks made so far, in one lazy frontier update; see the top of this
+// file. It returns when they are committed (or were committed by a
+// concurrent call).
 func (c *Coordinator) saveState(ctx context.Context) error {
-	f := c.frontier
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return fmt.Errorf("save verification state: %w", ErrClosed)
+	stmts, err := c.stateStmts(ctx)
+	if err != nil {
+		return fmt.Errorf("save verification state: %w", err)
 	}
-	ledger := c.ledger.takeDirty()
-	checks := c.verify.takeDirty()
-	contribs := c.takeContribDirty()
-	if len(ledger) == 0 && len(checks) == 0 && len(contribs) == 0 {
-		return nil
-	}
-	err := c.writeState(ctx, f.db, ledger, checks, contribs)
+	var (
+		taken    bool
+		ledger   []schemas.LedgerEntry
+		checks   []checkSave
+		contribs []contribSave
+	)
+	err = c.frontier.UpdateLazy(ctx, "save verification state", func(tx *sql.Tx) error {
+		// Taken once, under the frontier's write lock: if the update runs
+		// again (its transaction was lost), it writes the same items.
+		if !taken {
+			ledger = c.ledger.takeDirty()
+			checks = c.verify.takeDirty()
+			contribs = c.takeContribDirty()
+			taken = true
+		}
+		if len(ledger) == 0 && len(checks) == 0 && len(contribs) == 0 {
+			return nil
+		}
+		w := stateTx{ctx: ctx, tx: tx, prepared: stmts, inTx: make(map[string]*sql.Stmt, len(stateSQL))}
+		return w.write(ledger, checks, contribs)
+	})
 	if err != nil {
 		c.ledger.putBack(ledger)
 		c.verify.putBack(checks)
@@ -160,61 +175,31 @@ const (
 	insertAnswerSQL  = `INSERT INTO check_answers(job, norm, node, seq, usable, status, sig, bytes) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-// writeState writes one saveState batch in a transaction of db, the
-// frontier's one write connection.
-//
-// When the frontier fsyncs every commit (SyncFull), this transaction is
-// committed without an fsync of its own: it is in the write-ahead log, so
-// it survives a crash of the process at once, and the next frontier
-// commit, which fsyncs the log up to its own end, makes it survive a
-// power cut too. Ingest saves its state right before MarkDone, so a URL
-// is never durably done while its contribution is not; that saves one
-// fsync, the largest cost of a save, per capture.
-func (c *Coordinator) writeState(ctx context.Context, db *sql.DB, ledger []schemas.LedgerEntry, checks []checkSave, contribs []contribSave) (err error) {
-	if c.syncFull {
-		if _, err := db.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-			return fmt.Errorf("relax synchronous mode: %w", err)
-		}
-		defer func() {
-			// Back to FULL with a fresh context: the frontier's
-			// durability must not depend on the caller's deadline.
-			if _, rerr := db.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("restore synchronous mode: %w", rerr))
+// stateStmts returns saveState's statements, prepared once on the
+// frontier's write connection (before the update that uses them: the
+// connection is busy inside it).
+func (c *Coordinator) stateStmts(ctx context.Context) (map[string]*sql.Stmt, error) {
+	c.stmtsMu.Lock()
+	defer c.stmtsMu.Unlock()
+	if c.stmts != nil {
+		return c.stmts, nil
+	}
+	stmts := make(map[string]*sql.Stmt, len(stateSQL))
+	for _, q := range stateSQL {
+		st, err := c.frontier.Prepare(ctx, q)
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
 			}
-		}()
-	}
-	if c.stmts == nil {
-		// Prepared outside the transaction: it holds the pool's one
-		// connection.
-		stmts := make(map[string]*sql.Stmt, len(stateSQL))
-		for _, q := range stateSQL {
-			st, err := db.PrepareContext(ctx, q)
-			if err != nil {
-				for _, st := range stmts {
-					st.Close()
-				}
-				return fmt.Errorf("prepare %q: %w", q, err)
-			}
-			stmts[q] = st
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
 		}
-		c.stmts = stmts
+		stmts[q] = st
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	w := stateTx{ctx: ctx, tx: tx, prepared: c.stmts, inTx: make(map[string]*sql.Stmt, len(stateSQL))}
-	if err := w.write(ledger, checks, contribs); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	c.stmts = stmts
+	return stmts, nil
 }
 
-// stateSQL lists the statements writeState prepares once.
+// stateSQL lists the statements stateStmts prepares once.
 var stateSQL = []string{upsertLedgerSQL, upsertContribSQL, deleteContribSQL, upsertCheckSQL, deleteCheckSQL, deleteAnswersSQL, insertAnswerSQL}
 
 // stateTx runs prepared statements in one transaction.
@@ -343,12 +328,7 @@ func parseDecision(s string) (pipeline.Decision, error) {
 // peers (quarantined again on the network), the contributions and the
 // open checks. New calls it before the coordinator is used.
 func (c *Coordinator) loadState(ctx context.Context) error {
-	var mode int
-	if err := c.frontier.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil {
-		return fmt.Errorf("read synchronous mode: %w", err)
-	}
-	c.syncFull = mode >= 2 // FULL or EXTRA
-	entries, err := loadLedger(ctx, c.frontier.rdb)
+	entries, err := loadLedger(ctx, c.frontier)
 	if err != nil {
 		return err
 	}
@@ -369,7 +349,7 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 	}
 	c.quarMu.Unlock()
 
-	contribs, err := loadContributions(ctx, c.frontier.rdb)
+	contribs, err := loadContributions(ctx, c.frontier)
 	if err != nil {
 		return err
 	}
@@ -384,7 +364,7 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 	}
 	c.contribMu.Unlock()
 
-	checks, err := loadChecks(ctx, c.frontier.rdb)
+	checks, err := loadChecks(ctx, c.frontier)
 	if err != nil {
 		return err
 	}
@@ -395,8 +375,13 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 	return nil
 }
 
-func loadLedger(ctx context.Context, db *sql.DB) ([]schemas.LedgerEntry, error) {
-	rows, err := db.QueryContext(ctx, `SELECT peer, pages, bytes, verified_pages, verified_bytes, failed, quarantined FROM ledger`)
+// querier reads the frontier's database; *frontier.Frontier is one.
+type querier interface {
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadLedger(ctx context.Context, db querier) ([]schemas.LedgerEntry, error) {
+	rows, err := db.Query(ctx, `SELECT peer, pages, bytes, verified_pages, verified_bytes, failed, quarantined FROM ledger`)
 	if err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}
@@ -415,8 +400,8 @@ func loadLedger(ctx context.Context, db *sql.DB) ([]schemas.LedgerEntry, error) 
 	return out, nil
 }
 
-func loadContributions(ctx context.Context, db *sql.DB) ([]contribSave, error) {
-	rows, err := db.QueryContext(ctx, `SELECT peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup FROM contributions`)
+func loadContributions(ctx context.Context, db querier) ([]contribSave, error) {
+	rows, err := db.Query(ctx, `SELECT peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup FROM contributions`)
 	if err != nil {
 		return nil, fmt.Errorf("load contributions: %w", err)
 	}
@@ -451,8 +436,8 @@ func loadContributions(ctx context.Context, db *sql.DB) ([]contribSave, error) {
 	return out, nil
 }
 
-func loadChecks(ctx context.Context, db *sql.DB) ([]*check, error) {
-	rows, err := db.QueryContext(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns FROM checks`)
+func loadChecks(ctx context.Context, db querier) ([]*check, error) {
+	rows, err := db.Query(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns FROM checks`)
 	if err != nil {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
@@ -483,7 +468,7 @@ func loadChecks(ctx context.Context, db *sql.DB) ([]*check, error) {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
 
-	rows, err = db.QueryContext(ctx, `SELECT job, norm, node, usable, status, sig, bytes FROM check_answers ORDER BY job, norm, seq`)
+	rows, err = db.Query(ctx, `SELECT job, norm, node, usable, status, sig, bytes FROM check_answers ORDER BY job, norm, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("load check answers: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -23,8 +24,7 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	f, err := OpenFrontier(ctx, filepath.Join(dir, "frontier.db"), WithLogger(quietLogger()),
-		WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1000}))
+	f, err := frontier.Open(ctx, filepath.Join(dir, "frontier.db"), frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MaxConcurrency: 1000}, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -32,8 +34,8 @@ func TestPersistCrashChild(t *testing.T) {
 		t.Skip("helper process of TestVerificationStateAfterKill")
 	}
 	ctx := context.Background()
-	f, err := OpenFrontier(ctx, filepath.Join(dir, "frontier.db"), WithLogger(quietLogger()),
-		WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 100}))
+	f, err := frontier.Open(ctx, filepath.Join(dir, "frontier.db"),
+		frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MaxConcurrency: 100}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestVerificationStateAfterKill(t *testing.T) {
 		reported []string
 	)
 	// Land the kill at varying points of the Ingest after the 60th.
-	killChild(t, "TestPersistCrashChild", []string{persistCrashEnv + "=" + dir}, 10*time.Millisecond, func(line string) bool {
+	testutil.KillChild(t, "TestPersistCrashChild", []string{persistCrashEnv + "=" + dir}, 10*time.Millisecond, func(line string) bool {
 		if v, ok := strings.CutPrefix(line, "node "); ok {
 			node = v
 			return false
@@ -106,7 +108,7 @@ func TestVerificationStateAfterKill(t *testing.T) {
 	env := openPersistEnv(t, dir)
 	c := env.c
 	var done []string
-	rows, err := env.f.rdb.Query(`SELECT url FROM urls WHERE state = ?`, stateDone)
+	rows, err := env.f.Query(context.Background(), `SELECT url FROM urls WHERE state = 2`) // done
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +152,7 @@ func TestVerificationStateAfterKill(t *testing.T) {
 		t.Errorf("ledger of the node after the crash: %+v, want at least %d pages", e, len(done))
 	}
 	var integrity string
-	if err := env.f.db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
+	if err := env.f.QueryRow(context.Background(), "PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
 		t.Fatalf("integrity_check after the crash = %q, %v", integrity, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
@@ -22,7 +23,7 @@ import (
 // persistEnv is a coordinator over a frontier database and block store in
 // dir, as a coordinator process would open them.
 type persistEnv struct {
-	f   *Frontier
+	f   *frontier.Frontier
 	st  *storage.Store
 	net *fakeNet
 	c   *Coordinator
@@ -33,8 +34,8 @@ type persistEnv struct {
 // restarted coordinator process does.
 func openPersistEnv(t *testing.T, dir string) *persistEnv {
 	t.Helper()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithSynchronous(SyncFull),
-		WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	f := openTest(t, filepath.Join(dir, "frontier.db"), frontier.Config{Synchronous: frontier.SyncFull,
+		DefaultHostPolicy: frontier.HostPolicy{MinDelay: 0, MaxConcurrency: 1}})
 	c, st, net := newCoordinatorOn(t, dir, f, time.Minute)
 	c.log = quietLogger()
 	// The test's nodes take whole leases though they are new.
@@ -231,8 +232,10 @@ func testStateSurvivesRestart(t *testing.T, crash bool) {
 		t.Fatalf("contributions before the restart %v, want %v", got, sortedKeysOf(wantContribs))
 	}
 	var mode int
-	if err := env.f.db.QueryRow("PRAGMA synchronous").Scan(&mode); err != nil || mode != 2 {
-		t.Fatalf("frontier synchronous mode %d (%v) after saving, want FULL (2)", mode, err)
+	if err := env.f.Update(ctx, "read the synchronous mode", func(tx *sql.Tx) error {
+		return tx.QueryRow("PRAGMA synchronous").Scan(&mode)
+	}); err != nil || mode != 2 {
+		t.Fatalf("frontier synchronous mode %d (%v) of an update after saving, want FULL (2)", mode, err)
 	}
 	secret := c.verify.secret
 	pendingBefore := c.job("p").dataset.Pending()
@@ -474,14 +477,23 @@ func TestMigrateFromV2(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "frontier.db")
+	// A schema 2 database: a fresh one without what schema 3 added.
+	fresh, err := frontier.Open(ctx, path, frontier.Config{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest int
+	if err := fresh.QueryRow(ctx, "PRAGMA user_version").Scan(&newest); err != nil {
+		t.Fatal(err)
+	}
+	fresh.Close()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := `{"version":1,"name":"m","dataset":"m","seeds":["http://127.0.0.1:9/"],"scope":{"domains":["127.0.0.1:9"]},"tdm_policy":"skip"}`
 	stmts := []string{
-		migrations[0],
-		migrations[1],
+		`DROP TABLE coord_meta`, `DROP TABLE ledger`, `DROP TABLE contributions`, `DROP TABLE checks`, `DROP TABLE check_answers`,
 		`PRAGMA user_version = 2`,
 		`INSERT INTO jobs(jid, id, spec, state, created_ns, updated_ns, admitted) VALUES(1, 'm', '` + spec + `', 'running', 0, 0, 1)`,
 		`INSERT INTO hosts(hid, name, queued) VALUES(1, '127.0.0.1:9', 1)`,
@@ -497,8 +509,8 @@ func TestMigrateFromV2(t *testing.T) {
 
 	env := openPersistEnv(t, dir)
 	var version int
-	if err := env.f.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
-		t.Fatalf("schema version %d (%v), want %d", version, err, len(migrations))
+	if err := env.f.QueryRow(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != newest {
+		t.Fatalf("schema version %d (%v), want %d", version, err, newest)
 	}
 	if got := env.c.Ledger().All(); len(got) != 0 {
 		t.Errorf("ledger of a migrated database: %+v", got)
@@ -512,7 +524,7 @@ func TestMigrateFromV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pages int64
-	if err := env.f.db.QueryRow(`SELECT pages FROM ledger WHERE peer = ?`, node.String()).Scan(&pages); err != nil || pages != 1 {
+	if err := env.f.QueryRow(ctx, `SELECT pages FROM ledger WHERE peer = ?`, node.String()).Scan(&pages); err != nil || pages != 1 {
 		t.Errorf("saved ledger row: %d pages (%v), want 1", pages, err)
 	}
 }
@@ -531,26 +543,28 @@ func TestSaveStateFailureKeepsChanges(t *testing.T) {
 		t.Fatal("a save with a cancelled context succeeded")
 	}
 	var n int
-	if err := env.f.db.QueryRow(`SELECT count(*) FROM ledger`).Scan(&n); err != nil || n != 0 {
+	if err := env.f.QueryRow(ctx, `SELECT count(*) FROM ledger`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d ledger rows (%v) after a failed save, want 0", n, err)
 	}
 	if err := c.saveState(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var bytes int64
-	if err := env.f.db.QueryRow(`SELECT bytes FROM ledger WHERE peer = ?`, node).Scan(&bytes); err != nil || bytes != 100 {
+	if err := env.f.QueryRow(ctx, `SELECT bytes FROM ledger WHERE peer = ?`, node).Scan(&bytes); err != nil || bytes != 100 {
 		t.Fatalf("ledger row after the retry: %d bytes (%v), want 100", bytes, err)
 	}
 	var mode int
-	if err := env.f.db.QueryRow("PRAGMA synchronous").Scan(&mode); err != nil || mode != 2 {
-		t.Fatalf("synchronous mode %d (%v) after a failed save, want FULL (2)", mode, err)
+	if err := env.f.Update(ctx, "read the synchronous mode", func(tx *sql.Tx) error {
+		return tx.QueryRow("PRAGMA synchronous").Scan(&mode)
+	}); err != nil || mode != 2 {
+		t.Fatalf("synchronous mode %d (%v) of an update after a failed save, want FULL (2)", mode, err)
 	}
 	if err := env.f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c.ledger.Credit(node, 1)
-	if err := c.saveState(ctx); !errors.Is(err, ErrClosed) {
-		t.Fatalf("save after Close: %v, want ErrClosed", err)
+	if err := c.saveState(ctx); !errors.Is(err, frontier.ErrClosed) {
+		t.Fatalf("save after Close: %v, want frontier.ErrClosed", err)
 	}
 }
 

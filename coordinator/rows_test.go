@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestEveryRowNamesItsCapture(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := openTest(t, dir+"/frontier.db", WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 8}))
+	f := openTest(t, dir+"/frontier.db", frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MinDelay: 0, MaxConcurrency: 8}})
 	c, st, _ := newCoordinatorOn(t, dir, f, 0)
 	var seeds []string
 	for i := range 5 {

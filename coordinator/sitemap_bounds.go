@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -60,13 +61,13 @@ func isSitemapLink(raw string) bool {
 // its entries as the next; only links in scope and at most maxLinkBytes
 // long; at most maxLinksPerCapture of them, of which, for a sitemap, at
 // most maxChildSitemaps child sitemaps.
-func outlinkCandidates(jobID string, spec *schemas.JobSpec, capt *schemas.Capture, depth int, now time.Time) []Candidate {
+func outlinkCandidates(jobID string, spec *schemas.JobSpec, capt *schemas.Capture, depth int, now time.Time) []frontier.Candidate {
 	if depth > spec.MaxDepth || len(capt.Outlinks) == 0 {
 		return nil
 	}
 	sitemap := isSitemapCapture(capt)
 	children := 0
-	cands := make([]Candidate, 0, min(len(capt.Outlinks), maxLinksPerCapture))
+	cands := make([]frontier.Candidate, 0, min(len(capt.Outlinks), maxLinksPerCapture))
 	for _, l := range capt.Outlinks {
 		if len(cands) == maxLinksPerCapture {
 			break
@@ -82,8 +83,8 @@ func outlinkCandidates(jobID string, spec *schemas.JobSpec, capt *schemas.Captur
 		}
 		// Shallow pages first; among a sitemap's entries, the recently
 		// modified ones.
-		prio := Priority(depth, capt.OutlinkLastMod[l], now)
-		cands = append(cands, Candidate{JobID: jobID, URL: l, Depth: depth, Priority: prio})
+		prio := frontier.Priority(depth, capt.OutlinkLastMod[l], now)
+		cands = append(cands, frontier.Candidate{JobID: jobID, URL: l, Depth: depth, Priority: prio})
 	}
 	return cands
 }
@@ -93,7 +94,7 @@ func outlinkCandidates(jobID string, spec *schemas.JobSpec, capt *schemas.Captur
 // (0: no limit); it returns how many were new. The frontier enforces
 // max_pages itself; the budget here keeps a job near its limit from
 // normalising and offering thousands of links it would refuse.
-func addOutlinks(ctx context.Context, f *Frontier, jobID string, maxPages int, cands []Candidate) (int, error) {
+func addOutlinks(ctx context.Context, f *frontier.Frontier, jobID string, maxPages int, cands []frontier.Candidate) (int, error) {
 	added := 0
 	for len(cands) > 0 {
 		n := min(len(cands), addBatch)

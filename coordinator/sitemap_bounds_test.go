@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -30,15 +31,15 @@ func sitemapIndexCapture(job string, children, pages int) *schemas.Capture {
 }
 
 // openBoundsFrontier opens a real frontier in a temp dir with one job.
-func openBoundsFrontier(t *testing.T, spec *schemas.JobSpec) *Frontier {
+func openBoundsFrontier(t *testing.T, spec *schemas.JobSpec) *frontier.Frontier {
 	t.Helper()
 	ctx := context.Background()
-	f, err := OpenFrontier(ctx, filepath.Join(t.TempDir(), "frontier.db"), WithLogger(quietLogger()), WithSynchronous(SyncNormal))
+	f, err := frontier.Open(ctx, filepath.Join(t.TempDir(), "frontier.db"), frontier.Config{Logger: quietLogger(), Synchronous: frontier.SyncNormal})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if err := f.PutJob(ctx, spec.Name, spec, JobRunning); err != nil {
+	if err := f.PutJob(ctx, spec.Name, spec, frontier.JobRunning); err != nil {
 		t.Fatal(err)
 	}
 	return f

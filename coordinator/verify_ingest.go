@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -127,7 +128,7 @@ func (c *Coordinator) openCheck(j *jobState, capt *schemas.Capture, now time.Tim
 	if err != nil {
 		return false
 	}
-	host, err := HostKey(capt.URL)
+	host, err := frontier.HostKey(capt.URL)
 	if err != nil {
 		return false
 	}
@@ -167,7 +168,7 @@ func (c *Coordinator) forgetContributions(ctx context.Context, jobID string, cut
 		}
 	}
 	c.contribMu.Unlock()
-	return c.frontier.deleteContributionsBefore(ctx, jobID, cut)
+	return c.deleteContributionsBefore(ctx, jobID, cut)
 }
 
 // ingestVerify handles a capture that a node made because it was asked to
@@ -418,7 +419,7 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
 				f.ForgetDedup(*t.ct.dedup)
 			}
-			if err := c.frontier.Requeue(ctx, Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
+			if err := c.frontier.Requeue(ctx, frontier.Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
 				errs = append(errs, fmt.Errorf("queueing %s again: %w", t.ct.url, err))
 			} else {
 				done = append(done, contribKey{node, t.key})

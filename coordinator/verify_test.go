@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -390,7 +391,7 @@ func testPeer(t testing.TB) peer.ID {
 func TestVerificationThroughLeases(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := openTest(t, filepath.Join(dir, "frontier.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	f := openTest(t, filepath.Join(dir, "frontier.db"), frontier.Config{DefaultHostPolicy: frontier.HostPolicy{MinDelay: 0, MaxConcurrency: 1}})
 	c, _, net := newCoordinatorOn(t, dir, f, time.Minute)
 	var quarantinedAt []schemas.LedgerEntry
 	c.OnQuarantine(func(_ string, e schemas.LedgerEntry) { quarantinedAt = append(quarantinedAt, e) })

@@ -18,6 +18,7 @@ import (
 	"github.com/swardnet/sward/curator"
 	"github.com/swardnet/sward/examples/site"
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/internal/progress"
 	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/network"
@@ -307,7 +308,7 @@ func (cl *Cluster) SubmitOrResume(ctx context.Context, spec *schemas.JobSpec) (i
 	switch {
 	case err == nil && rec != nil:
 		return rec.ID, true, nil
-	case err != nil && !errors.Is(err, coordinator.ErrUnknownJob):
+	case err != nil && !errors.Is(err, frontier.ErrUnknownJob):
 		return "", false, fmt.Errorf("looking up job %s: %w", spec.Name, err)
 	}
 	id, err = cl.coord.Submit(ctx, spec)

@@ -66,6 +66,18 @@ var pureForbidden = []string{
 // can replace it with a sniffer of its own).
 var pureAllowedForNow = map[string]bool{"net/http": true}
 
+// frontierAllowed are the frontier's only imports outside the standard
+// library and the module.
+var frontierAllowed = map[string]bool{"modernc.org/sqlite": true}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
 // wiring are the packages allowed to import every role.
 var wiring = []string{"cmd/sward", "internal/roles", "internal/cluster", "internal/faults"}
 
@@ -95,6 +107,20 @@ func TestImportRules(t *testing.T) {
 				}
 				if imp == "net/http" {
 					t.Errorf("%s imports net/http: the pipeline is pure", r)
+				}
+			}
+		case under(r, "frontier"):
+			// The frontier is storage for the coordinator, not part of
+			// it: it imports schemas and SQLite, and nothing of the
+			// coordinator, node, network, storage or pipeline.
+			for _, d := range p.deps {
+				if strings.HasPrefix(d, module) && !under(rel(d), "schemas") {
+					t.Errorf("%s depends on %s: the frontier may import only schemas of the project", r, rel(d))
+				}
+			}
+			for _, imp := range p.imports {
+				if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") && !strings.HasPrefix(imp, module) && !frontierAllowed[imp] {
+					t.Errorf("%s imports %s: the frontier imports the standard library, schemas and %v only", r, imp, keys(frontierAllowed))
 				}
 			}
 		case under(r, "node"):

@@ -14,6 +14,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/storage"
@@ -91,7 +92,7 @@ type Coordinator struct {
 	// Host is the coordinator's libp2p host.
 	Host *network.Host
 	// Frontier is its durable frontier.
-	Frontier *coordinator.Frontier
+	Frontier *frontier.Frontier
 	// Store holds its datasets.
 	Store *storage.Store
 	// Coord is the coordinator service.
@@ -136,16 +137,13 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 		return nil, fmt.Errorf("starting the coordinator's libp2p host: %w", err)
 	}
 	c.closers.add(c.Host.Close)
-	fopts := []coordinator.FrontierOption{coordinator.WithLogger(cfg.Logger)}
+	fcfg := frontier.Config{Logger: cfg.Logger, Synchronous: cfg.FrontierSync}
 	if cfg.HostDelay > 0 {
 		// Local demo hosts: a shorter default gap than the network's one
 		// second, while politeness still holds per host.
-		fopts = append(fopts, coordinator.WithDefaultHostPolicy(coordinator.HostPolicy{MinDelay: cfg.HostDelay, MaxConcurrency: 1}))
+		fcfg.DefaultHostPolicy = frontier.HostPolicy{MinDelay: cfg.HostDelay, MaxConcurrency: 1}
 	}
-	if cfg.FrontierSync != "" {
-		fopts = append(fopts, coordinator.WithSynchronous(cfg.FrontierSync))
-	}
-	c.Frontier, err = coordinator.OpenFrontier(ctx, filepath.Join(cfg.DataDir, "frontier.db"), fopts...)
+	c.Frontier, err = frontier.Open(ctx, filepath.Join(cfg.DataDir, "frontier.db"), fcfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the frontier: %w", err)
 	}

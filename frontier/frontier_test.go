@@ -1,4 +1,4 @@
-package coordinator
+package frontier
 
 import (
 	"context"
@@ -22,15 +22,26 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func openTest(t testing.TB, path string, opts ...FrontierOption) *Frontier {
+// openTest opens a frontier at path (a temp file for "") with cfg, or a
+// zero Config; tests log nowhere and run SyncNormal unless cfg says.
+func openTest(t testing.TB, path string, cfg ...Config) *Frontier {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "frontier.db")
 	}
-	opts = append([]FrontierOption{WithLogger(quietLogger()), WithSynchronous(SyncNormal)}, opts...)
-	f, err := OpenFrontier(context.Background(), path, opts...)
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	if c.Logger == nil {
+		c.Logger = quietLogger()
+	}
+	if c.Synchronous == "" {
+		c.Synchronous = SyncNormal
+	}
+	f, err := Open(context.Background(), path, c)
 	if err != nil {
-		t.Fatalf("OpenFrontier: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
@@ -214,7 +225,7 @@ func TestAddRespectsMaxPages(t *testing.T) {
 }
 
 func TestLeaseOrderAndHostLimits(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}})
 	putJob(t, f, "j", 0)
 	var cands []Candidate
 	for i := 0; i < 30; i++ {
@@ -296,7 +307,7 @@ func TestLeaseValidation(t *testing.T) {
 // apart and a host's leases must never overlap.
 func TestHostBudgetAcrossNodes(t *testing.T) {
 	const minDelay = 100 * time.Millisecond
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: minDelay, MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: minDelay, MaxConcurrency: 1}})
 	putJob(t, f, "j", 0)
 	hosts := []string{"a.example", "b.example", "c.example:8080"}
 	var cands []Candidate
@@ -384,7 +395,7 @@ func TestHostBudgetAcrossNodes(t *testing.T) {
 }
 
 func TestHostConcurrencyShares(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: 100 * time.Millisecond, MaxConcurrency: 4}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: 100 * time.Millisecond, MaxConcurrency: 4}})
 	putJob(t, f, "j", 0)
 	var cands []Candidate
 	for i := 0; i < 100; i++ {
@@ -415,7 +426,7 @@ func TestHostConcurrencyShares(t *testing.T) {
 }
 
 func TestSetHostPolicyOnlyTightens(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: time.Second, MaxConcurrency: 3}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Second, MaxConcurrency: 3}})
 	ctx := context.Background()
 	steps := []struct {
 		set  HostPolicy
@@ -453,7 +464,7 @@ func TestSetHostPolicyOnlyTightens(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: time.Millisecond, MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Millisecond, MaxConcurrency: 1}})
 	putJob(t, f, "j", 0)
 	mustAdd(t, f, Candidate{JobID: "j", URL: "http://a.example/1"}, Candidate{JobID: "j", URL: "http://b.example/1"})
 	if err := f.Backoff(context.Background(), "a.example", t0.Add(time.Minute)); err != nil {
@@ -478,7 +489,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestLeaseExpiryAndRenew(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 1}})
 	ctx := context.Background()
 	putJob(t, f, "j", 0)
 	for i := 0; i < 4; i++ {
@@ -519,7 +530,7 @@ func TestLeaseExpiryAndRenew(t *testing.T) {
 }
 
 func TestCompleteReleaseMarkDone(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}), WithClock(func() time.Time { return t0 }))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 1}, Now: func() time.Time { return t0 }})
 	ctx := context.Background()
 	putJob(t, f, "j", 0)
 	for i := 0; i < 5; i++ {
@@ -559,7 +570,7 @@ func TestCompleteReleaseMarkDone(t *testing.T) {
 	if _, err := f.MarkDone(ctx, "nope", "http://a.example/3"); !errors.Is(err, ErrUnknownJob) {
 		t.Fatalf("MarkDone(unknown job) = %v", err)
 	}
-	if _, err := f.MarkDone(ctx, "j", "gopher://x/"); !errors.Is(err, ErrBadURL) {
+	if _, err := f.MarkDone(ctx, "j", "gopher://x/"); !errors.Is(err, schemas.ErrBadURL) {
 		t.Fatalf("MarkDone(bad URL) = %v", err)
 	}
 	checkInvariants(t, f)
@@ -585,7 +596,7 @@ func TestCompleteReleaseMarkDone(t *testing.T) {
 }
 
 func TestJobStates(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 10}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 10}})
 	ctx := context.Background()
 	putJob(t, f, "a", 0)
 	putJob(t, f, "b", 0)
@@ -655,7 +666,7 @@ func TestJobStates(t *testing.T) {
 
 func TestScheduleRecrawl(t *testing.T) {
 	clock := t0
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 10}), WithClock(func() time.Time { return clock }))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 10}, Now: func() time.Time { return clock }})
 	ctx := context.Background()
 	putJob(t, f, "j", 0)
 	mustAdd(t, f, Candidate{JobID: "j", URL: "http://x.example/1"}, Candidate{JobID: "j", URL: "http://x.example/2"})
@@ -687,7 +698,7 @@ func TestScheduleRecrawl(t *testing.T) {
 }
 
 func TestNotBefore(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 10}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 10}})
 	putJob(t, f, "j", 0)
 	mustAdd(t, f, Candidate{JobID: "j", URL: "http://x.example/later", NotBefore: t0.Add(time.Hour)})
 	if l := mustLease(t, f, "n", 10, t0, time.Minute); len(l.Items) != 0 {
@@ -701,7 +712,7 @@ func TestNotBefore(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "frontier.db")
 	ctx := context.Background()
-	f := openTest(t, path, WithDefaultHostPolicy(HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}))
+	f := openTest(t, path, Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}})
 	putJob(t, f, "j", 100)
 	for i := 0; i < 20; i++ {
 		mustAdd(t, f, Candidate{JobID: "j", URL: fmt.Sprintf("http://h%d.example/p", i%4) + fmt.Sprint(i)})
@@ -727,7 +738,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatalf("Add after Close = %v", err)
 	}
 
-	g := openTest(t, path, WithDefaultHostPolicy(HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}))
+	g := openTest(t, path, Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}})
 	if after := mustStats(t, g, "j"); after != before {
 		t.Fatalf("Stats after reopen %+v, before %+v", after, before)
 	}
@@ -761,17 +772,17 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := OpenFrontier(ctx, ""); err == nil {
+	if _, err := Open(ctx, "", Config{}); err == nil {
 		t.Error("empty path accepted")
 	}
 	dir := t.TempDir()
-	if _, err := OpenFrontier(ctx, filepath.Join(dir, "a.db"), WithSynchronous("OFF")); err == nil {
+	if _, err := Open(ctx, filepath.Join(dir, "a.db"), Config{Synchronous: "OFF"}); err == nil {
 		t.Error("synchronous=OFF accepted")
 	}
-	if _, err := OpenFrontier(ctx, filepath.Join(dir, "b.db"), WithDefaultHostPolicy(HostPolicy{MinDelay: -1})); err == nil {
+	if _, err := Open(ctx, filepath.Join(dir, "b.db"), Config{DefaultHostPolicy: HostPolicy{MinDelay: -1}}); err == nil {
 		t.Error("negative default policy accepted")
 	}
-	if _, err := OpenFrontier(ctx, filepath.Join(dir, "b.db"), WithCacheMiB(0)); err == nil {
+	if _, err := Open(ctx, filepath.Join(dir, "b.db"), Config{CacheMiB: -1}); err == nil {
 		t.Error("zero page cache accepted")
 	}
 	// A database from a newer build is refused, not misread.
@@ -781,7 +792,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if g, err := OpenFrontier(ctx, path); err == nil {
+	if g, err := Open(ctx, path, Config{}); err == nil {
 		g.Close()
 		t.Fatal("newer schema accepted")
 	}
@@ -791,7 +802,7 @@ func TestOpenErrors(t *testing.T) {
 // its own spelling) against nodes that lease and complete. No URL may be in
 // two live leases at once, and every URL is completed exactly once.
 func TestConcurrentAddLeaseComplete(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 3}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 3}})
 	putJob(t, f, "j", 0)
 	const (
 		urls   = 600
@@ -924,7 +935,7 @@ func TestConcurrentAddLeaseComplete(t *testing.T) {
 }
 
 func TestCompleteURLOfTwoJobs(t *testing.T) {
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 1}})
 	ctx := context.Background()
 	putJob(t, f, "a", 0)
 	putJob(t, f, "b", 0)
@@ -994,7 +1005,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	db.Close()
 
-	f := openTest(t, path, WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1}))
+	f := openTest(t, path, Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 1}})
 	var version int
 	if err := f.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
 		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))

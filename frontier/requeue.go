@@ -1,9 +1,11 @@
-package coordinator
+package frontier
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 // Requeue queues a candidate whether or not its job has seen the URL: a new
@@ -15,11 +17,11 @@ func (f *Frontier) Requeue(ctx context.Context, c Candidate) error {
 	if err != nil || added == 1 {
 		return err
 	}
-	n, err := NormalizeURL(c.URL)
+	n, err := schemas.NormalizeURL(c.URL)
 	if err != nil {
 		return fmt.Errorf("requeue: %w", err)
 	}
-	key := URLKey(n)
+	key := schemas.URLKey(n)
 	return f.writeTx(ctx, "requeue "+n, func(tx *sql.Tx, _ *func()) error {
 		j, err := loadJob(ctx, tx, c.JobID)
 		if err != nil {

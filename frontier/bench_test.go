@@ -1,6 +1,6 @@
 //go:build unix
 
-package coordinator
+package frontier
 
 import (
 	"bufio"
@@ -87,7 +87,7 @@ func benchAdd(b *testing.B, mode string, total, batch int) {
 		b.StopTimer()
 		dir := b.TempDir()
 		path := filepath.Join(dir, "frontier.db")
-		f, err := OpenFrontier(ctx, path, WithSynchronous(mode), WithLogger(quietLogger()))
+		f, err := Open(ctx, path, Config{Synchronous: mode, Logger: quietLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -146,8 +146,7 @@ func benchAdd(b *testing.B, mode string, total, batch int) {
 // URLs over 1,000 hosts.
 func BenchmarkFrontierLeaseComplete(b *testing.B) {
 	ctx := context.Background()
-	f, err := OpenFrontier(ctx, filepath.Join(b.TempDir(), "frontier.db"), WithLogger(quietLogger()),
-		WithDefaultHostPolicy(HostPolicy{MaxConcurrency: 1000}))
+	f, err := Open(ctx, filepath.Join(b.TempDir(), "frontier.db"), Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 1000}, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

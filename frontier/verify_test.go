@@ -1,4 +1,4 @@
-package coordinator
+package frontier
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // need the host idle and hold it for their slots.
 func TestVerifyFetchesKeepHostBudgets(t *testing.T) {
 	ctx := context.Background()
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}})
 	putJob(t, f, "j", 0)
 	for i := 0; i < 4; i++ {
 		mustAdd(t, f, Candidate{JobID: "j", URL: fmt.Sprintf("http://a.example/%d", i)})
@@ -75,7 +75,7 @@ func TestVerifyFetchesKeepHostBudgets(t *testing.T) {
 
 func TestReleaseNode(t *testing.T) {
 	ctx := context.Background()
-	f := openTest(t, "", WithDefaultHostPolicy(HostPolicy{MinDelay: 0, MaxConcurrency: 1}))
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MinDelay: 0, MaxConcurrency: 1}})
 	putJob(t, f, "j", 0)
 	mustAdd(t, f, Candidate{JobID: "j", URL: "http://a.example/1"}, Candidate{JobID: "j", URL: "http://b.example/1"})
 	la := mustLease(t, f, "liar", 1, t0, time.Minute)

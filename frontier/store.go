@@ -1,4 +1,4 @@
-package coordinator
+package frontier
 
 import (
 	"context"
@@ -104,7 +104,7 @@ BEGIN UPDATE hosts SET queued = queued + 1 WHERE hid = new.host; END;
 CREATE TRIGGER urls_queue_delete AFTER DELETE ON urls WHEN old.state = 0
 BEGIN UPDATE hosts SET queued = queued - 1 WHERE hid = old.host; END;
 `,
-	// 3: the coordinator's verification state (see persist.go): the
+	// 3: the coordinator's verification state (see coordinator/persist.go, which writes it with Update): the
 	// sampling secret, the contribution ledger (quarantined peers are
 	// marked in it), what each peer put into each job's next dataset
 	// version, and the open verification checks with the answers of the

@@ -1,8 +1,13 @@
-// Package coordinator runs crawl jobs: it keeps the durable frontier of URLs
-// to fetch, leases them to scraper nodes under network-wide host budgets,
-// ingests captures, verifies a sample of them and keeps the contribution
-// ledger.
-package coordinator
+// Package frontier is sward's durable crawl frontier: per-job seen-sets,
+// the URL queue, network-wide host budgets, leases and job specs in one
+// SQLite database (WAL), with group-committed write transactions. The
+// coordinator leases from it and marks what it ingested; the same database
+// also holds the coordinator's verification state, which the coordinator
+// writes through Update (docs/frontier.md).
+//
+// It imports schemas and the SQLite driver only: never coordinator, node,
+// network, storage or pipeline (internal/importgraph enforces it).
+package frontier
 
 import (
 	"context"
@@ -14,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 // Errors the frontier returns; test with errors.Is.
@@ -100,56 +107,78 @@ func Priority(depth int, lastmod, now time.Time) float64 {
 	return 1/float64(1+depth) + 0.5/(1+age/30)
 }
 
-// FrontierOption changes a Frontier's defaults.
-type FrontierOption func(*frontierConfig)
-
-type frontierConfig struct {
-	policy      HostPolicy
-	synchronous string
-	cacheMiB    int
-	now         func() time.Time
-	log         *slog.Logger
+// Config tunes a Frontier. The zero value is completed by Default.
+type Config struct {
+	// DefaultHostPolicy is the policy of hosts that have none stored; a
+	// stored policy can only make a host stricter than this. Default: one
+	// lease at a time and 1s between fetches. A policy with MaxConcurrency
+	// 0 gets 1.
+	DefaultHostPolicy HostPolicy
+	// Synchronous is SyncFull (the default) or SyncNormal.
+	Synchronous string
+	// CacheMiB sets SQLite's page cache size (default 64 MiB, enough for
+	// the hot indexes of about a million URLs; beyond that, Add slows down
+	// as index pages are read back from the OS page cache).
+	CacheMiB int
+	// Now is the clock for the frontier's own timestamps (default
+	// time.Now; tests set it).
+	Now func() time.Time
+	// Logger receives the frontier's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// WithDefaultHostPolicy sets the policy of hosts that have none stored; a
-// stored policy can only make a host stricter than this. The default is
-// one lease at a time and 1s between fetches.
-func WithDefaultHostPolicy(p HostPolicy) FrontierOption {
-	return func(c *frontierConfig) { c.policy = p }
+// Default fills zero fields. A zero DefaultHostPolicy becomes one lease at
+// a time and 1s between fetches; to lease without delay, set MinDelay 0
+// with MaxConcurrency 1 or more.
+func (c *Config) Default() {
+	if c.DefaultHostPolicy == (HostPolicy{}) {
+		c.DefaultHostPolicy = HostPolicy{MinDelay: time.Second, MaxConcurrency: 1}
+	}
+	if c.DefaultHostPolicy.MaxConcurrency == 0 {
+		c.DefaultHostPolicy.MaxConcurrency = 1
+	}
+	if c.Synchronous == "" {
+		c.Synchronous = SyncFull
+	}
+	if c.CacheMiB == 0 {
+		c.CacheMiB = 64
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 }
 
-// WithSynchronous chooses SyncFull (the default) or SyncNormal.
-func WithSynchronous(mode string) FrontierOption {
-	return func(c *frontierConfig) { c.synchronous = mode }
+// Validate reports settings the frontier cannot open with.
+func (c Config) Validate() error {
+	if err := c.DefaultHostPolicy.validate(); err != nil {
+		return fmt.Errorf("frontier: default host policy: %w", err)
+	}
+	if c.Synchronous != SyncFull && c.Synchronous != SyncNormal {
+		return fmt.Errorf("frontier: synchronous mode %q is not %q or %q", c.Synchronous, SyncFull, SyncNormal)
+	}
+	if c.CacheMiB < 1 {
+		return fmt.Errorf("frontier: page cache of %d MiB is too small; give at least 1", c.CacheMiB)
+	}
+	return nil
 }
 
-// WithCacheMiB sets SQLite's page cache size (default 64 MiB, enough for
-// the hot indexes of about a million URLs; beyond that, Add slows down as
-// index pages are read back from the OS page cache).
-func WithCacheMiB(n int) FrontierOption {
-	return func(c *frontierConfig) { c.cacheMiB = n }
-}
-
-// WithClock sets the clock used for done times by Complete and MarkDone.
-func WithClock(now func() time.Time) FrontierOption {
-	return func(c *frontierConfig) { c.now = now }
-}
-
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) FrontierOption {
-	return func(c *frontierConfig) { c.log = l }
-}
-
-// Frontier is the coordinator's durable crawl frontier in one SQLite
-// database: per-job seen-sets, the URL queue, host budgets, leases and job
+// Frontier is the durable crawl frontier in one SQLite database: per-job seen-sets, the URL queue, host budgets, leases and job
 // specs. Every method is safe for concurrent use; every change is one
 // transaction, so a crash loses nothing that a method reported as done.
 type Frontier struct {
 	db     *sql.DB // writes, one connection
 	rdb    *sql.DB // reads that need no write lock
 	policy HostPolicy
-	now    func() time.Time
-	log    *slog.Logger
+	// syncFull: every commit fsyncs (SyncFull), except those of lazy
+	// updates only (UpdateLazy).
+	syncFull bool
+	// relaxed: the write connection runs NORMAL for a lazy batch (f.mu).
+	relaxed bool
+	now     func() time.Time
+	log     *slog.Logger
 
 	// qmu guards queue, the writeTx calls waiting for the next
 	// transaction (group commit).
@@ -168,34 +197,24 @@ type Frontier struct {
 	jobHosts map[[2]int64]bool
 }
 
-// OpenFrontier opens, creating or migrating, the frontier database at path.
-func OpenFrontier(ctx context.Context, path string, opts ...FrontierOption) (*Frontier, error) {
-	cfg := frontierConfig{
-		policy:      HostPolicy{MinDelay: time.Second, MaxConcurrency: 1},
-		synchronous: SyncFull,
-		cacheMiB:    64,
-		now:         time.Now,
-		log:         slog.Default(),
+// Open opens, creating or migrating, the frontier database at path. Zero
+// fields of cfg get their defaults (Config.Default).
+func Open(ctx context.Context, path string, cfg Config) (*Frontier, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open frontier: %w", err)
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if err := cfg.policy.validate(); err != nil {
-		return nil, fmt.Errorf("open frontier: default host policy: %w", err)
-	}
-	if cfg.policy.MaxConcurrency == 0 {
-		cfg.policy.MaxConcurrency = 1
-	}
-	db, rdb, err := openStore(ctx, path, cfg.synchronous, cfg.cacheMiB)
+	db, rdb, err := openStore(ctx, path, cfg.Synchronous, cfg.CacheMiB)
 	if err != nil {
 		return nil, err
 	}
 	return &Frontier{
 		db:       db,
 		rdb:      rdb,
-		policy:   cfg.policy,
-		now:      cfg.now,
-		log:      cfg.log,
+		policy:   cfg.DefaultHostPolicy,
+		syncFull: cfg.Synchronous == SyncFull,
+		now:      cfg.Now,
+		log:      cfg.Logger,
 		hosts:    make(map[string]int64),
 		jobHosts: make(map[[2]int64]bool),
 	}, nil
@@ -233,7 +252,12 @@ func (f *Frontier) Close() error {
 // enqueues arriving together, this is what lets the frontier keep up with
 // many nodes.
 func (f *Frontier) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx, onCommit *func()) error) error {
-	req := &txReq{ctx: ctx, what: what, fn: fn, done: make(chan struct{})}
+	return f.write(ctx, what, false, fn)
+}
+
+// write is writeTx; lazy marks an UpdateLazy.
+func (f *Frontier) write(ctx context.Context, what string, lazy bool, fn func(tx *sql.Tx, onCommit *func()) error) error {
+	req := &txReq{ctx: ctx, what: what, lazy: lazy, fn: fn, done: make(chan struct{})}
 	f.qmu.Lock()
 	f.queue = append(f.queue, req)
 	f.qmu.Unlock()
@@ -257,6 +281,7 @@ func (f *Frontier) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx,
 type txReq struct {
 	ctx  context.Context
 	what string
+	lazy bool // UpdateLazy: its durability may wait for the next commit
 	fn   func(tx *sql.Tx, onCommit *func()) error
 	err  error
 	done chan struct{}
@@ -303,6 +328,9 @@ const maxBatchAttempts = 3
 // the transaction cannot start, or is lost midway, it returns the error
 // and the requests to run again.
 func (f *Frontier) tryBatch(batch []*txReq) ([]*txReq, error) {
+	if err := f.syncFor(batch); err != nil {
+		return batch, err
+	}
 	tx, err := f.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return batch, fmt.Errorf("begin: %w", err)
@@ -379,7 +407,7 @@ func (f *Frontier) tryBatch(batch []*txReq) ([]*txReq, error) {
 // HostKey returns the host name the frontier keys budgets by for a URL:
 // the host of its normalised form, with the port when not the default.
 func HostKey(rawURL string) (string, error) {
-	n, err := NormalizeURL(rawURL)
+	n, err := schemas.NormalizeURL(rawURL)
 	if err != nil {
 		return "", err
 	}
@@ -404,7 +432,7 @@ func hostOfNormalized(n string) string {
 // HostKey returns.
 func normalizeHostKey(host string) (string, error) {
 	if host == "" || strings.ContainsAny(host, "/?#@\\ ") {
-		return "", fmt.Errorf("host %q: %w", host, ErrBadURL)
+		return "", fmt.Errorf("host %q: %w", host, schemas.ErrBadURL)
 	}
 	return HostKey("http://" + host + "/")
 }
@@ -505,12 +533,12 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 	items := make([]prepared, 0, len(cands))
 	for i := range cands {
 		c := &cands[i]
-		n, err := NormalizeURL(c.URL)
+		n, err := schemas.NormalizeURL(c.URL)
 		if err != nil {
 			f.log.Debug("frontier: candidate skipped", "job", c.JobID, "url", c.URL, "err", err)
 			continue
 		}
-		items = append(items, prepared{norm: n, host: hostOfNormalized(n), key: URLKey(n), c: c})
+		items = append(items, prepared{norm: n, host: hostOfNormalized(n), key: schemas.URLKey(n), c: c})
 	}
 	added := 0
 	err := f.writeTx(ctx, "add candidates", func(tx *sql.Tx, onCommit *func()) error {

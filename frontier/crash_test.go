@@ -1,16 +1,16 @@
-package coordinator
+package frontier
 
 import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swardnet/sward/internal/testutil"
 )
 
 // The crash tests re-run this test binary as a child that works on a
@@ -41,7 +41,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("helper process of the crash tests")
 	}
 	ctx := context.Background()
-	f, err := OpenFrontier(ctx, os.Getenv(crashEnvDB), WithDefaultHostPolicy(crashPolicy), WithLogger(quietLogger()))
+	f, err := Open(ctx, os.Getenv(crashEnvDB), Config{DefaultHostPolicy: crashPolicy, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,51 +85,12 @@ func TestCrashChild(t *testing.T) {
 // next transaction.
 func runAndKill(t *testing.T, mode, db string, maxPause time.Duration, line func(string) bool) {
 	t.Helper()
-	killChild(t, "TestCrashChild", []string{crashEnvMode + "=" + mode, crashEnvDB + "=" + db}, maxPause, line)
-}
-
-// killChild runs this test binary's test named child in a child process
-// with env added, hands each line the child prints to line, and once line
-// returns true kills the child with SIGKILL after a random pause of up to
-// maxPause. It fails the test if the child ends on its own first.
-func killChild(t *testing.T, child string, env []string, maxPause time.Duration, line func(string) bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	killed := false
-	for sc.Scan() {
-		if line(sc.Text()) {
-			time.Sleep(rand.N(maxPause))
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
-			killed = true
-			break
-		}
-	}
-	// Drain so Wait does not block on a full pipe.
-	for sc.Scan() {
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed: %v", err)
-	}
+	testutil.KillChild(t, "TestCrashChild", []string{crashEnvMode + "=" + mode, crashEnvDB + "=" + db}, maxPause, line)
 }
 
 func reopenAfterCrash(t *testing.T, db string) *Frontier {
 	t.Helper()
-	f := openTest(t, db, WithDefaultHostPolicy(crashPolicy))
+	f := openTest(t, db, Config{DefaultHostPolicy: crashPolicy})
 	var res string
 	if err := f.db.QueryRow("PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
 		t.Fatalf("integrity_check after crash = %q, %v", res, err)
@@ -173,7 +134,7 @@ func TestCrashDuringAdd(t *testing.T) {
 
 func TestCrashDuringComplete(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "frontier.db")
-	f := openTest(t, db, WithDefaultHostPolicy(crashPolicy))
+	f := openTest(t, db, Config{DefaultHostPolicy: crashPolicy})
 	putJob(t, f, "j", 0)
 	const batches = 4
 	for i := 0; i < batches; i++ {

@@ -1,4 +1,4 @@
-package coordinator
+package frontier
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 // LeaseHolder returns the node whose live lease holds a job's URL, or ""
@@ -30,11 +32,11 @@ type LeasedURL struct {
 // pages (or their links) into a job, and to count the capture's links
 // from the stored depth rather than the one the capture claims.
 func (f *Frontier) LeasedURL(ctx context.Context, jobID, rawURL string) (LeasedURL, error) {
-	n, err := NormalizeURL(rawURL)
+	n, err := schemas.NormalizeURL(rawURL)
 	if err != nil {
 		return LeasedURL{}, fmt.Errorf("lease holder: %w", err)
 	}
-	key := URLKey(n)
+	key := schemas.URLKey(n)
 	var l LeasedURL
 	err = f.rdb.QueryRowContext(ctx, `SELECT l.node, u.depth FROM urls u
 		JOIN jobs j ON j.jid = u.job
@@ -54,11 +56,11 @@ func (f *Frontier) LeasedURL(ctx context.Context, jobID, rawURL string) (LeasedU
 // says the host is overloaded (429, 503), so the page is fetched later
 // instead of being lost. A URL that is not leased is left alone.
 func (f *Frontier) RetryLater(ctx context.Context, jobID, rawURL string, notBefore time.Time) error {
-	n, err := NormalizeURL(rawURL)
+	n, err := schemas.NormalizeURL(rawURL)
 	if err != nil {
 		return fmt.Errorf("retry later: %w", err)
 	}
-	key := URLKey(n)
+	key := schemas.URLKey(n)
 	return f.writeTx(ctx, "retry later "+n, func(tx *sql.Tx, _ *func()) error {
 		j, err := loadJob(ctx, tx, jobID)
 		if err != nil {

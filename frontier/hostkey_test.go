@@ -1,6 +1,10 @@
-package coordinator
+package frontier
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/swardnet/sward/schemas"
+)
 
 func TestHostKey(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -24,7 +28,7 @@ func FuzzHostKeyOfNormalized(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		n, err := NormalizeURL(raw)
+		n, err := schemas.NormalizeURL(raw)
 		if err != nil {
 			return
 		}

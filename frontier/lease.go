@@ -1,4 +1,4 @@
-package coordinator
+package frontier
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/swardnet/sward/schemas"
 )
 
 // Lease is a batch of URLs handed to one node until Deadline.
@@ -271,11 +273,11 @@ func leaseURLs(ctx context.Context, tx *sql.Tx, lid int64, urls []string) ([]lea
 	var out []leasedURL
 	seen := make(map[int64]bool, len(urls))
 	for _, raw := range urls {
-		n, err := NormalizeURL(raw)
+		n, err := schemas.NormalizeURL(raw)
 		if err != nil {
 			continue
 		}
-		k := URLKey(n)
+		k := schemas.URLKey(n)
 		// One URL may be in the lease once per job.
 		rows, err := tx.QueryContext(ctx, `SELECT id, host FROM urls WHERE lease = ? AND key = ?`, lid, k[:])
 		if err != nil {
@@ -512,11 +514,11 @@ func expireLeases(ctx context.Context, tx *sql.Tx, nowNs int64) (int, error) {
 // it is not crawled again. alreadyDone reports that it was done before. If
 // the URL is in someone's lease, it leaves that lease.
 func (f *Frontier) MarkDone(ctx context.Context, jobID, rawURL string) (alreadyDone bool, err error) {
-	n, err := NormalizeURL(rawURL)
+	n, err := schemas.NormalizeURL(rawURL)
 	if err != nil {
 		return false, fmt.Errorf("mark done: %w", err)
 	}
-	key := URLKey(n)
+	key := schemas.URLKey(n)
 	host := hostOfNormalized(n)
 	doneNs := f.now().UnixNano()
 	err = f.writeTx(ctx, "mark done "+n, func(tx *sql.Tx, onCommit *func()) error {
