@@ -58,8 +58,12 @@ var pureForbidden = []string{
 	"github.com/cockroachdb/pebble", "modernc.org/sqlite", "database/sql",
 	"github.com/gocolly",
 	module + "/storage", module + "/network", module + "/coordinator", module + "/node",
-	module + "/feed", module + "/curator", module + "/internal",
+	module + "/feed", module + "/curator", module + "/internal", module + "/offline",
 }
+
+// offlineAllowed are the project packages the offline pipeline may import:
+// the pure stages, the store and the data contract (no network roles).
+var offlineAllowed = []string{"pipeline", "storage", "schemas"}
 
 // pureAllowedForNow are imports of the pipeline that break the rule and
 // are known: net/http for http.DetectContentType only (the extract owner
@@ -95,6 +99,19 @@ func TestImportRules(t *testing.T) {
 				}
 				if imp == "net/http" {
 					t.Errorf("%s imports net/http: the pipeline is pure", r)
+				}
+			}
+		case under(r, "offline"):
+			for _, imp := range p.imports {
+				if !strings.HasPrefix(imp, module+"/") {
+					continue
+				}
+				ok := false
+				for _, a := range offlineAllowed {
+					ok = ok || under(rel(imp), a)
+				}
+				if !ok {
+					t.Errorf("%s imports %s: the offline pipeline may import only %v", r, rel(imp), offlineAllowed)
 				}
 			}
 		case under(r, "node"):
