@@ -28,7 +28,7 @@ import (
 // skipping the test when the set is absent (unless SWARD_REQUIRE_E2E=1).
 func realPages(t *testing.T, n int) []pipeline.EvalCase {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "extraction")
+	dir := filepath.Join("..", "..", "shared", "testdata", "extraction")
 	if _, err := os.Stat(filepath.Join(dir, "ground-truth.json")); err != nil {
 		if os.Getenv("SWARD_REQUIRE_E2E") == "1" {
 			t.Fatalf("extraction test set missing: %v", err)

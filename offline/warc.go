@@ -131,7 +131,7 @@ func (s *warcSource) Next() (*schemas.Capture, error) {
 			rec.Close()
 			// A clean end consumes nothing; an end inside a record (a cut
 			// header, a cut gzip member) is damage.
-			if err == io.EOF && rec.Size == 0 {
+			if err == io.EOF && rec.Size == 0 && !s.junkAt(rec.Offset) {
 				return nil, io.EOF
 			}
 			if err == io.EOF {
@@ -141,6 +141,9 @@ func (s *warcSource) Next() (*schemas.Capture, error) {
 		}
 		wr := rec.WarcRecord
 		if wr == nil {
+			if s.junkAt(rec.Offset) {
+				return nil, &InputError{Path: s.path, Record: s.n + 1, Offset: rec.Offset, Err: fmt.Errorf("reading WARC record: %w", io.ErrUnexpectedEOF)}
+			}
 			return nil, io.EOF
 		}
 		s.n++
@@ -161,6 +164,20 @@ func (s *warcSource) Next() (*schemas.Capture, error) {
 	}
 }
 
+// junkAt reports whether the file holds more than blank lines from offset
+// on, where gowarc saw the end: a last record cut inside its first bytes
+// (less than a "WARC/" line, or its gzip header) ends gowarc's reading
+// as if the file were complete. Only a file read as it is can be checked
+// (offsets in a one-stream gzip file are decompressed ones; there the gzip
+// reader itself reports a cut).
+func (s *warcSource) junkAt(offset int64) bool {
+	if s.zr != nil || offset >= s.cf.size {
+		return false
+	}
+	tail, err := io.ReadAll(io.LimitReader(io.NewSectionReader(s.cf.f, offset, s.cf.size-offset), 4096))
+	return err != nil || len(bytes.TrimSpace(tail)) > 0 || s.cf.size-offset > 4096
+}
+
 func (s *warcSource) takeRecordCounts() map[string]int {
 	m := s.types
 	s.types = map[string]int{}
@@ -176,6 +193,11 @@ var errTruncatedRecord = errors.New("record is truncated")
 // it holds all the bytes its Content-Length promises (gowarc reads a cut
 // block as a short one and only warns).
 func captureFromWARC(wr gowarc.WarcRecord) (*schemas.Capture, error) {
+	if !wr.WarcHeader().Has(gowarc.ContentLength) {
+		// Without a length a record cannot be framed: the file ends inside
+		// its header, or the writer is broken (gowarc only warns).
+		return nil, fmt.Errorf("%w: it has no Content-Length (the file ends inside its header?)", errTruncatedRecord)
+	}
 	want, _ := wr.WarcHeader().GetInt64(gowarc.ContentLength)
 	block, ok := wr.Block().(gowarc.HttpResponseBlock)
 	if wr.Type() != gowarc.Response || !ok {
@@ -218,7 +240,7 @@ func captureFromWARC(wr gowarc.WarcRecord) (*schemas.Capture, error) {
 		Truncated: rest > 0 || wr.WarcHeader().Has(gowarc.WarcTruncated),
 	}
 	if h != nil {
-		data, c.Error = decodeBody(data, h)
+		data, c.Error = decodeBody(data, h, chunked(block.ProtocolHeaderBytes()))
 		for _, k := range schemas.KeptHeaders {
 			if v := h.Get(k); v != "" {
 				c.Headers[k] = v
@@ -268,13 +290,26 @@ func parseHTTPHead(head []byte) (int, *http.Header) {
 	return resp.StatusCode, &resp.Header
 }
 
+// chunked reports whether an HTTP head declares the chunked transfer
+// coding (net/http takes Transfer-Encoding out of the parsed header).
+func chunked(head []byte) bool {
+	for line := range bytes.Lines(head) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(strings.TrimSpace(string(name)), "Transfer-Encoding") &&
+			strings.Contains(strings.ToLower(string(value)), "chunked") {
+			return true
+		}
+	}
+	return false
+}
+
 // decodeBody undoes the transfer and content codings a WARC keeps as they
 // were sent: chunked transfer coding, then Content-Encoding gzip, deflate,
 // br or zstd (in the reverse of the order they were applied). A body that
 // cannot be decoded is kept as it is, with the error for Capture.Error, so
 // that the pipeline rejects it with the reason instead of as binary.
-func decodeBody(data []byte, h *http.Header) ([]byte, string) {
-	if strings.Contains(strings.ToLower(h.Get("Transfer-Encoding")), "chunked") {
+func decodeBody(data []byte, h *http.Header, chunked bool) ([]byte, string) {
+	if chunked {
 		// Some writers store the body de-chunked but keep the header;
 		// only a body that parses as chunks is decoded.
 		if plain, err := readLimited(httputil.NewChunkedReader(bytes.NewReader(data))); err == nil {
