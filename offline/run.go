@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,6 +133,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if prev.Finished {
 			sum.AlreadyComplete = true
 			sum.Captures, sum.Records = prev.Done, prev.Records
+			if raw, err := os.ReadFile(filepath.Join(cfg.Out, "CID")); err == nil {
+				sum.Version = strings.TrimSpace(string(raw))
+			}
 			return sum, nil
 		}
 		r.state = *prev

@@ -194,7 +194,8 @@ func TestPipelineRunWARCResumes(t *testing.T) {
 		t.Errorf("progress state %+v (%v)", st, err)
 	}
 	// A finished run is not redone.
-	if sum, err := Run(context.Background(), o); err != nil || !sum.AlreadyComplete || sum.Captures != int64(len(pages)) {
+	cid, _ := os.ReadFile(filepath.Join(out, "CID"))
+	if sum, err := Run(context.Background(), o); err != nil || !sum.AlreadyComplete || sum.Captures != int64(len(pages)) || sum.Version != strings.TrimSpace(string(cid)) {
 		t.Errorf("rerun of a finished run: %v %+v", err, sum)
 	}
 }
