@@ -23,17 +23,20 @@ import (
 	"github.com/swardnet/sward/storage"
 )
 
-// datasetDataDir is the --data flag of the dataset commands.
-// (A package variable still: storeDir and openStore read it.)
-var datasetDataDir string
+// datasetOptions are the flags the dataset commands share.
+type datasetOptions struct {
+	// data is --data: the local store, or a directory that holds one.
+	data string
+}
 
 // newDatasetCommand groups the dataset tools: local store (ls, show,
 // export, import, diff, serve) and consumer side (pull, verify).
 func newDatasetCommand() *cobra.Command {
+	o := &datasetOptions{}
 	cmd := groupCommand("dataset", "List, inspect, pull, verify, export and serve content-addressed datasets")
-	cmd.PersistentFlags().StringVar(&datasetDataDir, "data", defaultDataDir(), "local store directory (default $SWARD_DATA or ~/.sward)")
-	cmd.AddCommand(datasetLsCmd(), datasetShowCmd(), datasetPullCmd(), datasetVerifyCmd(),
-		datasetExportCmd(), datasetImportCmd(), datasetDiffCmd(), datasetServeCmd())
+	cmd.PersistentFlags().StringVar(&o.data, "data", defaultDataDir(), "local store directory (default $SWARD_DATA or ~/.sward)")
+	cmd.AddCommand(datasetLsCmd(o), datasetShowCmd(o), datasetPullCmd(o), datasetVerifyCmd(o),
+		datasetExportCmd(o), datasetImportCmd(o), datasetDiffCmd(o), datasetServeCmd(o))
 	return cmd
 }
 
@@ -51,13 +54,13 @@ func defaultDataDir() string {
 // itself, or the store inside the data directory of `sward coordinator`
 // (DIR/store), of `sward up` (DIR/coordinator/store) or in the output of
 // `sward pipeline run` (DIR/.pipeline/store).
-func storeDir() string {
+func (o *datasetOptions) storeDir() string {
 	for _, sub := range []string{"", "store", filepath.Join("coordinator", "store"), filepath.Join(".pipeline", "store")} {
-		if d := filepath.Join(datasetDataDir, sub); isStore(d) {
+		if d := filepath.Join(o.data, sub); isStore(d) {
 			return d
 		}
 	}
-	return datasetDataDir
+	return o.data
 }
 
 // isStore reports whether dir holds a sward store.
@@ -67,26 +70,26 @@ func isStore(dir string) bool {
 }
 
 // errNoStore is what a command that reads the store says when there is none.
-func errNoStore() error {
-	return fmt.Errorf("no sward store in %s: pass --data with a store, or the data directory of `sward coordinator` or `sward up`, or the output of `sward pipeline run`; `sward dataset import FILE.car` starts one", datasetDataDir)
+func (o *datasetOptions) errNoStore() error {
+	return fmt.Errorf("no sward store in %s: pass --data with a store, or the data directory of `sward coordinator` or `sward up`, or the output of `sward pipeline run`; `sward dataset import FILE.car` starts one", o.data)
 }
 
 // openStore opens the local store. Only commands that add to it create
 // one; the others fail with errNoStore rather than leave an empty store in
 // a directory that was mistyped.
-func openStore(ctx context.Context, create bool) (*storage.Store, error) {
-	dir := storeDir()
+func (o *datasetOptions) openStore(ctx context.Context, create bool) (*storage.Store, error) {
+	dir := o.storeDir()
 	if !create && !isStore(dir) {
-		return nil, errNoStore()
+		return nil, o.errNoStore()
 	}
 	return storage.Open(ctx, dir)
 }
 
 // withStore runs a command body with the local store open, closing it after.
-func withStore(fn func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error) func(*cobra.Command, []string) error {
+func (o *datasetOptions) withStore(fn func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		s, err := openStore(ctx, false)
+		s, err := o.openStore(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -110,17 +113,17 @@ func parseVersion(ctx context.Context, s *storage.Store, arg string) (cid.Cid, e
 	return cid.Undef, fmt.Errorf("%q is not a CID (expected something like bafy...)", arg)
 }
 
-func datasetLsCmd() *cobra.Command {
+func datasetLsCmd(o *datasetOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ls",
 		Short: "List datasets in the local store with their head version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !isStore(storeDir()) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no datasets in %s (run a crawl with `sward up`, or `sward dataset import FILE.car`)\n", datasetDataDir)
+			if !isStore(o.storeDir()) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no datasets in %s (run a crawl with `sward up`, or `sward dataset import FILE.car`)\n", o.data)
 				return nil
 			}
-			return withStore(listDatasets)(cmd, args)
+			return o.withStore(listDatasets)(cmd, args)
 		},
 	}
 }
@@ -157,13 +160,13 @@ func listDatasets(ctx context.Context, cmd *cobra.Command, _ []string, s *storag
 	return tw.Flush()
 }
 
-func datasetShowCmd() *cobra.Command {
+func datasetShowCmd(o *datasetOptions) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show <cid|dataset>",
 		Short: "Show a version's manifest: counts, shards, languages, hosts, parent",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
+		RunE: o.withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
 			root, err := parseVersion(ctx, s, args[0])
 			if err != nil {
 				return err
@@ -227,7 +230,7 @@ func countsLine(m map[string]int64, limit int) string {
 	return strings.Join(parts, " ")
 }
 
-func datasetPullCmd() *cobra.Command {
+func datasetPullCmd(o *datasetOptions) *cobra.Command {
 	var from, bootstrap []string
 	var out string
 	var stall time.Duration
@@ -370,7 +373,7 @@ func joinDHT(ctx context.Context, h host.Host, mode dht.ModeOpt, boot []peer.Add
 	return kad, nil
 }
 
-func datasetVerifyCmd() *cobra.Command {
+func datasetVerifyCmd(o *datasetOptions) *cobra.Command {
 	var want string
 	cmd := &cobra.Command{
 		Use:   "verify DIR",
@@ -404,7 +407,7 @@ func datasetVerifyCmd() *cobra.Command {
 	return cmd
 }
 
-func datasetExportCmd() *cobra.Command {
+func datasetExportCmd(o *datasetOptions) *cobra.Command {
 	var carPath string
 	cmd := &cobra.Command{
 		Use:   "export <cid|dataset> --car FILE",
@@ -415,7 +418,7 @@ func datasetExportCmd() *cobra.Command {
 			if carPath == "" {
 				return errors.New("give the output file with --car FILE")
 			}
-			s, err := openStore(ctx, false)
+			s, err := o.openStore(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -448,7 +451,7 @@ func datasetExportCmd() *cobra.Command {
 	return cmd
 }
 
-func datasetImportCmd() *cobra.Command {
+func datasetImportCmd(o *datasetOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "import FILE.car",
 		Short: "Import a CAR file into the local store, checking every block",
@@ -460,7 +463,7 @@ func datasetImportCmd() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			s, err := openStore(ctx, true)
+			s, err := o.openStore(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -477,12 +480,12 @@ func datasetImportCmd() *cobra.Command {
 	}
 }
 
-func datasetDiffCmd() *cobra.Command {
+func datasetDiffCmd(o *datasetOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "diff <cid|dataset> <cid|dataset>",
 		Short: "Compare two versions: shards added and removed, row and count changes",
 		Args:  cobra.ExactArgs(2),
-		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
+		RunE: o.withStore(func(ctx context.Context, cmd *cobra.Command, args []string, s *storage.Store) error {
 			a, err := parseVersion(ctx, s, args[0])
 			if err != nil {
 				return err
@@ -501,7 +504,7 @@ func datasetDiffCmd() *cobra.Command {
 	}
 }
 
-func datasetServeCmd() *cobra.Command {
+func datasetServeCmd(o *datasetOptions) *cobra.Command {
 	var listen, gatewayAddr string
 	var useDHT bool
 	var bootstrap []string
@@ -509,7 +512,7 @@ func datasetServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the local store over bitswap (and a loopback trustless HTTP gateway)",
 		Args:  cobra.NoArgs,
-		RunE: withStore(func(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
+		RunE: o.withStore(func(ctx context.Context, cmd *cobra.Command, _ []string, s *storage.Store) error {
 			h, err := libp2p.New(libp2p.ListenAddrStrings(listen), libp2p.DisableRelay())
 			if err != nil {
 				return fmt.Errorf("starting libp2p host on %s: %w", listen, err)

@@ -13,14 +13,6 @@ import (
 	"github.com/swardnet/sward/storage"
 )
 
-// withDataDir points the dataset commands at dir for one test.
-func withDataDir(t *testing.T, dir string) {
-	t.Helper()
-	old := datasetDataDir
-	datasetDataDir = dir
-	t.Cleanup(func() { datasetDataDir = old })
-}
-
 func makeStore(t *testing.T, dir string) {
 	t.Helper()
 	s, err := storage.Open(context.Background(), dir)
@@ -37,11 +29,11 @@ func TestStoreDirFindsTheStoreInsideDataDirectories(t *testing.T) {
 		t.Run("at "+sub, func(t *testing.T) {
 			dir := t.TempDir()
 			makeStore(t, filepath.Join(dir, sub))
-			withDataDir(t, dir)
-			if got, want := storeDir(), filepath.Join(dir, sub); got != want {
+			o := &datasetOptions{data: dir}
+			if got, want := o.storeDir(), filepath.Join(dir, sub); got != want {
 				t.Fatalf("storeDir() = %s, want %s", got, want)
 			}
-			s, err := openStore(context.Background(), false)
+			s, err := o.openStore(context.Background(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,12 +47,12 @@ func TestStoreDirFindsTheStoreInsideDataDirectories(t *testing.T) {
 
 func TestReadingCommandsDoNotCreateAStore(t *testing.T) {
 	dir := t.TempDir()
-	withDataDir(t, dir)
-	if _, err := openStore(context.Background(), false); err == nil || !strings.Contains(err.Error(), "no sward store in "+dir) {
+	o := &datasetOptions{data: dir}
+	if _, err := o.openStore(context.Background(), false); err == nil || !strings.Contains(err.Error(), "no sward store in "+dir) {
 		t.Fatalf("openStore on an empty directory: %v", err)
 	}
 	for _, args := range [][]string{{"ls"}, {"show", "demo"}, {"diff", "a", "b"}, {"export", "demo", "--car", filepath.Join(dir, "x.car")}} {
-		cmd := datasetCmdFor(args[0])
+		cmd := datasetCmdFor(o, args[0])
 		var stdout, stderr bytes.Buffer
 		cmd.SetOut(&stdout)
 		cmd.SetErr(&stderr)
@@ -85,16 +77,16 @@ func TestReadingCommandsDoNotCreateAStore(t *testing.T) {
 }
 
 // datasetCmdFor returns a fresh `sward dataset NAME` command.
-func datasetCmdFor(name string) *cobra.Command {
+func datasetCmdFor(o *datasetOptions, name string) *cobra.Command {
 	switch name {
 	case "ls":
-		return datasetLsCmd()
+		return datasetLsCmd(o)
 	case "show":
-		return datasetShowCmd()
+		return datasetShowCmd(o)
 	case "diff":
-		return datasetDiffCmd()
+		return datasetDiffCmd(o)
 	case "export":
-		return datasetExportCmd()
+		return datasetExportCmd(o)
 	}
 	panic("unknown dataset command " + name)
 }

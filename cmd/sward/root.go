@@ -12,8 +12,7 @@ import (
 )
 
 // rootCmd is the command tree main runs. Commands are built by their
-// newXCommand constructors in newRootCommand; the variable remains for
-// files that still add their command in an init function (pipeline.go).
+// newXCommand constructors in newRootCommand.
 var rootCmd = newRootCommand()
 
 // rootOptions are the global flags.
@@ -47,6 +46,7 @@ func newRootCommand() *cobra.Command {
 		newExamplesCommand(),
 		newServeCommand(),
 		newMCPCommand(),
+		newPipelineCommand(),
 		newVersionCommand(),
 	)
 	return cmd

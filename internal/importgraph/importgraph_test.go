@@ -58,8 +58,12 @@ var pureForbidden = []string{
 	"github.com/cockroachdb/pebble", "modernc.org/sqlite", "database/sql",
 	"github.com/gocolly",
 	module + "/storage", module + "/network", module + "/coordinator", module + "/node",
-	module + "/feed", module + "/curator", module + "/internal",
+	module + "/feed", module + "/curator", module + "/internal", module + "/offline",
 }
+
+// offlineAllowed are the project packages the offline pipeline may import:
+// the pure stages, the store and the data contract (no network roles).
+var offlineAllowed = []string{"pipeline", "storage", "schemas"}
 
 // pureAllowedForNow are imports of the pipeline that break the rule and
 // are known: net/http for http.DetectContentType only (the extract owner
@@ -121,6 +125,19 @@ func TestImportRules(t *testing.T) {
 			for _, imp := range p.imports {
 				if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") && !strings.HasPrefix(imp, module) && !frontierAllowed[imp] {
 					t.Errorf("%s imports %s: the frontier imports the standard library, schemas and %v only", r, imp, keys(frontierAllowed))
+				}
+			}
+		case under(r, "offline"):
+			for _, imp := range p.imports {
+				if !strings.HasPrefix(imp, module+"/") {
+					continue
+				}
+				ok := false
+				for _, a := range offlineAllowed {
+					ok = ok || under(rel(imp), a)
+				}
+				if !ok {
+					t.Errorf("%s imports %s: the offline pipeline may import only %v", r, rel(imp), offlineAllowed)
 				}
 			}
 		case under(r, "node"):

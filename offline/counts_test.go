@@ -1,4 +1,4 @@
-package main
+package offline
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -79,7 +77,7 @@ func readStrings(t *testing.T, glob, col string) []string {
 
 // TestPipelineRunWgetWARCCountsAgree: a wget WARC (target URIs in angle
 // brackets), with a page repeated and a record without a target URI, loses
-// no row: the printed summary, progress.json and the dataset agree, no ID
+// no row: the summary, progress.json and the dataset agree, no ID
 // is both a row and a reject, and every row names a capture record that
 // the run's store holds.
 func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
@@ -95,9 +93,9 @@ func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
 		struct{ url, body string }{"", "<html><body><p>no target</p></body></html>"})
 	writeWgetWARC(t, in, pages)
 	out := filepath.Join(dir, "out")
-	var log bytes.Buffer
-	if err := runPipeline(context.Background(), runOptions{in: in, out: out, workers: 2}, &log); err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
+	sum, err := Run(context.Background(), Config{In: in, Out: out, Workers: 2})
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	ids := readStrings(t, filepath.Join(out, "data", "*.parquet"), "id")
 	urls := readStrings(t, filepath.Join(out, "data", "*.parquet"), "url")
@@ -120,7 +118,7 @@ func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
 			t.Errorf("ID %s is both a row and a reject", id)
 		}
 	}
-	var st runState
+	var st State
 	raw, _ := os.ReadFile(filepath.Join(out, ".pipeline", "progress.json"))
 	if err := json.Unmarshal(raw, &st); err != nil {
 		t.Fatal(err)
@@ -130,11 +128,9 @@ func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	summary := regexp.MustCompile(`(\d+) records: (\d+) documents, (\d+) rejected, (\d+) for review, (\d+) repeated`).FindStringSubmatch(log.String())
-	if summary == nil {
-		t.Fatalf("no summary line in %q", log.String())
+	n := func(i int) int64 {
+		return [...]int64{0, sum.Captures, sum.Documents, sum.Rejected, int64(sum.Review), int64(sum.Repeats)}[i]
 	}
-	n := func(i int) int64 { v, _ := strconv.ParseInt(summary[i], 10, 64); return v }
 	checks := []struct {
 		name      string
 		got, want int64
@@ -196,7 +192,7 @@ func TestPipelineRunBadWARCInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, "out")
-			err := runPipeline(context.Background(), runOptions{in: in, out: out, workers: 1}, &bytes.Buffer{})
+			_, err := Run(context.Background(), Config{In: in, Out: out, Workers: 1})
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "gzip: invalid header") {
 				t.Fatalf("error %v, want one saying %q", err, tt.want)
 			}
