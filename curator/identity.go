@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -38,13 +40,10 @@ func LoadOrCreateKey(path string) (crypto.PrivKey, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating curator key directory: %w", err)
 	}
-	// Write then rename, so a crash never leaves half a key behind.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return nil, fmt.Errorf("writing curator key %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, fmt.Errorf("installing curator key %s: %w", path, err)
+	// Written to a temporary file, synced and renamed, so a crash never
+	// leaves half a key behind.
+	if err := renameio.WriteFile(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("writing curator key %s: %w", path, err)
 	}
 	return k, nil
 }

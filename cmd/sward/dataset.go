@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -427,21 +429,19 @@ func datasetExportCmd(o *datasetOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tmp := carPath + ".part"
-			f, err := os.Create(tmp)
+			// A pending file is renamed into place only once the whole
+			// CAR is written and synced, so a crash never leaves half of
+			// one under the name the user asked for.
+			f, err := renameio.NewPendingFile(carPath)
 			if err != nil {
-				return fmt.Errorf("creating %s: %w", tmp, err)
+				return fmt.Errorf("creating %s: %w", carPath, err)
 			}
+			defer f.Cleanup()
 			if err := s.ExportCAR(ctx, root, f); err != nil {
-				f.Close()
-				os.Remove(tmp)
 				return err
 			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, carPath); err != nil {
-				return err
+			if err := f.CloseAtomicallyReplace(); err != nil {
+				return fmt.Errorf("writing %s: %w", carPath, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "exported %s to %s\n", root, carPath)
 			return nil

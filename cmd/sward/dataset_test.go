@@ -90,3 +90,40 @@ func datasetCmdFor(o *datasetOptions, name string) *cobra.Command {
 	}
 	panic("unknown dataset command " + name)
 }
+
+// TestDatasetExportImportCAR: a version made by `sward pipeline run` is
+// exported to a CAR under the name asked for (no pending file left next to
+// it) and imported into an empty store under the same CID.
+func TestDatasetExportImportCAR(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "site.warc")
+	if err := os.WriteFile(in, cliWARC(3), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if log, err := runCLI(t, "pipeline", "run", "--in", in, "--out", out, "--progress=false"); err != nil {
+		t.Fatalf("run: %v\n%s", err, log)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "CID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := strings.TrimSpace(string(raw))
+	carDir := t.TempDir()
+	car := filepath.Join(carDir, "site.car")
+	log, err := runCLI(t, "dataset", "--data", out, "export", root, "--car", car)
+	if err != nil || !strings.Contains(log, "exported "+root+" to "+car) {
+		t.Fatalf("export: %v %q", err, log)
+	}
+	entries, err := os.ReadDir(carDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "site.car" {
+		t.Fatalf("export left %v in %s, want only site.car", entries, carDir)
+	}
+	log, err = runCLI(t, "dataset", "--data", t.TempDir(), "import", car)
+	if err != nil || !strings.Contains(log, "imported "+root) {
+		t.Fatalf("import: %v %q", err, log)
+	}
+}
