@@ -379,6 +379,8 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 	}
 	if n := c.verify.expire(now, timeout); n > 0 {
 		c.log.Warn("verification checks timed out unfinished", "checks", n)
+		// Redirected documents whose check timed out are never released.
+		c.dropHeld("")
 	}
 	if err := c.saveState(ctx); err != nil {
 		c.log.Warn("saving verification state", "err", err)

@@ -121,6 +121,17 @@ func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, doc
 	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
 }
 
+// setContributionDoc names the document node's contribution of key put
+// into the dataset (a held redirect, once a check released it).
+func (c *Coordinator) setContributionDoc(node string, key checkKey, docID string) {
+	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
+	if ct := c.contrib[node][key]; ct != nil {
+		ct.docID = docID
+		c.contribDirty[contribKey{node, key}] = struct{}{}
+	}
+}
+
 // openCheck starts a verification check of capt; false when one of its
 // URL is open already.
 func (c *Coordinator) openCheck(j *jobState, capt *schemas.Capture, now time.Time) bool {
@@ -315,6 +326,7 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.quarMu.Unlock()
 
 	c.verify.dropNode(node)
+	c.dropHeld(node)
 	// Saved before its pages are taken out: a coordinator restarted
 	// after a crash from here on refuses the node and finishes taking
 	// its pages out (resumeQuarantines).
@@ -401,10 +413,16 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			// One at a time: a page another node stored first (the same
 			// ID) was never this node's row, and is neither removed nor
 			// uncounted.
-			removed, err := j.dataset.Remove(ctx, t.ct.docID)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
-				continue
+			// A held redirect that no check released names no document:
+			// there is nothing to take out, only its URL to queue again.
+			removed := 0
+			if t.ct.docID != "" {
+				var err error
+				removed, err = j.dataset.Remove(ctx, t.ct.docID)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
+					continue
+				}
 			}
 			if !t.ct.restored && removed > 0 {
 				switch t.ct.decision {
@@ -424,11 +442,13 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			} else {
 				done = append(done, contribKey{node, t.key})
 			}
-			c.hooksMu.RLock()
-			for _, fn := range c.onExclude {
-				fn(jobID, t.ct.docID)
+			if t.ct.docID != "" {
+				c.hooksMu.RLock()
+				for _, fn := range c.onExclude {
+					fn(jobID, t.ct.docID)
+				}
+				c.hooksMu.RUnlock()
 			}
-			c.hooksMu.RUnlock()
 		}
 	}
 	c.contribMu.Lock()
