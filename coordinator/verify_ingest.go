@@ -251,7 +251,10 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 			c.ledger.Verified(p.node, p.bytes, true)
 		}
 	}
-	var quarantine []string
+	var (
+		quarantine []string
+		convicted  string
+	)
 	for _, p := range vd.fail {
 		if p.node == trustedNode {
 			continue
@@ -260,9 +263,7 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 		e := c.ledger.Verified(p.node, p.bytes, false)
 		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
 		if vd.origLied && p.node == vd.orig {
-			f := c.ledger.ForfeitUnvested(p.node, now)
-			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", p.node, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
-			quarantine = append(quarantine, p.node)
+			convicted = p.node
 			continue
 		}
 		if ShouldQuarantine(e) {
@@ -277,6 +278,17 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	}
 	if err := c.saveState(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if convicted != "" {
+		// Forfeited once the node is marked quarantined: no capture of it
+		// ingested meanwhile can earn a point after the forfeit.
+		err := c.quarantine(ctx, convicted, func() {
+			f := c.ledger.ForfeitUnvested(convicted, now)
+			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", convicted, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, node := range quarantine {
 		if err := c.Quarantine(ctx, node); err != nil {
@@ -309,6 +321,13 @@ func (c *Coordinator) isQuarantined(node string) bool {
 // next version and queued again for other nodes. Quarantining a peer
 // twice does nothing more.
 func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
+	return c.quarantine(ctx, node, nil)
+}
+
+// quarantine is Quarantine; penalty, when set, runs once the node is
+// marked quarantined (no ingest of it running any more) and before
+// anything is saved or any observer hears of it.
+func (c *Coordinator) quarantine(ctx context.Context, node string, penalty func()) error {
 	pid, err := peer.Decode(node)
 	if err != nil {
 		return fmt.Errorf("quarantining %q: %w", node, err)
@@ -316,6 +335,10 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.quarMu.Lock()
 	if c.quarantined[node] {
 		c.quarMu.Unlock()
+		if penalty != nil {
+			penalty()
+			return c.saveState(ctx)
+		}
 		return nil
 	}
 	c.quarantined[node] = true
@@ -324,6 +347,9 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.net.Quarantine(pid)
 	c.ledger.SetQuarantined(node)
 	c.quarMu.Unlock()
+	if penalty != nil {
+		penalty()
+	}
 
 	c.verify.dropNode(node)
 	c.dropHeld(node)
