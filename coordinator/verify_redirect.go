@@ -27,6 +27,19 @@ func (c *Coordinator) setupTrust() {
 // a redirect out of the job's scope becomes an error answer (no text, no
 // links). Ingest calls it before anything else reads the capture.
 func (c *Coordinator) admitCapture(j *jobState, capt *schemas.Capture) {
+	if j != nil && j.id != LiveJobID && falseClaim(capt) {
+		// An honest node's capture always states the size and hash of the
+		// body it carries, and signs them: a node that claims other bytes
+		// lied, provably. The capture earns nothing (an error answer,
+		// fetched again by another node) and counts as a failed check.
+		c.log.Warn("capture claims a body it does not carry; treated as an error answer", "url", capt.URL, "node", capt.NodePeerID,
+			"claimed_bytes", capt.BodySize, "bytes", len(capt.Body))
+		c.trust.failedCheck(capt.NodePeerID)
+		c.ledger.Verified(capt.NodePeerID, 0, false)
+		capt.Error = fmt.Sprintf("false claim: %d bytes declared, %d carried", capt.BodySize, len(capt.Body))
+		capt.Body, capt.BodySHA256 = nil, ""
+		capt.Outlinks, capt.OutlinkLastMod = nil, nil
+	}
 	capt.BodySize = int64(len(capt.Body))
 	if len(capt.Body) > 0 {
 		capt.BodySHA256 = schemas.SHA256Hex(capt.Body)
@@ -34,6 +47,15 @@ func (c *Coordinator) admitCapture(j *jobState, capt *schemas.Capture) {
 	if j != nil && j.id != LiveJobID {
 		c.admitFinalURL(j, capt)
 	}
+}
+
+// falseClaim reports a capture whose declared body size or hash is not
+// that of the body it carries (loaded over bitswap when not inline).
+func falseClaim(capt *schemas.Capture) bool {
+	if capt.BodySize != int64(len(capt.Body)) {
+		return true
+	}
+	return capt.BodySHA256 != "" && len(capt.Body) > 0 && capt.BodySHA256 != schemas.SHA256Hex(capt.Body)
 }
 
 // admitFinalURL turns a capture redirected out of j's scope into an
