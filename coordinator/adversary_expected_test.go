@@ -18,7 +18,7 @@ const (
 // evOutcome sums what the liar and the honest nodes earned over runs.
 type evOutcome struct {
 	attPoints, attFetched, honPoints, honFetched float64
-	caught, runs, lies, published               int
+	caught, runs, lies, published                int
 }
 
 func (o evOutcome) ratio() float64 {
