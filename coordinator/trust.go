@@ -40,6 +40,12 @@ type TrustConfig struct {
 	// Vesting is how long credited points stay in escrow, forfeited
 	// wholesale if the node is caught lying meanwhile (default 24h).
 	Vesting time.Duration
+	// VestChecks is how many of a node's own captures must pass a check
+	// after a credit before it vests, whatever the time (default 70: a
+	// node lying on 1% of its pages then keeps a point only with
+	// probability 0.99^70 < 0.5; docs/verification.md). Negative: time
+	// alone vests.
+	VestChecks int64
 	// LieWindow is how close in time to the original two agreeing
 	// re-fetches must be to convict it; later ones are inconclusive
 	// (default 10m).
@@ -77,6 +83,9 @@ func (t *TrustConfig) Default() {
 	}
 	if t.Vesting == 0 {
 		t.Vesting = 24 * time.Hour
+	}
+	if t.VestChecks == 0 {
+		t.VestChecks = 70
 	}
 	if t.LieWindow == 0 {
 		t.LieWindow = 10 * time.Minute

@@ -212,6 +212,7 @@ func TestLapsedCheckBlamedAndSettledByTrustedFetcher(t *testing.T) {
 func TestPointsMeasuredEscrowedForfeited(t *testing.T) {
 	s := newAdvSim(t, 0.0001, false, func(c *Config) {
 		c.Trust.Vesting = time.Hour
+		c.Trust.VestChecks = -1 // time alone vests here; TestVestingNeedsOwnChecks
 		c.Trust.ProbationRate = 0.0001
 		c.Trust.ErrorSampleRate = 0.0001
 	})

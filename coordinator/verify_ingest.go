@@ -245,6 +245,7 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	if vd.origVerified {
 		c.markVerified(vd.orig, vd.key)
 		c.trust.verifiedOwn(vd.orig)
+		c.ledger.OwnCheckPassed(vd.orig)
 	}
 	for _, p := range vd.pass {
 		if p.node != trustedNode {

@@ -17,6 +17,7 @@ import (
 // setupTrust finishes New: the ledger's vesting and the receipt key.
 func (c *Coordinator) setupTrust() {
 	c.ledger.SetVesting(c.cfg.Trust.Vesting)
+	c.ledger.SetVestChecks(c.cfg.Trust.VestChecks)
 	c.receipts = newReceiptBook(c.cfg.Trust.ReceiptKey)
 	c.verify.window = c.cfg.Trust.LieWindow
 	c.verify.designateFor = c.cfg.LeaseTTL
