@@ -27,6 +27,9 @@ type Ledger struct {
 	// after a grant before it vests; ownChecks counts each peer's.
 	vestChecks int64
 	ownChecks  map[string]int64
+	// escrowDirty holds the peers whose escrow, own checks or forfeits
+	// changed since saveState last took them (trust_persist.go).
+	escrowDirty map[string]struct{}
 	// dirty holds the peers whose entries changed since they were last
 	// taken for saving.
 	dirty map[string]struct{}
@@ -41,7 +44,8 @@ const (
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{peers: make(map[string]*schemas.LedgerEntry), dirty: make(map[string]struct{}),
-		escrow: make(map[string][]grant), forfeited: make(map[string]Forfeit), ownChecks: make(map[string]int64)}
+		escrow: make(map[string][]grant), forfeited: make(map[string]Forfeit), ownChecks: make(map[string]int64),
+		escrowDirty: make(map[string]struct{})}
 }
 
 // grant is one credited capture in escrow.
@@ -79,6 +83,7 @@ func (l *Ledger) SetVestChecks(n int64) {
 func (l *Ledger) OwnCheckPassed(p string) {
 	l.mu.Lock()
 	l.ownChecks[p]++
+	l.escrowDirty[p] = struct{}{}
 	l.mu.Unlock()
 }
 
@@ -103,6 +108,7 @@ func (l *Ledger) CreditCapture(p string, bytes int64, now time.Time) schemas.Led
 	e.Pages++
 	e.Bytes += bytes
 	l.escrow[p] = append(l.escrow[p], grant{at: now, bytes: bytes, checks: l.ownChecks[p]})
+	l.escrowDirty[p] = struct{}{}
 	l.recompute(e)
 	l.dirty[p] = struct{}{}
 	return *e
@@ -179,6 +185,7 @@ func (l *Ledger) ForfeitUnvested(p string, now time.Time) Forfeit {
 		kept = append(kept, g)
 	}
 	l.escrow[p] = kept
+	l.escrowDirty[p] = struct{}{}
 	e.Pages -= f.Pages
 	e.Bytes -= f.Bytes
 	prev := l.forfeited[p]

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -144,10 +145,15 @@ type trustBook struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeTrust
 	rng   *rand.Rand
+	// dirty holds the nodes whose durable state changed since saveState
+	// last took them (trust_persist.go).
+	dirty map[string]struct{}
+	// saved is when saveState last took the dirty records (Unix ns).
+	saved atomic.Int64
 }
 
 func newTrustBook(cfg TrustConfig) *trustBook {
-	return &trustBook{cfg: cfg, nodes: make(map[string]*nodeTrust), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	return &trustBook{cfg: cfg, nodes: make(map[string]*nodeTrust), dirty: make(map[string]struct{}), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
 func (t *trustBook) node(n string) *nodeTrust {
@@ -181,8 +187,9 @@ func (t *trustBook) seen(node string, addr netip.Addr, now time.Time) bool {
 	defer t.mu.Unlock()
 	nt := t.node(node)
 	nt.lastSeen = now
-	if p, ok := prefixOf(addr); ok {
+	if p, ok := prefixOf(addr); ok && !nt.prefixes[p] {
 		nt.prefixes[p] = true
+		t.dirty[node] = struct{}{}
 	}
 	return nt.limiter.AllowN(now, 1)
 }
@@ -223,24 +230,28 @@ func (t *trustBook) leaseShare(node string, max int) int {
 func (t *trustBook) credit(node string) {
 	t.mu.Lock()
 	t.node(node).credited++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) verifiedOwn(node string) {
 	t.mu.Lock()
 	t.node(node).verified++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) lapsed(node string) {
 	t.mu.Lock()
 	t.node(node).lapses++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) failedCheck(node string) {
 	t.mu.Lock()
 	t.node(node).failed++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 

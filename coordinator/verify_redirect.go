@@ -14,13 +14,15 @@ import (
 // measured, and its final URL is trusted only as far as the job's scope
 // and a verifier's fetch allow.
 
-// setupTrust finishes New: the ledger's vesting and the receipt key.
-func (c *Coordinator) setupTrust() {
+// setupTrust finishes New: the ledger's vesting, the receipt key and the
+// trust state an earlier process saved.
+func (c *Coordinator) setupTrust(ctx context.Context) error {
 	c.ledger.SetVesting(c.cfg.Trust.Vesting)
 	c.ledger.SetVestChecks(c.cfg.Trust.VestChecks)
 	c.receipts = newReceiptBook(c.cfg.Trust.ReceiptKey)
 	c.verify.window = c.cfg.Trust.LieWindow
 	c.verify.designateFor = c.cfg.LeaseTTL
+	return c.loadTrust(ctx)
 }
 
 // admitCapture replaces what a capture declares about itself with what
