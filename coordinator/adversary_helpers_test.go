@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/frontier"
@@ -92,6 +95,10 @@ type advSim struct {
 	// version (accepted and not excluded since).
 	live        map[string]map[string]bool
 	quarantined map[string]bool
+	// seed, when not zero, makes the nodes' keys reproducible (their
+	// sample draws and lie placements follow from them).
+	seed  uint64
+	added int
 }
 
 // advAddrNet is a fakeNet that also knows each peer's address.
@@ -178,7 +185,12 @@ func newAdvSimN(t testing.TB, pages int, rate float64, trusted bool, tune func(*
 // addNode adds a node at address 10.0.<net>.<host> (distinct /24s unless
 // two nodes are given the same net).
 func (s *advSim) addNode(netNo, host int, honest bool, fetch func(*advSim, *advNode, schemas.LeaseItem, bool) *schemas.Capture) *advNode {
-	n := &advNode{id: testPeer(s.t), addr: netip.AddrFrom4([4]byte{10, 0, byte(netNo), byte(host)}), honest: honest, fetch: fetch}
+	id := testPeer(s.t)
+	if s.seed != 0 {
+		id = seededPeer(s.t, s.seed, s.added)
+	}
+	s.added++
+	n := &advNode{id: id, addr: netip.AddrFrom4([4]byte{10, 0, byte(netNo), byte(host)}), honest: honest, fetch: fetch}
 	an := s.c.net.(*advAddrNet)
 	an.mu.Lock()
 	an.addrs[n.id] = n.addr
@@ -348,4 +360,21 @@ func newParts(tb testing.TB, dir string) (*storage.Store, *pipeline.Pipeline, *f
 		tb.Fatal(err)
 	}
 	return st, pipe, &fakeNet{id: testPeer(tb), q: map[peer.ID]bool{}}
+}
+
+// seededPeer is node i's identity in the run of seed: the same every time.
+func seededPeer(t testing.TB, seed uint64, i int) peer.ID {
+	t.Helper()
+	var k [32]byte
+	binary.LittleEndian.PutUint64(k[:], seed)
+	binary.LittleEndian.PutUint64(k[8:], uint64(i))
+	priv, _, err := crypto.GenerateEd25519Key(rand.NewChaCha8(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -111,20 +111,23 @@ func TestAdversaryInjection(t *testing.T) {
 	assertGoal(t, r, true)
 }
 
+// TestAdversaryByteInflation: the node fetches honestly but claims 1 TiB
+// for every page. The signed claim is provably false (an honest node
+// always states the size of the body it carries): the capture earns
+// nothing, counts as a failed check, and the page is fetched again by
+// another node.
 func TestAdversaryByteInflation(t *testing.T) {
-	_, a, r := runLiar(t, true, func(s *advSim, n *advNode, it schemas.LeaseItem, _ bool) *schemas.Capture {
+	s, _, r := runLiar(t, true, func(s *advSim, n *advNode, it schemas.LeaseItem, _ bool) *schemas.Capture {
 		c := honestFetch(s, n, it, false)
 		c.BodySize = 1 << 40
 		return c
 	})
 	logResult(t, "byte inflation", r)
-	if r.pointsRatio > 1.01 {
-		t.Errorf("claimed sizes earned %.2f times honest points", r.pointsRatio)
+	assertGoal(t, r, true)
+	prog, _ := s.c.Progress(s.ctx, "adv")
+	if lost := advPages - int(prog.Accepted+prog.Review); lost != 0 {
+		t.Errorf("%d pages lost to inflated claims", lost)
 	}
-	if e := r; e.quarantined {
-		t.Error("a node that fetched honestly was quarantined for its claims")
-	}
-	_ = a
 }
 
 func TestAdversaryFakeErrors(t *testing.T) {
@@ -174,23 +177,22 @@ func TestAdversaryRedirectHijack(t *testing.T) {
 	if !r.quarantined {
 		t.Error("the hijacker was not quarantined")
 	}
-	// Known gap, not yet closed (docs/verification.md): now and then one
-	// of the hijacker's documents reaches the version before the node is
-	// convicted (seen: 1 of 21 lies), above the 1% goal. It is measured
-	// here, and fails the test only when it grows past 10%.
+	// A held document is released only by a check of its own capture:
+	// none of the hijacker's documents reaches the version.
 	for id := range s.live[a.id.String()] {
-		t.Logf("KNOWN GAP: the hijacker's document %s is in the version", id)
+		t.Logf("the hijacker's document %s is in the version", id)
 	}
-	if r.lies > 0 && float64(r.published) > 0.1*float64(r.lies) {
-		t.Errorf("%d of %d hijacked pages in the published version", r.published, r.lies)
+	if r.lies > 0 && float64(r.published) > 0.01*float64(r.lies) {
+		t.Errorf("%d of %d hijacked pages in the published version (goal <= 1%%)", r.published, r.lies)
 	}
-	// Known gap (docs/verification.md): a few pages the hijacker held are
-	// still missing when the crawl ends.
 	prog, _ := s.c.Progress(s.ctx, "adv")
 	lost := advPages - int(prog.Accepted+prog.Review)
 	t.Logf("ADVERSARY strategy=%q pages_lost=%d", "redirect hijack", lost)
-	if lost > advPages/20 {
-		t.Errorf("%d pages never fetched honestly", lost)
+	// Every page ends up fetched honestly, counted once: the hijacker's
+	// claims neither remove another node's page of the final URL nor
+	// send its own text to review.
+	if lost != 0 {
+		t.Errorf("%d pages never fetched honestly (negative: counted twice)", lost)
 	}
 }
 

@@ -299,7 +299,9 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 	if err := c.loadState(ctx); err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	c.setupTrust()
+	if err := c.setupTrust(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

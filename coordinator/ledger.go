@@ -23,6 +23,13 @@ type Ledger struct {
 	escrow    map[string][]grant
 	vesting   time.Duration
 	forfeited map[string]Forfeit
+	// vestChecks is how many of a peer's own captures must pass a check
+	// after a grant before it vests; ownChecks counts each peer's.
+	vestChecks int64
+	ownChecks  map[string]int64
+	// escrowDirty holds the peers whose escrow, own checks or forfeits
+	// changed since saveState last took them (trust_persist.go).
+	escrowDirty map[string]struct{}
 	// dirty holds the peers whose entries changed since they were last
 	// taken for saving.
 	dirty map[string]struct{}
@@ -37,13 +44,16 @@ const (
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{peers: make(map[string]*schemas.LedgerEntry), dirty: make(map[string]struct{}),
-		escrow: make(map[string][]grant), forfeited: make(map[string]Forfeit)}
+		escrow: make(map[string][]grant), forfeited: make(map[string]Forfeit), ownChecks: make(map[string]int64),
+		escrowDirty: make(map[string]struct{})}
 }
 
 // grant is one credited capture in escrow.
 type grant struct {
 	at    time.Time
 	bytes int64
+	// checks is the peer's count of passed own checks at the grant.
+	checks int64
 }
 
 // Forfeit is what a peer lost to a confirmed lie.
@@ -60,6 +70,30 @@ func (l *Ledger) SetVesting(d time.Duration) {
 	l.mu.Unlock()
 }
 
+// SetVestChecks sets how many of a peer's own captures must pass a check
+// after a grant before the grant vests (0: time alone vests it).
+func (l *Ledger) SetVestChecks(n int64) {
+	l.mu.Lock()
+	l.vestChecks = max(n, 0)
+	l.mu.Unlock()
+}
+
+// OwnCheckPassed records that a check confirmed one of p's own captures:
+// it counts towards vesting p's earlier grants.
+func (l *Ledger) OwnCheckPassed(p string) {
+	l.mu.Lock()
+	l.ownChecks[p]++
+	l.escrowDirty[p] = struct{}{}
+	l.mu.Unlock()
+}
+
+// vestedLocked reports whether p's grant g has vested at now: its
+// vesting period passed and enough of p's own captures passed checks
+// since. l.mu held.
+func (l *Ledger) vestedLocked(p string, g grant, now time.Time) bool {
+	return now.Sub(g.at) >= l.vesting && l.ownChecks[p]-g.checks >= l.vestChecks
+}
+
 // PagePoints is what one credited capture of bytes measured bytes earns.
 func PagePoints(bytes int64) float64 {
 	return pointsPerPage + pointsPerMB*float64(bytes)/(1<<20)
@@ -73,7 +107,8 @@ func (l *Ledger) CreditCapture(p string, bytes int64, now time.Time) schemas.Led
 	e := l.entry(p)
 	e.Pages++
 	e.Bytes += bytes
-	l.escrow[p] = append(l.escrow[p], grant{at: now, bytes: bytes})
+	l.escrow[p] = append(l.escrow[p], grant{at: now, bytes: bytes, checks: l.ownChecks[p]})
+	l.escrowDirty[p] = struct{}{}
 	l.recompute(e)
 	l.dirty[p] = struct{}{}
 	return *e
@@ -106,7 +141,7 @@ func (l *Ledger) statement(p string, now time.Time) Statement {
 	st := Statement{Peer: p, Pages: e.Pages, Bytes: e.Bytes, Points: e.Points, Forfeit: l.forfeited[p],
 		Reputation: e.Reputation, Quarantined: e.Quarantined}
 	for _, g := range l.escrow[p] {
-		if now.Sub(g.at) < l.vesting {
+		if !l.vestedLocked(p, g, now) {
 			st.Escrow += PagePoints(g.bytes)
 		}
 	}
@@ -141,7 +176,7 @@ func (l *Ledger) ForfeitUnvested(p string, now time.Time) Forfeit {
 	var f Forfeit
 	kept := l.escrow[p][:0]
 	for _, g := range l.escrow[p] {
-		if now.Sub(g.at) < l.vesting {
+		if !l.vestedLocked(p, g, now) {
 			f.Pages++
 			f.Bytes += g.bytes
 			f.Points += PagePoints(g.bytes)
@@ -150,6 +185,7 @@ func (l *Ledger) ForfeitUnvested(p string, now time.Time) Forfeit {
 		kept = append(kept, g)
 	}
 	l.escrow[p] = kept
+	l.escrowDirty[p] = struct{}{}
 	e.Pages -= f.Pages
 	e.Bytes -= f.Bytes
 	prev := l.forfeited[p]

@@ -123,6 +123,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 		ledger   []schemas.LedgerEntry
 		checks   []checkSave
 		contribs []contribSave
+		trust    []trustSave
 	)
 	err = c.frontier.UpdateLazy(ctx, "save verification state", func(tx *sql.Tx) error {
 		// Taken once, under the frontier's write lock: if the update runs
@@ -131,7 +132,11 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 			ledger = c.ledger.takeDirty()
 			checks = c.verify.takeDirty()
 			contribs = c.takeContribDirty()
+			trust = c.takeTrustDirty()
 			taken = true
+		}
+		if err := writeTrust(ctx, tx, trust); err != nil {
+			return err
 		}
 		if len(ledger) == 0 && len(checks) == 0 && len(contribs) == 0 {
 			return nil
@@ -142,6 +147,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 	if err != nil {
 		c.ledger.putBack(ledger)
 		c.verify.putBack(checks)
+		c.putBackTrust(trust)
 		c.contribMu.Lock()
 		for _, s := range contribs {
 			c.contribDirty[s.key] = struct{}{}

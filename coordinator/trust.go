@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -40,6 +41,12 @@ type TrustConfig struct {
 	// Vesting is how long credited points stay in escrow, forfeited
 	// wholesale if the node is caught lying meanwhile (default 24h).
 	Vesting time.Duration
+	// VestChecks is how many of a node's own captures must pass a check
+	// after a credit before it vests, whatever the time (default 70: a
+	// node lying on 1% of its pages then keeps a point only with
+	// probability 0.99^70 < 0.5; docs/verification.md). Negative: time
+	// alone vests.
+	VestChecks int64
 	// LieWindow is how close in time to the original two agreeing
 	// re-fetches must be to convict it; later ones are inconclusive
 	// (default 10m).
@@ -77,6 +84,9 @@ func (t *TrustConfig) Default() {
 	}
 	if t.Vesting == 0 {
 		t.Vesting = 24 * time.Hour
+	}
+	if t.VestChecks == 0 {
+		t.VestChecks = 70
 	}
 	if t.LieWindow == 0 {
 		t.LieWindow = 10 * time.Minute
@@ -135,10 +145,15 @@ type trustBook struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeTrust
 	rng   *rand.Rand
+	// dirty holds the nodes whose durable state changed since saveState
+	// last took them (trust_persist.go).
+	dirty map[string]struct{}
+	// saved is when saveState last took the dirty records (Unix ns).
+	saved atomic.Int64
 }
 
 func newTrustBook(cfg TrustConfig) *trustBook {
-	return &trustBook{cfg: cfg, nodes: make(map[string]*nodeTrust), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	return &trustBook{cfg: cfg, nodes: make(map[string]*nodeTrust), dirty: make(map[string]struct{}), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
 func (t *trustBook) node(n string) *nodeTrust {
@@ -172,8 +187,9 @@ func (t *trustBook) seen(node string, addr netip.Addr, now time.Time) bool {
 	defer t.mu.Unlock()
 	nt := t.node(node)
 	nt.lastSeen = now
-	if p, ok := prefixOf(addr); ok {
+	if p, ok := prefixOf(addr); ok && !nt.prefixes[p] {
 		nt.prefixes[p] = true
+		t.dirty[node] = struct{}{}
 	}
 	return nt.limiter.AllowN(now, 1)
 }
@@ -214,24 +230,28 @@ func (t *trustBook) leaseShare(node string, max int) int {
 func (t *trustBook) credit(node string) {
 	t.mu.Lock()
 	t.node(node).credited++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) verifiedOwn(node string) {
 	t.mu.Lock()
 	t.node(node).verified++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) lapsed(node string) {
 	t.mu.Lock()
 	t.node(node).lapses++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
 func (t *trustBook) failedCheck(node string) {
 	t.mu.Lock()
 	t.node(node).failed++
+	t.dirty[node] = struct{}{}
 	t.mu.Unlock()
 }
 
@@ -379,6 +399,8 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 	}
 	if n := c.verify.expire(now, timeout); n > 0 {
 		c.log.Warn("verification checks timed out unfinished", "checks", n)
+		// Redirected documents whose check timed out are never released.
+		c.dropHeld("")
 	}
 	if err := c.saveState(ctx); err != nil {
 		c.log.Warn("saving verification state", "err", err)

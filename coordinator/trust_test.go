@@ -212,6 +212,7 @@ func TestLapsedCheckBlamedAndSettledByTrustedFetcher(t *testing.T) {
 func TestPointsMeasuredEscrowedForfeited(t *testing.T) {
 	s := newAdvSim(t, 0.0001, false, func(c *Config) {
 		c.Trust.Vesting = time.Hour
+		c.Trust.VestChecks = -1 // time alone vests here; TestVestingNeedsOwnChecks
 		c.Trust.ProbationRate = 0.0001
 		c.Trust.ErrorSampleRate = 0.0001
 	})
@@ -221,7 +222,6 @@ func TestPointsMeasuredEscrowedForfeited(t *testing.T) {
 	for _, it := range resp.Items {
 		c := honestFetch(s, n, it, false)
 		body += int64(len(c.Body))
-		c.BodySize = 1 << 40
 		if err := s.c.Ingest(s.ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -318,5 +318,51 @@ func TestRedirectNeedsAVerifier(t *testing.T) {
 	norm, _ := NormalizeURL(target)
 	if !s.live[a.id.String()][DocumentID("adv", norm)] {
 		t.Error("a redirect confirmed by a verifier was not stored under its final URL")
+	}
+}
+
+// TestFalseSizeClaimEarnsNothing: a capture that declares a body size or
+// hash other than the body it carries is a signed false claim: it earns
+// no point, counts as a failed check, and its page is checked like an
+// error answer (fetched again by another node). An honest capture of the
+// same node earns its measured points.
+func TestFalseSizeClaimEarnsNothing(t *testing.T) {
+	s := newAdvSim(t, 0.0001, false, func(c *Config) {
+		c.Trust.ProbationRate = 0.0001
+		c.Trust.ErrorSampleRate = 0.0001
+	})
+	n := s.addNode(1, 1, true, honestFetch)
+	resp := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 4})
+	if len(resp.Items) < 3 {
+		t.Fatalf("lease: %+v", resp)
+	}
+	tests := []struct {
+		name   string
+		tamper func(*schemas.Capture)
+		points bool
+	}{
+		{"inflated size", func(c *schemas.Capture) { c.BodySize = 1 << 40 }, false},
+		{"foreign hash", func(c *schemas.Capture) { c.BodySHA256 = schemas.SHA256Hex([]byte("another page")) }, false},
+		{"honest", func(*schemas.Capture) {}, true},
+	}
+	for i, tc := range tests {
+		before := s.c.ledger.Statement(n.id.String(), time.Now()).Points
+		c := honestFetch(s, n, resp.Items[i], false)
+		tc.tamper(c)
+		if err := s.c.Ingest(s.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got := s.c.ledger.Statement(n.id.String(), time.Now()).Points - before
+		if (got > 0) != tc.points {
+			t.Errorf("%s: earned %.3f points", tc.name, got)
+		}
+	}
+	if e := s.c.ledger.Entry(n.id.String()); e.Failed != 2 {
+		t.Errorf("failed checks %d, want 2 (one per false claim)", e.Failed)
+	}
+	for _, it := range resp.Items[:2] {
+		if k, _ := leasedKey("adv", it.URL); !s.c.verify.isOpen(k) {
+			t.Errorf("no check of %s: a falsely claimed page must be fetched again", it.URL)
+		}
 	}
 }

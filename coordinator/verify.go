@@ -480,6 +480,16 @@ func (v *verifier) isOpen(key checkKey) bool {
 	return v.checks[key] != nil
 }
 
+// openOrig is the original's node of the open check of key, or "".
+func (v *verifier) openOrig(key checkKey) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ck := v.checks[key]; ck != nil {
+		return ck.orig
+	}
+	return ""
+}
+
 // record files node's verification fetch of key. matched is false when no
 // check of key has node assigned (the capture is not a verification
 // fetch). A transient fetch of a page whose original was not an error is

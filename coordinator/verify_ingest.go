@@ -121,6 +121,17 @@ func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, doc
 	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
 }
 
+// setContributionDoc names the document node's contribution of key put
+// into the dataset (a held redirect, once a check released it).
+func (c *Coordinator) setContributionDoc(node string, key checkKey, docID string) {
+	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
+	if ct := c.contrib[node][key]; ct != nil {
+		ct.docID = docID
+		c.contribDirty[contribKey{node, key}] = struct{}{}
+	}
+}
+
 // openCheck starts a verification check of capt; false when one of its
 // URL is open already.
 func (c *Coordinator) openCheck(j *jobState, capt *schemas.Capture, now time.Time) bool {
@@ -234,13 +245,17 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	if vd.origVerified {
 		c.markVerified(vd.orig, vd.key)
 		c.trust.verifiedOwn(vd.orig)
+		c.ledger.OwnCheckPassed(vd.orig)
 	}
 	for _, p := range vd.pass {
 		if p.node != trustedNode {
 			c.ledger.Verified(p.node, p.bytes, true)
 		}
 	}
-	var quarantine []string
+	var (
+		quarantine []string
+		convicted  string
+	)
 	for _, p := range vd.fail {
 		if p.node == trustedNode {
 			continue
@@ -249,9 +264,7 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 		e := c.ledger.Verified(p.node, p.bytes, false)
 		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
 		if vd.origLied && p.node == vd.orig {
-			f := c.ledger.ForfeitUnvested(p.node, now)
-			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", p.node, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
-			quarantine = append(quarantine, p.node)
+			convicted = p.node
 			continue
 		}
 		if ShouldQuarantine(e) {
@@ -266,6 +279,17 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	}
 	if err := c.saveState(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if convicted != "" {
+		// Forfeited once the node is marked quarantined: no capture of it
+		// ingested meanwhile can earn a point after the forfeit.
+		err := c.quarantine(ctx, convicted, func() {
+			f := c.ledger.ForfeitUnvested(convicted, now)
+			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", convicted, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, node := range quarantine {
 		if err := c.Quarantine(ctx, node); err != nil {
@@ -298,6 +322,13 @@ func (c *Coordinator) isQuarantined(node string) bool {
 // next version and queued again for other nodes. Quarantining a peer
 // twice does nothing more.
 func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
+	return c.quarantine(ctx, node, nil)
+}
+
+// quarantine is Quarantine; penalty, when set, runs once the node is
+// marked quarantined (no ingest of it running any more) and before
+// anything is saved or any observer hears of it.
+func (c *Coordinator) quarantine(ctx context.Context, node string, penalty func()) error {
 	pid, err := peer.Decode(node)
 	if err != nil {
 		return fmt.Errorf("quarantining %q: %w", node, err)
@@ -305,6 +336,10 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.quarMu.Lock()
 	if c.quarantined[node] {
 		c.quarMu.Unlock()
+		if penalty != nil {
+			penalty()
+			return c.saveState(ctx)
+		}
 		return nil
 	}
 	c.quarantined[node] = true
@@ -313,8 +348,12 @@ func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	c.net.Quarantine(pid)
 	c.ledger.SetQuarantined(node)
 	c.quarMu.Unlock()
+	if penalty != nil {
+		penalty()
+	}
 
 	c.verify.dropNode(node)
+	c.dropHeld(node)
 	// Saved before its pages are taken out: a coordinator restarted
 	// after a crash from here on refuses the node and finishes taking
 	// its pages out (resumeQuarantines).
@@ -401,10 +440,16 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			// One at a time: a page another node stored first (the same
 			// ID) was never this node's row, and is neither removed nor
 			// uncounted.
-			removed, err := j.dataset.Remove(ctx, t.ct.docID)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
-				continue
+			// A held redirect that no check released names no document:
+			// there is nothing to take out, only its URL to queue again.
+			removed := 0
+			if t.ct.docID != "" {
+				var err error
+				removed, err = j.dataset.Remove(ctx, t.ct.docID)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
+					continue
+				}
 			}
 			if !t.ct.restored && removed > 0 {
 				switch t.ct.decision {
@@ -424,11 +469,13 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			} else {
 				done = append(done, contribKey{node, t.key})
 			}
-			c.hooksMu.RLock()
-			for _, fn := range c.onExclude {
-				fn(jobID, t.ct.docID)
+			if t.ct.docID != "" {
+				c.hooksMu.RLock()
+				for _, fn := range c.onExclude {
+					fn(jobID, t.ct.docID)
+				}
+				c.hooksMu.RUnlock()
 			}
-			c.hooksMu.RUnlock()
 		}
 	}
 	c.contribMu.Lock()

@@ -14,12 +14,15 @@ import (
 // measured, and its final URL is trusted only as far as the job's scope
 // and a verifier's fetch allow.
 
-// setupTrust finishes New: the ledger's vesting and the receipt key.
-func (c *Coordinator) setupTrust() {
+// setupTrust finishes New: the ledger's vesting, the receipt key and the
+// trust state an earlier process saved.
+func (c *Coordinator) setupTrust(ctx context.Context) error {
 	c.ledger.SetVesting(c.cfg.Trust.Vesting)
+	c.ledger.SetVestChecks(c.cfg.Trust.VestChecks)
 	c.receipts = newReceiptBook(c.cfg.Trust.ReceiptKey)
 	c.verify.window = c.cfg.Trust.LieWindow
 	c.verify.designateFor = c.cfg.LeaseTTL
+	return c.loadTrust(ctx)
 }
 
 // admitCapture replaces what a capture declares about itself with what
@@ -27,6 +30,19 @@ func (c *Coordinator) setupTrust() {
 // a redirect out of the job's scope becomes an error answer (no text, no
 // links). Ingest calls it before anything else reads the capture.
 func (c *Coordinator) admitCapture(j *jobState, capt *schemas.Capture) {
+	if j != nil && j.id != LiveJobID && falseClaim(capt) {
+		// An honest node's capture always states the size and hash of the
+		// body it carries, and signs them: a node that claims other bytes
+		// lied, provably. The capture earns nothing (an error answer,
+		// fetched again by another node) and counts as a failed check.
+		c.log.Warn("capture claims a body it does not carry; treated as an error answer", "url", capt.URL, "node", capt.NodePeerID,
+			"claimed_bytes", capt.BodySize, "bytes", len(capt.Body))
+		c.trust.failedCheck(capt.NodePeerID)
+		c.ledger.Verified(capt.NodePeerID, 0, false)
+		capt.Error = fmt.Sprintf("false claim: %d bytes declared, %d carried", capt.BodySize, len(capt.Body))
+		capt.Body, capt.BodySHA256 = nil, ""
+		capt.Outlinks, capt.OutlinkLastMod = nil, nil
+	}
 	capt.BodySize = int64(len(capt.Body))
 	if len(capt.Body) > 0 {
 		capt.BodySHA256 = schemas.SHA256Hex(capt.Body)
@@ -34,6 +50,15 @@ func (c *Coordinator) admitCapture(j *jobState, capt *schemas.Capture) {
 	if j != nil && j.id != LiveJobID {
 		c.admitFinalURL(j, capt)
 	}
+}
+
+// falseClaim reports a capture whose declared body size or hash is not
+// that of the body it carries (loaded over bitswap when not inline).
+func falseClaim(capt *schemas.Capture) bool {
+	if capt.BodySize != int64(len(capt.Body)) {
+		return true
+	}
+	return capt.BodySHA256 != "" && len(capt.Body) > 0 && capt.BodySHA256 != schemas.SHA256Hex(capt.Body)
 }
 
 // admitFinalURL turns a capture redirected out of j's scope into an
@@ -55,26 +80,34 @@ type heldDoc struct {
 	doc   schemas.Document
 	bytes int64
 	dedup *pipeline.DedupKey
+	// review is set for a document the pipeline sent to review: released,
+	// it goes to the curators (capt and res are what they are shown).
+	review bool
+	capt   *schemas.Capture
+	res    pipeline.Result
 }
 
-// heldRedirects holds redirected documents by the check of their leased
-// URL. Held documents live in memory only: a restart drops them and the
-// leased URL is fetched again only if its check fails.
+// heldRedirects holds redirected documents by the node that delivered
+// them and the check of their leased URL: a document is released only by
+// the verdict of a check of its own capture, never by a check of another
+// node's capture of the same URL. Held documents live in memory only: a
+// restart drops them and the leased URL is fetched again only if its
+// check fails.
 type heldRedirects struct {
 	mu   sync.Mutex
-	docs map[checkKey]heldDoc
+	docs map[contribKey]heldDoc
 }
 
-func (h *heldRedirects) put(k checkKey, d heldDoc) {
+func (h *heldRedirects) put(k contribKey, d heldDoc) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.docs == nil {
-		h.docs = make(map[checkKey]heldDoc)
+		h.docs = make(map[contribKey]heldDoc)
 	}
 	h.docs[k] = d
 }
 
-func (h *heldRedirects) take(k checkKey) (heldDoc, bool) {
+func (h *heldRedirects) take(k contribKey) (heldDoc, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, ok := h.docs[k]
@@ -82,13 +115,50 @@ func (h *heldRedirects) take(k checkKey) (heldDoc, bool) {
 	return d, ok
 }
 
-// holdRedirect keeps an accepted document whose fetch ended under
+// takeIf removes and returns every held document for which drop is true.
+func (h *heldRedirects) takeIf(drop func(contribKey) bool) []heldDoc {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []heldDoc
+	for k, d := range h.docs {
+		if drop(k) {
+			out = append(out, d)
+			delete(h.docs, k)
+		}
+	}
+	return out
+}
+
+// dropHeld forgets held documents that no check can release any more:
+// those of a quarantined node (node != "") or, with node "", those whose
+// check ended without a verdict (timed out, or dropped). Their texts leave
+// the dedup index so an honest fetch of the page is not a "duplicate".
+func (c *Coordinator) dropHeld(node string) {
+	ds := c.held.takeIf(func(k contribKey) bool {
+		if node != "" {
+			return k.peer == node
+		}
+		return c.verify.openOrig(k.key) != k.peer
+	})
+	for _, d := range ds {
+		c.forgetHeld(d)
+	}
+}
+
+// forgetHeld takes a held document's text back out of the dedup index.
+func (c *Coordinator) forgetHeld(d heldDoc) {
+	if f, ok := c.pipe.(dedupForgetter); ok && d.dedup != nil {
+		f.ForgetDedup(*d.dedup)
+	}
+}
+
+// holdRedirect keeps a document (accepted, or sent to review) whose fetch ended under
 // another URL of the job out of the dataset until a verifier's fetch of
 // the leased URL ends at the same URL with the same text: a check of the
 // leased URL opens whatever the sample rate. It reports whether it held
 // the document; Ingest then only records the leased URL done.
 func (c *Coordinator) holdRedirect(j *jobState, capt *schemas.Capture, pageURL string, res pipeline.Result) bool {
-	if j.id == LiveJobID || res.Doc == nil || res.Decision != pipeline.Accept {
+	if j.id == LiveJobID || res.Doc == nil || (res.Decision != pipeline.Accept && res.Decision != pipeline.Review) {
 		return false
 	}
 	key, err := leasedKey(j.id, capt.URL)
@@ -98,13 +168,23 @@ func (c *Coordinator) holdRedirect(j *jobState, capt *schemas.Capture, pageURL s
 	if n, err := NormalizeURL(pageURL); err != nil || n == key.url {
 		return false
 	}
-	c.held.put(key, heldDoc{node: capt.NodePeerID, doc: *res.Doc, bytes: capt.BodySize, dedup: res.DedupKey})
-	c.recordContribution(j, capt, res.Doc.ID, res, time.Now())
+	// Nothing is in the dataset until a check releases the document: the
+	// contribution names no document (exclude then only queues the URL
+	// again, and never removes another node's page of the final URL).
+	c.recordContribution(j, capt, "", res, time.Now())
 	if !c.openCheck(j, capt, time.Now()) {
-		// A check of the URL is running already (a second capture): the
-		// earlier one decides; this document waits with it.
-		c.log.Debug("redirected document waits for the open check", "url", capt.URL)
+		// A check of the URL is running already, of another capture: its
+		// verdict says nothing of this one, so the document is dropped.
+		// The leased URL is covered by the capture under check.
+		c.log.Info("redirected document dropped: its URL is under a check of another capture", "url", capt.URL, "node", capt.NodePeerID)
+		c.forgetHeld(heldDoc{dedup: res.DedupKey})
+		return true
 	}
+	h := heldDoc{node: capt.NodePeerID, doc: *res.Doc, bytes: capt.BodySize, dedup: res.DedupKey}
+	if res.Decision == pipeline.Review {
+		h.review, h.capt, h.res = true, capt, res
+	}
+	c.held.put(contribKey{capt.NodePeerID, key}, h)
 	return true
 }
 
@@ -122,16 +202,25 @@ func (c *Coordinator) finishHeld(ctx context.Context, j *jobState, capt *schemas
 
 // settleHeld stores or drops the document held for a settled check.
 func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
-	h, ok := c.held.take(vd.key)
+	h, ok := c.held.take(contribKey{vd.orig, vd.key})
 	if !ok {
 		return nil
 	}
 	j := c.job(vd.key.job)
 	if !vd.origVerified || j == nil {
-		if f, ok := c.pipe.(dedupForgetter); ok && h.dedup != nil {
-			f.ForgetDedup(*h.dedup)
-		}
+		c.forgetHeld(h)
 		c.log.Info("redirected document dropped: no verifier saw the same redirect", "job", vd.key.job, "url", vd.key.url, "node", h.node)
+		return nil
+	}
+	if h.review {
+		// Sent to review: the curators decide, as for any other capture.
+		j.review.Add(1)
+		c.hooksMu.RLock()
+		for _, fn := range c.onReview {
+			fn(h.capt, h.res)
+		}
+		c.hooksMu.RUnlock()
+		c.creditCapture(h.node, vd.key, h.doc.URL, h.bytes, "", time.Now())
 		return nil
 	}
 	n, err := j.dataset.AddNew(ctx, h.doc)
@@ -142,6 +231,7 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 		j.accepted.Add(1)
 		c.emitAccepted(h.doc)
 	}
+	c.setContributionDoc(h.node, vd.key, h.doc.ID)
 	c.creditCapture(h.node, vd.key, h.doc.URL, h.bytes, "", time.Now())
 	return nil
 }

@@ -45,6 +45,17 @@ type Config struct {
 	// lower it) and they may publish extraction rules. Every process must
 	// use the same list.
 	Trusted []string
+	// MinorEditShare is the largest share of an item's text an edit may
+	// change (by 3-word shingles, either direction; see EditShare) and
+	// still settle at Quorum (default 0.15). A larger rewrite needs
+	// RewriteQuorum, or a supporter who may adjudicate (an owner or one of
+	// Adjudicators); otherwise the text is disputed and keeps the
+	// pipeline's value.
+	MinorEditShare float64
+	// RewriteQuorum is the weighted support a rewrite larger than
+	// MinorEditShare needs (default MaxVotes: every curator shown the item
+	// typed the same text).
+	RewriteQuorum int
 	// QualifyAfter is how many gold items a curator outside Trusted must
 	// answer correctly before their votes count at all (default 3). Until
 	// then their weight is 0, so any number of fresh keys settles nothing.
@@ -92,6 +103,12 @@ func (c *Config) Default() {
 	if c.QualifyAfter == 0 {
 		c.QualifyAfter = 3
 	}
+	if c.MinorEditShare == 0 {
+		c.MinorEditShare = 0.15
+	}
+	if c.RewriteQuorum == 0 {
+		c.RewriteQuorum = max(c.MaxVotes, c.Quorum)
+	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = 5 * time.Minute
 	}
@@ -115,6 +132,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxVotes < c.Quorum {
 		errs = append(errs, fmt.Errorf("curator config: max votes %d is below the quorum %d, so nothing could settle", c.MaxVotes, c.Quorum))
+	}
+	if c.MinorEditShare <= 0 || c.MinorEditShare > 1 {
+		errs = append(errs, fmt.Errorf("curator config: minor edit share %v must be in (0, 1]", c.MinorEditShare))
+	}
+	if c.RewriteQuorum < c.Quorum {
+		errs = append(errs, fmt.Errorf("curator config: rewrite quorum %d is below the quorum %d; a rewrite must need at least as much agreement as an edit", c.RewriteQuorum, c.Quorum))
 	}
 	if c.UndoWindow < 0 {
 		errs = append(errs, errors.New("curator config: undo window must not be negative"))

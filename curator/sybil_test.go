@@ -177,7 +177,9 @@ func TestEditSettlesOnlyByAgreement(t *testing.T) {
 	ctx := context.Background()
 	cur := sybils(t, 2)
 	c := openTest(t, Config{Trusted: []string{cur[0].id, cur[1].id}})
-	must(t, c.Enqueue(ctx, testItem("doc", KindReview), testItem("doc2", KindReview)))
+	doc2 := testItem("doc2", KindReview)
+	doc2.Doc.Text = "The council approved the bridge on Monday. Work starts in spring and the road closes for a month. Residents asked for a footpath."
+	must(t, c.Enqueue(ctx, testItem("doc", KindReview), doc2))
 	spam := map[string]string{"text": "Buy cheap pills at spam.example", "title": "Spam"}
 	for _, s := range sybils(t, 30) {
 		must(t, c.Receive(ctx, s.vote(t, "doc", schemas.ActionAccept, spam, false)))
@@ -197,12 +199,15 @@ func TestEditSettlesOnlyByAgreement(t *testing.T) {
 		t.Fatalf("disputed %v, want text and title", s[0].Disputed)
 	}
 	// Two qualified curators typing the same correction settle it.
-	fix := "The council approved\nthe bridge."
+	// (A correction of one word: a rewrite needs more, see
+	// TestRewriteNeedsMoreAgreementOrAdjudication.)
+	fix := "The council approved\nthe bridge on Tuesday. Work starts in spring and the road closes for a month. Residents asked for a footpath."
+	want := "The council approved the bridge on Tuesday. Work starts in spring and the road closes for a month. Residents asked for a footpath."
 	must(t, c.Receive(ctx, cur[0].vote(t, "doc2", schemas.ActionAccept, map[string]string{"text": fix}, false)))
-	must(t, c.Receive(ctx, cur[1].vote(t, "doc2", schemas.ActionAccept, map[string]string{"text": "  The council approved the bridge. "}, false)))
+	must(t, c.Receive(ctx, cur[1].vote(t, "doc2", schemas.ActionAccept, map[string]string{"text": "  " + want + " "}, false)))
 	s, _, err = c.Settled(ctx, s[0].Seq)
 	must(t, err)
-	if len(s) != 1 || normaliseEdit(s[0].Doc.Text) != "The council approved the bridge." || !slices.Equal(s[0].Edited, []string{"text"}) ||
+	if len(s) != 1 || normaliseEdit(s[0].Doc.Text) != want || !slices.Equal(s[0].Edited, []string{"text"}) ||
 		s[0].Doc.ContentSHA256 != schemas.SHA256Hex([]byte(s[0].Doc.Text)) {
 		t.Fatalf("agreed edit: %+v", s)
 	}

@@ -182,7 +182,17 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 	acc, rej := support[schemas.ActionAccept], support[schemas.ActionReject]
 	switch {
 	case acc >= quorum && acc >= rej:
-		return c.settleLocked(ctx, itemID, schemas.ActionAccept, ballots, ballots, w, false)
+		short, err := c.rewriteShortLocked(ctx, itemID, ballots, w)
+		if err != nil {
+			return err
+		}
+		if !short {
+			return c.settleLocked(ctx, itemID, schemas.ActionAccept, ballots, ballots, w, false)
+		}
+		// A rewrite of the text that a quorum typed but that lacks the
+		// RewriteQuorum it needs: the item stays open for more votes and,
+		// at MaxVotes, goes to adjudication rather than settling the
+		// rewrite away (or through).
 	case rej >= quorum:
 		return c.settleLocked(ctx, itemID, schemas.ActionReject, ballots, ballots, w, false)
 	}
@@ -214,6 +224,19 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 		c.log.Info("item needs adjudication", "item", itemID, "votes", len(ballots))
 	}
 	return nil
+}
+
+// rewriteShortLocked reports whether the accepting ballots carry a
+// rewrite of the item's text that a quorum agrees on but that falls short
+// of the support a rewrite of its size needs (editQuorum).
+func (c *Curator) rewriteShortLocked(ctx context.Context, itemID string, ballots []vote, w weights) (bool, error) {
+	it, _, err := c.item(ctx, itemID)
+	if err != nil {
+		return false, err
+	}
+	_, strict := agreedEdits(ballots, w, c.editQuorum(it))
+	_, plain := agreedEdits(ballots, w, func(string, string, []string) float64 { return float64(c.cfg.Quorum) })
+	return slices.Contains(strict, "text") && !slices.Contains(plain, "text"), nil
 }
 
 // settleLocked records the final answer. A reject keeps the reason of the
@@ -256,7 +279,7 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 		s.Reason = deciders[0].Reason
 		edits = deciders[0].Edits
 	default:
-		edits, s.Disputed = agreedEdits(deciders, w, float64(c.cfg.Quorum))
+		edits, s.Disputed = agreedEdits(deciders, w, c.editQuorum(it))
 	}
 	if err := applyEdits(&s, edits); err != nil {
 		// A signed edit that does not fit the field (a bad date) is
@@ -283,11 +306,12 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 // Fields edited without such agreement are returned in disputed and keep
 // the pipeline's value: one curator, or any number of weightless keys,
 // cannot rewrite what reaches a dataset.
-func agreedEdits(deciders []vote, w weights, quorum float64) (map[string]string, []string) {
+func agreedEdits(deciders []vote, w weights, quorum func(field, value string, supporters []string) float64) (map[string]string, []string) {
 	type group struct {
-		support float64
-		best    *vote
-		value   string
+		support    float64
+		best       *vote
+		value      string
+		supporters []string
 	}
 	byField := map[string]map[string]*group{}
 	for i := range deciders {
@@ -306,6 +330,7 @@ func agreedEdits(deciders []vote, w weights, quorum float64) (map[string]string,
 				byField[name][key] = g
 			}
 			g.support += w.of(d.Curator)
+			g.supporters = append(g.supporters, d.Curator)
 			if g.best == nil || w.of(d.Curator) > w.of(g.best.Curator) ||
 				(w.of(d.Curator) == w.of(g.best.Curator) && d.Timestamp.After(g.best.Timestamp)) {
 				g.best, g.value = d, val
@@ -324,7 +349,7 @@ func agreedEdits(deciders []vote, w weights, quorum float64) (map[string]string,
 				top, topKey = g, key
 			}
 		}
-		if top.support >= quorum-1e-9 {
+		if top.support >= quorum(name, top.value, top.supporters)-1e-9 {
 			agreed[name] = top.value
 		} else {
 			disputed = append(disputed, name)

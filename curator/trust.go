@@ -155,3 +155,63 @@ func (c *Curator) roleWeight(who string, total, correct int) (string, float64) {
 func normaliseEdit(s string) string {
 	return strings.Join(strings.Fields(norm.NFC.String(s)), " ")
 }
+
+// editQuorum returns the support an edit of it needs: Quorum, except for
+// a rewrite of its text larger than MinorEditShare, which needs
+// RewriteQuorum unless one of its supporters may adjudicate (the owner
+// and the adjudicators it names decide edits alone anyway).
+func (c *Curator) editQuorum(it *Item) func(field, value string, supporters []string) float64 {
+	return func(field, value string, supporters []string) float64 {
+		if field != "text" || EditShare(it.Doc.Text, value) <= c.cfg.MinorEditShare {
+			return float64(c.cfg.Quorum)
+		}
+		if slices.ContainsFunc(supporters, c.mayAdjudicate) {
+			return float64(c.cfg.Quorum)
+		}
+		return float64(c.cfg.RewriteQuorum)
+	}
+}
+
+// EditShare is how much of a text an edit changes, from 0 (the same
+// after normaliseEdit) to 1 (nothing in common): the larger of the share
+// of the original's 3-word shingles the edit lacks and the share of the
+// edit's the original lacks, so text added, removed or replaced all
+// count. Words are compared case-folded; a text under three words is one
+// shingle.
+func EditShare(orig, edited string) float64 {
+	a, b := shingleSet(orig), shingleSet(edited)
+	if len(a) == 0 && len(b) == 0 {
+		return 0
+	}
+	return max(missingShare(a, b), missingShare(b, a))
+}
+
+// shingleSet is the set of a text's 3-word shingles.
+func shingleSet(s string) map[string]bool {
+	words := strings.Fields(strings.ToLower(normaliseEdit(s)))
+	out := map[string]bool{}
+	if len(words) < 3 {
+		if len(words) > 0 {
+			out[strings.Join(words, " ")] = true
+		}
+		return out
+	}
+	for i := 0; i+3 <= len(words); i++ {
+		out[strings.Join(words[i:i+3], " ")] = true
+	}
+	return out
+}
+
+// missingShare is the share of a's members that b lacks (0 for empty a).
+func missingShare(a, b map[string]bool) float64 {
+	if len(a) == 0 {
+		return 0
+	}
+	n := 0
+	for k := range a {
+		if !b[k] {
+			n++
+		}
+	}
+	return float64(n) / float64(len(a))
+}

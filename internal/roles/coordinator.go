@@ -16,7 +16,9 @@ import (
 	"github.com/swardnet/sward/feed"
 	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/network"
+	"github.com/swardnet/sward/node"
 	"github.com/swardnet/sward/pipeline"
+	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
 
@@ -51,6 +53,13 @@ type CoordinatorConfig struct {
 	// fetch through its nodes, accepted documents indexed). An empty
 	// IndexDir means DataDir/feed.
 	Feed *feed.Config
+	// TrustedFetcher, when set, runs a fetcher of the coordinator's own
+	// (the node package's Fetcher, with its address guard and politeness)
+	// as Coordinator.TrustedFetch: checks that keep lapsing, or find no
+	// eligible verifier, are fetched by it, so a staller cannot void a
+	// check (docs/verification.md). An empty DataDir means
+	// DataDir/trusted-fetcher. Ignored when Coordinator.TrustedFetch is set.
+	TrustedFetcher *node.Config
 	// Logger receives the role's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -66,6 +75,9 @@ func (c *CoordinatorConfig) Default() {
 	c.Pipeline.Default()
 	if c.Feed != nil && c.Feed.IndexDir == "" {
 		c.Feed.IndexDir = filepath.Join(c.DataDir, "feed")
+	}
+	if c.TrustedFetcher != nil && c.TrustedFetcher.DataDir == "" {
+		c.TrustedFetcher.DataDir = filepath.Join(c.DataDir, "trusted-fetcher")
 	}
 }
 
@@ -157,7 +169,16 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 	if err != nil {
 		return nil, fmt.Errorf("building the pipeline: %w", err)
 	}
-	c.Coord, err = coordinator.New(ctx, cfg.Coordinator, c.Host, c.Frontier, c.Store, pipe)
+	ccfg := cfg.Coordinator
+	if cfg.TrustedFetcher != nil && ccfg.TrustedFetch == nil {
+		f, err := node.NewFetcher(*cfg.TrustedFetcher)
+		if err != nil {
+			return nil, fmt.Errorf("building the coordinator's trusted fetcher: %w", err)
+		}
+		c.closers.add(f.Close)
+		ccfg.TrustedFetch = TrustedFetch(f)
+	}
+	c.Coord, err = coordinator.New(ctx, ccfg, c.Host, c.Frontier, c.Store, pipe)
 	if err != nil {
 		return nil, fmt.Errorf("starting the coordinator: %w", err)
 	}
@@ -251,3 +272,19 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 // feed, the bitswap server, the jobs topic, the store, the frontier and
 // the host. Call it after Serve has returned.
 func (c *Coordinator) Close() error { return c.closers.close() }
+
+// TrustedFetch adapts a node Fetcher to coordinator.TrustedFetchFunc: the
+// page is fetched under the fetcher's guard (no private address unless its
+// config allows it), robots rules and per-host politeness. A fetch that
+// fails comes back as a capture with Error set, as a node's would: it
+// then confirms an original error answer, and leaves any other check to
+// its next try.
+func TrustedFetch(f *node.Fetcher) coordinator.TrustedFetchFunc {
+	return func(ctx context.Context, url string) (*schemas.Capture, error) {
+		capt := f.Fetch(ctx, schemas.LeaseItem{URL: url}, schemas.HostBudget{MaxConcurrency: 1})
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("trusted fetch of %s: %w", url, err)
+		}
+		return capt, nil
+	}
+}
