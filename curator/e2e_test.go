@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -193,7 +194,7 @@ func TestBrowserQueueByKeyboard(t *testing.T) {
 		decided[3]: schemas.ActionAccept, decided[4]: schemas.ActionAccept,
 	}
 	var settled []Settlement
-	eventually(t, "five settlements", func() bool {
+	testutil.Eventually(t, curatorWait, "five settlements", func() bool {
 		s, _, err := c.Settled(context.Background(), 0)
 		settled = s
 		return err == nil && len(s) >= 5

@@ -117,18 +117,9 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// eventually polls cond until it holds or 20 seconds pass (generous, for a
-// loaded CI machine; it returns as soon as cond holds).
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// curatorWait bounds every wait for gossip in these tests: generous, for a
+// loaded CI machine (testutil.Eventually returns as soon as cond holds).
+const curatorWait = 20 * time.Second
 
 func itemState(t testing.TB, c *Curator, id string) string {
 	t.Helper()

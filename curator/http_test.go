@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -185,7 +186,7 @@ func TestRulesPreviewPublishAndGossip(t *testing.T) {
 		t.Fatalf("second rule: %+v", r2)
 	}
 	for _, x := range cs {
-		eventually(t, "rules gossiped", func() bool {
+		testutil.Eventually(t, curatorWait, "rules gossiped", func() bool {
 			rs, err := x.Rules(ctx)
 			return err == nil && len(rs) == 1 && rs[0].RuleVersion == 2 && rs[0].Body == "article p"
 		})

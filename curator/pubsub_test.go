@@ -3,16 +3,18 @@ package curator
 import (
 	"context"
 	"encoding/json"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -55,12 +57,12 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 	a := openTest(t, Config{Key: keyA, Bus: busA, Trusted: []string{idB, idM}})
 	b := openTest(t, Config{Key: keyB, Bus: busB, ItemSources: []string{idA}, Trusted: []string{idB, idM}})
 	t.Cleanup(func() { busA.Close(); busB.Close() })
-	eventually(t, "mesh", func() bool {
+	testutil.Eventually(t, curatorWait, "mesh", func() bool {
 		return grafted(psA, hB.ID()) && grafted(psB, hA.ID()) && grafted(psB, hM.ID())
 	})
 
 	must(t, a.Enqueue(ctx, testItem("doc", KindReview)))
-	eventually(t, "item over gossipsub", func() bool {
+	testutil.Eventually(t, curatorWait, "item over gossipsub", func() bool {
 		q, err := b.Queue(ctx, Filter{}, 0)
 		return err == nil && len(q) == 1
 	})
@@ -73,7 +75,7 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 	own := signed(t, keyM, idM, "doc", schemas.ActionAccept, "", time.Now())
 	data, _ = json.Marshal(schemas.CurationMessage{Version: 1, Decision: own})
 	must(t, topicM.Publish(ctx, data))
-	eventually(t, "honest vote from the third peer", func() bool { v, _ := a.View(ctx, "doc"); return v != nil && v.Votes == 1 })
+	testutil.Eventually(t, curatorWait, "honest vote from the third peer", func() bool { v, _ := a.View(ctx, "doc"); return v != nil && v.Votes == 1 })
 	time.Sleep(200 * time.Millisecond)
 	for _, x := range []*Curator{a, b} {
 		if v, _ := x.View(ctx, "doc"); v.Votes != 1 || v.State != StateOpen {
@@ -83,7 +85,7 @@ func TestCuratorsOverGossipsub(t *testing.T) {
 
 	decideAndFlush(t, b, Input{ItemID: "doc", Action: schemas.ActionAccept})
 	for _, x := range []*Curator{a, b} {
-		eventually(t, "settled over gossipsub", func() bool {
+		testutil.Eventually(t, curatorWait, "settled over gossipsub", func() bool {
 			s, _, err := x.Settled(ctx, 0)
 			return err == nil && len(s) == 1 && len(s[0].Voters) == 2
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -51,7 +52,7 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 	a, b, c := cs[0], cs[1], cs[2]
 	must(t, a.Enqueue(ctx, testItem("doc-1", KindReview)))
 	for _, x := range cs[1:] {
-		eventually(t, "item gossiped", func() bool {
+		testutil.Eventually(t, curatorWait, "item gossiped", func() bool {
 			q, err := x.Queue(ctx, Filter{}, 0)
 			return err == nil && len(q) == 1
 		})
@@ -59,7 +60,7 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 	decideAndFlush(t, a, Input{ItemID: "doc-1", Action: schemas.ActionAccept, Edits: map[string]string{"title": "Better title", "field:price": "12"}})
 	decideAndFlush(t, b, Input{ItemID: "doc-1", Action: schemas.ActionReject, Reason: "boilerplate"})
 	for _, x := range cs {
-		eventually(t, "two votes seen", func() bool {
+		testutil.Eventually(t, curatorWait, "two votes seen", func() bool {
 			v, err := x.View(ctx, "doc-1")
 			return err == nil && v.Votes == 2
 		})
@@ -72,7 +73,7 @@ func TestQuorumThreeCuratorsOneDisagreeing(t *testing.T) {
 	decideAndFlush(t, c, Input{ItemID: "doc-1", Action: schemas.ActionAccept, Edits: map[string]string{"title": "  Better\n title ", "field:price": "13"}})
 	for i, x := range cs {
 		var got []Settlement
-		eventually(t, fmt.Sprintf("settlement in process %d", i), func() bool {
+		testutil.Eventually(t, curatorWait, fmt.Sprintf("settlement in process %d", i), func() bool {
 			s, _, err := x.Settled(ctx, 0)
 			got = s
 			return err == nil && len(s) == 1
@@ -124,7 +125,7 @@ func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 	}
 	must(t, a.Enqueue(ctx, testItem("doc-x", KindReview), testItem("doc-y", KindReview)))
 	for _, x := range []*Curator{b, poor} {
-		eventually(t, "items gossiped", func() bool {
+		testutil.Eventually(t, curatorWait, "items gossiped", func() bool {
 			q, err := x.Queue(ctx, Filter{}, 0)
 			return err == nil && len(q) == 6
 		})
@@ -141,7 +142,7 @@ func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 		decideAndFlush(t, poor, Input{ItemID: id, Action: schemas.ActionAccept})
 		decideAndFlush(t, b, Input{ItemID: id, Action: schemas.ActionReject, Reason: "spam"})
 	}
-	eventually(t, "gold answers seen by the owner", func() bool {
+	testutil.Eventually(t, curatorWait, "gold answers seen by the owner", func() bool {
 		reps, err := a.Reputations(ctx)
 		if err != nil {
 			return false
@@ -173,14 +174,14 @@ func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 	// counts for nothing, not even towards MaxVotes.
 	decideAndFlush(t, a, Input{ItemID: "doc-x", Action: schemas.ActionAccept})
 	decideAndFlush(t, poor, Input{ItemID: "doc-x", Action: schemas.ActionAccept})
-	eventually(t, "votes on doc-x", func() bool { v, _ := a.View(ctx, "doc-x"); return v != nil && v.Votes == 2 })
+	testutil.Eventually(t, curatorWait, "votes on doc-x", func() bool { v, _ := a.View(ctx, "doc-x"); return v != nil && v.Votes == 2 })
 	if got := itemState(t, a, "doc-x"); got != StateOpen {
 		t.Fatalf("owner+newcomer agreement made the item %s; the newcomer's ballot should not count", got)
 	}
 	// The qualified curator disagrees: MaxVotes counted ballots, no quorum,
 	// so the item goes to adjudication.
 	decideAndFlush(t, b, Input{ItemID: "doc-x", Action: schemas.ActionReject, Reason: "off-topic"})
-	eventually(t, "adjudication", func() bool { return itemState(t, a, "doc-x") == StateAdjudication })
+	testutil.Eventually(t, curatorWait, "adjudication", func() bool { return itemState(t, a, "doc-x") == StateAdjudication })
 	if err := a.Decide(ctx, Input{ItemID: "doc-x", Action: schemas.ActionAccept, Adjudication: true}); !errors.Is(err, ErrNotAdjudicator) {
 		t.Errorf("a voter adjudicating: err %v, want ErrNotAdjudicator", err)
 	}
@@ -204,7 +205,7 @@ func TestPoorGoldAccuracyLosesWeightAndAdjudication(t *testing.T) {
 	// doc-y: the owner and the qualified curator agreeing settle at once.
 	decideAndFlush(t, a, Input{ItemID: "doc-y", Action: schemas.ActionAccept})
 	decideAndFlush(t, b, Input{ItemID: "doc-y", Action: schemas.ActionAccept})
-	eventually(t, "doc-y settled", func() bool { return itemState(t, a, "doc-y") == StateSettled })
+	testutil.Eventually(t, curatorWait, "doc-y settled", func() bool { return itemState(t, a, "doc-y") == StateSettled })
 
 	st, err := a.Stats(ctx)
 	must(t, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -242,7 +243,7 @@ func TestGoldNeverLeavesTheOwner(t *testing.T) {
 	// An item queued without a bus is announced at backfill time.
 	quiet := openTest(t, Config{})
 	must(t, quiet.Enqueue(ctx, testItem("g2", KindGold), testItem("r2", KindReview)))
-	eventually(t, "announcements", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 2 })
+	testutil.Eventually(t, curatorWait, "announcements", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 2 })
 	page, err := c.BackfillPage(ctx, "", 0)
 	must(t, err)
 	page2, err := quiet.BackfillPage(ctx, "", 0)

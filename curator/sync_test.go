@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	lpnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/internal/testutil"
 	swnet "github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -86,12 +87,12 @@ func TestBackfillLateCurator(t *testing.T) {
 	first := openTest(t, Config{Key: keyA, Bus: busA, ItemSources: []string{idS}, Trusted: []string{idA}})
 	t.Cleanup(func() { busS.Close(); busA.Close() })
 	startSync(t, hS, src, SyncConfig{})
-	eventually(t, "mesh", func() bool { return grafted(psS, hA.ID()) && grafted(psA, hS.ID()) })
+	testutil.Eventually(t, curatorWait, "mesh", func() bool { return grafted(psS, hA.ID()) && grafted(psA, hS.ID()) })
 
 	must(t, src.Enqueue(ctx, testItem("i1", KindReview), testItem("i2", KindReview), testItem("i3", KindAudit)))
-	eventually(t, "items at the first curator", func() bool { q, _ := first.Queue(ctx, Filter{}, 0); return len(q) == 3 })
+	testutil.Eventually(t, curatorWait, "items at the first curator", func() bool { q, _ := first.Queue(ctx, Filter{}, 0); return len(q) == 3 })
 	decideAndFlush(t, first, Input{ItemID: "i1", Action: schemas.ActionAccept})
-	eventually(t, "the vote at the source", func() bool { v, _ := src.View(ctx, "i1"); return v != nil && v.Votes == 1 })
+	testutil.Eventually(t, curatorWait, "the vote at the source", func() bool { v, _ := src.View(ctx, "i1"); return v != nil && v.Votes == 1 })
 
 	// The late curator: nothing of the above was gossiped while it was away.
 	hL, psL := p2pHost(t, hostKeyL)
@@ -101,7 +102,7 @@ func TestBackfillLateCurator(t *testing.T) {
 	t.Cleanup(func() { busL.Close() })
 	syncL := startSync(t, hL, late, SyncConfig{FollowUp: -1})
 	connect(t, hL, hS)
-	eventually(t, "backfilled queue and vote", func() bool {
+	testutil.Eventually(t, curatorWait, "backfilled queue and vote", func() bool {
 		q, err := late.Queue(ctx, Filter{}, 0)
 		if err != nil || len(q) != 3 {
 			return false
@@ -121,12 +122,12 @@ func TestBackfillLateCurator(t *testing.T) {
 	// each other in the topic is not enough, the source must have grafted
 	// the late curator. Waiting on the topic alone lost this vote under
 	// load (issue 17).
-	eventually(t, "late mesh", func() bool { return grafted(psS, hL.ID()) && grafted(psL, hS.ID()) })
+	testutil.Eventually(t, curatorWait, "late mesh", func() bool { return grafted(psS, hL.ID()) && grafted(psL, hS.ID()) })
 	decideAndFlush(t, src, Input{ItemID: "i1", Action: schemas.ActionAccept})
 	var want []Settlement
-	eventually(t, "settled at the source", func() bool { want, _, _ = src.Settled(ctx, 0); return len(want) == 1 })
+	testutil.Eventually(t, curatorWait, "settled at the source", func() bool { want, _, _ = src.Settled(ctx, 0); return len(want) == 1 })
 	var got []Settlement
-	eventually(t, "settled at the late curator", func() bool { got, _, _ = late.Settled(ctx, 0); return len(got) == 1 })
+	testutil.Eventually(t, curatorWait, "settled at the late curator", func() bool { got, _, _ = late.Settled(ctx, 0); return len(got) == 1 })
 	gv, wv := slices.Sorted(slices.Values(got[0].Voters)), slices.Sorted(slices.Values(want[0].Voters))
 	if got[0].ItemID != "i1" || got[0].Decision != want[0].Decision || !slices.Equal(gv, wv) || !slices.Contains(gv, idA) {
 		t.Fatalf("late settlement %+v, source settlement %+v", got[0], want[0])
@@ -154,12 +155,12 @@ func TestBackfillLateCurator(t *testing.T) {
 
 	t.Run("reconnect brings only what is new", func(t *testing.T) {
 		must(t, hL.Network().ClosePeer(hS.ID()))
-		eventually(t, "disconnect", func() bool { return hL.Network().Connectedness(hS.ID()) != lpnet.Connected })
+		testutil.Eventually(t, curatorWait, "disconnect", func() bool { return hL.Network().Connectedness(hS.ID()) != lpnet.Connected })
 		// Queued while the late curator is away: gossip cannot bring it.
 		must(t, src.Enqueue(ctx, testItem("i4", KindReview)))
 		before := rowCounts(t, late)
 		connect(t, hL, hS)
-		eventually(t, "item queued while away", func() bool { v, _ := late.View(ctx, "i4"); return v != nil })
+		testutil.Eventually(t, curatorWait, "item queued while away", func() bool { v, _ := late.View(ctx, "i4"); return v != nil })
 		after := rowCounts(t, late)
 		if after["items"] != before["items"]+1 || after["decisions"] != before["decisions"] {
 			t.Fatalf("rows before %v, after %v", before, after)
@@ -478,11 +479,11 @@ func TestResyncBringsWhatGossipLost(t *testing.T) {
 	startSync(t, hL, late, SyncConfig{FollowUp: -1, Resync: 100 * time.Millisecond})
 	must(t, src.Enqueue(ctx, testItem("i1", KindReview)))
 	connect(t, hL, hS)
-	eventually(t, "first backfill", func() bool { v, _ := late.View(ctx, "i1"); return v != nil })
+	testutil.Eventually(t, curatorWait, "first backfill", func() bool { v, _ := late.View(ctx, "i1"); return v != nil })
 	// Queued and decided after the first backfill, with no reconnect.
 	must(t, src.Enqueue(ctx, testItem("i2", KindReview)))
 	decideAndFlush(t, src, Input{ItemID: "i1", Action: schemas.ActionAccept})
-	eventually(t, "resynced item and vote", func() bool {
+	testutil.Eventually(t, curatorWait, "resynced item and vote", func() bool {
 		v2, _ := late.View(ctx, "i2")
 		v1, _ := late.View(ctx, "i1")
 		return v2 != nil && v1 != nil && v1.Votes == 1
