@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -72,6 +73,9 @@ type Config struct {
 	// one Fetch; a longer one ends the fetch with an error (the host stays
 	// backed off).
 	MaxRetryWait time.Duration
+	// Logger receives the fetcher's and dashboard's logs (default
+	// slog.Default()).
+	Logger *slog.Logger
 
 	// allowedTestPrefixes lets tests reach their loopback servers while the
 	// guard still refuses every other private address. It is deliberately
@@ -112,6 +116,9 @@ func (c *Config) Default() {
 	}
 	if c.MaxRetryWait == 0 {
 		c.MaxRetryWait = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 }
 

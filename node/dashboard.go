@@ -72,7 +72,7 @@ func (d *Dashboard) ShowBodies(b *BlobStore) { d.bodies.Store(b) }
 // NewDashboard returns a dashboard for f; peerID is shown as the node's
 // identity.
 func NewDashboard(f *Fetcher, peerID string) *Dashboard {
-	return &Dashboard{f: f, peer: peerID, log: slog.Default().With("component", "dashboard", "peer", peerID)}
+	return &Dashboard{f: f, peer: peerID, log: f.cfg.Logger.With("component", "dashboard", "peer", peerID)}
 }
 
 // Status assembles the current status.

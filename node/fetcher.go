@@ -71,7 +71,7 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 		cfg:     cfg,
 		guard:   guard,
 		hours:   hours,
-		log:     slog.Default().With("component", "fetcher"),
+		log:     cfg.Logger.With("component", "fetcher"),
 		meter:   meter,
 		hosts:   newHosts(),
 		sites:   newSiteCache(),
