@@ -247,7 +247,10 @@ func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseR
 		go func(item schemas.LeaseItem) {
 			defer wg.Done()
 			budget := lease.Budgets[hostOf(item.URL)]
-			c := s.fetcher.Fetch(ctx, item, budget)
+			// The capture counts against the node's memory budget until
+			// it is published.
+			c, release := s.fetcher.FetchHeld(ctx, item, budget)
+			defer release()
 			if ctx.Err() != nil {
 				return // interrupted: the URL goes back to the queue
 			}
