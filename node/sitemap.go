@@ -39,6 +39,7 @@ func decodeCTOf(raw, sniffed string) string {
 // fail a capture. The URLs kept and their lastmod entries (counted as
 // lastModEntryBytes each) take at most limit bytes.
 func sitemapLinks(body []byte, base *url.URL, limit int64) ([]string, map[string]time.Time) {
+	lb := newLinkBase(base)
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = false
 	var (
@@ -108,7 +109,7 @@ func sitemapLinks(body []byte, base *url.URL, limit int64) ([]string, map[string
 			if err != nil {
 				continue
 			}
-			s := keepLink(base.ResolveReference(ref))
+			s := lb.resolve(ref)
 			if s == "" || total+int64(len(s)) > limit {
 				continue
 			}
