@@ -6,15 +6,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/swardnet/sward/schemas"
 )
@@ -27,6 +32,7 @@ const (
 	rssEnvChild  = "SWARD_RSS_CHILD"
 	rssEnvRounds = "SWARD_RSS_ROUNDS"
 	rssEnvConc   = "SWARD_RSS_CONC"
+	rssEnvBudget = "SWARD_RSS_BUDGET" // the node's --memory-budget (default 256MiB)
 	// rssGoal is the bound on a node's peak RSS.
 	rssGoal = 150 << 20
 )
@@ -47,17 +53,34 @@ type rssResult struct {
 // through a 20 KB redirect path), each fetched SWARD_RSS_ROUNDS times (20)
 // by SWARD_RSS_CONC workers (32, more than the 8 fetches the node runs at
 // once, so its queue is always full), holding every capture as the service
-// does until it is published. It fails if any run passes 150 MB. Each
-// iteration is one child process; the figures are medians.
+// does until it is published. It runs twice: with the default memory
+// budget (256 MiB), whose peak RSS it reports, and with --memory-budget
+// 64MiB, where it fails if any run passes 150 MB. Each iteration is one
+// child process; the figures are medians.
 func BenchmarkAmplificationRSS(b *testing.B) {
 	srv := httptest.NewServer(amplifySite())
 	defer srv.Close()
+	for _, bc := range []struct {
+		name, budget string
+		enforce      bool
+	}{{"budget=default", "", false}, {"budget=64MiB", "64MiB", true}} {
+		b.Run(bc.name, func(b *testing.B) { benchAmplificationRSS(b, srv.URL, bc.budget, bc.enforce) })
+	}
+}
+
+func benchAmplificationRSS(b *testing.B, base, budget string, enforce bool) {
 	var runs []rssResult
 	for range b.N {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestAmplificationRSSChild$", "-test.count", "1")
-		cmd.Env = append(os.Environ(), rssEnvChild+"="+srv.URL)
+		cmd.Env = append(os.Environ(), rssEnvChild+"="+base)
+		if budget != "" {
+			cmd.Env = append(cmd.Env, rssEnvBudget+"="+budget)
+		}
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if testing.Verbose() {
+			cmd.Stderr = io.MultiWriter(&errOut, os.Stderr) // e.g. GODEBUG=gctrace=1
+		}
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("child: %v\n%s\n%s", err, out.String(), errOut.String())
 		}
@@ -79,7 +102,11 @@ func BenchmarkAmplificationRSS(b *testing.B) {
 			b.Fatalf("child: %d of %d fetches failed", r.Errors, r.Fetches)
 		}
 		if r.PeakRSS > rssGoal {
-			b.Errorf("peak RSS %.1f MiB, over the 150 MB goal", float64(r.PeakRSS)/(1<<20))
+			if enforce {
+				b.Errorf("peak RSS %.1f MiB, over the 150 MB goal", float64(r.PeakRSS)/(1<<20))
+			} else {
+				b.Logf("peak RSS %.1f MiB, over the 150 MB goal (default budget; see docs/node.md)", float64(r.PeakRSS)/(1<<20))
+			}
 		}
 		runs = append(runs, r)
 	}
@@ -107,12 +134,23 @@ func TestAmplificationRSSChild(t *testing.T) {
 	}
 	rounds, conc := envInt(rssEnvRounds, 20), envInt(rssEnvConc, 32)
 	cfg := Config{MinHostDelay: 1, DataDir: t.TempDir()}
+	if v := os.Getenv(rssEnvBudget); v != "" {
+		n, err := ParseBytes(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MemoryBudgetBytes = n
+	}
 	cfg.allowedTestPrefixes = []string{"127.0.0.0/8"}
 	f, err := NewFetcher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if dir := os.Getenv("SWARD_BENCH_PROFILE_DIR"); dir != "" {
+		stop := profileHeapPeak(filepath.Join(dir, "rss.heap"))
+		defer stop()
+	}
 	urls := make(chan string, rounds*len(ampPaths))
 	for range rounds {
 		for _, p := range ampPaths {
@@ -177,4 +215,33 @@ func vmHWM(t *testing.T) int64 {
 	}
 	t.Fatal("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// profileHeapPeak writes a heap profile to path each time the live heap
+// reaches a new high (sampled every 100 ms), until stop is called.
+func profileHeapPeak(path string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		var peak uint64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc <= peak {
+				continue
+			}
+			peak = ms.HeapAlloc
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
