@@ -128,6 +128,14 @@ func TestFetchHeldCountsCaptureUntilReleased(t *testing.T) {
 	if got := f.MemoryStats().Reserved; got != want {
 		t.Errorf("held capture reserves %d bytes, want its body and outlinks, %d", got, want)
 	}
+	if st := NewDashboard(f, "peer").Status(); st.Memory.Reserved != want || st.Memory.Budget != f.Config().MemoryBudgetBytes {
+		t.Errorf("dashboard memory %+v, want %d reserved of %d", st.Memory, want, f.Config().MemoryBudgetBytes)
+	}
+	var text strings.Builder
+	st := NewDashboard(f, "peer").Status()
+	if err := st.WriteText(&text); err != nil || !strings.Contains(text.String(), "memory ") {
+		t.Errorf("status text lacks the memory line: %q", text.String())
+	}
 	release()
 	release()
 	if got := f.MemoryStats().Reserved; got != 0 {

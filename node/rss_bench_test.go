@@ -55,7 +55,7 @@ type rssResult struct {
 // once, so its queue is always full), holding every capture as the service
 // does until it is published. It runs twice: with the default memory
 // budget (256 MiB), whose peak RSS it reports, and with --memory-budget
-// 64MiB, where it fails if any run passes 150 MB. Each iteration is one
+// 48MiB, where it fails if any run passes 150 MiB. Each iteration is one
 // child process; the figures are medians.
 func BenchmarkAmplificationRSS(b *testing.B) {
 	srv := httptest.NewServer(amplifySite())
@@ -63,7 +63,7 @@ func BenchmarkAmplificationRSS(b *testing.B) {
 	for _, bc := range []struct {
 		name, budget string
 		enforce      bool
-	}{{"budget=default", "", false}, {"budget=64MiB", "64MiB", true}} {
+	}{{"budget=default", "", false}, {"budget=48MiB", "48MiB", true}} {
 		b.Run(bc.name, func(b *testing.B) { benchAmplificationRSS(b, srv.URL, bc.budget, bc.enforce) })
 	}
 }
