@@ -124,10 +124,3 @@ func (h *memHold) shrink(n int64) {
 
 // release returns the whole hold; further calls do nothing.
 func (h *memHold) release() { h.shrink(0) }
-
-// held is the bytes the hold has now.
-func (h *memHold) held() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
-}
