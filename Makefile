@@ -42,6 +42,7 @@ bench: bench-node bench-pipeline bench-storage bench-frontier bench-feed bench-n
 
 bench-node:
 	$(GO) test -run '^$$' -bench FetcherVsColly -benchtime 5x ./node
+	$(GO) test -run '^$$' -bench AmplificationRSS -benchtime 5x ./node
 
 bench-pipeline:
 	$(GO) test ./pipeline -run '^$$' -bench 'Pipeline$$|Baseline|PipelineParallel' -benchtime 270x -count 5

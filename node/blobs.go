@@ -36,6 +36,8 @@ type BlobConfig struct {
 	// IndexPath is the index file (default blobs.json in the store's
 	// directory).
 	IndexPath string
+	// Logger receives the collector's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Default fills zero fields; dir is the store's directory.
@@ -51,6 +53,9 @@ func (c *BlobConfig) Default(dir string) {
 	}
 	if c.IndexPath == "" {
 		c.IndexPath = filepath.Join(dir, "blobs.json")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 }
 
@@ -157,7 +162,7 @@ func newBlobStore(ctx context.Context, store *storage.Store, cfg BlobConfig, now
 	}
 	b := &BlobStore{
 		cfg: cfg, store: store, now: now,
-		log:   slog.Default().With("index", cfg.IndexPath),
+		log:   cfg.Logger.With("index", cfg.IndexPath),
 		kick:  make(chan struct{}, 1),
 		blobs: map[string]blobEntry{},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/storage"
 )
 
@@ -231,10 +232,7 @@ func TestBlobStoreServeCollectsWhenOverCap(t *testing.T) {
 	first := e.add(body(20, 6*mib))
 	e.clock.Advance(time.Second)
 	e.add(body(21, 6*mib)) // over the cap: Serve must not wait an hour
-	deadline := time.Now().Add(10 * time.Second)
-	for e.blobs.Stats().Removed == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the over-cap collection", func() bool { return e.blobs.Stats().Removed > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve returned %v, want nil", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -72,6 +73,17 @@ type Config struct {
 	// one Fetch; a longer one ends the fetch with an error (the host stays
 	// backed off).
 	MaxRetryWait time.Duration
+	// MemoryBudgetBytes bounds the bytes the node holds at once for
+	// bodies in flight, outlinks and sitemap entries, across all fetches
+	// (default DefaultMemoryBudget, raised if need be to fit two fetches
+	// at the configured caps). Each fetch reserves twice MaxBodyBytes plus
+	// its outlinks' cap before it starts and waits while the budget is
+	// full; MaxConcurrency times 564 KiB of it is set aside for robots.txt
+	// and tdmrep.json.
+	MemoryBudgetBytes int64
+	// Logger receives the fetcher's and dashboard's logs (default
+	// slog.Default()).
+	Logger *slog.Logger
 
 	// allowedTestPrefixes lets tests reach their loopback servers while the
 	// guard still refuses every other private address. It is deliberately
@@ -113,6 +125,12 @@ func (c *Config) Default() {
 	if c.MaxRetryWait == 0 {
 		c.MaxRetryWait = 2 * time.Minute
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MemoryBudgetBytes == 0 {
+		c.MemoryBudgetBytes = defaultMemoryBudget(c.MaxBodyBytes, c.MaxConcurrency)
+	}
 }
 
 // Validate reports the first setting that cannot work, saying how to fix it.
@@ -140,6 +158,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node config: max retries %d must be between 0 and 10", c.MaxRetries)
 	case c.MaxRetryWait < 0:
 		return errors.New("node config: max retry wait must not be negative")
+	case c.MemoryBudgetBytes < siteReserve(c.MaxConcurrency)+fetchReserve(c.MaxBodyBytes):
+		return fmt.Errorf("node config: memory budget %d bytes holds no fetch: each fetch reserves %d (twice the body cap plus its outlinks) and %d is set aside for robots.txt at max concurrency %d; raise the memory budget to at least %d or lower max body or max concurrency",
+			c.MemoryBudgetBytes, fetchReserve(c.MaxBodyBytes), siteReserve(c.MaxConcurrency), c.MaxConcurrency, siteReserve(c.MaxConcurrency)+fetchReserve(c.MaxBodyBytes))
 	}
 	if c.LocalAddr != "" && net.ParseIP(c.LocalAddr) == nil {
 		return fmt.Errorf("node config: local address %q is not an IP address", c.LocalAddr)
@@ -173,6 +194,7 @@ type fileConfig struct {
 	DataDir        string        `yaml:"data_dir"`
 	MaxRetries     int           `yaml:"max_retries"`
 	MaxRetryWait   time.Duration `yaml:"max_retry_wait"`
+	MemoryBudget   string        `yaml:"memory_budget"`
 }
 
 // LoadConfigFile reads a YAML node config file and returns it with defaults
@@ -210,7 +232,7 @@ func LoadConfigFile(path string) (Config, error) {
 		name string
 		in   string
 		out  *int64
-	}{{"max_body", fc.MaxBody, &c.MaxBodyBytes}, {"bandwidth", fc.Bandwidth, &c.BandwidthBytesPerSec}, {"monthly_cap", fc.MonthlyCap, &c.MonthlyCapBytes}} {
+	}{{"max_body", fc.MaxBody, &c.MaxBodyBytes}, {"bandwidth", fc.Bandwidth, &c.BandwidthBytesPerSec}, {"monthly_cap", fc.MonthlyCap, &c.MonthlyCapBytes}, {"memory_budget", fc.MemoryBudget, &c.MemoryBudgetBytes}} {
 		if s.in == "" {
 			continue
 		}

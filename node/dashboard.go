@@ -55,6 +55,9 @@ type Status struct {
 	// Bodies are the large bodies kept for the coordinator (nil when the
 	// node keeps none).
 	Bodies *BlobStats `json:"bodies,omitempty"`
+	// Memory is the node-wide memory budget for bodies, outlinks and
+	// sitemap entries.
+	Memory MemoryStats `json:"memory"`
 }
 
 // Dashboard serves the node owner's page: contribution, caps, standing,
@@ -72,7 +75,7 @@ func (d *Dashboard) ShowBodies(b *BlobStore) { d.bodies.Store(b) }
 // NewDashboard returns a dashboard for f; peerID is shown as the node's
 // identity.
 func NewDashboard(f *Fetcher, peerID string) *Dashboard {
-	return &Dashboard{f: f, peer: peerID, log: slog.Default().With("component", "dashboard", "peer", peerID)}
+	return &Dashboard{f: f, peer: peerID, log: f.cfg.Logger.With("component", "dashboard", "peer", peerID)}
 }
 
 // Status assembles the current status.
@@ -85,6 +88,7 @@ func (d *Dashboard) Status() Status {
 		Month: snap.Month, MonthBytes: snap.MonthBytes, MonthlyCap: cfg.MonthlyCapBytes,
 		BandwidthCap: cfg.BandwidthBytesPerSec, MaxConcurrency: cfg.MaxConcurrency,
 		ErrorReasons: snap.Reasons, Active: snap.Active, Ledger: snap.Ledger, History: snap.History,
+		Memory: d.f.MemoryStats(),
 	}
 	if b := d.bodies.Load(); b != nil {
 		bs := b.Stats()
@@ -271,6 +275,7 @@ table{border-collapse:collapse;width:100%;font-size:.85rem}td{padding:.2rem .4re
 <div class="card">reputation<b id="rep">{{printf "%.2f" .S.Ledger.Reputation}}</b></div>
 <div class="card">points<b id="points">{{printf "%.1f" .S.Ledger.Points}}</b></div>
 <div class="card">large bodies kept<b id="bodies">{{if .S.Bodies}}{{bytes .S.Bodies.Bytes}}{{else}}none{{end}}</b><small id="bodies-n">{{if .S.Bodies}}{{.S.Bodies.Count}} bodies for the coordinator, {{bytes .S.Bodies.Freed}} freed{{end}}</small></div>
+<div class="card">memory held<b id="mem">{{bytes .S.Memory.Reserved}} of {{bytes .S.Memory.Budget}}</b><small id="mem-n">peak {{bytes .S.Memory.Peak}}, {{.S.Memory.Waiting}} fetches waiting</small></div>
 <div class="card">active hours<b id="hours">{{if .S.ActiveHours}}{{.S.ActiveHours}}{{else}}always{{end}}</b></div>
 </div>
 <h2>Contribution, last hour</h2>
@@ -289,6 +294,7 @@ function render(s){
  document.getElementById('rep').textContent=s.ledger.reputation.toFixed(2);
  document.getElementById('points').textContent=s.ledger.points.toFixed(1);
  if(s.bodies){document.getElementById('bodies').textContent=fmtBytes(s.bodies.bytes);document.getElementById('bodies-n').textContent=s.bodies.count+' bodies for the coordinator, '+fmtBytes(s.bodies.freed_bytes)+' freed'}
+ if(s.memory){document.getElementById('mem').textContent=fmtBytes(s.memory.reserved_bytes)+' of '+fmtBytes(s.memory.budget_bytes);document.getElementById('mem-n').textContent='peak '+fmtBytes(s.memory.peak_bytes)+', '+s.memory.waiting+' fetches waiting'}
  const t=document.getElementById('active');t.replaceChildren();
  const rows=s.active.length?s.active:[{phase:'idle',url:''}];
  for(const a of rows){const tr=t.insertRow();tr.insertCell().textContent=a.phase;tr.insertCell().textContent=a.url}
@@ -396,6 +402,9 @@ func (s *Status) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "verified  %d pages, %s (%.1f%% of captures)\n", s.Ledger.VerifiedPages, humanBytes(s.Ledger.VerifiedBytes), s.Ledger.VerifiedShare*100)
 	fmt.Fprintf(&b, "standing  reputation %.2f, %.1f points\n", s.Ledger.Reputation, s.Ledger.Points)
+	if s.Memory.Budget > 0 {
+		fmt.Fprintf(&b, "memory    %s held of %s budget (peak %s, %d fetches waiting)\n", humanBytes(s.Memory.Reserved), humanBytes(s.Memory.Budget), humanBytes(s.Memory.Peak), s.Memory.Waiting)
+	}
 	if s.Bodies != nil {
 		fmt.Fprintf(&b, "bodies    %d large bodies kept for the coordinator, %s (%s freed)\n", s.Bodies.Count, humanBytes(s.Bodies.Bytes), humanBytes(s.Bodies.Freed))
 	}

@@ -47,7 +47,7 @@ type pageMeta struct {
 // or the heap.
 func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 	var m pageMeta
-	base := pageURL
+	base := newLinkBase(pageURL)
 	baseSeen := false
 	linkBytes := 0 // bytes of m.outlinks
 	seen := make(map[string]struct{})
@@ -72,7 +72,7 @@ func parseHTML(body []byte, pageURL *url.URL) pageMeta {
 			}
 			if href, ok := attr(z, "href"); ok {
 				if u, err := pageURL.Parse(strings.TrimSpace(href)); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-					base = u
+					base = newLinkBase(u)
 					baseSeen = true
 				}
 			}
@@ -164,16 +164,52 @@ func hasToken(list, tok string) bool {
 // absLink resolves href against base and keeps it only if it is an
 // absolute http(s) URL on an allowed port, at most MaxURLBytes long once
 // resolved; the fragment is dropped.
-func absLink(base *url.URL, href string) string {
+func absLink(base linkBase, href string) string {
 	href = strings.TrimSpace(href)
 	if href == "" || strings.HasPrefix(href, "#") || len(href) > MaxURLBytes {
 		return ""
 	}
-	u, err := base.Parse(href)
+	ref, err := url.Parse(href)
 	if err != nil {
 		return ""
 	}
-	return keepLink(u)
+	return base.resolve(ref)
+}
+
+// linkBase is a URL that references are resolved against. A base longer
+// than MaxURLBytes (a hostile <base href> or redirect path) would make
+// every relative-path reference at least as long, so those are dropped
+// before they are built; references that replace the path are resolved
+// against the base's scheme and host alone. Without this, each of a page's
+// 5,000 links would build and throw away a URL as long as the base: a
+// gigabyte of garbage per page with a 200 KB base.
+type linkBase struct {
+	u    *url.URL
+	host *url.URL // scheme and host only, when long
+	long bool
+}
+
+func newLinkBase(u *url.URL) linkBase {
+	b := linkBase{u: u}
+	if len(u.String()) > MaxURLBytes {
+		b.long = true
+		b.host = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	}
+	return b
+}
+
+// resolve returns ref resolved against the base if the node may keep it
+// (see keepLink), else "". On a long base a reference with neither scheme,
+// host nor absolute path is dropped, even one whose dot segments would
+// climb back under the limit.
+func (b linkBase) resolve(ref *url.URL) string {
+	if !b.long {
+		return keepLink(b.u.ResolveReference(ref))
+	}
+	if ref.Scheme == "" && ref.Host == "" && !strings.HasPrefix(ref.Path, "/") {
+		return ""
+	}
+	return keepLink(b.host.ResolveReference(ref))
 }
 
 // keepLink returns u as a string if the node may follow it: http or https,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gocolly/colly/v2"
 	"golang.org/x/time/rate"
@@ -41,6 +42,7 @@ type Fetcher struct {
 	hosts     *hosts
 	sites     *siteCache
 	global    chan struct{}
+	mem       *memBudget
 
 	mu      sync.Mutex
 	paused  bool
@@ -71,11 +73,12 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 		cfg:     cfg,
 		guard:   guard,
 		hours:   hours,
-		log:     slog.Default().With("component", "fetcher"),
+		log:     cfg.Logger.With("component", "fetcher"),
 		meter:   meter,
 		hosts:   newHosts(),
 		sites:   newSiteCache(),
 		global:  make(chan struct{}, cfg.MaxConcurrency),
+		mem:     newMemBudget(cfg.MemoryBudgetBytes - siteReserve(cfg.MaxConcurrency)),
 		changed: make(chan struct{}),
 	}
 	for _, d := range cfg.Blocklist {
@@ -264,8 +267,37 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 // unsigned capture; it never returns nil. On failure Capture.Error holds a
 // reason code and detail ("robots: disallowed by /private/"). It blocks
 // while the node is paused, outside its active hours or over its monthly
-// cap, until ctx ends.
+// cap, and while the node's memory budget is full, until ctx ends. The
+// capture no longer counts against the memory budget once Fetch returns;
+// a caller that keeps captures a while uses FetchHeld.
 func (f *Fetcher) Fetch(ctx context.Context, item schemas.LeaseItem, budget schemas.HostBudget) *schemas.Capture {
+	c, release := f.FetchHeld(ctx, item, budget)
+	release()
+	return c
+}
+
+// FetchHeld is Fetch for a caller that keeps the capture (to sign and
+// publish it): the bytes the capture holds (body, outlinks, lastmod
+// entries) stay counted against the node's memory budget until release is
+// called. release may be called more than once.
+func (f *Fetcher) FetchHeld(ctx context.Context, item schemas.LeaseItem, budget schemas.HostBudget) (*schemas.Capture, func()) {
+	var hold *memHold
+	c := f.fetchCapture(ctx, item, budget, &hold)
+	return c, hold.release
+}
+
+// MemoryStats reports the node-wide memory budget: what is reserved now,
+// the peak, and how many fetches wait for memory.
+func (f *Fetcher) MemoryStats() MemoryStats {
+	return MemoryStats{
+		Budget:   f.cfg.MemoryBudgetBytes,
+		Reserved: f.mem.used.Load(),
+		Peak:     f.mem.peak.Load(),
+		Waiting:  f.mem.waiting.Load(),
+	}
+}
+
+func (f *Fetcher) fetchCapture(ctx context.Context, item schemas.LeaseItem, budget schemas.HostBudget, hold **memHold) *schemas.Capture {
 	c := &schemas.Capture{Version: schemas.CaptureVersion, JobID: item.JobID, URL: item.URL, Depth: item.Depth}
 	id := f.meter.begin(item.URL, item.JobID)
 	defer func() {
@@ -281,13 +313,13 @@ func (f *Fetcher) Fetch(ctx context.Context, item schemas.LeaseItem, budget sche
 			f.log.Debug("fetch failed", "job", item.JobID, "url", item.URL, "err", c.Error)
 		}
 	}()
-	if err := f.fetch(ctx, id, c, item, budget); err != nil {
+	if err := f.fetch(ctx, id, c, item, budget, hold); err != nil {
 		c.Error = classifyErr(ctx, err, &f.cfg).Error()
 	}
 	return c
 }
 
-func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item schemas.LeaseItem, budget schemas.HostBudget) error {
+func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item schemas.LeaseItem, budget schemas.HostBudget, hold **memHold) error {
 	u, err := url.Parse(item.URL)
 	if err != nil {
 		return failf(ReasonBadURL, "%v", err)
@@ -332,17 +364,18 @@ func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item
 		if err := h.pace(ctx, delay, f.cfg.MaxRetryWait); err != nil {
 			return err
 		}
-		f.meter.setPhase(id, "fetching")
-		res = f.attemptOnce(ctx, u)
+		res = f.attemptOnce(ctx, id, u)
 		if res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable {
 			wait := h.overloaded(retryAfter(res.header.Get("Retry-After")))
 			if try < f.cfg.MaxRetries && wait <= f.cfg.MaxRetryWait {
 				f.log.Debug("host overloaded; backing off", "url", item.URL, "status", res.status, "wait", wait)
+				res.hold.release()
 				continue // pace waits out the backoff
 			}
 			break
 		}
 		if fe := asFetchError(ctx, res.err, &f.cfg); fe != nil && fe.transient && try < f.cfg.MaxRetries {
+			res.hold.release()
 			f.meter.setPhase(id, "retry-wait")
 			if err := sleepCtx(ctx, retryDelay(try)); err != nil {
 				return err
@@ -354,7 +387,36 @@ func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item
 		}
 		break
 	}
-	return f.fill(c, u, res, info)
+	err = f.fill(c, u, res, info)
+	// From here on only what the capture holds stays reserved.
+	res.hold.shrink(captureBytes(c))
+	*hold = res.hold
+	return err
+}
+
+// captureBytes is what a capture holds against the memory budget: its
+// body, its outlinks and their lastmod entries.
+func captureBytes(c *schemas.Capture) int64 {
+	n := int64(len(c.Body)) + int64(len(c.OutlinkLastMod))*lastModEntryBytes
+	for _, l := range c.Outlinks {
+		n += int64(len(l))
+	}
+	return n
+}
+
+// cutUTF8 cuts a decoded body to at most limit bytes, at a character
+// boundary: transcoding can make a body longer than the bytes read (a
+// windows-1252 letter becomes two or three UTF-8 bytes), and the body cap
+// holds for what the capture keeps. It reports whether it cut.
+func cutUTF8(b []byte, limit int64) ([]byte, bool) {
+	if int64(len(b)) <= limit {
+		return b, false
+	}
+	n := int(limit)
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return b[:n], true
 }
 
 // asFetchError classifies err, or returns nil for nil.
@@ -422,12 +484,24 @@ type attempt struct {
 	body     []byte
 	finalURL string
 	err      error
+	// hold is the attempt's share of the memory budget (nil when none was
+	// reserved).
+	hold *memHold
 }
 
-// attemptOnce runs one colly request for u.
-func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
+// attemptOnce runs one colly request for u. It first reserves the
+// request's worst case from the memory budget (waiting while the budget is
+// full), then a global slot.
+func (f *Fetcher) attemptOnce(ctx context.Context, id uint64, u *url.URL) *attempt {
 	st := &reqState{limit: f.cfg.MaxBodyBytes}
+	f.meter.setPhase(id, "memory-wait")
+	hold, err := f.mem.reserve(ctx, pageReserve(f.cfg.MaxBodyBytes, u))
+	if err != nil {
+		return &attempt{st: st, err: err}
+	}
+	f.meter.setPhase(id, "fetching")
 	if !f.acquireGlobal(ctx) {
+		hold.release()
 		return &attempt{st: st, err: context.Cause(ctx)}
 	}
 	defer f.releaseGlobal()
@@ -436,7 +510,7 @@ func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
 
 	cc := f.collector.Clone()
 	cc.Context = withState(actx, st)
-	res := &attempt{st: st}
+	res := &attempt{st: st, hold: hold}
 	cc.OnResponseHeaders(func(r *colly.Response) {
 		res.finalURL = r.Request.URL.String()
 		if r.StatusCode < 200 || r.StatusCode > 299 {
@@ -459,7 +533,7 @@ func (f *Fetcher) attemptOnce(ctx context.Context, u *url.URL) *attempt {
 	hdr.Set("User-Agent", f.cfg.UserAgent)
 	hdr.Set("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1")
 	hdr.Set("Accept-Encoding", acceptEncoding)
-	err := cc.Request(http.MethodGet, u.String(), nil, nil, hdr)
+	err = cc.Request(http.MethodGet, u.String(), nil, nil, hdr)
 
 	st.mu.Lock()
 	res.status, res.header = st.status, st.header
@@ -598,11 +672,12 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 			return failf(ReasonContentType, "%s", mt)
 		}
 		body, cs := decodeBody(res.body, decodeCTOf(rawCT, mt))
+		body, cut := cutUTF8(body, f.cfg.MaxBodyBytes)
 		c.Body, c.Charset = body, cs
 		c.BodySize = int64(len(body))
 		c.BodySHA256 = schemas.SHA256Hex(body)
-		c.Truncated = res.st.truncated.Load()
-		c.Outlinks, c.OutlinkLastMod = sitemapLinks(body, final)
+		c.Truncated = res.st.truncated.Load() || cut
+		c.Outlinks, c.OutlinkLastMod = sitemapLinks(body, final, linkAllowance(u))
 		return nil
 	}
 	isHTML := mt != "text/plain"
@@ -611,11 +686,12 @@ func (f *Fetcher) fill(c *schemas.Capture, u *url.URL, res *attempt, info siteIn
 		decodeCT = mt
 	}
 	body, cs := decodeBody(res.body, decodeCT)
+	body, cut := cutUTF8(body, f.cfg.MaxBodyBytes)
 	c.Body = body
 	c.Charset = cs
 	c.BodySize = int64(len(body))
 	c.BodySHA256 = schemas.SHA256Hex(body)
-	c.Truncated = res.st.truncated.Load()
+	c.Truncated = res.st.truncated.Load() || cut
 	var meta pageMeta
 	if isHTML {
 		meta = parseHTML(body, final)

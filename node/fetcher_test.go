@@ -24,8 +24,7 @@ func TestFetchPage(t *testing.T) {
 		"<meta name=\"robots\" content=\"noindex\"><meta name=\"tdm-reservation\" content=\"0\"></head><body>" +
 		"caf\xe9 <a href=\"a.html#frag\">a</a><a href=\"a.html\">dup</a><a href=\"http://other.example/x\">x</a>" +
 		"<a rel=\"nofollow\" href=\"/secret\">no</a><a href=\"mailto:x@y\">m</a><a href=\"javascript:1\">j</a></body></html>")
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ua := r.Header.Get("User-Agent"); !strings.Contains(ua, "swardbot") {
 			t.Errorf("User-Agent %q lacks swardbot", ua)
 		}

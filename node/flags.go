@@ -23,6 +23,7 @@ type Flags struct {
 	dataDir        string
 	userAgent      string
 	totalTimeout   time.Duration
+	memoryBudget   string
 }
 
 // AddFlags registers the node's operator flags on fs.
@@ -39,6 +40,7 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&fl.dataDir, "node-data-dir", "", "directory for the node's persistent state (monthly usage)")
 	fs.StringVar(&fl.userAgent, "user-agent", DefaultUserAgent, "User-Agent header (must contain \"swardbot\")")
 	fs.DurationVar(&fl.totalTimeout, "fetch-timeout", time.Minute, "time limit for one fetch attempt")
+	fs.StringVar(&fl.memoryBudget, "memory-budget", "256MiB", "bytes the node holds at once for bodies, outlinks and sitemap entries across all fetches; fetches wait while it is full")
 	return fl
 }
 
@@ -63,6 +65,9 @@ func (fl *Flags) Apply(cfg *Config) error {
 		return err
 	}
 	if err := size("monthly-cap", fl.monthlyCap, &cfg.MonthlyCapBytes); err != nil {
+		return err
+	}
+	if err := size("memory-budget", fl.memoryBudget, &cfg.MemoryBudgetBytes); err != nil {
 		return err
 	}
 	if set("allow-private") {

@@ -266,6 +266,11 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
+	// A dial address always names its port (net/http fills in the
+	// scheme's default); an empty one would dial port 0.
+	if port == "" {
+		return nil, &PortError{Port: `""`}
+	}
 	if err := checkPort(port); err != nil {
 		return nil, err
 	}

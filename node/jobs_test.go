@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -259,18 +260,10 @@ func TestServiceFindsTrustedCoordinatorByAnnouncement(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(ctx) }()
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, 20*time.Second, "the trusted coordinator's lease to complete", func() bool {
 		_, done := trustedDesk.snapshot()
-		if len(done) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			ops, _ := trustedDesk.snapshot()
-			t.Fatalf("trusted coordinator's lease not completed; it saw %v, node lists %d announcements", ops, len(jobs.Announcements()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(done) == 2
+	})
 	// Keep running a little: the node keeps asking the trusted coordinator
 	// (which has no more work) and never the untrusted one.
 	time.Sleep(500 * time.Millisecond)

@@ -21,7 +21,6 @@ const (
 type hostState struct {
 	mu       sync.Mutex
 	inflight int
-	waiters  int
 	// wake is closed (and replaced) whenever a slot frees.
 	wake    chan struct{}
 	nextAt  time.Time

@@ -66,6 +66,8 @@ type ServiceConfig struct {
 	// node's Blobs and the capture names it by CID; without Blobs it is cut
 	// there and the capture marked truncated.
 	MaxInlineBody int
+	// Logger receives the lease loop's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Default fills zero fields.
@@ -84,6 +86,9 @@ func (c *ServiceConfig) Default() {
 	}
 	if c.MaxInlineBody == 0 {
 		c.MaxInlineBody = 1 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 }
 
@@ -131,7 +136,7 @@ func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (
 	return &Service{
 		cfg: cfg, net: net, sign: sign, fetcher: fetcher,
 		coords: newCoordinators(cfg.Coordinator, cfg.Announcements, cfg.MaxBackoff),
-		log:    slog.Default().With("peer", net.ID().String()),
+		log:    cfg.Logger.With("peer", net.ID().String()),
 	}, nil
 }
 
@@ -242,7 +247,10 @@ func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseR
 		go func(item schemas.LeaseItem) {
 			defer wg.Done()
 			budget := lease.Budgets[hostOf(item.URL)]
-			c := s.fetcher.Fetch(ctx, item, budget)
+			// The capture counts against the node's memory budget until
+			// it is published.
+			c, release := s.fetcher.FetchHeld(ctx, item, budget)
+			defer release()
 			if ctx.Err() != nil {
 				return // interrupted: the URL goes back to the queue
 			}

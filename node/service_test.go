@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -127,10 +128,7 @@ func TestServiceFetchesSignsPublishesAndCompletes(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(ctx) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for len(net.ops(schemas.LeaseComplete)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 15*time.Second, "the lease to complete", func() bool { return len(net.ops(schemas.LeaseComplete)) > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)

@@ -36,8 +36,10 @@ func decodeCTOf(raw, sniffed string) string {
 // index's <loc> elements, deduplicated, in document order, and the
 // <lastmod> of those whose entry states a valid one. Malformed XML ends the
 // scan with the links read so far: a sitemap is a hint, never a reason to
-// fail a capture.
-func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
+// fail a capture. The URLs kept and their lastmod entries (counted as
+// lastModEntryBytes each) take at most limit bytes.
+func sitemapLinks(body []byte, base *url.URL, limit int64) ([]string, map[string]time.Time) {
+	lb := newLinkBase(base)
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = false
 	var (
@@ -51,18 +53,19 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 		// ended) and its lastmod (which may come first).
 		entryLink string
 		entryMod  time.Time
+		total     int64 // bytes of out and lastmod
 	)
 	note := func() {
-		if entryLink == "" || entryMod.IsZero() {
+		if entryLink == "" || entryMod.IsZero() || total+lastModEntryBytes > limit {
 			return
 		}
 		if lastmod == nil {
 			lastmod = map[string]time.Time{}
 		}
 		lastmod[entryLink] = entryMod
+		total += lastModEntryBytes
 	}
-	total := 0 // bytes of out
-	for len(out) < maxSitemapLinks && total < maxSitemapBytes {
+	for len(out) < maxSitemapLinks && total < limit {
 		tok, err := dec.Token()
 		if err != nil {
 			break
@@ -106,14 +109,14 @@ func sitemapLinks(body []byte, base *url.URL) ([]string, map[string]time.Time) {
 			if err != nil {
 				continue
 			}
-			s := keepLink(base.ResolveReference(ref))
-			if s == "" || total+len(s) > maxSitemapBytes {
+			s := lb.resolve(ref)
+			if s == "" || total+int64(len(s)) > limit {
 				continue
 			}
 			if !seen[s] {
 				seen[s] = true
 				out = append(out, s)
-				total += len(s)
+				total += int64(len(s))
 				entryLink = s
 				note()
 			}

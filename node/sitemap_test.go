@@ -48,7 +48,7 @@ func TestSitemapLinks(t *testing.T) {
 			[]string{"http://127.0.0.10:8480/a.html"}, nil},
 		{"garbage", "\x00\x01 not xml at all <<<", nil, nil},
 	} {
-		got, lastmod := sitemapLinks([]byte(tc.body), base)
+		got, lastmod := sitemapLinks([]byte(tc.body), base, maxSitemapBytes)
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
@@ -75,7 +75,7 @@ func FuzzSitemapLinks(f *testing.F) {
 	f.Add([]byte(`<loc><loc>`))
 	base, _ := url.Parse("http://127.0.0.1/sitemap.xml")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		links, lastmod := sitemapLinks(body, base)
+		links, lastmod := sitemapLinks(body, base, maxSitemapBytes)
 		for _, l := range links {
 			u, err := url.Parse(l)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {

@@ -67,6 +67,15 @@ func (c *NodeConfig) Default() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Node.Logger == nil {
+		c.Node.Logger = c.Logger
+	}
+	if c.Service.Logger == nil {
+		c.Service.Logger = c.Logger
+	}
+	if c.Blobs.Logger == nil {
+		c.Blobs.Logger = c.Logger
+	}
 	c.Node.Default()
 }
 
