@@ -110,6 +110,9 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 	if opt.MaxTextBytes > 0 && visibleBytes > opt.MaxTextBytes {
 		return nil, fmt.Errorf("%w: %d bytes of visible text exceed %d", ErrTooLarge, visibleBytes, opt.MaxTextBytes)
 	}
+	if unwrapNoscript(root, visible) {
+		visible, _ = visibleText(root)
+	}
 	base, _ := url.Parse(pageURL)
 	if base != nil && (base.Scheme == "" || base.Host == "") {
 		base = nil

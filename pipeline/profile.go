@@ -242,3 +242,66 @@ func dropRepeats(bs []block) []block {
 	}
 	return out
 }
+
+// unwrapNoscript replaces a <noscript> that carries the page's content by
+// that content, parsed. Forum and documentation software that renders
+// with JavaScript (Discourse, for one) serves its posts to clients
+// without scripting inside <noscript>, which an HTML parser with
+// scripting on (x/net/html's default) keeps as raw text: the extractors
+// then see markup as words, or nothing. A <noscript> is unwrapped when its
+// text outweighs the rest of the page's visible text; tracking pixels and
+// "enable JavaScript" notes stay as they are.
+// It reports whether it unwrapped any.
+func unwrapNoscript(root *html.Node, visible int) bool {
+	var boxes []*html.Node
+	unwrapped := false
+	stack := []*html.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Head, atom.Script, atom.Style, atom.Template:
+				continue
+			case atom.Noscript:
+				if n.FirstChild != nil && n.FirstChild == n.LastChild && n.FirstChild.Type == html.TextNode && n.Parent != nil {
+					boxes = append(boxes, n)
+				}
+				continue
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, c)
+		}
+	}
+	for _, box := range boxes {
+		raw := box.FirstChild.Data
+		if len(raw) < 200 || len(raw) > 1<<20 || !strings.Contains(raw, "<") {
+			continue
+		}
+		ctx := box.Parent
+		if ctx.Type != html.ElementNode {
+			continue
+		}
+		nodes, err := html.ParseFragment(strings.NewReader(raw), ctx)
+		if err != nil {
+			continue
+		}
+		inner := 0
+		for _, n := range nodes {
+			c, _ := visibleText(n)
+			inner += c
+		}
+		// visible (visibleText) leaves <noscript> out: it is the rest of
+		// the page
+		if inner <= visible {
+			continue
+		}
+		for _, n := range nodes {
+			ctx.InsertBefore(n, box)
+		}
+		ctx.RemoveChild(box)
+		unwrapped = true
+	}
+	return unwrapped
+}

@@ -60,3 +60,38 @@ func nonEmpty(n int) []block {
 	}
 	return wordBlocks(n)
 }
+
+// TestNoscriptContent: forum software that renders with JavaScript
+// serves its posts to crawlers inside <noscript> (the Discourse layout);
+// the posts must come out as text, not as markup or nothing, and a
+// tracking-pixel <noscript> must not be unwrapped.
+func TestNoscriptContent(t *testing.T) {
+	post := func(who, text string) string {
+		return `<div class="topic-body crawler-post"><div class="crawler-post-meta"><span class="creator"><span itemprop="name">` + who +
+			`</span></span></div><div class="post" itemprop="text"><p>` + text + `</p></div></div>`
+	}
+	page := `<html><head><title>Best first telescope</title></head><body>
+<noscript><img src="https://px.example/t.gif"></noscript>
+<section id="main"></section>
+<noscript data-path="/t/best-first-telescope/1555"><header><a href="/">Astronomy Forum</a></header>
+<div id="main-outlet" class="wrap" role="main"><h1>Best first telescope</h1>` +
+		post("stargazer", "I am new to astronomy and would like advice on choosing my first telescope for planets and deep-sky objects.") +
+		post("orion", "Before buying a telescope, begin with a binocular and a sky chart; learn the constellations first.") +
+		post("stargazer", "Thanks, I will start with binoculars and a planisphere this winter and report back.") +
+		`</div></noscript></body></html>`
+	ex, err := Extract(page, "https://forum.example.org/t/best-first-telescope/1555", DefaultExtractOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ex.Text, "<div") || strings.Contains(ex.Text, "itemprop") {
+		t.Fatalf("markup in text: %q", ex.Text)
+	}
+	for _, want := range []string{"choosing my first telescope", "begin with a binocular", "start with binoculars"} {
+		if !strings.Contains(ex.Text, want) {
+			t.Errorf("text lacks %q: %q", want, ex.Text)
+		}
+	}
+	if i, j := strings.Index(ex.Text, "choosing my first"), strings.Index(ex.Text, "start with binoculars"); i < 0 || j < i {
+		t.Errorf("posts out of order: %q", ex.Text)
+	}
+}
