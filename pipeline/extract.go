@@ -162,7 +162,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 	if strings.TrimSpace(ex.Text) == "" {
 		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
 	}
-	ex.Title, ex.Author, ex.SiteName, ex.Description = md.Title, md.Author, md.Sitename, md.Description
+	ex.Title, ex.Author, ex.SiteName, ex.Description = unglueTitle(root, md.Title), md.Author, md.Sitename, md.Description
 	if !md.Date.IsZero() {
 		t := md.Date.UTC()
 		ex.PublishedAt = &t
