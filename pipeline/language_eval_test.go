@@ -78,3 +78,18 @@ func TestLanguageIDAccuracy(t *testing.T) {
 		t.Errorf("language ID accuracy %.3f, want >= 0.95", acc)
 	}
 }
+
+// TestLanguageProseFirst: a catalogue page opens with product names and
+// prices; its language is told from its sentences, not from the names.
+func TestLanguageProseFirst(t *testing.T) {
+	var sb strings.Builder
+	for _, name := range []string{"Rejoy Carry-On", "Glossier You Duo", "Fleur Duo", "Lodge Cast Iron", "Sennheiser HD 800S", "Joco Cup", "Amberlight", "Bluestone", "Butterrum"} {
+		sb.WriteString(name + "\n€88\n€114\n43% Savings\nComp. Value $139.99\n6 colors\n\n")
+	}
+	sb.WriteString("Our carry-on bags are built to last for years of travel, with a lifetime warranty on every zipper and wheel.\n")
+	sb.WriteString("Free shipping on all orders over fifty dollars, and returns are free within thirty days of delivery.\n")
+	got, score := DetectLanguage(sb.String())
+	if got != "en" {
+		t.Errorf("detected %q (%.2f), want en", got, score)
+	}
+}
