@@ -4,6 +4,9 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // Post-extraction cleanup. Trafilatura keeps the page's headline and
@@ -24,7 +27,7 @@ func trimBlocks(bs []block, title, description string) []block {
 	for start < len(bs) && start < 6 {
 		t := bs[start].text
 		short := utf8.RuneCountInString(t) < 250
-		if sameText(t, title) || sameText(t, description) || (short && similarTitle(t, title)) || (short && linkDense(bs[start])) || isBylineLine(t) {
+		if sameText(t, title) || sameText(t, description) || (short && similarTitle(t, title)) || (short && linkDense(bs[start])) || isBylineLine(t) || isNavLine(t) {
 			start++
 			continue
 		}
@@ -34,7 +37,7 @@ func trimBlocks(bs []block, title, description string) []block {
 	end := len(bs)
 	for end > 0 {
 		b := bs[end-1]
-		if linkDense(b) || isCopyrightLine(b.text) || isCallToAction(b.text) {
+		if linkDense(b) || isCopyrightLine(b.text) || isCallToAction(b.text) || isNavLine(b.text) {
 			end--
 			continue
 		}
@@ -48,7 +51,60 @@ func trimBlocks(bs []block, title, description string) []block {
 	if end == 0 {
 		return bs
 	}
-	return bs[:end]
+	return dropPromoLines(bs[:end])
+}
+
+// promoRE matches newsletter and legal lines that sites put anywhere in
+// an article, not only at its end.
+var promoRE = regexp.MustCompile(`(?i)(sign up (for|to) (our|the)[^.]{0,40}newsletter|subscribe to (our|the)[^.]{0,40}(newsletter|mailing list)|get (our|the)[^.]{0,30}newsletter|all rights reserved|^\s*(copyright|©)\s*(©\s*)?(\d{4}|\(c\)))`)
+
+// dropPromoLines removes short newsletter prompts and copyright lines
+// wherever they are in the text.
+func dropPromoLines(bs []block) []block {
+	out := bs[:0:0]
+	for _, b := range bs {
+		if b.kind != blockHeading && utf8.RuneCountInString(b.text) <= 160 && promoRE.MatchString(b.text) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// navSep are the characters sites put between menu entries and
+// breadcrumbs.
+const navSep = "<>«»|›‹•·→←"
+
+// isNavLine reports a short line that is a run of menu entries or a
+// breadcrumb ("< HOME PAGE < GAME REPORTS", "Home › News › Sport"): at
+// least two parts split by two or more navigation separators (or one
+// that opens the line), each part at most four words, and no sentence
+// punctuation.
+func isNavLine(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" || utf8.RuneCountInString(s) > 100 || strings.ContainsAny(s, ".,;:?!\"") {
+		return false
+	}
+	seps := 0
+	for _, r := range s {
+		if strings.ContainsRune(navSep, r) {
+			seps++
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	if seps < 2 && !(seps == 1 && strings.ContainsRune(navSep, first)) {
+		return false
+	}
+	parts := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(navSep, r) })
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if n := len(strings.Fields(p)); n == 0 || n > 4 {
+			return false
+		}
+	}
+	return true
 }
 
 // sameText compares two texts by their word tokens, ignoring case and
@@ -141,4 +197,72 @@ var bylineRE = regexp.MustCompile(`(?i)^[\s·|•–—-]*(by|par|von|por|di|doo
 // bylineRE).
 func isBylineLine(s string) bool {
 	return utf8.RuneCountInString(s) <= 80 && bylineRE.MatchString(s)
+}
+
+// unglueTitle repairs a title read as the plain text content of a heading
+// whose parts are separated only by markup ("<h1>Charles Dickens<br>No
+// Thoroughfare</h1>" read as "Charles DickensNo Thoroughfare"): when a
+// heading's concatenated text is the title, the heading's text with a
+// space at each line break and block boundary is taken instead.
+func unglueTitle(root *html.Node, title string) string {
+	if title == "" || root == nil {
+		return title
+	}
+	var found string
+	stack := []*html.Node{root}
+	for len(stack) > 0 && found == "" {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Script, atom.Style, atom.Head:
+				continue
+			case atom.H1, atom.H2:
+				if strings.Join(strings.Fields(textContent(n)), " ") == title {
+					found = strings.Join(strings.Fields(spacedText(n)), " ")
+				}
+				continue
+			}
+		}
+		for c := n.LastChild; c != nil; c = c.PrevSibling {
+			stack = append(stack, c)
+		}
+	}
+	if found == "" {
+		return title
+	}
+	return found
+}
+
+// spacedText is n's text with a space at every <br> and at the edges of
+// block-level elements.
+func spacedText(n *html.Node) string {
+	var sb strings.Builder
+	var walk func(*html.Node, int)
+	walk = func(n *html.Node, depth int) {
+		if depth > maxRenderDepth {
+			return
+		}
+		switch n.Type {
+		case html.TextNode:
+			sb.WriteString(n.Data)
+			return
+		case html.ElementNode:
+			switch n.DataAtom {
+			case atom.Br:
+				sb.WriteByte(' ')
+				return
+			case atom.Script, atom.Style:
+				return
+			case atom.Div, atom.P, atom.Li, atom.Section, atom.Header:
+				sb.WriteByte(' ')
+				defer sb.WriteByte(' ')
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return sb.String()
 }

@@ -151,6 +151,8 @@ type WordEval struct {
 	All     WordScore            `json:"all"`
 	ByType  map[string]WordScore `json:"by_type"`
 	BySplit map[string]WordScore `json:"by_split"`
+	// ByTypeSplit is by "type/split" (e.g. "forum/check").
+	ByTypeSplit map[string]WordScore `json:"by_type_split"`
 	// PerDoc holds each page's F1, by id.
 	PerDoc map[string]float64 `json:"-"`
 }
@@ -158,7 +160,7 @@ type WordEval struct {
 // ScoreWords scores predictions (by case id) against the cases with the
 // WCXB metric. A case with no prediction scores as an empty extraction.
 func ScoreWords(cases []EvalCase, predictions map[string]string) WordEval {
-	ev := WordEval{ByType: map[string]WordScore{}, BySplit: map[string]WordScore{}, PerDoc: map[string]float64{}}
+	ev := WordEval{ByType: map[string]WordScore{}, BySplit: map[string]WordScore{}, ByTypeSplit: map[string]WordScore{}, PerDoc: map[string]float64{}}
 	add := func(s *WordScore, p, r, f float64) {
 		s.Docs++
 		s.Precision += p
@@ -175,6 +177,10 @@ func ScoreWords(cases []EvalCase, predictions map[string]string) WordEval {
 		sp := ev.BySplit[EvalSplit(c.ID)]
 		add(&sp, p, r, f)
 		ev.BySplit[EvalSplit(c.ID)] = sp
+		key := c.PageType + "/" + EvalSplit(c.ID)
+		ts := ev.ByTypeSplit[key]
+		add(&ts, p, r, f)
+		ev.ByTypeSplit[key] = ts
 	}
 	mean := func(s WordScore) WordScore {
 		if s.Docs > 0 {
@@ -189,6 +195,9 @@ func ScoreWords(cases []EvalCase, predictions map[string]string) WordEval {
 	}
 	for k, v := range ev.BySplit {
 		ev.BySplit[k] = mean(v)
+	}
+	for k, v := range ev.ByTypeSplit {
+		ev.ByTypeSplit[k] = mean(v)
 	}
 	return ev
 }

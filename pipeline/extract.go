@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	readability "github.com/go-shiori/go-readability"
 	trafilatura "github.com/markusmobius/go-trafilatura"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -71,8 +72,9 @@ type Extracted struct {
 	// PageType is the page's kind as ClassifyPage told it: article,
 	// forum, product, collection, listing, documentation or service.
 	PageType string
-	// Source names the candidate Text came from: "trafilatura" or "dom"
-	// (the page's own text with boilerplate regions pruned).
+	// Source names the candidate Text came from: "trafilatura",
+	// "readability" or "dom" (the page's own text with boilerplate
+	// regions pruned).
 	Source string
 	// Root is the parsed page, for structured-field selectors.
 	Root *html.Node
@@ -108,6 +110,9 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 	if opt.MaxTextBytes > 0 && visibleBytes > opt.MaxTextBytes {
 		return nil, fmt.Errorf("%w: %d bytes of visible text exceed %d", ErrTooLarge, visibleBytes, opt.MaxTextBytes)
 	}
+	if unwrapNoscript(root, visible) {
+		visible, _ = visibleText(root)
+	}
 	base, _ := url.Parse(pageURL)
 	if base != nil && (base.Scheme == "" || base.Host == "") {
 		base = nil
@@ -137,8 +142,19 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		md = res.Metadata
 		primary = trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
 	}
-	blocks, source := chooseBlocks(pageType, primary, func() []block {
-		return trimBlocks(domBlocks(root, base), md.Title, md.Description)
+	blocks, source := chooseBlocks(pageType, candidates{
+		primary: primary,
+		visible: visible,
+		dom: func() []block {
+			return trimBlocks(domBlocks(root, base), md.Title, md.Description)
+		},
+		readable: func() []block {
+			art, err := readability.FromDocument(root, base)
+			if err != nil || art.Node == nil {
+				return nil
+			}
+			return trimBlocks(renderBlocks(art.Node, base), md.Title, md.Description)
+		},
 	})
 	ex = &Extracted{Root: root, Base: base, PageType: pageType, Source: source}
 	ex.Text = joinText(blocks)
@@ -146,7 +162,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 	if strings.TrimSpace(ex.Text) == "" {
 		return nil, fmt.Errorf("%w: %v", ErrExtractEmpty, terr)
 	}
-	ex.Title, ex.Author, ex.SiteName, ex.Description = md.Title, md.Author, md.Sitename, md.Description
+	ex.Title, ex.Author, ex.SiteName, ex.Description = unglueTitle(root, md.Title), md.Author, md.Sitename, md.Description
 	if !md.Date.IsZero() {
 		t := md.Date.UTC()
 		ex.PublishedAt = &t

@@ -16,6 +16,7 @@ const langSample = 600
 // returns its ISO 639-1 code (ISO 639-3 when there is none) and a 0..1
 // confidence. It returns "" and 0 when no language is recognised.
 func DetectLanguage(text string) (string, float64) {
+	text = proseSample(text)
 	if len(text) > langSample*4 {
 		text = text[:langSample*4]
 		for len(text) > 0 && !utf8.ValidString(text) {
@@ -63,4 +64,31 @@ func (c *Config) languageAllowed(lang string) bool {
 		}
 	}
 	return false
+}
+
+// proseWords is the word count from which a line counts as prose.
+const proseWords = 6
+
+// proseSample returns the text's prose lines (at least proseWords words)
+// when they make up enough of a sample, else the text itself. Catalogue
+// and listing pages start with product names, prices and menu entries,
+// which the trigram model reads as whatever language they resemble
+// (English product lists came out fr, it or nb); their sentences tell
+// the language.
+func proseSample(text string) string {
+	var sb strings.Builder
+	for line := range strings.Lines(text) {
+		if len(strings.Fields(line)) < proseWords {
+			continue
+		}
+		sb.WriteString(strings.TrimSpace(line))
+		sb.WriteByte('\n')
+		if sb.Len() >= langSample*4 {
+			break
+		}
+	}
+	if utf8.RuneCountInString(sb.String()) < 150 {
+		return text
+	}
+	return sb.String()
 }

@@ -152,24 +152,69 @@ func domBlocks(root *html.Node, base *url.URL) []block {
 const (
 	SourceTrafilatura = "trafilatura"
 	SourceDOM         = "dom"
+	SourceReadability = "readability"
 )
 
-// chooseBlocks picks the extraction for a page of the given type from
-// trafilatura's (primary) and the DOM candidate (computed on demand).
-// Articles keep trafilatura's unless it is empty. Every other type reads
-// as many blocks (posts, cards, panels, sections): the DOM candidate is
-// taken unless trafilatura's has at least as many words (then the DOM
-// candidate found nothing more). On WCXB's tuning split the DOM candidate
-// beats trafilatura on each of those types, and the word-count rule was
-// the best of the ratios tried (see docs/pipeline.md).
-func chooseBlocks(pageType string, primary []block, dom func() []block) ([]block, string) {
-	if pageType == PageArticle && len(primary) > 0 {
-		return primary, SourceTrafilatura
+// Thresholds of the candidate choice, measured on WCXB's tuning split
+// (pages of every type; see docs/pipeline.md for the figures).
+const (
+	// weakShare: trafilatura's text is weak when it holds less than this
+	// share of the page's visible text; only then is readability run
+	// (it costs about as much as trafilatura itself).
+	weakShare = 0.2
+	// readabilityGain: readability's text replaces trafilatura's when it
+	// has this many times the words (trafilatura kept a teaser or a
+	// caption of a page that is one long text). Lower ratios gained on
+	// WCXB but cost the news benchmark its short paywalled articles.
+	readabilityGain = 5
+	// domShareArticle and domGainArticle: on an article the DOM candidate
+	// replaces the best so far only when trafilatura kept almost nothing
+	// (under domShareArticle of the page's text) and the DOM candidate
+	// has domGainArticle times the words.
+	domShareArticle = 0.03
+	domGainArticle  = 1.5
+)
+
+// candidates are the extractions chooseBlocks compares. primary is
+// trafilatura's; the others are computed only when the rule needs them.
+type candidates struct {
+	primary  []block
+	dom      func() []block
+	readable func() []block
+	// visible is the page's visible word-character count.
+	visible int
+}
+
+// chooseBlocks picks the extraction for a page of the given type.
+//
+// Articles: trafilatura's text, unless it is weak (under weakShare of the
+// page's text), when readability's is taken if it has readabilityGain
+// times the words; then, if trafilatura kept almost nothing, the DOM
+// candidate if it has domGainArticle times the words of the best so far.
+//
+// Every other type reads as many blocks (posts, cards, panels, sections):
+// the DOM candidate is taken unless trafilatura's has at least as many
+// words (then the DOM candidate found nothing more).
+func chooseBlocks(pageType string, c candidates) ([]block, string) {
+	best, src := c.primary, SourceTrafilatura
+	if pageType == PageArticle {
+		bw := blockWords(best)
+		if c.readable != nil && (bw == 0 || float64(bw) < weakShare*float64(c.visible)) {
+			if r := c.readable(); len(r) > 0 && float64(blockWords(r)) > readabilityGain*float64(bw) {
+				best, src, bw = r, SourceReadability, blockWords(r)
+			}
+		}
+		if float64(blockWords(c.primary)) < domShareArticle*float64(c.visible) {
+			if d := c.dom(); len(d) > 0 && float64(blockWords(d)) > domGainArticle*float64(bw) {
+				return d, SourceDOM
+			}
+		}
+		return best, src
 	}
-	if d := dom(); len(d) > 0 && blockWords(primary) < blockWords(d) {
+	if d := c.dom(); len(d) > 0 && blockWords(best) < blockWords(d) {
 		return d, SourceDOM
 	}
-	return primary, SourceTrafilatura
+	return best, src
 }
 
 // blockWords counts the word characters of blocks.
@@ -196,4 +241,67 @@ func dropRepeats(bs []block) []block {
 		out = append(out, b)
 	}
 	return out
+}
+
+// unwrapNoscript replaces a <noscript> that carries the page's content by
+// that content, parsed. Forum and documentation software that renders
+// with JavaScript (Discourse, for one) serves its posts to clients
+// without scripting inside <noscript>, which an HTML parser with
+// scripting on (x/net/html's default) keeps as raw text: the extractors
+// then see markup as words, or nothing. A <noscript> is unwrapped when its
+// text outweighs the rest of the page's visible text; tracking pixels and
+// "enable JavaScript" notes stay as they are.
+// It reports whether it unwrapped any.
+func unwrapNoscript(root *html.Node, visible int) bool {
+	var boxes []*html.Node
+	unwrapped := false
+	stack := []*html.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Head, atom.Script, atom.Style, atom.Template:
+				continue
+			case atom.Noscript:
+				if n.FirstChild != nil && n.FirstChild == n.LastChild && n.FirstChild.Type == html.TextNode && n.Parent != nil {
+					boxes = append(boxes, n)
+				}
+				continue
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, c)
+		}
+	}
+	for _, box := range boxes {
+		raw := box.FirstChild.Data
+		if len(raw) < 200 || len(raw) > 1<<20 || !strings.Contains(raw, "<") {
+			continue
+		}
+		ctx := box.Parent
+		if ctx.Type != html.ElementNode {
+			continue
+		}
+		nodes, err := html.ParseFragment(strings.NewReader(raw), ctx)
+		if err != nil {
+			continue
+		}
+		inner := 0
+		for _, n := range nodes {
+			c, _ := visibleText(n)
+			inner += c
+		}
+		// visible (visibleText) leaves <noscript> out: it is the rest of
+		// the page
+		if inner <= visible {
+			continue
+		}
+		for _, n := range nodes {
+			ctx.InsertBefore(n, box)
+		}
+		ctx.RemoveChild(box)
+		unwrapped = true
+	}
+	return unwrapped
 }

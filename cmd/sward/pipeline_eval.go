@@ -35,8 +35,9 @@ layouts, told apart by what the directory holds:
     benchmark script's pooled figures.
   WCXB: ground-truth/<id>.json and html/<id>.html.gz. Texts are lower-cased
     and split into \w+ tokens, bags of words compared per page; the mean of
-    per-page precision, recall and F1 is printed overall, per page type and
-    per fixed split (tune/check, by a hash of the page id).
+    per-page precision, recall and F1 is printed overall, per fixed split
+    (tune/check, by a hash of the page id), per page type, and per page
+    type and split.
 
 --extractor picks sward's extraction (default), or go-trafilatura alone
 without (trafilatura) or with (trafilatura-fallback) its own fallback, for
@@ -103,6 +104,9 @@ func printWordScores(out io.Writer, ev pipeline.WordEval) {
 	}
 	for _, k := range sortedKeys(ev.ByType) {
 		row(k, ev.ByType[k])
+	}
+	for _, k := range sortedKeys(ev.ByTypeSplit) {
+		row(k, ev.ByTypeSplit[k])
 	}
 }
 

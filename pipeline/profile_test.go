@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+)
+
+// wordBlocks returns one paragraph block of n four-letter words.
+func wordBlocks(n int) []block {
+	return []block{{kind: blockPara, text: strings.TrimSpace(strings.Repeat("word ", n))}}
+}
+
+func TestChooseBlocks(t *testing.T) {
+	tests := []struct {
+		name      string
+		pageType  string
+		primary   int // words in trafilatura's text
+		readable  int
+		dom       int
+		visible   int // word characters on the page
+		want      string
+		readCalls int
+	}{
+		{"article kept when strong", PageArticle, 500, 5000, 5000, 2000, SourceTrafilatura, 0},
+		{"weak article, readability has 5x more", PageArticle, 50, 600, 0, 10000, SourceReadability, 1},
+		{"weak article, readability only a little more", PageArticle, 100, 300, 0, 10000, SourceTrafilatura, 1},
+		{"empty article takes readability", PageArticle, 0, 100, 0, 10000, SourceReadability, 1},
+		{"near-empty article takes a much longer DOM text", PageArticle, 10, 0, 800, 10000, SourceDOM, 1},
+		{"weak article keeps readability over a slightly longer DOM text", PageArticle, 10, 600, 800, 10000, SourceReadability, 1},
+		{"listing takes the longer DOM text", PageListing, 300, 0, 400, 2000, SourceDOM, 0},
+		{"listing keeps trafilatura when DOM finds nothing more", PageListing, 300, 0, 250, 2000, SourceTrafilatura, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			c := candidates{
+				primary: nil,
+				visible: tt.visible * 4,
+				dom:     func() []block { return nonEmpty(tt.dom) },
+				readable: func() []block {
+					calls++
+					return nonEmpty(tt.readable)
+				},
+			}
+			c.primary = nonEmpty(tt.primary)
+			_, got := chooseBlocks(tt.pageType, c)
+			if got != tt.want {
+				t.Errorf("source %q, want %q", got, tt.want)
+			}
+			if calls != tt.readCalls {
+				t.Errorf("readability run %d times, want %d", calls, tt.readCalls)
+			}
+		})
+	}
+}
+
+func nonEmpty(n int) []block {
+	if n == 0 {
+		return nil
+	}
+	return wordBlocks(n)
+}
+
+// TestNoscriptContent: forum software that renders with JavaScript
+// serves its posts to crawlers inside <noscript> (the Discourse layout);
+// the posts must come out as text, not as markup or nothing, and a
+// tracking-pixel <noscript> must not be unwrapped.
+func TestNoscriptContent(t *testing.T) {
+	post := func(who, text string) string {
+		return `<div class="topic-body crawler-post"><div class="crawler-post-meta"><span class="creator"><span itemprop="name">` + who +
+			`</span></span></div><div class="post" itemprop="text"><p>` + text + `</p></div></div>`
+	}
+	page := `<html><head><title>Best first telescope</title></head><body>
+<noscript><img src="https://px.example/t.gif"></noscript>
+<section id="main"></section>
+<noscript data-path="/t/best-first-telescope/1555"><header><a href="/">Astronomy Forum</a></header>
+<div id="main-outlet" class="wrap" role="main"><h1>Best first telescope</h1>` +
+		post("stargazer", "I am new to astronomy and would like advice on choosing my first telescope for planets and deep-sky objects.") +
+		post("orion", "Before buying a telescope, begin with a binocular and a sky chart; learn the constellations first.") +
+		post("stargazer", "Thanks, I will start with binoculars and a planisphere this winter and report back.") +
+		`</div></noscript></body></html>`
+	ex, err := Extract(page, "https://forum.example.org/t/best-first-telescope/1555", DefaultExtractOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ex.Text, "<div") || strings.Contains(ex.Text, "itemprop") {
+		t.Fatalf("markup in text: %q", ex.Text)
+	}
+	for _, want := range []string{"choosing my first telescope", "begin with a binocular", "start with binoculars"} {
+		if !strings.Contains(ex.Text, want) {
+			t.Errorf("text lacks %q: %q", want, ex.Text)
+		}
+	}
+	if i, j := strings.Index(ex.Text, "choosing my first"), strings.Index(ex.Text, "start with binoculars"); i < 0 || j < i {
+		t.Errorf("posts out of order: %q", ex.Text)
+	}
+}
