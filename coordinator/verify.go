@@ -472,14 +472,6 @@ func (v *verifier) isAssigned(key checkKey, node string) bool {
 	return ck != nil && ck.assigned == node
 }
 
-// isCheck reports whether a check of key is open (for tests and the held
-// redirects).
-func (v *verifier) isOpen(key checkKey) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.checks[key] != nil
-}
-
 // openOrig is the original's node of the open check of key, or "".
 func (v *verifier) openOrig(key checkKey) string {
 	v.mu.Lock()
