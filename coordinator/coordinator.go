@@ -73,6 +73,8 @@ type Config struct {
 	TrustedFetch TrustedFetchFunc
 	// Trust tunes probation, adaptive sampling, lease rates and vesting.
 	Trust TrustConfig
+	// Logger receives the coordinator's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Default fills zero fields.
@@ -96,6 +98,9 @@ func (c *Config) Default() {
 		c.VerifyTimeout = 2 * time.Minute
 	}
 	c.Trust.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 }
 
 // Validate reports settings the service cannot run with.
@@ -278,7 +283,7 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 	c := &Coordinator{
 		cfg: cfg, net: net, frontier: fr, store: store, pipe: pipe,
 		ledger:       NewLedger(),
-		log:          slog.Default().With("peer", net.ID().String(), "role", "coordinator"),
+		log:          cfg.Logger.With("peer", net.ID().String(), "role", "coordinator"),
 		jobs:         make(map[string]*jobState),
 		pending:      make(map[string]pendingComplete),
 		verify:       newVerifier(secret),

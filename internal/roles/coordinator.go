@@ -170,6 +170,9 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 		return nil, fmt.Errorf("building the pipeline: %w", err)
 	}
 	ccfg := cfg.Coordinator
+	if ccfg.Logger == nil {
+		ccfg.Logger = cfg.Logger
+	}
 	if cfg.TrustedFetcher != nil && ccfg.TrustedFetch == nil {
 		f, err := node.NewFetcher(*cfg.TrustedFetcher)
 		if err != nil {
