@@ -46,6 +46,10 @@ type VersionMeta struct {
 	TDMPolicy string
 	// License is an SPDX id or "other" (the default) for the dataset card.
 	License string
+	// LicenseName and LicenseLink name and link the licence when License
+	// is "other" (defaults DefaultLicenseName and DefaultLicenseLink).
+	LicenseName string
+	LicenseLink string
 	// Description is a paragraph for the dataset card.
 	Description string
 	// CreatedAt defaults to now.
@@ -438,6 +442,13 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	}
 
 	b := newVersionBuilder(ctx, s, w.opts)
+	if parent != nil && parent.Tables[markdownDir] == nil {
+		// A version written before the markdown table existed.
+		if err := b.migrate(parentCID, parent); err != nil {
+			b.abort(err)
+			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
+		}
+	}
 	segs, err := w.segments()
 	if err != nil {
 		return cid.Undef, nil, err
