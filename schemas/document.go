@@ -250,6 +250,14 @@ func DocumentsWithMarkdownToRecord(mem memory.Allocator, docs []Document) arrow.
 func documentsToRecord(mem memory.Allocator, docs []Document, schema *arrow.Schema, cols []column) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
+	// Size the buffers once: growing a long text column by doubling copies
+	// it several times over.
+	b.Reserve(len(docs))
+	var text int
+	for i := range docs {
+		text += len(docs[i].Text)
+	}
+	b.Field(0).(*array.StringBuilder).ReserveData(text)
 	for i := range docs {
 		for j, c := range cols {
 			c.append(b.Field(j), &docs[i])
@@ -320,6 +328,15 @@ func MarkdownToRecord(mem memory.Allocator, docs []Document) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, MarkdownSchema)
 	defer b.Release()
 	ids, mds := b.Field(0).(*array.StringBuilder), b.Field(1).(*array.StringBuilder)
+	var n, idBytes, mdBytes int
+	for i := range docs {
+		if docs[i].Markdown != nil {
+			n, idBytes, mdBytes = n+1, idBytes+len(docs[i].ID), mdBytes+len(*docs[i].Markdown)
+		}
+	}
+	b.Reserve(n)
+	ids.ReserveData(idBytes)
+	mds.ReserveData(mdBytes)
 	for i := range docs {
 		if docs[i].Markdown != nil {
 			ids.Append(docs[i].ID)

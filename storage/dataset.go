@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -139,7 +138,7 @@ func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOption
 		return nil, err
 	}
 	s.open[name] = w
-	slog.Debug("dataset opened", "dataset", name, "pending", w.nPending)
+	w.s.log.Debug("dataset opened", "dataset", name, "pending", w.nPending)
 	return w, nil
 }
 
@@ -214,7 +213,7 @@ func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolReco
 }
 
 func (w *DatasetWriter) cutTail(f *os.File, path string, off int64) error {
-	slog.Warn("cutting torn tail of spool segment", "path", path, "offset", off)
+	w.s.log.Warn("cutting torn tail of spool segment", "path", path, "offset", off)
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("truncating torn spool segment %s: %w", path, err)
 	}
@@ -498,11 +497,11 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	for _, seg := range segs {
 		if seg <= lastSeg {
 			if err := os.Remove(w.segPath(seg)); err != nil && !os.IsNotExist(err) {
-				slog.Warn("removing consumed spool segment", "dataset", w.name, "err", err)
+				w.s.log.Warn("removing consumed spool segment", "dataset", w.name, "err", err)
 			}
 		}
 	}
-	slog.Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
+	w.s.log.Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
 	return root, m, nil
 }
 

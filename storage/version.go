@@ -62,7 +62,6 @@ type versionBuilder struct {
 	rows, rejected int64
 	langs, hosts   map[string]int64
 	first, last    time.Time
-	err            error
 }
 
 func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *versionBuilder {
