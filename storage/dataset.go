@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -138,7 +139,7 @@ func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOption
 		return nil, err
 	}
 	s.open[name] = w
-	w.s.log.Debug("dataset opened", "dataset", name, "pending", w.nPending)
+	w.logger().Debug("dataset opened", "dataset", name, "pending", w.nPending)
 	return w, nil
 }
 
@@ -213,7 +214,7 @@ func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolReco
 }
 
 func (w *DatasetWriter) cutTail(f *os.File, path string, off int64) error {
-	w.s.log.Warn("cutting torn tail of spool segment", "path", path, "offset", off)
+	w.logger().Warn("cutting torn tail of spool segment", "path", path, "offset", off)
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("truncating torn spool segment %s: %w", path, err)
 	}
@@ -497,11 +498,11 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	for _, seg := range segs {
 		if seg <= lastSeg {
 			if err := os.Remove(w.segPath(seg)); err != nil && !os.IsNotExist(err) {
-				w.s.log.Warn("removing consumed spool segment", "dataset", w.name, "err", err)
+				w.logger().Warn("removing consumed spool segment", "dataset", w.name, "err", err)
 			}
 		}
 	}
-	w.s.log.Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
+	w.logger().Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
 	return root, m, nil
 }
 
@@ -557,3 +558,12 @@ func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo
 }
 
 var defaultMem = memory.DefaultAllocator
+
+// logger is the store's logger, or the default one for a writer built
+// without a store (the spool fuzz test scans segments that way).
+func (w *DatasetWriter) logger() *slog.Logger {
+	if w.s == nil || w.s.log == nil {
+		return slog.Default()
+	}
+	return w.s.log
+}
