@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/google/renameio/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -197,11 +199,11 @@ func (ef *eventFile) epoch() (string, error) {
 // rewrite replaces the file with a header and evs, atomically, and keeps
 // it open for appending.
 func (ef *eventFile) rewrite(epoch string, evs []Event) error {
-	tmp := ef.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := renameio.NewPendingFile(ef.path, renameio.WithPermissions(0o600))
 	if err != nil {
 		return fmt.Errorf("writing feed events: %w", err)
 	}
+	defer f.Cleanup()
 	w := bufio.NewWriterSize(f, 1<<20)
 	_, err = w.WriteString(eventFileHeader + epoch + "\n")
 	for _, ev := range evs {
@@ -217,16 +219,9 @@ func (ef *eventFile) rewrite(epoch string, evs []Event) error {
 		err = w.Flush()
 	}
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, ef.path)
+		err = f.CloseAtomicallyReplace() // sync, close, rename over ef.path
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("writing feed events %s: %w", ef.path, err)
 	}
 	if ef.f != nil {

@@ -20,18 +20,20 @@ const ArrowStreamType = "application/vnd.apache.arrow.stream"
 const exportBatch = 1000
 
 // Export writes the documents fetched at or after since (all when zero),
-// oldest first, to w as an Arrow IPC stream in schemas.DocumentSchema. It
-// returns the number of documents written.
+// oldest first, to w as an Arrow IPC stream in
+// schemas.DocumentMarkdownSchema (the document table's columns, then
+// markdown: an app that serves pages gets both in one stream). It returns
+// the number of documents written.
 func (f *Feed) Export(ctx context.Context, w io.Writer, since time.Time) (int, error) {
 	mem := memory.NewGoAllocator()
-	iw := ipc.NewWriter(w, ipc.WithSchema(schemas.DocumentSchema), ipc.WithAllocator(mem))
+	iw := ipc.NewWriter(w, ipc.WithSchema(schemas.DocumentMarkdownSchema), ipc.WithAllocator(mem))
 	n := 0
 	err := f.idx.scan(ctx, filterQuery("", "", since, nil), exportBatch, func(recs []*Record) error {
 		docs := make([]schemas.Document, len(recs))
 		for i, r := range recs {
 			docs[i] = r.Document
 		}
-		rec := schemas.DocumentsToRecord(mem, docs)
+		rec := schemas.DocumentsWithMarkdownToRecord(mem, docs)
 		defer rec.Release()
 		if err := iw.Write(rec); err != nil {
 			return fmt.Errorf("writing arrow record batch: %w", err)

@@ -6,9 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -51,7 +55,7 @@ func TestExportArrowStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rd.Release()
-			if !rd.Schema().Equal(schemas.DocumentSchema) {
+			if !rd.Schema().Equal(schemas.DocumentMarkdownSchema) {
 				t.Fatalf("schema %v", rd.Schema())
 			}
 			var got []schemas.Document
@@ -86,6 +90,13 @@ func TestExportArrowStream(t *testing.T) {
 
 func writeShard(t *testing.T, path string, docs []schemas.Document) {
 	t.Helper()
+	writeParquet(t, path, schemas.DocumentSchema, schemas.DocumentsToRecord(memory.NewGoAllocator(), docs))
+}
+
+// writeParquet writes rec (released here) as a Parquet file of schema.
+func writeParquet(t *testing.T, path string, schema *arrow.Schema, rec arrow.RecordBatch) {
+	t.Helper()
+	defer rec.Release()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -93,20 +104,103 @@ func writeShard(t *testing.T, path string, docs []schemas.Document) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.NewGoAllocator()
-	w, err := pqarrow.NewFileWriter(schemas.DocumentSchema, fh,
+	w, err := pqarrow.NewFileWriter(schema, fh,
 		parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := schemas.DocumentsToRecord(mem, docs)
-	defer rec.Release()
 	if err := w.Write(rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// v1Schema is the document table of schema version 1: markdown a column.
+var v1Schema = func() *arrow.Schema {
+	md := arrow.NewMetadata([]string{"sward.schema_version"}, []string{"1"})
+	return arrow.NewSchema(schemas.DocumentMarkdownSchema.Fields(), &md)
+}()
+
+// TestLoadDatasetMarkdown: a loaded document answers its Markdown through
+// get_document and fetch, whether the dataset keeps it in the markdown
+// table (current format) or in the rows (version 1); a markdown table that
+// does not follow the documents is an error.
+func TestLoadDatasetMarkdown(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	var docs []schemas.Document
+	for i := 0; i < 2500; i++ {
+		d := mkDoc(fmt.Sprintf("m%04d", i), fmt.Sprintf("https://md.example.com/%d", i), fmt.Sprintf("Page %d", i), fmt.Sprintf("body of page %d", i), t0)
+		if i%3 == 0 {
+			d.Markdown = nil // pages without Markdown have no markdown row
+		}
+		docs = append(docs, d)
+	}
+	maxAge := int64(1 << 40)
+	reversed := slices.Clone(docs)
+	slices.Reverse(reversed)
+	tests := []struct {
+		name    string
+		write   func(t *testing.T, dir string)
+		wantErr string
+	}{
+		{"markdown table", func(t *testing.T, dir string) {
+			writeShard(t, filepath.Join(dir, "data", "train-00000-of-00002.parquet"), docs[:1300])
+			writeShard(t, filepath.Join(dir, "data", "train-00001-of-00002.parquet"), docs[1300:])
+			// Shard boundaries of the two tables need not agree.
+			writeParquet(t, filepath.Join(dir, "markdown", "train-00000-of-00002.parquet"), schemas.MarkdownSchema, schemas.MarkdownToRecord(mem, docs[:700]))
+			writeParquet(t, filepath.Join(dir, "markdown", "train-00001-of-00002.parquet"), schemas.MarkdownSchema, schemas.MarkdownToRecord(mem, docs[700:]))
+		}, ""},
+		{"version 1 rows", func(t *testing.T, dir string) {
+			rec := schemas.DocumentsWithMarkdownToRecord(mem, docs)
+			defer rec.Release()
+			old := array.NewRecordBatch(v1Schema, rec.Columns(), rec.NumRows())
+			writeParquet(t, filepath.Join(dir, "data", "train-00000-of-00001.parquet"), v1Schema, old)
+		}, ""},
+		{"markdown out of order", func(t *testing.T, dir string) {
+			writeShard(t, filepath.Join(dir, "data", "train-00000-of-00001.parquet"), docs)
+			writeParquet(t, filepath.Join(dir, "markdown", "train-00000-of-00001.parquet"), schemas.MarkdownSchema, schemas.MarkdownToRecord(mem, reversed))
+		}, "markdown rows name no document"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.write(t, dir)
+			f := newTestFeed(t, Config{})
+			n, err := f.LoadDataset(context.Background(), dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadDataset = %d, %v; want error %q", n, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || n != len(docs) {
+				t.Fatalf("LoadDataset: %d, %v", n, err)
+			}
+			for _, i := range []int{0, 1, 699, 700, 1299, 1300, 2498, 2499} {
+				want := docs[i]
+				r, err := f.Get(context.Background(), want.ID)
+				if err != nil || r == nil {
+					t.Fatalf("Get(%s): %v, %v", want.ID, r, err)
+				}
+				if (r.Markdown == nil) != (want.Markdown == nil) || (r.Markdown != nil && *r.Markdown != *want.Markdown) {
+					t.Errorf("%s: markdown %v, want %v", want.ID, r.Markdown, want.Markdown)
+				}
+				res, err := f.Fetch(context.Background(), FetchRequest{URL: want.URL, Format: FormatMarkdown, MaxAge: &maxAge})
+				if err != nil {
+					t.Fatalf("Fetch(%s): %v", want.URL, err)
+				}
+				wantContent := want.Text
+				if want.Markdown != nil {
+					wantContent = *want.Markdown
+				}
+				if res.Content != wantContent {
+					t.Errorf("fetch %s as markdown = %q, want %q", want.URL, res.Content, wantContent)
+				}
+			}
+		})
 	}
 }
 

@@ -13,10 +13,14 @@ import "fmt"
 // Versions of the shapes defined here. Bump one when its encoding changes in
 // a way an older reader would misread.
 const (
-	CaptureVersion  = 1
-	DocumentVersion = 1
+	CaptureVersion = 1
+	// DocumentVersion 2 moved markdown out of the document table into the
+	// markdown table (MarkdownSchema); version 1 tables still read.
+	DocumentVersion = 2
 	JobSpecVersion  = 1
-	ManifestVersion = 1
+	// ManifestVersion 2 added the "markdown" table; version 1 manifests
+	// still read.
+	ManifestVersion = 2
 	WireVersion     = 1
 )
 
@@ -31,8 +35,10 @@ func (e *VersionError) Error() string {
 	return fmt.Sprintf("%s version %d is not supported (this build reads version %d); upgrade sward", e.Kind, e.Got, e.Want)
 }
 
+// checkVersion accepts versions 1 through want: a build reads every older
+// version of a shape and refuses a newer one.
 func checkVersion(kind string, got, want int) error {
-	if got != want {
+	if got < 1 || got > want {
 		return &VersionError{Kind: kind, Got: got, Want: want}
 	}
 	return nil

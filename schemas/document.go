@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,8 +34,12 @@ type Document struct {
 	CaptureCID    string     `json:"capture_cid"`
 	NodePeerID    string     `json:"node_peer_id"`
 	ContentSHA256 string     `json:"content_sha256"`
-	Markdown      *string    `json:"markdown,omitempty"`
-	JobID         string     `json:"job_id"`
+	// Markdown is the article as Markdown. It is not a column of the
+	// document table (DocumentSchema) but a row of the markdown table
+	// (MarkdownSchema), keyed by ID, so a training download carries the
+	// article once; version 1 document tables held it as a column.
+	Markdown *string `json:"markdown,omitempty"`
+	JobID    string  `json:"job_id"`
 	// PIIRedactions counts the spans the pipeline redacted from Text.
 	PIIRedactions int32 `json:"pii_redactions"`
 	// DupClusterSize is the number of near-duplicates seen for this text,
@@ -168,7 +173,6 @@ var documentColumns = []column{
 	plainStr("capture_cid", func(d *Document) *string { return &d.CaptureCID }),
 	plainStr("node_peer_id", func(d *Document) *string { return &d.NodePeerID }),
 	plainStr("content_sha256", func(d *Document) *string { return &d.ContentSHA256 }),
-	optStrCol("markdown", func(d *Document) **string { return &d.Markdown }),
 	plainStr("job_id", func(d *Document) *string { return &d.JobID }),
 	{
 		field: arrow.Field{Name: "pii_redactions", Type: arrow.PrimitiveTypes.Int32},
@@ -192,6 +196,18 @@ var documentColumns = []column{
 	plainStr("page_type", func(d *Document) *string { return &d.PageType }),
 }
 
+// markdownColumn is the markdown field, a column of version 1 document
+// tables and of the feed's export stream.
+var markdownColumn = optStrCol("markdown", func(d *Document) **string { return &d.Markdown })
+
+// schemaVersionKey is the Arrow schema metadata key of a table's version.
+const schemaVersionKey = "sward.schema_version"
+
+func versionMetadata() *arrow.Metadata {
+	md := arrow.NewMetadata([]string{schemaVersionKey}, []string{fmt.Sprint(DocumentVersion)})
+	return &md
+}
+
 // DocumentSchema is the Arrow schema of a dataset's document table. The
 // metadata key "sward.schema_version" carries DocumentVersion.
 var DocumentSchema = func() *arrow.Schema {
@@ -199,31 +215,88 @@ var DocumentSchema = func() *arrow.Schema {
 	for i, c := range documentColumns {
 		fields[i] = c.field
 	}
-	md := arrow.NewMetadata([]string{"sward.schema_version"}, []string{fmt.Sprint(DocumentVersion)})
-	return arrow.NewSchema(fields, &md)
+	return arrow.NewSchema(fields, versionMetadata())
 }()
 
-// DocumentsToRecord builds an Arrow record batch of docs in DocumentSchema.
-// The caller releases the result.
+// DocumentMarkdownSchema is DocumentSchema with the markdown column at the
+// end: the shape of the feed's Arrow export, which serves apps that want
+// the Markdown with each document in one stream.
+var DocumentMarkdownSchema = func() *arrow.Schema {
+	fields := append(slices.Clone(DocumentSchema.Fields()), markdownColumn.field)
+	return arrow.NewSchema(fields, versionMetadata())
+}()
+
+// MarkdownSchema is the Arrow schema of a dataset's markdown table: one row
+// per document that has Markdown, keyed by the document's id, in the
+// document table's row order.
+var MarkdownSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.BinaryTypes.String},
+	{Name: "markdown", Type: arrow.BinaryTypes.String},
+}, versionMetadata())
+
+// DocumentsToRecord builds an Arrow record batch of docs in DocumentSchema
+// (without their Markdown, which MarkdownToRecord writes). The caller
+// releases the result.
 func DocumentsToRecord(mem memory.Allocator, docs []Document) arrow.RecordBatch {
-	b := array.NewRecordBuilder(mem, DocumentSchema)
+	return documentsToRecord(mem, docs, DocumentSchema, documentColumns)
+}
+
+// DocumentsWithMarkdownToRecord builds a record batch of docs in
+// DocumentMarkdownSchema. The caller releases the result.
+func DocumentsWithMarkdownToRecord(mem memory.Allocator, docs []Document) arrow.RecordBatch {
+	return documentsToRecord(mem, docs, DocumentMarkdownSchema, append(documentColumns[:len(documentColumns):len(documentColumns)], markdownColumn))
+}
+
+func documentsToRecord(mem memory.Allocator, docs []Document, schema *arrow.Schema, cols []column) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
+	// Size the buffers once: growing a long text column by doubling copies
+	// it several times over.
+	b.Reserve(len(docs))
+	var text int
 	for i := range docs {
-		for j, c := range documentColumns {
+		text += len(docs[i].Text)
+	}
+	b.Field(0).(*array.StringBuilder).ReserveData(text)
+	for i := range docs {
+		for j, c := range cols {
 			c.append(b.Field(j), &docs[i])
 		}
 	}
 	return b.NewRecordBatch()
 }
 
+// checkSchemaVersion refuses a table written by a newer sward. A table
+// without the metadata key (written by another tool) is read as current.
+func checkSchemaVersion(kind string, schema *arrow.Schema) error {
+	v, ok := schema.Metadata().GetValue(schemaVersionKey)
+	if !ok {
+		return nil
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil {
+		return fmt.Errorf("%s: schema version %q is not a number", kind, v)
+	}
+	return checkVersion(kind+" table", n, DocumentVersion)
+}
+
 // DocumentsFromRecord reads documents back from a record batch. Columns are
 // found by name, so extra columns (for example a job's structured fields)
 // and a different column order are fine; a missing or mistyped column is an
-// error.
+// error. A markdown column (version 1 document tables, the feed's export)
+// fills Markdown; without one, Markdown is nil and lives in the markdown
+// table (MarkdownFromRecord).
 func DocumentsFromRecord(rec arrow.RecordBatch) ([]Document, error) {
 	schema := rec.Schema()
-	arrays := make([]arrow.Array, len(documentColumns))
-	for j, c := range documentColumns {
+	if err := checkSchemaVersion("documents", schema); err != nil {
+		return nil, err
+	}
+	cols := documentColumns
+	if len(schema.FieldIndices(markdownColumn.field.Name)) > 0 {
+		cols = append(cols[:len(cols):len(cols)], markdownColumn)
+	}
+	arrays := make([]arrow.Array, len(cols))
+	for j, c := range cols {
 		idx := schema.FieldIndices(c.field.Name)
 		if len(idx) == 0 {
 			return nil, fmt.Errorf("documents: column %q missing", c.field.Name)
@@ -236,9 +309,67 @@ func DocumentsFromRecord(rec arrow.RecordBatch) ([]Document, error) {
 	}
 	docs := make([]Document, rec.NumRows())
 	for i := range docs {
-		for j, c := range documentColumns {
+		for j, c := range cols {
 			c.read(arrays[j], i, &docs[i])
 		}
 	}
 	return docs, nil
+}
+
+// Markdown is one row of the markdown table.
+type Markdown struct {
+	ID       string
+	Markdown string
+}
+
+// MarkdownToRecord builds a record batch in MarkdownSchema of the docs that
+// have Markdown, in the order of docs. The caller releases the result.
+func MarkdownToRecord(mem memory.Allocator, docs []Document) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, MarkdownSchema)
+	defer b.Release()
+	ids, mds := b.Field(0).(*array.StringBuilder), b.Field(1).(*array.StringBuilder)
+	var n, idBytes, mdBytes int
+	for i := range docs {
+		if docs[i].Markdown != nil {
+			n, idBytes, mdBytes = n+1, idBytes+len(docs[i].ID), mdBytes+len(*docs[i].Markdown)
+		}
+	}
+	b.Reserve(n)
+	ids.ReserveData(idBytes)
+	mds.ReserveData(mdBytes)
+	for i := range docs {
+		if docs[i].Markdown != nil {
+			ids.Append(docs[i].ID)
+			mds.Append(*docs[i].Markdown)
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// MarkdownFromRecord reads the rows of a markdown table's record batch.
+func MarkdownFromRecord(rec arrow.RecordBatch) ([]Markdown, error) {
+	schema := rec.Schema()
+	if err := checkSchemaVersion("markdown", schema); err != nil {
+		return nil, err
+	}
+	var arrs [2]*array.String
+	for j, name := range []string{"id", "markdown"} {
+		idx := schema.FieldIndices(name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("markdown: column %q missing", name)
+		}
+		a, ok := rec.Column(idx[0]).(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("markdown: column %q has type %s, want utf8", name, rec.Column(idx[0]).DataType())
+		}
+		arrs[j] = a
+	}
+	out := make([]Markdown, 0, rec.NumRows())
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if arrs[0].IsNull(i) || arrs[1].IsNull(i) {
+			continue
+		}
+		out = append(out, Markdown{ID: arrs[0].Value(i), Markdown: arrs[1].Value(i)})
+	}
+	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -102,7 +101,7 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	for _, root := range br.Roots {
 		m, err := s.Manifest(ctx, root)
 		if err != nil {
-			slog.Debug("CAR root is not a dataset version", "cid", root.String(), "err", err)
+			s.log.Debug("CAR root is not a dataset version", "cid", root.String(), "err", err)
 			continue
 		}
 		if err := s.recordImported(ctx, root, m.Dataset, m.Parent); err != nil {

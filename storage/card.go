@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/swardnet/sward/schemas"
 	"gopkg.in/yaml.v3"
 )
@@ -14,12 +15,92 @@ import (
 // cardHeader is the Hugging Face dataset card front matter: `configs` with
 // `data_files` tells `datasets.load_dataset` where each table's shards are.
 type cardHeader struct {
-	License    string       `yaml:"license"`
-	Language   []string     `yaml:"language,omitempty"`
-	PrettyName string       `yaml:"pretty_name"`
-	Tags       []string     `yaml:"tags"`
-	TaskCats   []string     `yaml:"task_categories"`
-	Configs    []cardConfig `yaml:"configs"`
+	License     string       `yaml:"license"`
+	LicenseName string       `yaml:"license_name,omitempty"`
+	LicenseLink string       `yaml:"license_link,omitempty"`
+	Language    []string     `yaml:"language,omitempty"`
+	PrettyName  string       `yaml:"pretty_name"`
+	SizeCats    []string     `yaml:"size_categories"`
+	Tags        []string     `yaml:"tags"`
+	TaskCats    []string     `yaml:"task_categories"`
+	Configs     []cardConfig `yaml:"configs"`
+	DatasetInfo []cardInfo   `yaml:"dataset_info"`
+}
+
+// cardInfo is one config's `dataset_info` entry: its columns and their
+// Hugging Face dtypes, and the size of its one split.
+type cardInfo struct {
+	ConfigName   string        `yaml:"config_name"`
+	Features     []cardFeature `yaml:"features"`
+	Splits       []cardSplit   `yaml:"splits"`
+	DownloadSize int64         `yaml:"download_size"`
+}
+
+type cardFeature struct {
+	Name  string `yaml:"name"`
+	Dtype string `yaml:"dtype"`
+}
+
+type cardSplit struct {
+	Name        string `yaml:"name"`
+	NumExamples int64  `yaml:"num_examples"`
+}
+
+// DefaultLicenseName and DefaultLicenseLink describe the licence of a
+// dataset whose VersionMeta names none: the pages keep their publishers'
+// terms (the card's "Licence" section says so).
+const (
+	DefaultLicenseName = "publishers-terms"
+	DefaultLicenseLink = "https://github.com/swardnet/sward/blob/main/docs/FORMATS.md#licence"
+)
+
+// hfDtype is the Hugging Face `datasets` dtype of an Arrow type, as the
+// Hub writes it in `dataset_info`.
+func hfDtype(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.STRING, arrow.LARGE_STRING:
+		return "string"
+	case arrow.BOOL:
+		return "bool"
+	}
+	return t.String() // float64, int64, int32, timestamp[us, tz=UTC]
+}
+
+func features(schema *arrow.Schema) []cardFeature {
+	out := make([]cardFeature, 0, schema.NumFields())
+	for _, f := range schema.Fields() {
+		out = append(out, cardFeature{Name: f.Name, Dtype: hfDtype(f.Type)})
+	}
+	return out
+}
+
+func tableInfo(config string, schema *arrow.Schema, shards []schemas.Shard) cardInfo {
+	var rows int64
+	for _, sh := range shards {
+		rows += sh.Rows
+	}
+	return cardInfo{
+		ConfigName: config, Features: features(schema),
+		Splits: []cardSplit{{Name: "train", NumExamples: rows}}, DownloadSize: shardBytes(shards),
+	}
+}
+
+// sizeCategory is the Hub's size_categories bucket for n rows.
+func sizeCategory(n int64) string {
+	bounds := []struct {
+		max  int64
+		name string
+	}{
+		{1e3, "n<1K"}, {1e4, "1K<n<10K"}, {1e5, "10K<n<100K"}, {1e6, "100K<n<1M"},
+		{1e7, "1M<n<10M"}, {1e8, "10M<n<100M"}, {1e9, "100M<n<1B"}, {1e10, "1B<n<10B"},
+		{1e11, "10B<n<100B"}, {1e12, "100B<n<1T"},
+	}
+	for _, b := range bounds {
+		if n < b.max {
+			return b.name
+		}
+	}
+	return "n>1T"
 }
 
 type cardConfig struct {
@@ -42,23 +123,41 @@ func renderCard(m *schemas.Manifest, meta VersionMeta) ([]byte, error) {
 		license = "other"
 	}
 	hdr := cardHeader{
-		License:    license,
-		PrettyName: m.Dataset,
-		Tags:       []string{"sward", "web-crawl", "parquet"},
-		TaskCats:   []string{"text-generation"},
-		Configs: []cardConfig{{
-			ConfigName: "default", Default: true,
-			DataFiles: []cardDataFiles{{Split: "train", Path: dataDir + "/train-*.parquet"}},
-		}, {
-			ConfigName: "chunks",
-			DataFiles:  []cardDataFiles{{Split: "train", Path: chunksDir + "/train-*.parquet"}},
-		}},
+		License:     license,
+		LicenseName: meta.LicenseName,
+		LicenseLink: meta.LicenseLink,
+		PrettyName:  m.Dataset,
+		SizeCats:    []string{sizeCategory(m.Rows)},
+		Tags:        []string{"sward", "web-crawl", "parquet"},
+		TaskCats:    []string{"text-generation"},
 	}
-	if len(m.Tables[rejectsDir]) > 0 {
+	if license == "other" {
+		if hdr.LicenseName == "" {
+			hdr.LicenseName = DefaultLicenseName
+		}
+		if hdr.LicenseLink == "" {
+			hdr.LicenseLink = DefaultLicenseLink
+		}
+	}
+	tables := []struct {
+		config, dir string
+		schema      *arrow.Schema
+		shards      []schemas.Shard
+	}{
+		{"default", dataDir, schemas.DocumentSchema, m.Shards},
+		{"markdown", markdownDir, schemas.MarkdownSchema, m.Tables[markdownDir]},
+		{"chunks", chunksDir, ChunkSchema, m.Tables[chunksDir]},
+		{"rejects", rejectsDir, RejectSchema, m.Tables[rejectsDir]},
+	}
+	for _, t := range tables {
+		if len(t.shards) == 0 {
+			continue // rejects only when there are any
+		}
 		hdr.Configs = append(hdr.Configs, cardConfig{
-			ConfigName: "rejects",
-			DataFiles:  []cardDataFiles{{Split: "train", Path: rejectsDir + "/train-*.parquet"}},
+			ConfigName: t.config, Default: t.config == "default",
+			DataFiles: []cardDataFiles{{Split: "train", Path: t.dir + "/train-*.parquet"}},
 		})
+		hdr.DatasetInfo = append(hdr.DatasetInfo, tableInfo(t.config, t.schema, t.shards))
 	}
 	for _, kv := range topCounts(m.Languages, 0) {
 		if kv.key != "" && kv.key != "unknown" {
@@ -109,7 +208,8 @@ func renderCard(m *schemas.Manifest, meta VersionMeta) ([]byte, error) {
 	for _, c := range m.Schema {
 		fmt.Fprintf(&b, "| %s | %s | %v |\n", c.Name, c.Type, c.Nullable)
 	}
-	b.WriteString("\nThe `chunks` config holds retrieval passages: `document_id`, `chunk_index`, `text`, `char_start`, `char_end` (code-point offsets into the document text), `token_estimate`, `url`.\n")
+	b.WriteString("\nThe `markdown` config holds each document's article as Markdown (`id`, `markdown`), apart from the default config so a training download carries the article once; join on `id`.\n")
+	b.WriteString("\nThe `chunks` config holds retrieval passages: `document_id`, `chunk_index`, `text`, `char_start`, `char_end` (code-point offsets into the document text), `token_estimate`, `url`, `title`, `language`.\n")
 
 	b.WriteString("\n## Curation\n\n")
 	if len(m.Filters) == 0 {
@@ -129,6 +229,18 @@ func renderCard(m *schemas.Manifest, meta VersionMeta) ([]byte, error) {
 		b.WriteString("Pages that reserved text-and-data mining or AI use (robots noai, TDMRep, Content-Usage) were not included.\n")
 	} else {
 		b.WriteString("Pages that reserved text-and-data mining or AI use were kept and are marked; respect their reservation.\n")
+	}
+
+	b.WriteString("\n## Licence\n\n")
+	if license == "other" {
+		fmt.Fprintf(&b, "`%s` ([terms](%s)): ", hdr.LicenseName, hdr.LicenseLink)
+		b.WriteString("each page remains under its publisher's copyright and terms; this dataset grants no licence to the text. The crawl metadata (ids, URLs, dates, provenance) is free to use.\n")
+	} else {
+		fmt.Fprintf(&b, "`%s`", license)
+		if hdr.LicenseLink != "" {
+			fmt.Fprintf(&b, " ([terms](%s))", hdr.LicenseLink)
+		}
+		b.WriteString(".\n")
 	}
 
 	b.WriteString("\n## Provenance\n\n")

@@ -20,6 +20,11 @@ type Chunk struct {
 	CharStart     int64
 	CharEnd       int64
 	TokenEstimate int32
+	// Title is the document's title (nil when it has none) and Language
+	// its language code, so a retriever can cite and filter a passage
+	// without joining the document table.
+	Title    *string
+	Language string
 }
 
 // ChunkOptions controls how documents are cut for RAG.
@@ -54,6 +59,8 @@ var ChunkSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "char_end", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "token_estimate", Type: arrow.PrimitiveTypes.Int32},
 	{Name: "url", Type: arrow.BinaryTypes.String},
+	{Name: "title", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "language", Type: arrow.BinaryTypes.String},
 }, nil)
 
 // span is a half-open range of text, as rune offsets (start, end) and as
@@ -254,10 +261,20 @@ func chunksToRecord(mem memory.Allocator, chunks []Chunk) arrow.RecordBatch {
 		b.Field(4).(*array.Int64Builder).Append(c.CharEnd)
 		b.Field(5).(*array.Int32Builder).Append(c.TokenEstimate)
 		b.Field(6).(*array.StringBuilder).Append(c.URL)
+		if c.Title != nil {
+			b.Field(7).(*array.StringBuilder).Append(*c.Title)
+		} else {
+			b.Field(7).AppendNull()
+		}
+		b.Field(8).(*array.StringBuilder).Append(c.Language)
 	}
 	return b.NewRecordBatch()
 }
 
 func chunkBytes(c *Chunk) int64 {
-	return int64(len(c.DocumentID) + len(c.Text) + len(c.URL) + 28)
+	n := len(c.DocumentID) + len(c.Text) + len(c.URL) + len(c.Language) + 28
+	if c.Title != nil {
+		n += len(*c.Title)
+	}
+	return int64(n)
 }

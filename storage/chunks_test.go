@@ -1,11 +1,16 @@
 package storage
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/swardnet/sward/schemas"
 )
 
 func TestChunkText(t *testing.T) {
@@ -200,4 +205,48 @@ func chunkTextByRunes(docID, url, text string, opts ChunkOptions) []Chunk {
 		first = next
 	}
 	return out
+}
+
+// TestChunksTableTitleAndLanguage: every chunk row names its document's
+// title (null when it has none) and language.
+func TestChunksTableTitleAndLanguage(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	docs := testDocs("t", 30)
+	root, m := publishDocs(t, s, "chunked", DatasetOptions{}, docs)
+	byID := map[string]schemas.Document{}
+	for _, d := range docs {
+		byID[d.ID] = d
+	}
+	rows, withTitle := 0, 0
+	for _, sh := range m.Tables[chunksDir] {
+		readParquetRecords(t, readStoreFile(t, s, root, sh.Path), func(rec arrow.RecordBatch) {
+			col := func(name string) *array.String {
+				return rec.Column(rec.Schema().FieldIndices(name)[0]).(*array.String)
+			}
+			ids, titles, langs := col("document_id"), col("title"), col("language")
+			for i := 0; i < int(rec.NumRows()); i++ {
+				d := byID[ids.Value(i)]
+				rows++
+				if langs.Value(i) != d.Language {
+					t.Errorf("chunk %d of %s: language %q, want %q", i, d.ID, langs.Value(i), d.Language)
+				}
+				switch {
+				case d.Title == nil && !titles.IsNull(i):
+					t.Errorf("chunk of %s: title %q, want null", d.ID, titles.Value(i))
+				case d.Title != nil && (titles.IsNull(i) || titles.Value(i) != *d.Title):
+					t.Errorf("chunk of %s: title %q, want %q", d.ID, titles.Value(i), *d.Title)
+				case d.Title != nil:
+					withTitle++
+				}
+			}
+		})
+	}
+	if rows < len(docs) || withTitle == 0 {
+		t.Fatalf("%d chunk rows (%d with a title) for %d documents", rows, withTitle, len(docs))
+	}
 }

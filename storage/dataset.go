@@ -46,6 +46,10 @@ type VersionMeta struct {
 	TDMPolicy string
 	// License is an SPDX id or "other" (the default) for the dataset card.
 	License string
+	// LicenseName and LicenseLink name and link the licence when License
+	// is "other" (defaults DefaultLicenseName and DefaultLicenseLink).
+	LicenseName string
+	LicenseLink string
 	// Description is a paragraph for the dataset card.
 	Description string
 	// CreatedAt defaults to now.
@@ -135,7 +139,7 @@ func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOption
 		return nil, err
 	}
 	s.open[name] = w
-	slog.Debug("dataset opened", "dataset", name, "pending", w.nPending)
+	w.logger().Debug("dataset opened", "dataset", name, "pending", w.nPending)
 	return w, nil
 }
 
@@ -210,7 +214,7 @@ func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolReco
 }
 
 func (w *DatasetWriter) cutTail(f *os.File, path string, off int64) error {
-	slog.Warn("cutting torn tail of spool segment", "path", path, "offset", off)
+	w.logger().Warn("cutting torn tail of spool segment", "path", path, "offset", off)
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("truncating torn spool segment %s: %w", path, err)
 	}
@@ -438,6 +442,13 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	}
 
 	b := newVersionBuilder(ctx, s, w.opts)
+	if parent != nil && parent.Tables[markdownDir] == nil {
+		// A version written before the markdown table existed.
+		if err := b.migrate(parentCID, parent); err != nil {
+			b.abort(err)
+			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
+		}
+	}
 	segs, err := w.segments()
 	if err != nil {
 		return cid.Undef, nil, err
@@ -487,11 +498,11 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	for _, seg := range segs {
 		if seg <= lastSeg {
 			if err := os.Remove(w.segPath(seg)); err != nil && !os.IsNotExist(err) {
-				slog.Warn("removing consumed spool segment", "dataset", w.name, "err", err)
+				w.logger().Warn("removing consumed spool segment", "dataset", w.name, "err", err)
 			}
 		}
 	}
-	slog.Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
+	w.logger().Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
 	return root, m, nil
 }
 
@@ -547,3 +558,12 @@ func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo
 }
 
 var defaultMem = memory.DefaultAllocator
+
+// logger is the store's logger, or the default one for a writer built
+// without a store (the spool fuzz test scans segments that way).
+func (w *DatasetWriter) logger() *slog.Logger {
+	if w.s == nil || w.s.log == nil {
+		return slog.Default()
+	}
+	return w.s.log
+}

@@ -218,8 +218,8 @@ func TestServeAnnouncesVersions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// root, data/, chunks/, manifest.json, README.md and every shard
-			if want := 5 + len(allShards(m)); len(keys) != want {
+			// root, data/, markdown/, chunks/, manifest.json, README.md and every shard
+			if want := 6 + len(allShards(m)); len(keys) != want {
 				t.Fatalf("version announced under %d keys, want %d: %v", len(keys), want, keys)
 			}
 			r := &fakeRouting{failFirst: tt.failFirst, provided: map[cid.Cid]int{}}

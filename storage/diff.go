@@ -14,7 +14,7 @@ import (
 // CID, so a shard that was only renamed counts as shared.
 type Diff struct {
 	From, To string
-	// Tables maps "data", "chunks" and "rejects" to their shard changes.
+	// Tables maps "data", "markdown", "chunks" and "rejects" to their shard changes.
 	Tables    map[string]TableDiff
 	RowsDelta int64
 	// Languages and Hosts hold count changes (non-zero only).

@@ -5,7 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/google/renameio/v2"
 )
 
 // Remove takes documents and rejects with the given IDs out of the next
@@ -95,27 +96,9 @@ func (w *DatasetWriter) rewriteWithout(path string, drop map[string]bool) (int, 
 	if len(gone) == 0 {
 		return 0, nil
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return 0, fmt.Errorf("removing from %q: %w", w.name, err)
-	}
-	if _, err := f.Write(kept.Bytes()); err != nil {
-		f.Close()
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("removing from %q: writing %s: %w", w.name, tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("removing from %q: syncing %s: %w", w.name, tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("removing from %q: closing %s: %w", w.name, tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	// renameio writes, syncs and renames over path: a crash leaves the
+	// old segment or the new one, never a mix.
+	if err := renameio.WriteFile(path, kept.Bytes(), 0o644); err != nil {
 		return 0, fmt.Errorf("removing from %q: replacing %s: %w", w.name, path, err)
 	}
 	if err := syncDir(w.dir); err != nil {

@@ -42,6 +42,32 @@ func rawCIDOf(data []byte) cid.Cid {
 
 func readParquetDocs(t *testing.T, data []byte) []schemas.Document {
 	t.Helper()
+	var out []schemas.Document
+	readParquetRecords(t, data, func(rec arrow.RecordBatch) {
+		docs, err := schemas.DocumentsFromRecord(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, docs...)
+	})
+	return out
+}
+
+func readParquetMarkdown(t *testing.T, data []byte) []schemas.Markdown {
+	t.Helper()
+	var out []schemas.Markdown
+	readParquetRecords(t, data, func(rec arrow.RecordBatch) {
+		rows, err := schemas.MarkdownFromRecord(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rows...)
+	})
+	return out
+}
+
+func readParquetRecords(t *testing.T, data []byte, fn func(arrow.RecordBatch)) {
+	t.Helper()
 	pf, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +84,9 @@ func readParquetDocs(t *testing.T, data []byte) []schemas.Document {
 	defer tbl.Release()
 	tr := arrowTableReader(tbl)
 	defer tr.Release()
-	var out []schemas.Document
 	for tr.Next() {
-		docs, err := schemas.DocumentsFromRecord(tr.RecordBatch())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, docs...)
+		fn(tr.RecordBatch())
 	}
-	return out
 }
 
 // publishDocs adds docs to dataset name in s, publishes a version and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/schemas"
 )
 
 // requireE2E skips (or, with SWARD_REQUIRE_E2E=1, fails) when a tool is missing.
@@ -29,9 +31,11 @@ func requireE2E(t *testing.T, why string) {
 }
 
 type interopResult struct {
-	Rows   int64 `json:"rows"`
-	Chunks int64 `json:"chunks"`
-	Sample []struct {
+	Rows         int64    `json:"rows"`
+	Chunks       int64    `json:"chunks"`
+	MarkdownRows int64    `json:"markdown_rows"`
+	DataColumns  []string `json:"data_columns"`
+	Sample       []struct {
 		ID            string  `json:"id"`
 		URL           string  `json:"url"`
 		Text          string  `json:"text"`
@@ -39,6 +43,7 @@ type interopResult struct {
 		Title         *string `json:"title"`
 		TokenCount    int64   `json:"token_count"`
 		PublishedAtUS *int64  `json:"published_at_us"`
+		Markdown      *string `json:"markdown"`
 	} `json:"sample"`
 }
 
@@ -67,9 +72,15 @@ func TestInteropDuckDBAndHyparquet(t *testing.T) {
 	if len(m.Shards) < 2 {
 		t.Fatalf("want several shards for the readers to glob, got %d", len(m.Shards))
 	}
-	var chunkRows int64
+	var chunkRows, markdownRows int64
 	for _, sh := range m.Tables["chunks"] {
 		chunkRows += sh.Rows
+	}
+	for _, sh := range m.Tables["markdown"] {
+		markdownRows += sh.Rows
+	}
+	if markdownRows == 0 {
+		t.Fatal("test documents have no markdown")
 	}
 	out := filepath.Join(t.TempDir(), "pulled")
 	if _, err := Pull(ctx, newHost(t), []peer.AddrInfo{serveStore(t, s)}, root, out, nil); err != nil {
@@ -100,6 +111,13 @@ func TestInteropDuckDBAndHyparquet(t *testing.T) {
 			if res.Rows != int64(len(docs)) || res.Chunks != chunkRows {
 				t.Fatalf("%s: rows=%d chunks=%d, want %d and %d", script, res.Rows, res.Chunks, len(docs), chunkRows)
 			}
+			if res.MarkdownRows != markdownRows {
+				t.Errorf("%s: markdown table has %d rows, want %d", script, res.MarkdownRows, markdownRows)
+			}
+			// The main table is read directly and holds the article once.
+			if len(res.DataColumns) != len(schemas.DocumentSchema.Fields()) || slices.Contains(res.DataColumns, "markdown") || res.DataColumns[0] != "text" {
+				t.Errorf("%s: data columns %v", script, res.DataColumns)
+			}
 			if len(res.Sample) != len(ids) {
 				t.Fatalf("%s: sample has %d rows, want %d", script, len(res.Sample), len(ids))
 			}
@@ -107,6 +125,9 @@ func TestInteropDuckDBAndHyparquet(t *testing.T) {
 				d := docs[want[got.ID]]
 				if got.URL != d.URL || got.Text != d.Text || got.Language != d.Language || got.TokenCount != d.TokenCount {
 					t.Errorf("%s: row %s differs from what was written", script, got.ID)
+				}
+				if (got.Markdown == nil) != (d.Markdown == nil) || (d.Markdown != nil && *got.Markdown != *d.Markdown) {
+					t.Errorf("%s: row %s markdown (joined on id) = %v, want %v", script, got.ID, got.Markdown, d.Markdown)
 				}
 				if (got.Title == nil) != (d.Title == nil) || (d.Title != nil && *got.Title != *d.Title) {
 					t.Errorf("%s: row %s title = %v, want %v", script, got.ID, got.Title, d.Title)

@@ -249,11 +249,19 @@ func (t *tableWriter) abort(err error) {
 	}
 }
 
+// markdownBytes estimates the size of a document's markdown table row.
+func markdownBytes(d *schemas.Document) int64 {
+	if d.Markdown == nil {
+		return 0
+	}
+	return int64(len(d.ID) + len(*d.Markdown))
+}
+
 // docBytes estimates a document's uncompressed size in Parquet.
 func docBytes(d *schemas.Document) int64 {
 	n := len(d.Text) + len(d.ID) + len(d.URL) + len(d.Date) + len(d.Language) + len(d.Host) +
 		len(d.CaptureCID) + len(d.NodePeerID) + len(d.ContentSHA256) + len(d.JobID) + 8*4 + 4*2
-	for _, p := range []*string{d.Title, d.Author, d.SiteName, d.Description, d.CanonicalURL, d.Markdown} {
+	for _, p := range []*string{d.Title, d.Author, d.SiteName, d.Description, d.CanonicalURL} {
 		if p != nil {
 			n += len(*p)
 		}

@@ -110,7 +110,7 @@ func TestParquetWriterMatchesPqarrow(t *testing.T) {
 					}
 				}
 				all = docs[:n]
-				if back := readParquetDocs(t, got.Bytes()); len(back) != len(all) || back[5].Text != all[5].Text || back[7].Markdown == nil {
+				if back := readParquetDocs(t, got.Bytes()); len(back) != len(all) || back[5].Text != all[5].Text || back[7].Markdown != nil {
 					t.Fatalf("read back %d docs, want %d", len(back), len(all))
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/ipfs/boxo/bitswap/client"
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
@@ -50,6 +51,8 @@ type PullOptions struct {
 	// Concurrency is the number of DAG nodes walked at once (default 8);
 	// each asks for up to 32 leaves at a time.
 	Concurrency int
+	// Logger receives the pull's log records (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // PullResult says what a pull fetched and from where.
@@ -102,24 +105,22 @@ func PullWithOptions(ctx context.Context, h host.Host, root cid.Cid, outDir stri
 // (those its manifest.json listed, and reused files under old names) are
 // removed, so the directory verifies as the new version.
 func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, o PullOptions) (*PullResult, error) {
-	if o.StallTimeout <= 0 {
-		o.StallTimeout = 60 * time.Second
+	o.Default()
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 8
-	}
-	connected, err := connectAny(ctx, h, root, o.Peers, o.Routing != nil)
+	connected, err := connectAny(ctx, o.Logger, h, root, o.Peers, o.Routing != nil)
 	if err != nil {
 		return nil, err
 	}
 	if connected == 0 {
-		if err := findProviders(ctx, h, o.Routing, root, o.StallTimeout); err != nil {
+		if err := findProviders(ctx, o.Logger, h, o.Routing, root, o.StallTimeout); err != nil {
 			return nil, err
 		}
 	}
 	// Files of the version already in outDir (read before anything is
 	// written there) may be removed once the new version is in place.
-	stale := previousFiles(outDir)
+	stale := previousFiles(o.Logger, outDir)
 
 	state := filepath.Join(outDir, pullStateDir)
 	if err := os.MkdirAll(state, 0o755); err != nil {
@@ -136,12 +137,12 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 	res := &PullResult{}
 	var fetched, reused atomic.Int64
 	var lastBlock atomic.Int64
-	have, bad, err := checkLocalBlocks(ctx, local)
+	have, bad, err := checkLocalBlocks(ctx, o.Logger, local)
 	if err != nil {
 		return nil, err
 	}
 	if bad > 0 {
-		slog.Warn("pull: dropped corrupt blocks from an earlier run; fetching them again", "count", bad, "cid", root.String())
+		o.Logger.Warn("pull: dropped corrupt blocks from an earlier run; fetching them again", "count", bad, "cid", root.String())
 	}
 	res.Resumed = have
 	lastBlock.Store(time.Now().UnixNano())
@@ -235,14 +236,14 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 
 	// Reading local files counts as progress for the stall watchdog.
 	touch := func() { lastBlock.Store(time.Now().UnixNano()) }
-	reusedPaths, err := reuseLocalFiles(pctx, local, outDir, allShards(m), touch, func(n int64) { reused.Add(n) })
+	reusedPaths, err := reuseLocalFiles(pctx, o.Logger, local, outDir, allShards(m), touch, func(n int64) { reused.Add(n) })
 	if err != nil {
 		return nil, explain("reusing files in "+outDir, err)
 	}
 	res.ReusedFiles = len(reusedPaths)
 	stale = append(stale, reusedPaths...)
 	if len(reusedPaths) > 0 {
-		slog.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", reused.Load())
+		o.Logger.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", reused.Load())
 	}
 	touch()
 
@@ -263,13 +264,13 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 	if err != nil {
 		return nil, err
 	}
-	pruneStale(outDir, stale, written)
+	pruneStale(o.Logger, outDir, stale, written)
 	if err := VerifyDir(ctx, outDir, root); err != nil {
 		return nil, fmt.Errorf("pulled files do not verify: %w", err)
 	}
 	closeDS()
 	if err := os.RemoveAll(state); err != nil {
-		slog.Warn("pull: removing state", "path", state, "err", err)
+		o.Logger.Warn("pull: removing state", "path", state, "err", err)
 	}
 	return res, nil
 }
@@ -297,7 +298,7 @@ func noProviders(root cid.Cid, why string, dhtOn bool) error {
 // connectAny connects h to the given peers and returns how many it reached.
 // Reaching none is an error unless content routing can still find
 // providers.
-func connectAny(ctx context.Context, h host.Host, root cid.Cid, peers []peer.AddrInfo, haveRouting bool) (int, error) {
+func connectAny(ctx context.Context, log *slog.Logger, h host.Host, root cid.Cid, peers []peer.AddrInfo, haveRouting bool) (int, error) {
 	if len(peers) == 0 {
 		if haveRouting {
 			return 0, nil
@@ -312,7 +313,7 @@ func connectAny(ctx context.Context, h host.Host, root cid.Cid, peers []peer.Add
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
-			slog.Warn("pull: cannot reach peer", "peer", p.ID.String(), "err", err)
+			log.Warn("pull: cannot reach peer", "peer", p.ID.String(), "err", err)
 			continue
 		}
 		ok++
@@ -327,7 +328,7 @@ func connectAny(ctx context.Context, h host.Host, root cid.Cid, peers []peer.Add
 // findProviders looks root up in the content routing until it has
 // connected to at least one provider, retrying with backoff (a provider
 // may announce a moment after the pull starts) for up to timeout.
-func findProviders(ctx context.Context, h host.Host, r routing.ContentDiscovery, root cid.Cid, timeout time.Duration) error {
+func findProviders(ctx context.Context, log *slog.Logger, h host.Host, r routing.ContentDiscovery, root cid.Cid, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	wait := 250 * time.Millisecond
 	for {
@@ -341,10 +342,10 @@ func findProviders(ctx context.Context, h host.Host, r routing.ContentDiscovery,
 			err := h.Connect(cctx, ai)
 			ccancel()
 			if err != nil {
-				slog.Debug("pull: provider unreachable", "peer", ai.ID.String(), "cid", root.String(), "err", err)
+				log.Debug("pull: provider unreachable", "peer", ai.ID.String(), "cid", root.String(), "err", err)
 				continue
 			}
-			slog.Info("pull: found provider", "peer", ai.ID.String(), "cid", root.String())
+			log.Info("pull: found provider", "peer", ai.ID.String(), "cid", root.String())
 			n++
 		}
 		cancel()
@@ -371,14 +372,14 @@ func findProviders(ctx context.Context, h host.Host, r routing.ContentDiscovery,
 // previousFiles lists the files of the version already in dir, as its
 // manifest.json names them (nothing when there is none or it does not
 // parse).
-func previousFiles(dir string) []string {
+func previousFiles(log *slog.Logger, dir string) []string {
 	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil
 	}
 	m, err := schemas.ParseManifest(data)
 	if err != nil {
-		slog.Debug("pull: the output directory's manifest.json does not parse; leaving its files alone", "path", dir, "err", err)
+		log.Debug("pull: the output directory's manifest.json does not parse; leaving its files alone", "path", dir, "err", err)
 		return nil
 	}
 	var out []string
@@ -394,7 +395,7 @@ func previousFiles(dir string) []string {
 // (once to compare, once to import), which costs far less than the network.
 // It calls touch as it reads and onReuse with the size of each file reused,
 // and returns the files' slash paths.
-func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir string, shards []schemas.Shard, touch func(), onReuse func(int64)) ([]string, error) {
+func reuseLocalFiles(ctx context.Context, log *slog.Logger, local blockstore.Blockstore, dir string, shards []schemas.Shard, touch func(), onReuse func(int64)) ([]string, error) {
 	want := map[cid.Cid]bool{}
 	sizes := map[int64]bool{}
 	for _, sh := range shards {
@@ -421,7 +422,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 			if path == dir && errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipDir
 			}
-			slog.Debug("pull: skipping unreadable entry", "path", path, "err", err)
+			log.Debug("pull: skipping unreadable entry", "path", path, "err", err)
 			return nil
 		}
 		if path != dir && strings.HasPrefix(d.Name(), ".sward") {
@@ -442,7 +443,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			slog.Debug("pull: cannot hash local file", "path", path, "err", err)
+			log.Debug("pull: cannot hash local file", "path", path, "err", err)
 			return nil
 		}
 		if !want[c] {
@@ -454,7 +455,7 @@ func reuseLocalFiles(ctx context.Context, local blockstore.Blockstore, dir strin
 		}
 		if !got.Equals(c) {
 			// Changed between the two reads: fetch it instead.
-			slog.Warn("pull: local file changed while reused; fetching it", "path", path, "cid", c.String())
+			log.Warn("pull: local file changed while reused; fetching it", "path", path, "cid", c.String())
 			return nil
 		}
 		delete(want, c)
@@ -497,7 +498,7 @@ func (t touchReader) Read(p []byte) (int, error) {
 // pruneStale removes the files named in stale (slash paths below dir) that
 // the new version did not write, and then their directories if empty. A
 // name that is not a plain local path is ignored.
-func pruneStale(dir string, stale []string, written map[string]bool) {
+func pruneStale(log *slog.Logger, dir string, stale []string, written map[string]bool) {
 	for _, p := range stale {
 		if written[p] || strings.HasPrefix(p, ".sward") {
 			continue
@@ -511,7 +512,7 @@ func pruneStale(dir string, stale []string, written map[string]bool) {
 			continue
 		}
 		if err := os.Remove(path); err != nil {
-			slog.Warn("pull: removing a file of the previous version", "path", path, "err", err)
+			log.Warn("pull: removing a file of the previous version", "path", path, "err", err)
 			continue
 		}
 		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
@@ -524,7 +525,7 @@ func pruneStale(dir string, stale []string, written map[string]bool) {
 
 // checkLocalBlocks re-hashes blocks kept by an interrupted pull, deleting
 // corrupt ones; it returns the bytes of good blocks and the number dropped.
-func checkLocalBlocks(ctx context.Context, bs blockstore.Blockstore) (int64, int, error) {
+func checkLocalBlocks(ctx context.Context, log *slog.Logger, bs blockstore.Blockstore) (int64, int, error) {
 	keys, err := bs.AllKeysChan(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("checking blocks of an earlier pull: %w", err)
@@ -539,7 +540,7 @@ func checkLocalBlocks(ctx context.Context, bs blockstore.Blockstore) (int64, int
 		// Keys are multihashes; raw and dag-pb blocks hash alike.
 		sum, err := c.Prefix().Sum(b.RawData())
 		if err != nil || !sum.Equals(c) {
-			slog.Warn("pull: corrupt block on disk; fetching it again", "cid", c.String())
+			log.Warn("pull: corrupt block on disk; fetching it again", "cid", c.String())
 			if err := bs.DeleteBlock(ctx, c); err != nil {
 				return 0, 0, fmt.Errorf("dropping corrupt block %s: %w", c, err)
 			}
@@ -649,26 +650,20 @@ func writeTree(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir strin
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)
 		}
-		tmp := path + ".part"
-		f, err := os.Create(tmp)
+		// Written beside path and renamed over it once complete and
+		// synced, so path is never a partial file.
+		f, err := renameio.NewPendingFile(path, renameio.WithPermissions(0o644))
 		if err != nil {
-			return fmt.Errorf("creating %s: %w", tmp, err)
+			return fmt.Errorf("creating %s: %w", path, err)
 		}
+		defer f.Cleanup()
 		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
 			if errors.Is(err, blockstore.ErrHashMismatch) {
 				return fmt.Errorf("writing %s: a block on disk in %s is corrupt; re-run the pull: %w", path, pullStateDir, err)
 			}
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("syncing %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("closing %s: %w", path, err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := f.CloseAtomicallyReplace(); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		if rel, err := filepath.Rel(dir, path); err == nil {

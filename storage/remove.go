@@ -225,11 +225,10 @@ func (s *Store) LooseFiles(ctx context.Context) ([]LooseFile, error) {
 	}
 	var out []LooseFile
 	for _, c := range candidates {
-		k := string(c.Hash())
-		if linked[k] {
+		if linked[string(c.Hash())] {
 			continue
 		}
-		if _, ok := inDatasets[k]; ok {
+		if _, ok := inDatasets[string(c.Hash())]; ok {
 			continue
 		}
 		n, err := s.dagBytes(ctx, c)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -149,7 +148,7 @@ func (s *Server) announce(ctx context.Context, root cid.Cid) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("announcing %s: %d of %d provider records failed, the first: %w", root, len(errs), len(keys), errs[0])
 	}
-	slog.Debug("announced dataset version", "cid", root.String(), "records", len(keys))
+	s.store.log.Debug("announced dataset version", "cid", root.String(), "records", len(keys))
 	return nil
 }
 
@@ -193,13 +192,13 @@ func (s *Server) announceAll(done map[cid.Cid]bool) bool {
 	failed := false
 	names, err := s.store.Datasets(s.ctx)
 	if err != nil {
-		slog.Warn("listing datasets to announce", "err", err)
+		s.store.log.Warn("listing datasets to announce", "err", err)
 		failed = true
 	}
 	for _, name := range names {
 		head, err := s.store.Head(s.ctx, name)
 		if err != nil {
-			slog.Warn("reading dataset head to announce", "dataset", name, "err", err)
+			s.store.log.Warn("reading dataset head to announce", "dataset", name, "err", err)
 			failed = true
 			continue
 		}
@@ -219,7 +218,7 @@ func (s *Server) announceAll(done map[cid.Cid]bool) bool {
 		}
 		if err := s.announce(s.ctx, root); err != nil {
 			if s.ctx.Err() == nil {
-				slog.Warn("announcing dataset version; will retry", "cid", root.String(), "err", err)
+				s.store.log.Warn("announcing dataset version; will retry", "cid", root.String(), "err", err)
 			}
 			failed = true
 			continue
@@ -326,7 +325,7 @@ func ServeGateway(ctx context.Context, addr string, s *Store) (*http.Server, err
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("gateway stopped", "addr", ln.Addr().String(), "err", err)
+			s.log.Error("gateway stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,7 @@ var cidBuilder = cid.V1Builder{Codec: cid.DagProtobuf, MhType: mh.SHA2_256}
 // ids) in the same pebble database under /sward, and spools under
 // dir/datasets.
 type Store struct {
+	log   *slog.Logger
 	dir   string
 	pds   *pebbleds.Datastore
 	meta  ds.Batching
@@ -74,8 +76,18 @@ func (s *Store) signalHeads() {
 	}
 }
 
-// Open opens (creating when needed) the store rooted at dir.
+// Open opens (creating when needed) the store rooted at dir, with the
+// default Config.
 func Open(ctx context.Context, dir string) (*Store, error) {
+	return OpenWithConfig(ctx, dir, Config{})
+}
+
+// OpenWithConfig is Open with a Config (its unset fields defaulted).
+func OpenWithConfig(ctx context.Context, dir string, cfg Config) (*Store, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "datasets"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating store directory %s: %w", dir, err)
 	}
@@ -86,6 +98,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	bs := blockstore.NewBlockstore(pds)
 	bsvc := blockservice.New(bs, nil)
 	s := &Store{
+		log:  cfg.Logger,
 		dir:  dir,
 		pds:  pds,
 		meta: dsns.Wrap(pds, ds.NewKey("/sward")),

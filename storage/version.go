@@ -19,12 +19,13 @@ import (
 
 // Table directories inside a version.
 const (
-	dataDir    = "data"
-	chunksDir  = "chunks"
-	rejectsDir = "rejects"
+	dataDir     = "data"
+	chunksDir   = "chunks"
+	rejectsDir  = "rejects"
+	markdownDir = "markdown"
 )
 
-// versionBuilder streams pending records into the three tables of a new
+// versionBuilder streams pending records into the four tables of a new
 // version and gathers its statistics.
 type versionBuilder struct {
 	ctx   context.Context
@@ -32,12 +33,14 @@ type versionBuilder struct {
 	opts  DatasetOptions
 	batch int64
 
-	docs    *tableWriter
-	chunks  *tableWriter
-	rejects *tableWriter
+	docs     *tableWriter
+	markdown *tableWriter // rows in the docs table's order
+	chunks   *tableWriter
+	rejects  *tableWriter
 
 	docBuf  []schemas.Document
 	docSize int64
+	mdSize  int64
 	rejBuf  []Reject
 	rejSize int64
 
@@ -52,20 +55,24 @@ type versionBuilder struct {
 	chunkBuf    []Chunk
 	chunkSize   int64
 
+	// migrated is set when the parent's document shards were rewritten
+	// (migrate) and are already in docs.
+	migrated bool
+
 	rows, rejected int64
 	langs, hosts   map[string]int64
 	first, last    time.Time
-	err            error
 }
 
 func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *versionBuilder {
 	sink := dagSink(s.dag)
 	b := &versionBuilder{
 		ctx: ctx, s: s, opts: opts, batch: opts.BatchBytes,
-		docs:    newTableWriter(ctx, schemas.DocumentSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
-		chunks:  newTableWriter(ctx, ChunkSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
-		rejects: newTableWriter(ctx, RejectSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
-		langs:   map[string]int64{}, hosts: map[string]int64{},
+		docs:     newTableWriter(ctx, schemas.DocumentSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		markdown: newTableWriter(ctx, schemas.MarkdownSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		chunks:   newTableWriter(ctx, ChunkSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		rejects:  newTableWriter(ctx, RejectSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
+		langs:    map[string]int64{}, hosts: map[string]int64{},
 	}
 	if b.batch <= 0 {
 		b.batch = 8 << 20
@@ -85,7 +92,10 @@ func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *vers
 }
 
 // chunkSrc is what the chunks table needs of a document.
-type chunkSrc struct{ id, url, text string }
+type chunkSrc struct {
+	id, url, text, language string
+	title                   *string
+}
 
 // chunker owns b.chunks, b.chunkBuf and b.chunkSize until chunkDone closes.
 func (b *versionBuilder) chunker() {
@@ -96,6 +106,7 @@ func (b *versionBuilder) chunker() {
 		}
 		for _, src := range srcs {
 			for _, c := range ChunkText(src.id, src.url, src.text, b.opts.Chunks) {
+				c.Title, c.Language = src.title, src.language
 				b.chunkBuf = append(b.chunkBuf, c)
 				b.chunkSize += chunkBytes(&c)
 			}
@@ -140,7 +151,8 @@ func (b *versionBuilder) addDoc(d *schemas.Document) error {
 			b.last = d.FetchedAt
 		}
 	}
-	b.srcBuf = append(b.srcBuf, chunkSrc{d.ID, d.URL, d.Text})
+	b.mdSize += markdownBytes(d)
+	b.srcBuf = append(b.srcBuf, chunkSrc{id: d.ID, url: d.URL, text: d.Text, language: d.Language, title: d.Title})
 	if b.docSize >= b.batch {
 		return b.flushDocs()
 	}
@@ -158,11 +170,22 @@ func (b *versionBuilder) flushDocs() error {
 	}
 	b.srcBuf = nil
 	sortDocs(b.docBuf)
-	rec := schemas.DocumentsToRecord(defaultMem, b.docBuf)
-	defer rec.Release()
-	err := b.docs.write(rec, b.docSize)
-	b.docBuf, b.docSize = b.docBuf[:0], 0
+	err := b.writeDocs(b.docBuf, b.docSize, b.mdSize)
+	b.docBuf, b.docSize, b.mdSize = b.docBuf[:0], 0, 0
 	return err
+}
+
+// writeDocs writes a batch of documents to the document table and their
+// Markdown, in the same order, to the markdown table.
+func (b *versionBuilder) writeDocs(docs []schemas.Document, size, mdSize int64) error {
+	rec := schemas.DocumentsToRecord(defaultMem, docs)
+	defer rec.Release()
+	if err := b.docs.write(rec, size); err != nil {
+		return err
+	}
+	md := schemas.MarkdownToRecord(defaultMem, docs)
+	defer md.Release()
+	return b.markdown.write(md, mdSize)
 }
 
 func (b *versionBuilder) flushChunks() error {
@@ -190,6 +213,7 @@ func (b *versionBuilder) flushRejects() error {
 func (b *versionBuilder) abort(err error) {
 	b.stopChunker()
 	b.docs.abort(err)
+	b.markdown.abort(err)
 	b.chunks.abort(err)
 	b.rejects.abort(err)
 }
@@ -210,6 +234,11 @@ func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID
 	}
 	first := parent == nil
 	newDocs, err := b.docs.close(first)
+	if err != nil {
+		b.abort(err)
+		return cid.Undef, nil, err
+	}
+	newMarkdown, err := b.markdown.close(first)
 	if err != nil {
 		b.abort(err)
 		return cid.Undef, nil, err
@@ -239,10 +268,13 @@ func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID
 		m.CreatedAt = time.Now().UTC()
 	}
 	m.CreatedAt = m.CreatedAt.Truncate(time.Millisecond)
-	var oldChunks, oldRejects []schemas.Shard
+	var oldChunks, oldRejects, oldMarkdown []schemas.Shard
 	if parent != nil {
 		m.Parent = parentCID.String()
-		m.Shards = append(m.Shards, parent.Shards...)
+		if !b.migrated {
+			m.Shards = append(m.Shards, parent.Shards...)
+		}
+		oldMarkdown = parent.Tables[markdownDir]
 		oldChunks = parent.Tables[chunksDir]
 		oldRejects = parent.Tables[rejectsDir]
 		m.Rows, m.Rejected = parent.Rows, parent.Rejected
@@ -264,7 +296,10 @@ func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID
 		}
 	}
 	m.Shards = nameShards(dataDir, append(m.Shards, newDocs...))
-	m.Tables = map[string][]schemas.Shard{chunksDir: nameShards(chunksDir, append(oldChunks, newChunks...))}
+	m.Tables = map[string][]schemas.Shard{
+		chunksDir:   nameShards(chunksDir, append(oldChunks, newChunks...)),
+		markdownDir: nameShards(markdownDir, append(oldMarkdown, newMarkdown...)),
+	}
 	if rj := append(oldRejects, newRejects...); len(rj) > 0 {
 		m.Tables[rejectsDir] = nameShards(rejectsDir, rj)
 	}
@@ -441,4 +476,27 @@ func sortDocs(docs []schemas.Document) {
 			cmp.Compare(a.URL, b.URL),
 		)
 	})
+}
+
+// migrate rewrites the document shards of a version 1 parent (markdown as
+// a column) into the current format: document shards without markdown and
+// the markdown table beside them, rows in the parent's order. It runs once,
+// when the first version of the new format is published on top of an old
+// one; the new version then shares no document shards with that parent.
+func (b *versionBuilder) migrate(parentCID cid.Cid, parent *schemas.Manifest) error {
+	for _, sh := range parent.Shards {
+		err := b.s.readShardDocs(b.ctx, parentCID, sh.Path, func(docs []schemas.Document) error {
+			var size, mdSize int64
+			for i := range docs {
+				size += docBytes(&docs[i])
+				mdSize += markdownBytes(&docs[i])
+			}
+			return b.writeDocs(docs, size, mdSize)
+		})
+		if err != nil {
+			return fmt.Errorf("rewriting %s of version %s in the current format: %w", sh.Path, parentCID, err)
+		}
+	}
+	b.migrated = true
+	return nil
 }
