@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -100,7 +101,7 @@ func (a *Announcer) Serve(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if err := a.AnnounceOnce(ctx); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("announcing open jobs", "err", err)
+			a.cfg.Logger.Warn("announcing open jobs", logkey.Err, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -145,7 +146,7 @@ func (a *Announcer) OpenJobs(ctx context.Context) ([]schemas.AnnouncedJob, error
 			continue
 		}
 		if len(r.ID) > schemas.MaxAnnouncedField || len(r.Spec.Name) > schemas.MaxAnnouncedField || len(r.Spec.Dataset) > schemas.MaxAnnouncedField {
-			a.cfg.Logger.Warn("job id, name or dataset too long to announce; only nodes pinned to this coordinator will work on it", "job", r.ID)
+			a.cfg.Logger.Warn("job id, name or dataset too long to announce; only nodes pinned to this coordinator will work on it", logkey.Job, r.ID)
 			continue
 		}
 		st, err := a.frontier.Stats(ctx, r.ID)

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/internal/retryafter"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
@@ -283,7 +284,7 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 	c := &Coordinator{
 		cfg: cfg, net: net, frontier: fr, store: store, pipe: pipe,
 		ledger:       NewLedger(),
-		log:          cfg.Logger.With("peer", net.ID().String(), "role", "coordinator"),
+		log:          cfg.Logger.With(logkey.Peer, net.ID().String(), logkey.Role, "coordinator"),
 		jobs:         make(map[string]*jobState),
 		pending:      make(map[string]pendingComplete),
 		verify:       newVerifier(secret),
@@ -411,7 +412,7 @@ func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string
 	if _, err := c.frontier.Add(ctx, seeds); err != nil {
 		return "", fmt.Errorf("coordinator: seeding job %s: %w", id, err)
 	}
-	c.log.Info("job submitted", "job", id, "seeds", len(seeds), "dataset", spec.Dataset)
+	c.log.Info("job submitted", logkey.Job, id, "seeds", len(seeds), logkey.Dataset, spec.Dataset)
 	return id, nil
 }
 
@@ -518,7 +519,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 		return fmt.Errorf("coordinator: subscribing to captures: %w", err)
 	}
 	if err := c.resumeQuarantines(ctx); err != nil {
-		c.log.Error("finishing interrupted quarantines", "err", err)
+		c.log.Error("finishing interrupted quarantines", logkey.Err, err)
 	}
 	// Ingest workers are sharded by URL so two captures of one URL are
 	// never processed at the same time.
@@ -531,7 +532,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			defer wg.Done()
 			for capt := range in {
 				if err := c.Ingest(ctx, capt); err != nil && ctx.Err() == nil {
-					c.log.Error("ingest failed", "url", capt.URL, "job", capt.JobID, "err", err)
+					c.log.Error("ingest failed", logkey.URL, capt.URL, logkey.Job, capt.JobID, logkey.Err, err)
 				}
 			}
 		}(shards[i])
@@ -562,7 +563,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			}
 		case now := <-tick.C:
 			if n, err := c.frontier.ExpireLeases(ctx, now); err != nil {
-				c.log.Warn("expiring leases", "err", err)
+				c.log.Warn("expiring leases", logkey.Err, err)
 			} else if n > 0 {
 				c.log.Info("expired leases returned URLs", "urls", n)
 			}
@@ -602,11 +603,11 @@ func (c *Coordinator) scheduleRecrawls(ctx context.Context, now time.Time) {
 		}
 		n, err := c.frontier.ScheduleRecrawl(ctx, j.id, time.Duration(j.spec.RecrawlInterval), now)
 		if err != nil {
-			c.log.Warn("scheduling recrawl", "job", j.id, "err", err)
+			c.log.Warn("scheduling recrawl", logkey.Job, j.id, logkey.Err, err)
 			continue
 		}
 		if n > 0 {
-			c.log.Info("recrawl: pages queued again", "job", j.id, "urls", n)
+			c.log.Info("recrawl: pages queued again", logkey.Job, j.id, "urls", n)
 		}
 	}
 }
@@ -628,7 +629,7 @@ func (c *Coordinator) sweepPending(ctx context.Context, now time.Time) {
 	for id, urls := range due {
 		// Release is a no-op for URLs that were ingested meanwhile.
 		if err := c.frontier.Release(ctx, id, urls); err != nil {
-			c.log.Warn("releasing unconfirmed URLs", "lease", id, "err", err)
+			c.log.Warn("releasing unconfirmed URLs", logkey.Lease, id, logkey.Err, err)
 		}
 	}
 }
@@ -665,7 +666,7 @@ func (c *Coordinator) backOff(ctx context.Context, jobID string, capt *schemas.C
 	if err := c.frontier.Backoff(ctx, host, until); err != nil {
 		return fmt.Errorf("backing off %s: %w", host, err)
 	}
-	c.log.Info("host asked to slow down", "host", host, "status", capt.Status, "until", until.Format(time.RFC3339))
+	c.log.Info("host asked to slow down", logkey.Host, host, "status", capt.Status, "until", until.Format(time.RFC3339))
 	return c.frontier.RetryLater(ctx, jobID, capt.URL, until)
 }
 
@@ -759,11 +760,11 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	if err := c.forgetContributions(ctx, jobID, end); err != nil {
 		// A stale record costs space, and a re-fetch if its node is
 		// quarantined later: Remove ignores published IDs.
-		c.log.Warn("forgetting contributions to a published version", "job", jobID, "err", err)
+		c.log.Warn("forgetting contributions to a published version", logkey.Job, jobID, logkey.Err, err)
 	}
-	c.log.Info("dataset version published", "job", jobID, "cid", root.String(), "rows", m.Rows)
+	c.log.Info("dataset version published", logkey.Job, jobID, logkey.CID, root.String(), "rows", m.Rows)
 	if err := c.markDoneIfFinished(ctx, j); err != nil {
-		c.log.Warn("job state after publishing", "job", jobID, "err", err)
+		c.log.Warn("job state after publishing", logkey.Job, jobID, logkey.Err, err)
 	}
 	return root.String(), m, nil
 }

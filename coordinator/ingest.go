@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -66,14 +67,14 @@ type ingestion struct {
 func (c *Coordinator) receive(ctx context.Context, capt *schemas.Capture) (*jobState, error) {
 	j := c.job(capt.JobID)
 	if j == nil {
-		c.log.Debug("capture for unknown job dropped", "job", capt.JobID, "url", capt.URL)
+		c.log.Debug("capture for unknown job dropped", logkey.Job, capt.JobID, logkey.URL, capt.URL)
 		return nil, nil
 	}
 	if len(capt.Body) == 0 && capt.BodyCID != "" {
 		if err := c.loadBody(ctx, capt); err != nil {
 			// Dropped, not failed: the URL stays leased and comes back to
 			// the queue when the lease expires.
-			c.log.Warn("capture body not loaded; dropping the capture", "url", capt.URL, "node", capt.NodePeerID, "err", err)
+			c.log.Warn("capture body not loaded; dropping the capture", logkey.URL, capt.URL, logkey.Node, capt.NodePeerID, logkey.Err, err)
 			return nil, nil
 		}
 	}
@@ -92,7 +93,7 @@ func (c *Coordinator) receive(ctx context.Context, capt *schemas.Capture) (*jobS
 // the outcome of backOff when the host asked to slow down.
 func (c *Coordinator) admit(ctx context.Context, j *jobState, capt *schemas.Capture) (*ingestion, error) {
 	if c.quarantined[capt.NodePeerID] {
-		c.log.Debug("capture of a quarantined node dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID)
+		c.log.Debug("capture of a quarantined node dropped", logkey.Job, capt.JobID, logkey.URL, capt.URL, logkey.Node, capt.NodePeerID)
 		return nil, nil
 	}
 	// Only the node the URL is leased to may deliver it: any peer can sign a
@@ -104,7 +105,7 @@ func (c *Coordinator) admit(ctx context.Context, j *jobState, capt *schemas.Capt
 		return nil, err
 	}
 	if lease.Node != capt.NodePeerID {
-		c.log.Debug("capture without a lease dropped", "job", capt.JobID, "url", capt.URL, "node", capt.NodePeerID, "holder", lease.Node)
+		c.log.Debug("capture without a lease dropped", logkey.Job, capt.JobID, logkey.URL, capt.URL, logkey.Node, capt.NodePeerID, "holder", lease.Node)
 		c.unleased.Add(1)
 		return nil, nil
 	}

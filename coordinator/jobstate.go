@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -59,7 +60,7 @@ func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error
 	if err := c.frontier.SetJobState(ctx, j.id, frontier.JobDone); err != nil {
 		return fmt.Errorf("marking job %s done: %w", j.id, err)
 	}
-	c.log.Info("job done", "job", j.id)
+	c.log.Info("job done", logkey.Job, j.id)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -54,7 +55,7 @@ func (b *ruleBook) rule(ctx context.Context, log *slog.Logger, host string) *rul
 		b.loaded = time.Now()
 		rs, err := b.src(ctx)
 		if err != nil {
-			log.Warn("loading extraction rules", "err", err)
+			log.Warn("loading extraction rules", logkey.Err, err)
 		} else {
 			byHost := make(map[string]*rules.Compiled, len(rs))
 			version := make(map[string]int, len(rs))
@@ -65,7 +66,7 @@ func (b *ruleBook) rule(ctx context.Context, log *slog.Logger, host string) *rul
 				}
 				cr, err := rules.Compile(r)
 				if err != nil {
-					log.Warn("skipping extraction rule", "domain", r.Domain, "rule_version", r.RuleVersion, "err", err)
+					log.Warn("skipping extraction rule", "domain", r.Domain, "rule_version", r.RuleVersion, logkey.Err, err)
 					continue
 				}
 				byHost[host], version[host] = cr, r.RuleVersion
@@ -88,7 +89,7 @@ func (c *Coordinator) applyRule(ctx context.Context, capt *schemas.Capture, page
 	}
 	out, err := cr.Apply(pageURL, capt.Body)
 	if err != nil {
-		c.log.Debug("extraction rule failed", "url", pageURL, "err", err)
+		c.log.Debug("extraction rule failed", logkey.URL, pageURL, logkey.Err, err)
 		return
 	}
 	d := res.Doc

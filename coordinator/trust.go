@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -384,7 +385,7 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 	for _, l := range c.verify.takeLapses(now) {
 		c.trust.lapsed(l.node)
 		c.ledger.Verified(l.node, 0, false)
-		c.log.Warn("verification check lapsed", "node", l.node, "job", l.key.job, "url", l.key.url)
+		c.log.Warn("verification check lapsed", logkey.Node, l.node, logkey.Job, l.key.job, logkey.URL, l.key.url)
 	}
 	if c.cfg.TrustedFetch != nil {
 		for _, o := range c.verify.trustedDue(now, c.cfg.Trust.MaxCheckLapses, c.cfg.LeaseTTL) {
@@ -403,7 +404,7 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 		c.dropHeld("")
 	}
 	if err := c.saveState(ctx); err != nil {
-		c.log.Warn("saving verification state", "err", err)
+		c.log.Warn("saving verification state", logkey.Err, err)
 	}
 }
 
@@ -423,14 +424,14 @@ func (c *Coordinator) trustedCheck(ctx context.Context, o offer) {
 		fp = c.verify.fingerprintOf(capt)
 		bytes = int64(len(capt.Body))
 	} else {
-		c.log.Warn("trusted fetch failed", "url", o.url, "err", err)
+		c.log.Warn("trusted fetch failed", logkey.URL, o.url, logkey.Err, err)
 	}
 	vd, matched := c.verify.recordTrusted(o.key, fp, bytes, ok)
 	if !matched {
 		return
 	}
 	if err := c.applyVerdict(ctx, vd); err != nil {
-		c.log.Warn("applying a trusted fetch's verdict", "url", o.url, "err", err)
+		c.log.Warn("applying a trusted fetch's verdict", logkey.URL, o.url, logkey.Err, err)
 	}
 }
 

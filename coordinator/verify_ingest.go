@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -150,7 +151,7 @@ func (c *Coordinator) openCheck(j *jobState, capt *schemas.Capture, now time.Tim
 	}) {
 		return false
 	}
-	c.log.Debug("capture sampled for verification", "job", j.id, "url", capt.URL, "node", capt.NodePeerID)
+	c.log.Debug("capture sampled for verification", logkey.Job, j.id, logkey.URL, capt.URL, logkey.Node, capt.NodePeerID)
 	return true
 }
 
@@ -211,10 +212,10 @@ func (c *Coordinator) ingestVerify(ctx context.Context, capt *schemas.Capture) (
 // below the threshold is quarantined. The check's new state, the ledger
 // and the contribution records are saved before anyone is quarantined.
 func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
-	log := c.log.With("job", vd.key.job, "url", vd.key.url)
+	log := c.log.With(logkey.Job, vd.key.job, logkey.URL, vd.key.url)
 	if !vd.done {
 		if len(vd.sims) > 0 {
-			log.Info("verification disagrees; asking a third node", "node", vd.orig, "similarity", vd.sims[0])
+			log.Info("verification disagrees; asking a third node", logkey.Node, vd.orig, "similarity", vd.sims[0])
 		}
 		return c.saveState(ctx)
 	}
@@ -230,12 +231,12 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 	}
 	switch {
 	case vd.inconclusive:
-		log.Info("verification inconclusive: no two fetches close in time agree alone", "node", vd.orig, "similarities", vd.sims)
+		log.Info("verification inconclusive: no two fetches close in time agree alone", logkey.Node, vd.orig, "similarities", vd.sims)
 		return errors.Join(append(errs, c.saveState(ctx))...)
 	case vd.origFailed:
 		// An error answer for a page a verifier fetched: fetch it again,
 		// and sample the node more.
-		log.Info("error answer contradicted by a verifier; page queued again", "node", vd.orig)
+		log.Info("error answer contradicted by a verifier; page queued again", logkey.Node, vd.orig)
 		c.trust.failedCheck(vd.orig)
 		if _, err := c.exclude(ctx, vd.orig, []checkKey{vd.key}); err != nil {
 			errs = append(errs, err)
@@ -262,7 +263,7 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 		}
 		c.trust.failedCheck(p.node)
 		e := c.ledger.Verified(p.node, p.bytes, false)
-		log.Warn("node failed verification", "node", p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
+		log.Warn("node failed verification", logkey.Node, p.node, "reputation", e.Reputation, "failed", e.Failed, "similarities", vd.sims)
 		if vd.origLied && p.node == vd.orig {
 			convicted = p.node
 			continue
@@ -285,7 +286,7 @@ func (c *Coordinator) applyVerdict(ctx context.Context, vd verdict) error {
 		// ingested meanwhile can earn a point after the forfeit.
 		err := c.quarantine(ctx, convicted, func() {
 			f := c.ledger.ForfeitUnvested(convicted, now)
-			log.Warn("confirmed lie: unvested points forfeited, node quarantined", "node", convicted, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
+			log.Warn("confirmed lie: unvested points forfeited, node quarantined", logkey.Node, convicted, "forfeited_points", f.Points, "forfeited_pages", f.Pages)
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -362,7 +363,7 @@ func (c *Coordinator) quarantine(ctx context.Context, node string, penalty func(
 		errs = append(errs, fmt.Errorf("quarantining %s: %w", node, err))
 	}
 	entry := c.ledger.Entry(node)
-	c.log.Warn("node quarantined", "node", node, "reputation", entry.Reputation, "failed", entry.Failed, "verified", entry.VerifiedPages)
+	c.log.Warn("node quarantined", logkey.Node, node, "reputation", entry.Reputation, "failed", entry.Failed, "verified", entry.VerifiedPages)
 	c.hooksMu.RLock()
 	for _, fn := range c.onQuarantine {
 		fn(node, entry)
@@ -381,7 +382,7 @@ func (c *Coordinator) takeOut(ctx context.Context, node string) error {
 	leased, lerr := c.frontier.ReleaseNode(ctx, node)
 	n, err := c.exclude(ctx, node, nil)
 	if n > 0 || leased > 0 {
-		c.log.Warn("pages of quarantined node queued again", "node", node, "pages", n, "leased", leased)
+		c.log.Warn("pages of quarantined node queued again", logkey.Node, node, "pages", n, "leased", leased)
 	}
 	return errors.Join(lerr, err)
 }

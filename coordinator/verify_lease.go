@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -125,7 +126,7 @@ func (c *Coordinator) addVerifyItems(ctx context.Context, node string, resp *sch
 		}
 		resp.Items = slices.Insert(resp.Items, j, it)
 	}
-	c.log.Debug("verification re-fetches leased", "node", node, "lease", resp.LeaseID, "items", len(placed))
+	c.log.Debug("verification re-fetches leased", logkey.Node, node, logkey.Lease, resp.LeaseID, "items", len(placed))
 }
 
 // placeVerify fits one re-fetch into the host budgets of a lease answer.
@@ -134,7 +135,7 @@ func (c *Coordinator) placeVerify(ctx context.Context, resp *schemas.LeaseRespon
 		// The frontier lease holds the host: one more slot in its schedule.
 		ok, err := c.frontier.ExtendLeaseHost(ctx, resp.LeaseID, o.host, 1, time.Duration(b.MinDelay))
 		if err != nil {
-			c.log.Warn("extending a lease for a verification fetch", "lease", resp.LeaseID, "host", o.host, "err", err)
+			c.log.Warn("extending a lease for a verification fetch", logkey.Lease, resp.LeaseID, logkey.Host, o.host, logkey.Err, err)
 		}
 		return err == nil && ok
 	}
@@ -145,7 +146,7 @@ func (c *Coordinator) placeVerify(ctx context.Context, resp *schemas.LeaseRespon
 	}
 	gap, ok, err := c.frontier.ReserveHost(ctx, o.host, now, 1)
 	if err != nil {
-		c.log.Warn("reserving a host for a verification fetch", "host", o.host, "err", err)
+		c.log.Warn("reserving a host for a verification fetch", logkey.Host, o.host, logkey.Err, err)
 		return false
 	}
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -35,7 +36,7 @@ func (c *Coordinator) admitCapture(j *jobState, capt *schemas.Capture) {
 		// body it carries, and signs them: a node that claims other bytes
 		// lied, provably. The capture earns nothing (an error answer,
 		// fetched again by another node) and counts as a failed check.
-		c.log.Warn("capture claims a body it does not carry; treated as an error answer", "url", capt.URL, "node", capt.NodePeerID,
+		c.log.Warn("capture claims a body it does not carry; treated as an error answer", logkey.URL, capt.URL, logkey.Node, capt.NodePeerID,
 			"claimed_bytes", capt.BodySize, "bytes", len(capt.Body))
 		c.trust.failedCheck(capt.NodePeerID)
 		c.ledger.Verified(capt.NodePeerID, 0, false)
@@ -176,7 +177,7 @@ func (c *Coordinator) holdRedirect(j *jobState, capt *schemas.Capture, pageURL s
 		// A check of the URL is running already, of another capture: its
 		// verdict says nothing of this one, so the document is dropped.
 		// The leased URL is covered by the capture under check.
-		c.log.Info("redirected document dropped: its URL is under a check of another capture", "url", capt.URL, "node", capt.NodePeerID)
+		c.log.Info("redirected document dropped: its URL is under a check of another capture", logkey.URL, capt.URL, logkey.Node, capt.NodePeerID)
 		c.forgetHeld(heldDoc{dedup: res.DedupKey})
 		return true
 	}
@@ -209,7 +210,7 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 	j := c.job(vd.key.job)
 	if !vd.origVerified || j == nil {
 		c.forgetHeld(h)
-		c.log.Info("redirected document dropped: no verifier saw the same redirect", "job", vd.key.job, "url", vd.key.url, "node", h.node)
+		c.log.Info("redirected document dropped: no verifier saw the same redirect", logkey.Job, vd.key.job, logkey.URL, vd.key.url, logkey.Node, h.node)
 		return nil
 	}
 	if h.review {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -193,7 +194,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Curator, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Curator{cfg: cfg, db: db, key: key, self: id.String(), log: cfg.Logger.With("peer", id.String())}
+	c := &Curator{cfg: cfg, db: db, key: key, self: id.String(), log: cfg.Logger.With(logkey.Peer, id.String())}
 	if err := c.loadVouched(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -268,7 +269,7 @@ func (c *Curator) Enqueue(ctx context.Context, items ...Item) error {
 		if err := c.announce(ctx, &items[i]); err != nil {
 			// The item is queued locally; a lost announcement only means
 			// other curators do not see it. Say so and go on.
-			c.log.Warn("announcing review item", "item", items[i].ID, "err", err)
+			c.log.Warn("announcing review item", logkey.Item, items[i].ID, logkey.Err, err)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -243,7 +244,7 @@ func (c *Curator) undoOne(ctx context.Context, itemID, action, nonce string) err
 		return err
 	}
 	if err := c.publish(ctx, schemas.CurationMessage{Version: schemas.CurationWireVersion, Decision: &d}); err != nil {
-		c.log.Warn("gossiping a retraction", "item", itemID, "err", err)
+		c.log.Warn("gossiping a retraction", logkey.Item, itemID, logkey.Err, err)
 	}
 	return forget()
 }
@@ -290,7 +291,7 @@ func (c *Curator) flushLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 			if err := c.flush(ctx, c.cfg.Now()); err != nil && ctx.Err() == nil {
-				c.log.Warn("publishing decisions", "err", err)
+				c.log.Warn("publishing decisions", logkey.Err, err)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -138,7 +139,7 @@ func (c *Curator) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	}
 	if status == http.StatusInternalServerError {
-		c.log.Error("curator API", "path", r.URL.Path, "err", err)
+		c.log.Error("curator API", logkey.Path, r.URL.Path, logkey.Err, err)
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
@@ -182,7 +183,7 @@ func (c *Curator) render(w http.ResponseWriter, r *http.Request, name string, d 
 	d.Self = c.self
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(w, name, d); err != nil {
-		c.log.Error("rendering curator page", "page", name, "err", err)
+		c.log.Error("rendering curator page", "page", name, logkey.Err, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -69,11 +70,11 @@ func (c *Curator) receiveLoop(ctx context.Context, ch <-chan []byte) {
 			case errors.Is(err, ErrReplay):
 				// Our own messages come back from gossip; so do honest
 				// duplicates. Nothing to report.
-				c.log.Debug("dropped curation message", "err", err)
+				c.log.Debug("dropped curation message", logkey.Err, err)
 			case ctx.Err() != nil:
 				return
 			default:
-				c.log.Warn("dropped curation message", "err", err)
+				c.log.Warn("dropped curation message", logkey.Err, err)
 			}
 		}
 	}

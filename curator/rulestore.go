@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -105,7 +106,7 @@ func (c *Curator) PublishRule(ctx context.Context, r schemas.ExtractionRule) (sc
 		return r, err
 	}
 	if err := c.publish(ctx, schemas.CurationMessage{Version: schemas.CurationWireVersion, Rule: &r}); err != nil {
-		c.log.Warn("gossiping a rule", "domain", r.Domain, "err", err)
+		c.log.Warn("gossiping a rule", "domain", r.Domain, logkey.Err, err)
 	}
 	c.log.Info("rule published", "domain", r.Domain, "rule_version", assigned)
 	out := r

@@ -17,6 +17,7 @@ import (
 	lpnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/swardnet/sward/internal/logkey"
 	swnet "github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -282,14 +283,14 @@ func (s *Sync) autoOnce(ctx context.Context, p peer.ID) bool {
 	st, err := s.Backfill(ctx, p)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("curator backfill", "peer", p.String(), "err", err)
+			s.log.Warn("curator backfill", logkey.Peer, p.String(), logkey.Err, err)
 		}
 		return false
 	}
-	s.log.Info("curator backfill", "peer", p.String(), "messages", st.Messages, "stored", st.Stored,
+	s.log.Info("curator backfill", logkey.Peer, p.String(), "messages", st.Messages, "stored", st.Stored,
 		"duplicates", st.Duplicates, "refused", st.Refused)
 	for _, e := range st.Errors {
-		s.log.Debug("curator backfill refused a message", "peer", p.String(), "err", e)
+		s.log.Debug("curator backfill refused a message", logkey.Peer, p.String(), logkey.Err, e)
 	}
 	return true
 }
@@ -461,7 +462,7 @@ func (s *Sync) serve(ctx context.Context, st lpnet.Stream) {
 		}
 		if err != nil {
 			_ = st.Reset()
-			s.log.Debug("serving curator backfill", "peer", remote, "err", err)
+			s.log.Debug("serving curator backfill", logkey.Peer, remote, logkey.Err, err)
 		}
 	}
 	select {
@@ -474,7 +475,7 @@ func (s *Sync) serve(ctx context.Context, st lpnet.Stream) {
 	data, err := swnet.ReadFrame(bufio.NewReader(st), schemas.MaxCurateSyncHeader)
 	if err != nil {
 		_ = st.Reset()
-		s.log.Debug("serving curator backfill: reading the request", "peer", remote, "err", err)
+		s.log.Debug("serving curator backfill: reading the request", logkey.Peer, remote, logkey.Err, err)
 		return
 	}
 	var req schemas.CurateSyncRequest
@@ -488,7 +489,7 @@ func (s *Sync) serve(ctx context.Context, st lpnet.Stream) {
 	}
 	page, err := s.c.BackfillPage(ctx, req.Cursor, req.Limit)
 	if err != nil {
-		s.log.Warn("serving curator backfill", "peer", remote, "err", err)
+		s.log.Warn("serving curator backfill", logkey.Peer, remote, logkey.Err, err)
 		reply(schemas.CurateSyncResponse{Error: "cannot build the page: " + err.Error()}, nil)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -201,7 +202,7 @@ func (c *Curator) backfillItems(ctx context.Context, cur *syncCursor, limit int,
 			}
 		}
 		if len(data) > schemas.MaxMessageSize {
-			c.log.Warn("backfill: item too large to send", "item", r.id, "bytes", len(data))
+			c.log.Warn("backfill: item too large to send", logkey.Item, r.id, "bytes", len(data))
 			cur.item = r.rowid
 			continue
 		}
@@ -288,7 +289,7 @@ func (c *Curator) backfillDecisions(ctx context.Context, cur *syncCursor, limit 
 		data = append(data, r.raw...)
 		data = append(data, '}')
 		if len(data) > schemas.MaxMessageSize {
-			c.log.Warn("backfill: decision too large to send", "item", r.id, "bytes", len(data))
+			c.log.Warn("backfill: decision too large to send", logkey.Item, r.id, "bytes", len(data))
 			cur.decided = r.rowid
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/swardnet/sward/curator/rules"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -221,7 +222,7 @@ func (c *Curator) tallyLocked(ctx context.Context, itemID string) error {
 		return fmt.Errorf("updating item %s: %w", itemID, err)
 	}
 	if next == StateAdjudication && state != next {
-		c.log.Info("item needs adjudication", "item", itemID, "votes", len(ballots))
+		c.log.Info("item needs adjudication", logkey.Item, itemID, "votes", len(ballots))
 	}
 	return nil
 }
@@ -284,7 +285,7 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 	if err := applyEdits(&s, edits); err != nil {
 		// A signed edit that does not fit the field (a bad date) is
 		// dropped rather than blocking the settlement.
-		c.log.Warn("dropping an edit", "item", itemID, "err", err)
+		c.log.Warn("dropping an edit", logkey.Item, itemID, logkey.Err, err)
 	}
 	body, err := json.Marshal(s)
 	if err != nil {
@@ -296,7 +297,7 @@ func (c *Curator) settleLocked(ctx context.Context, itemID, answer string, decid
 	if _, err := c.db.ExecContext(ctx, `UPDATE items SET votes = ?, state = ? WHERE id = ?`, len(ballots), StateSettled, itemID); err != nil {
 		return fmt.Errorf("updating item %s: %w", itemID, err)
 	}
-	c.log.Info("item settled", "item", itemID, "decision", answer, "adjudicated", adjudicated)
+	c.log.Info("item settled", logkey.Item, itemID, "decision", answer, "adjudicated", adjudicated)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"golang.org/x/time/rate"
 )
 
@@ -153,7 +154,7 @@ func (f *Feed) guard(next http.Handler, open map[string]bool) http.Handler {
 			name, aerr := f.auth.check(r)
 			if aerr != nil {
 				if aerr.Status == http.StatusTooManyRequests {
-					f.log.Warn("rate limited", "key", name, "ip", clientIP(r), "path", r.URL.Path)
+					f.log.Warn("rate limited", "key", name, "ip", clientIP(r), logkey.Path, r.URL.Path)
 				}
 				writeError(w, aerr)
 				return

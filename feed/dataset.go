@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -49,7 +50,7 @@ func (f *Feed) LoadDataset(ctx context.Context, dir string) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		f.log.Info("dataset shard indexed", "path", path, "documents", n)
+		f.log.Info("dataset shard indexed", logkey.Path, path, "documents", n)
 	}
 	if left, err := md.remaining(); err != nil || left > 0 {
 		if err != nil {

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/google/renameio/v2"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // eventFileHeader starts an event file; the epoch follows it on the same
@@ -119,7 +121,7 @@ func readEventFile(path string, retention int, log *slog.Logger) (epoch string, 
 		}
 		if err == io.EOF {
 			if len(line) > 0 {
-				log.Warn("feed events: cutting a torn last line (the server stopped mid-write)", "path", path, "bytes", len(line))
+				log.Warn("feed events: cutting a torn last line (the server stopped mid-write)", logkey.Path, path, "bytes", len(line))
 			}
 			break
 		}
@@ -129,7 +131,7 @@ func readEventFile(path string, retention int, log *slog.Logger) (epoch string, 
 		keep += int64(len(line))
 		var se storedEvent
 		if err := json.Unmarshal(bytes.TrimSpace(line), &se); err != nil || se.Record == nil || se.Seq <= lastSeq {
-			log.Warn("feed events: skipping an unreadable event", "path", path, "line", n+1, "err", err)
+			log.Warn("feed events: skipping an unreadable event", logkey.Path, path, "line", n+1, logkey.Err, err)
 			continue
 		}
 		lastSeq = se.Seq
@@ -179,7 +181,7 @@ func (ef *eventFile) append(evs []Event, retained func() []Event) {
 
 func (ef *eventFile) fail(err error) {
 	ef.err = err
-	ef.log.Error("feed events: cannot write the event file; SSE resumption after a restart will report a gap", "path", ef.path, "err", err)
+	ef.log.Error("feed events: cannot write the event file; SSE resumption after a restart will report a gap", logkey.Path, ef.path, logkey.Err, err)
 }
 
 // epoch reads the epoch back from the header.

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -63,7 +64,7 @@ func (f *Feed) handleExport(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The status is already sent; a stream without its end marker
 		// tells the reader it is incomplete.
-		f.log.Error("export failed", "err", err, "documents", n)
+		f.log.Error("export failed", logkey.Err, err, "documents", n)
 		return
 	}
 	f.log.Debug("export", "documents", n, "since", since)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -186,7 +187,7 @@ func (f *Feed) MarkRemoved(ctx context.Context, url string, at time.Time) (bool,
 	if !at.IsZero() {
 		r.FetchedAt = at.UTC()
 	}
-	f.log.Info("document removed", "url", url, "id", prev.id)
+	f.log.Info("document removed", logkey.URL, url, "id", prev.id)
 	f.publish([]*Record{r})
 	return true, nil
 }
@@ -217,7 +218,7 @@ func (f *Feed) add(ctx context.Context, docs []schemas.Document, notify bool) ([
 		case !ok:
 			r.Change = Change{Status: ChangeNew}
 		case d.FetchedAt.Before(prev.fetchedAt):
-			f.log.Debug("older capture ignored", "url", d.URL, "id", d.ID)
+			f.log.Debug("older capture ignored", logkey.URL, d.URL, "id", d.ID)
 			continue
 		case d.ID == prev.id && d.ContentSHA256 == prev.sha256 && d.FetchedAt.Equal(prev.fetchedAt):
 			// The same capture again (for example a live fetch that the
@@ -352,7 +353,7 @@ func (f *Feed) ServeListener(ctx context.Context, ln net.Listener) error {
 		// No WriteTimeout: SSE streams and live fetches are long.
 		BaseContext: func(net.Listener) context.Context { return f.ctx },
 	}
-	f.log.Info("feed API listening", "addr", ln.Addr().String())
+	f.log.Info("feed API listening", logkey.Addr, ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

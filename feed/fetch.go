@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -146,7 +147,7 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 	start := time.Now()
 	doc, err := f.cfg.Fetcher.FetchURL(fctx, u)
 	if err != nil {
-		f.log.Info("live fetch failed", "url", u, "err", err)
+		f.log.Info("live fetch failed", logkey.URL, u, logkey.Err, err)
 		return nil, fetchError(f.ctx, u, f.cfg.FetchTimeout, err)
 	}
 	if doc == nil {
@@ -164,7 +165,7 @@ func (f *Feed) liveOnce(u string) (*Record, error) {
 		f.aliases[u] = doc.URL
 		f.mu.Unlock()
 	}
-	f.log.Debug("live fetch", "url", u, "cid", doc.CaptureCID, "took", time.Since(start))
+	f.log.Debug("live fetch", logkey.URL, u, logkey.CID, doc.CaptureCID, "took", time.Since(start))
 	if len(recs) > 0 {
 		return recs[0], nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -48,7 +49,7 @@ func (f *Feed) startOffers() {
 				return
 			}
 			if _, err := f.add(f.ctx, batch, true); err != nil && f.ctx.Err() == nil {
-				f.log.Warn("indexing offered documents", "docs", len(batch), "err", err)
+				f.log.Warn("indexing offered documents", "docs", len(batch), logkey.Err, err)
 			}
 			batch = batch[:0]
 		}
@@ -85,6 +86,6 @@ func (f *Feed) drain(batch []schemas.Document) {
 		return
 	}
 	if _, err := f.add(context.Background(), batch, false); err != nil {
-		f.log.Warn("indexing offered documents at close", "docs", len(batch), "err", err)
+		f.log.Warn("indexing offered documents at close", "docs", len(batch), logkey.Err, err)
 	}
 }

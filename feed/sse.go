@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // sseBatch bounds the events written between two flushes.
@@ -123,7 +125,7 @@ func (f *Feed) handleFeed(w http.ResponseWriter, r *http.Request) {
 			}
 			data, err := json.Marshal(ev.Record)
 			if err != nil {
-				f.log.Error("encoding feed event", "url", ev.Record.URL, "err", err)
+				f.log.Error("encoding feed event", logkey.URL, ev.Record.URL, logkey.Err, err)
 				continue
 			}
 			fmt.Fprintf(w, "id: %s\nevent: document\ndata: %s\n\n", f.events.id(ev.Seq), data)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // Webhook request headers.
@@ -200,7 +201,7 @@ func (f *Feed) Subscribe(hook Webhook) (*Webhook, error) {
 		f.Unsubscribe(hook.ID)
 		return nil, err
 	}
-	f.log.Info("webhook subscribed", "webhook", hook.ID, "url", hook.URL)
+	f.log.Info("webhook subscribed", "webhook", hook.ID, logkey.URL, hook.URL)
 	out := hook
 	return &out, nil
 }
@@ -251,7 +252,7 @@ func (f *Feed) Unsubscribe(id string) bool {
 	if ok {
 		s.stop()
 		if err := f.saveWebhooks(); err != nil {
-			f.log.Error("saving webhooks", "err", err)
+			f.log.Error("saving webhooks", logkey.Err, err)
 		}
 	}
 	return ok
@@ -312,7 +313,7 @@ func (f *Feed) loadWebhooks() error {
 			return fmt.Errorf("loading webhooks from %s: subscription without id or secret", path)
 		}
 		if err := f.checkWebhook(h); err != nil {
-			f.log.Warn("saved webhook no longer allowed; skipped", "webhook", h.ID, "url", h.URL, "err", err)
+			f.log.Warn("saved webhook no longer allowed; skipped", "webhook", h.ID, logkey.URL, h.URL, logkey.Err, err)
 			continue
 		}
 		f.startWebhook(h)
@@ -350,20 +351,20 @@ func (w *webhooks) enqueue(evs []Event) {
 			}
 			id, err := randomID(16)
 			if err != nil {
-				w.f.log.Error("webhook delivery id", "webhook", s.hook.ID, "err", err)
+				w.f.log.Error("webhook delivery id", "webhook", s.hook.ID, logkey.Err, err)
 				continue
 			}
 			eid := w.f.events.id(ev.Seq)
 			body, err := json.Marshal(WebhookPayload{DeliveryID: id, SubscriptionID: s.hook.ID, EventID: eid, Type: "document", Record: ev.Record})
 			if err != nil {
-				w.f.log.Error("encoding webhook payload", "webhook", s.hook.ID, "url", ev.Record.URL, "err", err)
+				w.f.log.Error("encoding webhook payload", "webhook", s.hook.ID, logkey.URL, ev.Record.URL, logkey.Err, err)
 				continue
 			}
 			select {
 			case s.queue <- delivery{id: id, body: body, ev: eid}:
 			default:
 				s.dropped.Add(1)
-				w.f.log.Warn("webhook queue full; delivery dropped", "webhook", s.hook.ID, "url", ev.Record.URL)
+				w.f.log.Warn("webhook queue full; delivery dropped", "webhook", s.hook.ID, logkey.URL, ev.Record.URL)
 			}
 		}
 	}
@@ -395,7 +396,7 @@ func (w *webhooks) deliver(ctx context.Context, s *subscription, d delivery) boo
 		if err == nil && status >= 200 && status < 300 {
 			return true
 		}
-		w.f.log.Info("webhook delivery failed", "webhook", s.hook.ID, "delivery", d.id, "attempt", attempt, "status", status, "err", err)
+		w.f.log.Info("webhook delivery failed", "webhook", s.hook.ID, "delivery", d.id, "attempt", attempt, "status", status, logkey.Err, err)
 		if attempt >= cfg.MaxAttempts {
 			w.f.log.Warn("webhook delivery abandoned", "webhook", s.hook.ID, "delivery", d.id, "attempts", attempt)
 			return false

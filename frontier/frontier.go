@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -314,7 +315,7 @@ func (f *Frontier) runBatch(batch []*txReq) {
 			finish(rest, err)
 			return
 		}
-		f.log.Warn("frontier: write transaction lost; running its other writes again", "err", err)
+		f.log.Warn("frontier: write transaction lost; running its other writes again", logkey.Err, err)
 		batch = rest
 	}
 }
@@ -535,7 +536,7 @@ func (f *Frontier) Add(ctx context.Context, cands []Candidate) (int, error) {
 		c := &cands[i]
 		n, err := schemas.NormalizeURL(c.URL)
 		if err != nil {
-			f.log.Debug("frontier: candidate skipped", "job", c.JobID, "url", c.URL, "err", err)
+			f.log.Debug("frontier: candidate skipped", logkey.Job, c.JobID, logkey.URL, c.URL, logkey.Err, err)
 			continue
 		}
 		items = append(items, prepared{norm: n, host: hostOfNormalized(n), key: schemas.URLKey(n), c: c})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -132,7 +133,7 @@ func (f *Frontier) Lease(ctx context.Context, node string, max int, now time.Tim
 		return nil, err
 	}
 	if l.ID != "" {
-		f.log.Debug("frontier: leased", "peer", node, "lease", l.ID, "urls", len(l.Items), "hosts", len(l.Budgets))
+		f.log.Debug("frontier: leased", logkey.Peer, node, logkey.Lease, l.ID, "urls", len(l.Items), "hosts", len(l.Budgets))
 	}
 	return l, nil
 }

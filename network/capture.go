@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -170,7 +171,7 @@ func (h *Host) validateCaptureMsg(_ context.Context, from peer.ID, msg *pubsub.M
 	}
 	if err != nil {
 		res := dropResult(err, from, author)
-		h.log.Debug("dropping capture message", logPeer, author.String(), "from", from.String(), "reject", res == pubsub.ValidationReject, "err", err)
+		h.log.Debug("dropping capture message", logPeer, author.String(), "from", from.String(), "reject", res == pubsub.ValidationReject, logkey.Err, err)
 		return res
 	}
 	msg.ValidatorData = c

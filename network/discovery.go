@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // Discovery names. The mDNS service name and the DHT protocol prefix keep
@@ -121,7 +122,7 @@ func (h *Host) connectFound(found <-chan peer.AddrInfo) {
 			err := h.host.Connect(ctx, ai)
 			cancel()
 			if err != nil {
-				h.log.Debug("discovered peer unreachable", logPeer, ai.ID.String(), "err", err)
+				h.log.Debug("discovered peer unreachable", logPeer, ai.ID.String(), logkey.Err, err)
 				continue
 			}
 			h.log.Info("connected to discovered peer", logPeer, ai.ID.String())
@@ -143,7 +144,7 @@ func (h *Host) dhtLoop(kad *dht.IpfsDHT, found chan<- peer.AddrInfo) {
 			if time.Now().After(readvertise) {
 				ttl, err := rd.Advertise(h.ctx, rendezvous)
 				if err != nil {
-					h.log.Debug("DHT advertise failed", "err", err)
+					h.log.Debug("DHT advertise failed", logkey.Err, err)
 				} else {
 					readvertise = time.Now().Add(ttl / 2)
 				}
@@ -163,7 +164,7 @@ func (h *Host) findPeers(rd *drouting.RoutingDiscovery, found chan<- peer.AddrIn
 	defer cancel()
 	ch, err := rd.FindPeers(ctx, rendezvous)
 	if err != nil {
-		h.log.Debug("DHT peer search failed", "err", err)
+		h.log.Debug("DHT peer search failed", logkey.Err, err)
 		return
 	}
 	for ai := range ch {

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // logPeer is sward's shared log key for peer IDs.
@@ -307,7 +308,7 @@ func (h *Host) keepConnected(ai peer.AddrInfo) {
 		if h.ctx.Err() != nil {
 			return
 		}
-		h.log.Debug("bootstrap peer unreachable; will retry", logPeer, ai.ID.String(), "retry_in", backoff, "err", err)
+		h.log.Debug("bootstrap peer unreachable; will retry", logPeer, ai.ID.String(), "retry_in", backoff, logkey.Err, err)
 		timer.Reset(backoff)
 		backoff = min(2*backoff, maxBackoff)
 	}

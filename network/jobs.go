@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -325,7 +326,7 @@ func (j *Jobs) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pu
 	}
 	if err != nil {
 		res := dropResult(err, from, author)
-		j.h.log.Debug("dropping job announcement", logPeer, author.String(), "from", from.String(), "reject", res == pubsub.ValidationReject, "err", err)
+		j.h.log.Debug("dropping job announcement", logPeer, author.String(), "from", from.String(), "reject", res == pubsub.ValidationReject, logkey.Err, err)
 		return res
 	}
 	msg.ValidatorData = a

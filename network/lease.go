@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -158,13 +159,13 @@ func (h *Host) serveLeaseStream(s network.Stream, handler LeaseHandler) {
 			_ = s.Close()
 			return
 		case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrBadFrameHeader):
-			log.Debug("bad lease frame; closing stream", "err", err)
+			log.Debug("bad lease frame; closing stream", logkey.Err, err)
 			h.writeLeaseResponse(s, &schemas.LeaseResponse{Error: "bad frame: " + err.Error()})
 			_ = s.Close()
 			return
 		default:
 			// Timeout, reset, or a stream cut inside a frame.
-			log.Debug("lease stream ended", "err", err)
+			log.Debug("lease stream ended", logkey.Err, err)
 			_ = s.Reset()
 			return
 		}
@@ -209,12 +210,12 @@ func (h *Host) writeLeaseResponse(s network.Stream, resp *schemas.LeaseResponse)
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {
-		h.log.Error("encoding lease response", "err", err)
+		h.log.Error("encoding lease response", logkey.Err, err)
 		data = []byte(`{"v":1,"error":"internal error: response not encodable"}`)
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(h.cfg.LeaseTimeout))
 	if err := WriteFrame(s, data, schemas.MaxMessageSize); err != nil {
-		h.log.Debug("writing lease response", logPeer, s.Conn().RemotePeer().String(), "err", err)
+		h.log.Debug("writing lease response", logPeer, s.Conn().RemotePeer().String(), logkey.Err, err)
 		return false
 	}
 	return true

@@ -12,6 +12,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -49,7 +50,7 @@ func (h *Host) Peers() []PeerInfo { return h.peers.live(time.Now()) }
 func (h *Host) startPresence() {
 	sub, err := h.presence.Subscribe(pubsub.WithBufferSize(64))
 	if err != nil {
-		h.log.Error("presence subscription failed; peer list stays empty", "err", err)
+		h.log.Error("presence subscription failed; peer list stays empty", logkey.Err, err)
 	} else {
 		h.spawn(func() { h.readPresence(sub) })
 	}
@@ -120,7 +121,7 @@ func (h *Host) announce() {
 		case <-t.C:
 		}
 		if err := h.announceOnce(h.ctx); err != nil && h.ctx.Err() == nil {
-			h.log.Debug("presence announcement failed", "err", err)
+			h.log.Debug("presence announcement failed", logkey.Err, err)
 		}
 	}
 }
@@ -154,7 +155,7 @@ func (h *Host) validatePresenceMsg(_ context.Context, from peer.ID, msg *pubsub.
 	}
 	p, err := decodePresence(msg.Data, author)
 	if err != nil {
-		h.log.Debug("dropping presence message", logPeer, author.String(), "from", from.String(), "err", err)
+		h.log.Debug("dropping presence message", logPeer, author.String(), "from", from.String(), logkey.Err, err)
 		return pubsub.ValidationReject
 	}
 	// An old announcement replayed after gossipsub forgot its ID must not

@@ -19,6 +19,7 @@ import (
 	"github.com/swardnet/sward/examples/site"
 	"github.com/swardnet/sward/feed"
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/internal/progress"
 	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/network"
@@ -230,7 +231,7 @@ func (cl *Cluster) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	go func() {
 		defer close(n.done)
 		if err := r.Serve(nctx); err != nil {
-			slog.Error("node stopped", "peer", r.Host.ID().String(), "err", err)
+			slog.Error("node stopped", logkey.Peer, r.Host.ID().String(), logkey.Err, err)
 		}
 	}()
 	cl.mu.Lock()
@@ -252,7 +253,7 @@ func (cl *Cluster) goServe(fn func() error) {
 	go func() {
 		defer cl.wg.Done()
 		if err := fn(); err != nil {
-			slog.Error("service stopped", "err", err)
+			slog.Error("service stopped", logkey.Err, err)
 		}
 	}()
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // EnvChild carries a JSON CoordinatorConfig to a child process started by
@@ -40,7 +42,7 @@ func ChildMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if _, err := RunCoordinator(ctx, cfg); err != nil {
-		slog.Error("faults child: coordinator failed", "err", err)
+		slog.Error("faults child: coordinator failed", logkey.Err, err)
 		return 1
 	}
 	return 0

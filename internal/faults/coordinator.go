@@ -15,6 +15,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/schemas"
 )
@@ -199,13 +200,13 @@ func openEventLog(path string) (*eventLog, error) {
 func (l *eventLog) write(e Event) {
 	line, err := json.Marshal(e)
 	if err != nil {
-		slog.Warn("faults: encoding event", "url", e.URL, "err", err)
+		slog.Warn("faults: encoding event", logkey.URL, e.URL, logkey.Err, err)
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, err := l.f.Write(append(line, '\n')); err != nil {
-		slog.Warn("faults: writing event", "url", e.URL, "err", err)
+		slog.Warn("faults: writing event", logkey.URL, e.URL, logkey.Err, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
@@ -67,7 +68,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	go func() {
 		defer close(n.done)
 		if err := r.Serve(nctx); err != nil {
-			slog.Error("faults: node stopped", "peer", r.Host.ID().String(), "err", err)
+			slog.Error("faults: node stopped", logkey.Peer, r.Host.ID().String(), logkey.Err, err)
 		}
 	}()
 	return n, nil

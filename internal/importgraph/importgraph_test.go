@@ -63,7 +63,11 @@ var pureForbidden = []string{
 
 // offlineAllowed are the project packages the offline pipeline may import:
 // the pure stages, the store and the data contract (no network roles).
-var offlineAllowed = []string{"pipeline", "storage", "schemas"}
+var offlineAllowed = []string{"pipeline", "storage", "schemas", logkeyPkg}
+
+// logkeyPkg holds only the shared log attribute keys: a leaf every package
+// may import (the pure pipeline included), which itself imports nothing.
+const logkeyPkg = "internal/logkey"
 
 // pureAllowedForNow are imports of the pipeline that break the rule and
 // are known: net/http for http.DetectContentType only (the extract owner
@@ -90,6 +94,10 @@ func TestImportRules(t *testing.T) {
 	for path, p := range pkgs {
 		r := rel(path)
 		switch {
+		case r == logkeyPkg:
+			if len(p.imports) != 0 {
+				t.Errorf("%s imports %v: it must stay a leaf of constants", r, p.imports)
+			}
 		case under(r, "schemas"):
 			// schemas is the leaf: the data contract depends on nothing
 			// of the project.
@@ -118,7 +126,7 @@ func TestImportRules(t *testing.T) {
 			// it: it imports schemas and SQLite, and nothing of the
 			// coordinator, node, network, storage or pipeline.
 			for _, d := range p.deps {
-				if strings.HasPrefix(d, module) && !under(rel(d), "schemas") {
+				if strings.HasPrefix(d, module) && !under(rel(d), "schemas") && rel(d) != logkeyPkg {
 					t.Errorf("%s depends on %s: the frontier may import only schemas of the project", r, rel(d))
 				}
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
@@ -154,7 +155,7 @@ func StartCurator(ctx context.Context, cfg CuratorConfig) (_ *Curator, err error
 				Scores: res.Scores, Reasons: res.Reasons,
 			}
 			if err := c.Curator.Enqueue(qctx, it); err != nil && qctx.Err() == nil {
-				cfg.Logger.Warn("curator: queueing review item", "url", capt.URL, "err", err)
+				cfg.Logger.Warn("curator: queueing review item", logkey.URL, capt.URL, logkey.Err, err)
 			}
 		})
 	}
@@ -207,7 +208,7 @@ func (c *Curator) pumpSettled(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			c.cfg.Logger.Warn("curator: reading settled items", "err", err)
+			c.cfg.Logger.Warn("curator: reading settled items", logkey.Err, err)
 			continue
 		}
 		for _, st := range settled {
@@ -226,7 +227,7 @@ func (c *Curator) pumpSettled(ctx context.Context) error {
 				}
 			}
 			if err := c.cfg.Source.AddReviewed(ctx, doc); err != nil && ctx.Err() == nil {
-				c.cfg.Logger.Warn("curator: storing settled document", "url", doc.URL, "err", err)
+				c.cfg.Logger.Warn("curator: storing settled document", logkey.URL, doc.URL, logkey.Err, err)
 			}
 		}
 		cursor = next

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -83,7 +84,7 @@ func StartFeed(ctx context.Context, cfg FeedConfig) (_ *Feed, err error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Logger.Info("dataset indexed", "path", dir, "documents", n)
+		cfg.Logger.Info("dataset indexed", logkey.Path, dir, "documents", n)
 	}
 	// Hooks outlive Start's ctx: they stop with Close.
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -93,19 +94,19 @@ func StartFeed(ctx context.Context, cfg FeedConfig) (_ *Feed, err error) {
 		log := cfg.Logger
 		src.OnAccept(func(d schemas.Document) {
 			if !f.Feed.Offer(d) {
-				log.Warn("feed: queue full, document not indexed", "url", d.URL)
+				log.Warn("feed: queue full, document not indexed", logkey.URL, d.URL)
 			}
 		})
 		src.OnExclude(func(_, docID string) {
 			if _, err := f.Feed.RemoveDocument(hctx, docID, time.Now().UTC()); err != nil && hctx.Err() == nil {
-				log.Warn("feed: removing excluded document", "doc", docID, "err", err)
+				log.Warn("feed: removing excluded document", "doc", docID, logkey.Err, err)
 			}
 		})
 		src.OnGone(func(url string, at time.Time) {
 			// A recrawl found the page deleted: subscribers get a
 			// "removed" event.
 			if _, err := f.Feed.MarkRemoved(hctx, url, at); err != nil && hctx.Err() == nil {
-				log.Warn("feed: marking a page removed", "url", url, "err", err)
+				log.Warn("feed: marking a page removed", logkey.URL, url, logkey.Err, err)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/node"
 )
@@ -162,7 +163,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 			// Best effort: the coordinator may be down; lease requests
 			// back off until it is up.
 			if _, err := n.Host.Connect(ctx, cfg.Join[0]); err != nil {
-				cfg.Logger.Debug("coordinator not reachable yet", "addr", cfg.Join[0], "err", err)
+				cfg.Logger.Debug("coordinator not reachable yet", logkey.Addr, cfg.Join[0], logkey.Err, err)
 			}
 		}
 	case cfg.Discover:
