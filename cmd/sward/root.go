@@ -11,10 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// rootCmd is the command tree main runs. Commands are built by their
-// newXCommand constructors in newRootCommand.
-var rootCmd = newRootCommand()
-
 // rootOptions are the global flags.
 type rootOptions struct {
 	verbose int
