@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // Crawl-delay hosts ask for this many seconds between requests.
@@ -224,7 +226,7 @@ func plain(contentType string, body []byte) *response {
 }
 
 func (s *Site) internalError(err error) *response {
-	s.log.Error("example site: rendering failed", "err", err)
+	s.log.Error("example site: rendering failed", logkey.Err, err)
 	h := http.Header{}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	return &response{status: http.StatusInternalServerError, header: h, body: []byte("internal error\n")}

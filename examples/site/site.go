@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -94,7 +95,7 @@ func (s *Site) Start(ctx context.Context) error {
 		go func() {
 			defer s.wg.Done()
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("example site: serving stopped", "url", "http://"+ln.Addr().String(), "err", err)
+				s.log.Error("example site: serving stopped", logkey.URL, "http://"+ln.Addr().String(), logkey.Err, err)
 			}
 		}()
 	}
@@ -107,7 +108,7 @@ func (s *Site) Start(ctx context.Context) error {
 		case <-s.done:
 		}
 	}()
-	s.log.Debug("example site listening", "hosts", len(addrs), "url", "http://"+addrs[0]+"/")
+	s.log.Debug("example site listening", "hosts", len(addrs), logkey.URL, "http://"+addrs[0]+"/")
 	return nil
 }
 
@@ -201,7 +202,7 @@ func (s *Site) handler(i int) http.Handler {
 		w.WriteHeader(resp.status)
 		if r.Method != http.MethodHead {
 			if _, err := w.Write(resp.body); err != nil {
-				s.log.Debug("example site: client went away", "url", r.URL.String(), "err", err)
+				s.log.Debug("example site: client went away", logkey.URL, r.URL.String(), logkey.Err, err)
 			}
 		}
 	})
