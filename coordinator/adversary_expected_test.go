@@ -78,13 +78,7 @@ func TestAdversaryExpectedPoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many seeded crawls")
 	}
-	if raceEnabled {
-		// A statistical test of the ledger's economics, not of
-		// concurrency (the rest of the adversary suite runs under -race):
-		// 20 seeded crawls take over 6 minutes with the race detector.
-		// `make test` runs it in a pass of its own without -race.
-		t.Skip("run without -race: make test runs it in its own pass")
-	}
+	skipUnderRace(t)
 	for _, q := range []float64{0.1, 0.01} {
 		t.Run(fmt.Sprint(q), func(t *testing.T) {
 			var o evOutcome

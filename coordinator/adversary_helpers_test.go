@@ -378,3 +378,16 @@ func seededPeer(t testing.TB, seed uint64, i int) peer.ID {
 	}
 	return id
 }
+
+// skipUnderRace skips the adversary suite in a -race build. Its crawls
+// are statistics of the ledger's economics over thousands of pages, not
+// tests of concurrency (the ingest, lease and verification tests run the
+// same code under -race), and under the race detector they take longer
+// than the package's timeout on two cores. `make test` runs them in a
+// pass of their own without -race.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("adversary crawl: run without -race (make test runs it in its own pass)")
+	}
+}

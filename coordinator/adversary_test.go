@@ -53,6 +53,7 @@ func assertGoal(t *testing.T, r advResult, strict bool) {
 }
 
 func TestAdversaryAlwaysLies(t *testing.T) {
+	skipUnderRace(t)
 	_, _, r := runLiar(t, true, liar(1, false, altered))
 	logResult(t, "always lie", r)
 	if !r.quarantined || r.lies == 0 {
@@ -62,6 +63,7 @@ func TestAdversaryAlwaysLies(t *testing.T) {
 }
 
 func TestAdversaryPartialLiar(t *testing.T) {
+	skipUnderRace(t)
 	for _, q := range []float64{0.5, 0.1, 0.01} {
 		t.Run(fmt.Sprint(q), func(t *testing.T) {
 			_, _, r := runLiar(t, true, liar(q, false, altered))
@@ -94,6 +96,7 @@ func TestAdversaryPartialLiar(t *testing.T) {
 // honestly. No real node can tell checks (TestChecksLookLikeWork); even
 // with the oracle, checks of its own pages are fetched by others.
 func TestAdversarySelective(t *testing.T) {
+	skipUnderRace(t)
 	_, _, r := runLiar(t, true, liar(1, true, altered))
 	logResult(t, "selective (oracle)", r)
 	if !r.quarantined {
@@ -103,6 +106,7 @@ func TestAdversarySelective(t *testing.T) {
 }
 
 func TestAdversaryInjection(t *testing.T) {
+	skipUnderRace(t)
 	_, _, r := runLiar(t, true, liar(1, false, func(b []byte) []byte { return injectSpam(b, 0.2) }))
 	logResult(t, "inject 20% spam", r)
 	if !r.quarantined {
@@ -117,6 +121,7 @@ func TestAdversaryInjection(t *testing.T) {
 // nothing, counts as a failed check, and the page is fetched again by
 // another node.
 func TestAdversaryByteInflation(t *testing.T) {
+	skipUnderRace(t)
 	s, _, r := runLiar(t, true, func(s *advSim, n *advNode, it schemas.LeaseItem, _ bool) *schemas.Capture {
 		c := honestFetch(s, n, it, false)
 		c.BodySize = 1 << 40
@@ -131,6 +136,7 @@ func TestAdversaryByteInflation(t *testing.T) {
 }
 
 func TestAdversaryFakeErrors(t *testing.T) {
+	skipUnderRace(t)
 	for _, status := range []int{500, 404} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			s, a, r := runLiar(t, true, func(s *advSim, n *advNode, it schemas.LeaseItem, isCheck bool) *schemas.Capture {
@@ -161,6 +167,7 @@ func TestAdversaryFakeErrors(t *testing.T) {
 // redirected to another page of the job (and half of them out of scope),
 // delivering an altered text under that URL.
 func TestAdversaryRedirectHijack(t *testing.T) {
+	skipUnderRace(t)
 	s, a, r := runLiar(t, true, func(s *advSim, n *advNode, it schemas.LeaseItem, _ bool) *schemas.Capture {
 		i := pageIndex(it.URL)
 		target := advURL((i + 7) % advPages)
@@ -200,6 +207,7 @@ func TestAdversaryRedirectHijack(t *testing.T) {
 // confirm each other's lies when drawn as verifiers and contradict honest
 // nodes' pages to frame them.
 func TestAdversaryColluders(t *testing.T) {
+	skipUnderRace(t)
 	for _, tc := range []struct{ honest, colluders int }{{9, 1}, {7, 3}} {
 		name := fmt.Sprintf("collude %d%%", 100*tc.colluders/(tc.honest+tc.colluders))
 		t.Run(name, func(t *testing.T) {
@@ -229,6 +237,7 @@ func TestAdversaryColluders(t *testing.T) {
 // takes every check it is given and never answers, hoping to void the
 // checks of the liar's pages.
 func TestAdversaryStaller(t *testing.T) {
+	skipUnderRace(t)
 	s := newAdvSim(t, advRate, true, nil)
 	for i := 0; i < 4; i++ {
 		s.addNode(1+i, 1, true, honestFetch)
@@ -252,6 +261,7 @@ func TestAdversaryStaller(t *testing.T) {
 // TestAdversaryFreshIdentity: a caught liar comes back under a new key
 // from the same network, again and again.
 func TestAdversaryFreshIdentity(t *testing.T) {
+	skipUnderRace(t)
 	s := newAdvSim(t, advRate, true, nil)
 	for i := 0; i < 4; i++ {
 		s.addNode(1+i, 1, true, honestFetch)
@@ -292,6 +302,7 @@ func editedArticle(seed int, ad, stamp string) []byte {
 // every time, an edited paragraph on a third of the fetches): over 1,000
 // settled checks nobody is quarantined.
 func TestHonestChangingPagesNeverQuarantined(t *testing.T) {
+	skipUnderRace(t)
 	s := newAdvSim(t, 1, true, nil)
 	fetch := func(s *advSim, n *advNode, it schemas.LeaseItem, _ bool) *schemas.Capture {
 		i := pageIndex(it.URL)
