@@ -351,6 +351,7 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 			return fmt.Errorf("load quarantined peer %q: %w", e.Peer, err)
 		}
 		c.quarantined[e.Peer] = true
+		c.quarSeen.Store(e.Peer, struct{}{})
 		c.net.Quarantine(pid)
 	}
 	c.quarMu.Unlock()

@@ -373,9 +373,17 @@ func (c *Coordinator) pickerFor(now time.Time) *picker {
 	}
 }
 
-// isQuarantinedNoLock is isQuarantined; named for the call sites that
-// hold the verifier's lock (quarMu is never held while taking it).
-func (c *Coordinator) isQuarantinedNoLock(node string) bool { return c.isQuarantined(node) }
+// isQuarantinedNoLock is isQuarantined without quarMu, for the call sites
+// that hold the verifier's or the trust book's lock: Ingest takes quarMu
+// shared and then the trust book, so taking quarMu under the trust book
+// deadlocks as soon as a quarantine waits for quarMu
+// (TestQuarantineDuringVerifierDrawDoesNotDeadlock). It may lag a
+// quarantine by the moment between the two writes, which only makes a
+// node being quarantined eligible as a verifier once more.
+func (c *Coordinator) isQuarantinedNoLock(node string) bool {
+	_, ok := c.quarSeen.Load(node)
+	return ok
+}
 
 // sweepChecks blames the nodes whose checks lapsed, has the trusted
 // fetcher fetch the pages of checks that keep lapsing or find no

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -364,5 +366,52 @@ func TestFalseSizeClaimEarnsNothing(t *testing.T) {
 		if k, _ := leasedKey("adv", it.URL); !s.c.verify.isOpen(k) {
 			t.Errorf("no check of %s: a falsely claimed page must be fetched again", it.URL)
 		}
+	}
+}
+
+// TestQuarantineDuringVerifierDrawDoesNotDeadlock: the verifier draw runs
+// under the trust book's lock and asks whether candidates are
+// quarantined; Ingest holds quarMu shared and then takes the trust book.
+// With a quarantine waiting for quarMu (a writer blocks new readers), a
+// draw that took quarMu under the trust book's lock deadlocked all three
+// (seen in internal/cluster's liar test). The draw must finish while an
+// ingest holds quarMu and a quarantine waits for it.
+func TestQuarantineDuringVerifierDrawDoesNotDeadlock(t *testing.T) {
+	c := newTestCoordinator(t)
+	now := time.Now()
+	for i, n := range []string{"orig", "e1", "e2"} {
+		c.trust.seen(n, netip.AddrFrom4([4]byte{10, 0, byte(i + 1), 1}), now)
+		c.trust.node(n).verified = 1
+	}
+	liar := testPeer(t).String()
+	c.quarMu.RLock() // an ingest in progress
+	quarantined := make(chan error, 1)
+	go func() { quarantined <- c.Quarantine(context.Background(), liar) }()
+	// Wait until the quarantine is blocked on quarMu: a new reader is then
+	// refused until the ingest above lets go.
+	testutil.Eventually(t, 5*time.Second, "the quarantine to wait for quarMu", func() bool {
+		if c.quarMu.TryRLock() {
+			c.quarMu.RUnlock()
+			return false
+		}
+		return true
+	})
+	drawn := make(chan string, 1)
+	ck := &check{key: checkKey{"j", "u"}, orig: "orig", tried: map[string]bool{}}
+	go func() { drawn <- c.pickerFor(now).draw(ck) }()
+	select {
+	case got := <-drawn:
+		if got != "e1" && got != "e2" {
+			t.Errorf("drew %q, want e1 or e2", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the verifier draw blocked behind the waiting quarantine (lock-order deadlock)")
+	}
+	c.quarMu.RUnlock()
+	if err := <-quarantined; err != nil {
+		t.Fatal(err)
+	}
+	if !c.isQuarantinedNoLock(liar) {
+		t.Error("the quarantined node is not seen as quarantined without the lock")
 	}
 }

@@ -344,6 +344,7 @@ func (c *Coordinator) quarantine(ctx context.Context, node string, penalty func(
 		return nil
 	}
 	c.quarantined[node] = true
+	c.quarSeen.Store(node, struct{}{})
 	// Marked under the lock: no ingest of this node is running now, and
 	// none will store anything from here on.
 	c.net.Quarantine(pid)
