@@ -164,13 +164,13 @@ type Coordinator struct {
 	// from its quarantine test until the URL is marked done, Quarantine
 	// exclusively while it marks a peer, so every capture of a quarantined
 	// peer is either dropped or in contrib when its pages are excluded.
-	quarMu      sync.RWMutex
+	quarMu sync.RWMutex
 	// quarSeen mirrors quarantined (node -> struct{}) for readers that
 	// hold other locks, such as the verifier draw under the trust book's
 	// lock: taking quarMu there would invert the lock order against
 	// Ingest (quarMu shared, then the trust book) while a quarantine
 	// waits for quarMu. Written under quarMu next to quarantined.
-	quarSeen sync.Map
+	quarSeen    sync.Map
 	quarantined map[string]bool
 	// contrib records, per peer, what its captures put in each dataset
 	// since the dataset's last version, so the pages of a peer caught
