@@ -69,13 +69,6 @@ func defaultMemoryBudget(maxBody int64, maxConcurrency int) int64 {
 	return max(DefaultMemoryBudget, siteReserve(maxConcurrency)+2*fetchReserve(maxBody))
 }
 
-// MemoryLimit is the soft Go memory limit (runtime/debug.SetMemoryLimit)
-// `sward node` sets for a memory budget: the budget plus 64 MiB for the
-// runtime, the dashboard and the network stack, and twice the budget
-// beyond it so the collector keeps garbage near the live bytes instead of
-// letting the heap double (GOGC) under a full budget.
-func MemoryLimit(budget int64) int64 { return budget + budget/2 + 64<<20 }
-
 // memBudget bounds the bytes the node holds at once for bodies in flight,
 // outlinks and sitemap entries, across every fetch. A fetch reserves its
 // outlinks' allowance and a first body step before its request starts,
