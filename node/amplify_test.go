@@ -117,7 +117,7 @@ func TestOutlinkAmplificationBounded(t *testing.T) {
 		}
 		u, _ := url.Parse(c.URL)
 		held := f.MemoryStats().Reserved
-		if held != captureBytes(c) || held > pageReserve(f.cfg.MaxBodyBytes, u) {
+		if held != captureBytes(c) || held > bodyReserve(f.cfg.MaxBodyBytes)+linkAllowance(u) {
 			t.Errorf("%s: %d bytes held for a capture of %d", tc.path, held, captureBytes(c))
 		}
 		release()

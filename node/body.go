@@ -133,6 +133,10 @@ type cappedReader struct {
 	wire       *atomic.Int64
 	truncated  *atomic.Bool
 	done       bool
+	// st, when its fetch counts against the memory budget, has the
+	// reservation grown before bytes past what it covers are read.
+	ctx context.Context
+	st  *reqState
 }
 
 func (c *cappedReader) Read(p []byte) (int, error) {
@@ -157,6 +161,33 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	}
 	if rem := c.limit - c.n; int64(len(p)) > rem {
 		p = p[:rem]
+	}
+	if c.st != nil && c.st.mem != nil {
+		if covered := c.st.covered.Load(); c.n >= covered {
+			// Everything reserved is read: see whether the body goes on
+			// (one byte, in the caller's buffer) before growing.
+			n, err := c.r.Read(p[:1])
+			if n == 0 {
+				return 0, err
+			}
+			c.n++
+			// Grow in doubling steps (at least bodyStep), never past the cap.
+			if gerr := c.st.coverBody(c.ctx, max(2*covered, bodyStep)); errors.Is(gerr, errMemoryCut) {
+				// Every fetch reading waits for memory: this one gives
+				// its share back and is retried (transient), so the
+				// others read on.
+				fe := failf(ReasonTooLarge, "node memory budget full while reading the body (%d bytes read); retried", c.n)
+				fe.transient = true
+				c.st.setFail(fe)
+				c.done = true
+				return 0, fe
+			} else if gerr != nil {
+				return 0, fmt.Errorf("waiting for memory: %w", gerr)
+			}
+			return n, err
+		} else if rem := covered - c.n; int64(len(p)) > rem {
+			p = p[:rem]
+		}
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)

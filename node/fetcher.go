@@ -291,7 +291,7 @@ func (f *Fetcher) FetchHeld(ctx context.Context, item schemas.LeaseItem, budget 
 func (f *Fetcher) MemoryStats() MemoryStats {
 	return MemoryStats{
 		Budget:   f.cfg.MemoryBudgetBytes,
-		Reserved: f.mem.used.Load(),
+		Reserved: f.mem.stat.Load(),
 		Peak:     f.mem.peak.Load(),
 		Waiting:  f.mem.waiting.Load(),
 	}
@@ -491,7 +491,8 @@ type attempt struct {
 
 // attemptOnce runs one colly request for u. It first reserves the
 // request's worst case from the memory budget (waiting while the budget is
-// full), then a global slot.
+// full), then a global slot; the transport lowers the reservation to an
+// uncompressed body's Content-Length.
 func (f *Fetcher) attemptOnce(ctx context.Context, id uint64, u *url.URL) *attempt {
 	st := &reqState{limit: f.cfg.MaxBodyBytes}
 	f.meter.setPhase(id, "memory-wait")
@@ -499,6 +500,8 @@ func (f *Fetcher) attemptOnce(ctx context.Context, id uint64, u *url.URL) *attem
 	if err != nil {
 		return &attempt{st: st, err: err}
 	}
+	st.mem, st.links = hold, linkAllowance(u)
+	st.covered.Store(f.cfg.MaxBodyBytes)
 	f.meter.setPhase(id, "fetching")
 	if !f.acquireGlobal(ctx) {
 		hold.release()

@@ -40,7 +40,7 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&fl.dataDir, "node-data-dir", "", "directory for the node's persistent state (monthly usage)")
 	fs.StringVar(&fl.userAgent, "user-agent", DefaultUserAgent, "User-Agent header (must contain \"swardbot\")")
 	fs.DurationVar(&fl.totalTimeout, "fetch-timeout", time.Minute, "time limit for one fetch attempt")
-	fs.StringVar(&fl.memoryBudget, "memory-budget", "256MiB", "bytes the node holds at once for bodies, outlinks and sitemap entries across all fetches; fetches wait while it is full")
+	fs.StringVar(&fl.memoryBudget, "memory-budget", "48MiB", "bytes the node holds at once for bodies, outlinks and sitemap entries across all fetches; fetches wait while it is full")
 	return fl
 }
 

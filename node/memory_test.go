@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,14 +23,18 @@ import (
 	"github.com/swardnet/sward/schemas"
 )
 
-// With a budget that holds two fetches, six concurrent fetches of six
-// hosts never have more than two requests in flight: the others wait for
-// memory (back-pressure, not failure), every reservation is released, and
-// the reserved bytes never pass the budget.
+// With a budget that holds k < 6 first reservations, six concurrent
+// fetches of six hosts never have more than k requests in flight: the
+// others wait for memory (back-pressure, not failure), every reservation is
+// released, and the reserved bytes never pass the budget.
 func TestMemoryBudgetBoundsConcurrentFetches(t *testing.T) {
 	const maxBody = 1 << 20
 	w := pageReserve(maxBody, &url.URL{Path: "/page"})
-	budget := siteReserve(8) + 2*w + w/2
+	budget := siteReserve(8) + fetchReserve(maxBody) + w/2
+	k := int((budget - siteReserve(8)) / w)
+	if k < 1 || k >= 6 {
+		t.Fatalf("budget holds %d first reservations; the test needs 1 to 5", k)
+	}
 	var inflight, peak atomic.Int32
 	release := make(chan struct{})
 	var once sync.Once
@@ -71,14 +78,14 @@ func TestMemoryBudgetBoundsConcurrentFetches(t *testing.T) {
 			caps[i] = fetch(t, f, fmt.Sprintf("http://%s:%s/page", h, port))
 		}()
 	}
-	testutil.Eventually(t, 10*time.Second, "two fetches in flight and four waiting for memory", func() bool {
+	testutil.Eventually(t, 10*time.Second, "k fetches in flight and the others waiting for memory", func() bool {
 		m := f.MemoryStats()
-		return inflight.Load() == 2 && m.Waiting == 4
+		return inflight.Load() == int32(k) && m.Waiting == int64(6-k)
 	})
 	// Hold them a while: no third request may start.
 	time.Sleep(100 * time.Millisecond)
-	if m := f.MemoryStats(); m.Reserved != 2*w || m.Reserved > limit {
-		t.Errorf("reserved %d with two fetches in flight, want %d (limit %d)", m.Reserved, 2*w, limit)
+	if m := f.MemoryStats(); m.Reserved != int64(k)*w || m.Reserved > limit {
+		t.Errorf("reserved %d with %d fetches in flight, want %d (limit %d)", m.Reserved, k, int64(k)*w, limit)
 	}
 	open()
 	wg.Wait()
@@ -87,8 +94,8 @@ func TestMemoryBudgetBoundsConcurrentFetches(t *testing.T) {
 			t.Errorf("fetch %d: error %q status %d; a full budget must make fetches wait, not fail", i, c.Error, c.Status)
 		}
 	}
-	if p := peak.Load(); p != 2 {
-		t.Errorf("peak requests in flight %d, want 2 (what the budget holds)", p)
+	if p := peak.Load(); p != int32(k) {
+		t.Errorf("peak requests in flight %d, want %d (what the budget holds)", p, k)
 	}
 	m := f.MemoryStats()
 	if m.Reserved != 0 || m.Waiting != 0 {
@@ -96,8 +103,8 @@ func TestMemoryBudgetBoundsConcurrentFetches(t *testing.T) {
 	}
 	// The peak is two reservations, plus a finished capture or two that
 	// had shrunk but not yet been released when another fetch started.
-	if m.Peak > limit || m.Peak < 2*w {
-		t.Errorf("peak reserved %d, want between %d and the limit %d", m.Peak, 2*w, limit)
+	if m.Peak > limit || m.Peak < int64(k)*w {
+		t.Errorf("peak reserved %d, want between %d and the limit %d", m.Peak, int64(k)*w, limit)
 	}
 	if m.Budget != budget {
 		t.Errorf("budget reported %d, want %d", m.Budget, budget)
@@ -199,8 +206,8 @@ func TestDecodedBodyStaysUnderCap(t *testing.T) {
 func TestMemoryBudgetConfig(t *testing.T) {
 	var c Config
 	c.Default()
-	if c.MemoryBudgetBytes != DefaultMemoryBudget {
-		t.Errorf("default budget %d, want %d", c.MemoryBudgetBytes, DefaultMemoryBudget)
+	if want := defaultMemoryBudget(c.MaxBodyBytes, c.MaxConcurrency); c.MemoryBudgetBytes != want || want < DefaultMemoryBudget {
+		t.Errorf("default budget %d, want %d (at least %d)", c.MemoryBudgetBytes, want, DefaultMemoryBudget)
 	}
 	c = Config{MaxConcurrency: 1000}
 	c.Default()
@@ -225,5 +232,126 @@ func TestMemoryBudgetConfig(t *testing.T) {
 	}
 	if err := fl.Apply(&fc); err != nil || fc.MemoryBudgetBytes != 128<<20 {
 		t.Errorf("flag: %d, %v", fc.MemoryBudgetBytes, err)
+	}
+}
+
+// A grow waits while the budget is full and ends with its context; when
+// every reading fetch waits to grow and nothing else is held, the newest
+// grow is refused (no deadlock) and the older one is served once the
+// refused fetch gives its share back. Used never passes the limit.
+func TestMemHoldGrowWaitsCancelsAndNeverDeadlocks(t *testing.T) {
+	b := newMemBudget(100)
+	ctx := context.Background()
+	h1, err := b.reserve(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := b.reserve(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := h2.growTo(short, 50); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("grow past a full budget: %v, want to wait until the deadline", err)
+	}
+	if got := b.stat.Load(); got != 90 || h2.size() != 30 {
+		t.Errorf("after a cancelled grow: used %d, hold %d; want 90 and 30", got, h2.size())
+	}
+	done := make(chan error, 1)
+	go func() { done <- h1.growTo(ctx, 80) }()
+	testutil.Eventually(t, 5*time.Second, "h1 waiting to grow", func() bool { return b.waiting.Load() == 1 })
+	if err := h2.growTo(ctx, 40); !errors.Is(err, errMemoryCut) {
+		t.Errorf("second grow with every reader waiting: %v, want errMemoryCut", err)
+	}
+	h2.release()
+	if err := <-done; err != nil || h1.size() != 80 {
+		t.Errorf("older grow after the refused fetch released: %v, hold %d", err, h1.size())
+	}
+	if p := b.peak.Load(); p > b.limit {
+		t.Errorf("peak %d over the limit %d", p, b.limit)
+	}
+	h1.release()
+	if b.stat.Load() != 0 || b.reading != 0 || b.readingN != 0 {
+		t.Errorf("at rest: used %d, reading %d (%d bytes)", b.stat.Load(), b.reading, b.readingN)
+	}
+}
+
+// An uncompressed body with a Content-Length reserves that, not the cap; a
+// body without one keeps the worst case; a lying Content-Length smaller
+// than the body gets no more than it announced, and the reservation never
+// passes the cap.
+func TestReservationFollowsContentLength(t *testing.T) {
+	body := strings.Repeat("x", 300<<10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var peakSeen atomic.Int64
+	var f *Fetcher
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 4096)
+				n, _ := conn.Read(buf)
+				req := string(buf[:n])
+				peakSeen.Store(max(peakSeen.Load(), f.MemoryStats().Reserved))
+				switch {
+				case strings.HasPrefix(req, "GET /robots.txt"):
+					fmt.Fprint(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				case strings.HasPrefix(req, "GET /cl "):
+					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+				case strings.HasPrefix(req, "GET /liar "):
+					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n%s", body)
+				default: // no Content-Length: the body ends with the connection
+					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n%s", body)
+				}
+			}()
+		}
+	}()
+	const maxBody = 1 << 20
+	f = newTestFetcher(t, func(c *Config) { c.MaxBodyBytes = maxBody })
+	base := "http://" + ln.Addr().String()
+	u, _ := url.Parse(base + "/cl")
+	for _, tc := range []struct {
+		path    string
+		bodyLen int
+	}{{"/cl", len(body)}, {"/liar", 1000}, {"/none", len(body)}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st := &reqState{limit: maxBody}
+		hold, err := f.mem.reserve(ctx, pageReserve(maxBody, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.mem, st.links = hold, linkAllowance(u)
+		st.covered.Store(maxBody)
+		req, _ := http.NewRequestWithContext(withState(ctx, st), http.MethodGet, base+tc.path, nil)
+		resp, err := f.transport.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err != nil || len(got) != tc.bodyLen {
+			t.Errorf("%s: read %d bytes, %v; want %d", tc.path, len(got), err, tc.bodyLen)
+		}
+		wantHold := pageReserve(maxBody, u)
+		if tc.path != "/none" {
+			wantHold = linkAllowance(u) + bodyReserve(max(int64(tc.bodyLen), bodyStep))
+		}
+		if h := hold.size(); h != wantHold || h > pageReserve(maxBody, u) {
+			t.Errorf("%s: reservation %d after the body, want %d (cap %d)", tc.path, h, wantHold, pageReserve(maxBody, u))
+		}
+		hold.release()
+	}
+	if m := f.MemoryStats(); m.Reserved != 0 || m.Peak > f.mem.limit {
+		t.Errorf("at rest: %+v (limit %d)", m, f.mem.limit)
 	}
 }

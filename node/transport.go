@@ -20,6 +20,13 @@ import (
 type reqState struct {
 	limit int64 // decoded body cap
 
+	// mem is the fetch's share of the memory budget (nil: not counted);
+	// it holds links for the outlinks plus bodyReserve(covered) for the
+	// body, and grows as the body is read.
+	mem     *memHold
+	links   int64
+	covered atomic.Int64 // body bytes the reservation covers
+
 	wire      atomic.Int64
 	truncated atomic.Bool
 
@@ -42,6 +49,41 @@ func (s *reqState) failure() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fail
+}
+
+// coverBody grows the fetch's reservation so that it covers n body bytes
+// (at most the body cap), waiting while the budget is full. It returns
+// errMemoryCut when the budget refuses (the body is cut where it is) and
+// the context's cause when ctx ends first.
+func (s *reqState) coverBody(ctx context.Context, n int64) error {
+	if s.mem == nil {
+		return nil
+	}
+	n = min(n, s.limit)
+	if n <= s.covered.Load() {
+		return nil
+	}
+	if err := s.mem.growTo(ctx, s.links+bodyReserve(n)); err != nil {
+		return err
+	}
+	for c := s.covered.Load(); n > c && !s.covered.CompareAndSwap(c, n); c = s.covered.Load() {
+	}
+	return nil
+}
+
+// fitBody lowers the fetch's reservation to cover n body bytes (at least
+// bodyStep, at most the cap), from the worst case reserved before the
+// request.
+func (s *reqState) fitBody(n int64) {
+	if s.mem == nil {
+		return
+	}
+	n = min(max(n, bodyStep), s.limit)
+	if n >= s.covered.Load() {
+		return
+	}
+	s.covered.Store(n)
+	s.mem.lower(s.links + bodyReserve(n))
 }
 
 type stateKey struct{}
@@ -120,6 +162,12 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	st.mu.Unlock()
 
 	enc, encErr := parseContentEncoding(resp.Header.Get("Content-Encoding"))
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && resp.ContentLength >= 0 && enc == "" && encErr == nil {
+		// An uncompressed body announces its size: hold that, not the
+		// cap. A lying length gains nothing: the reader grows the
+		// reservation (waiting on the budget) before reading past it.
+		st.fitBody(resp.ContentLength)
+	}
 	wire := &wireReader{ctx: req.Context(), r: resp.Body, limiter: t.limiter, n: &st.wire, onBytes: t.onBytes}
 	body := &guardedBody{raw: resp.Body}
 	var decoded io.Reader = wire
@@ -130,7 +178,7 @@ func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		body.dec = &lazyDecoder{encoding: enc, src: wire}
 		decoded = body.dec
 	}
-	body.Reader = &cappedReader{r: decoded, limit: st.limit, compressed: enc != "", wire: &st.wire, truncated: &st.truncated}
+	body.Reader = &cappedReader{r: decoded, limit: st.limit, compressed: enc != "", wire: &st.wire, truncated: &st.truncated, ctx: req.Context(), st: st}
 	resp.Body = body
 
 	// colly (and net/http's redirect logic) see only what they need: the
