@@ -17,6 +17,7 @@ import (
 	"github.com/google/renameio/v2"
 	"github.com/ipfs/go-cid"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
@@ -184,7 +185,7 @@ func newBlobStore(ctx context.Context, store *storage.Store, cfg BlobConfig, now
 		adopted++
 	}
 	if adopted > 0 {
-		b.log.Info("blob store: indexed bodies the index did not list; they expire one TTL from now", "count", adopted)
+		b.log.Info("blob store: indexed bodies the index did not list; they expire one TTL from now", logkey.Count, adopted)
 		dirty = true
 	}
 	if dirty {
@@ -214,7 +215,7 @@ func (b *BlobStore) load() (bool, error) {
 		if rerr := os.Rename(b.cfg.IndexPath, aside); rerr != nil {
 			return false, fmt.Errorf("blob store: index %s is corrupt (%w) and could not be moved aside: %w", b.cfg.IndexPath, err, rerr)
 		}
-		b.log.Warn("blob store: index is corrupt; moved it aside and rebuilding it from the block store", "aside", aside, "err", err)
+		b.log.Warn("blob store: index is corrupt; moved it aside and rebuilding it from the block store", "aside", aside, logkey.Err, err)
 		return true, nil
 	}
 	for _, e := range entries {
@@ -415,7 +416,7 @@ func (b *BlobStore) GC(ctx context.Context) (GCResult, error) {
 		return res, err
 	}
 	for _, k := range doomedKeys {
-		b.log.Debug("blob store: deleted body", "cid", k)
+		b.log.Debug("blob store: deleted body", logkey.CID, k)
 	}
 	return res, nil
 }
@@ -432,7 +433,7 @@ func (b *BlobStore) Serve(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			b.log.Warn("blob store: collecting old bodies failed; retrying later", "err", err)
+			b.log.Warn("blob store: collecting old bodies failed; retrying later", logkey.Err, err)
 		case res.Expired+res.Evicted > 0:
 			b.log.Info("blob store: collected old bodies", "expired", res.Expired, "evicted", res.Evicted, "freed_bytes", res.Freed)
 		}

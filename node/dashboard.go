@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // DefaultDashboardAddr is where the dashboard listens by default: loopback
@@ -75,7 +77,7 @@ func (d *Dashboard) ShowBodies(b *BlobStore) { d.bodies.Store(b) }
 // NewDashboard returns a dashboard for f; peerID is shown as the node's
 // identity.
 func NewDashboard(f *Fetcher, peerID string) *Dashboard {
-	return &Dashboard{f: f, peer: peerID, log: f.cfg.Logger.With("component", "dashboard", "peer", peerID)}
+	return &Dashboard{f: f, peer: peerID, log: f.cfg.Logger.With("component", "dashboard", logkey.Peer, peerID)}
 }
 
 // Status assembles the current status.
@@ -143,7 +145,7 @@ func (d *Dashboard) status(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := json.NewEncoder(w).Encode(d.Status()); err != nil {
-		d.log.Debug("writing status", "err", err)
+		d.log.Debug("writing status", logkey.Err, err)
 	}
 }
 
@@ -324,7 +326,7 @@ func (d *Dashboard) Serve(ctx context.Context, addr string) error {
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	d.log.Info("dashboard listening", "url", "http://"+ln.Addr().String())
+	d.log.Info("dashboard listening", logkey.URL, "http://"+ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("dashboard: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/gocolly/colly/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/internal/retryafter"
 	"github.com/swardnet/sward/schemas"
 )
@@ -307,10 +308,10 @@ func (f *Fetcher) fetchCapture(ctx context.Context, item schemas.LeaseItem, budg
 		}
 		f.meter.done(c.Error)
 		if err := f.meter.maybeSave(5 * time.Second); err != nil {
-			f.log.Warn("saving monthly usage", "err", err)
+			f.log.Warn("saving monthly usage", logkey.Err, err)
 		}
 		if c.Error != "" {
-			f.log.Debug("fetch failed", "job", item.JobID, "url", item.URL, "err", c.Error)
+			f.log.Debug("fetch failed", logkey.Job, item.JobID, logkey.URL, item.URL, logkey.Err, c.Error)
 		}
 	}()
 	if err := f.fetch(ctx, id, c, item, budget, hold); err != nil {
@@ -368,7 +369,7 @@ func (f *Fetcher) fetch(ctx context.Context, id uint64, c *schemas.Capture, item
 		if res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable {
 			wait := h.overloaded(retryAfter(res.header.Get("Retry-After")))
 			if try < f.cfg.MaxRetries && wait <= f.cfg.MaxRetryWait {
-				f.log.Debug("host overloaded; backing off", "url", item.URL, "status", res.status, "wait", wait)
+				f.log.Debug("host overloaded; backing off", logkey.URL, item.URL, "status", res.status, "wait", wait)
 				res.hold.release()
 				continue // pace waits out the backoff
 			}

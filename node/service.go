@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -136,7 +137,7 @@ func NewService(cfg ServiceConfig, net Network, sign Signer, fetcher *Fetcher) (
 	return &Service{
 		cfg: cfg, net: net, sign: sign, fetcher: fetcher,
 		coords: newCoordinators(cfg.Coordinator, cfg.Announcements, cfg.MaxBackoff),
-		log:    cfg.Logger.With("peer", net.ID().String()),
+		log:    cfg.Logger.With(logkey.Peer, net.ID().String()),
 	}, nil
 }
 
@@ -185,10 +186,10 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			}
 			if s.coords.discovering() {
 				wait := s.coords.failed(coord, time.Now())
-				s.log.Warn("lease request failed; asking other coordinators meanwhile", "coordinator", coord.String(), "err", err, "retry_in", wait)
+				s.log.Warn("lease request failed; asking other coordinators meanwhile", "coordinator", coord.String(), logkey.Err, err, "retry_in", wait)
 				continue
 			}
-			s.log.Warn("lease request failed", "err", err, "retry_in", backoff)
+			s.log.Warn("lease request failed", logkey.Err, err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
 				break
 			}
@@ -225,7 +226,7 @@ func (s *Service) leaseLoop(ctx context.Context) {
 // work fetches every item of one lease from coord, keeping the lease
 // alive, and then completes it (or releases what is left when ctx ends).
 func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseResponse) {
-	log := s.log.With("lease", lease.LeaseID)
+	log := s.log.With(logkey.Lease, lease.LeaseID)
 	renewCtx, stopRenew := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() {
@@ -256,11 +257,11 @@ func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseR
 			}
 			s.placeBody(ctx, c)
 			if err := s.sign(s.net.Key(), c); err != nil {
-				log.Error("signing capture", "url", item.URL, "err", err)
+				log.Error("signing capture", logkey.URL, item.URL, logkey.Err, err)
 				return
 			}
 			if err := s.net.PublishCapture(ctx, c); err != nil {
-				log.Warn("publishing capture", "url", item.URL, "err", err)
+				log.Warn("publishing capture", logkey.URL, item.URL, logkey.Err, err)
 				return
 			}
 			mu.Lock()
@@ -279,7 +280,7 @@ func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseR
 		if _, err := s.net.RequestLease(fin, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: lease.LeaseID, URLs: done,
 		}); err != nil {
-			log.Warn("completing lease", "err", err)
+			log.Warn("completing lease", logkey.Err, err)
 		}
 	}
 	if len(done) < len(lease.Items) {
@@ -288,7 +289,7 @@ func (s *Service) work(ctx context.Context, coord peer.ID, lease *schemas.LeaseR
 			Version: schemas.WireVersion, Op: schemas.LeaseRelease, LeaseID: lease.LeaseID,
 			URLs: remaining(lease.Items, done),
 		}); err != nil {
-			log.Warn("releasing lease", "err", err)
+			log.Warn("releasing lease", logkey.Err, err)
 		}
 	}
 }
@@ -310,7 +311,7 @@ func (s *Service) keepAlive(ctx context.Context, coord peer.ID, lease *schemas.L
 		})
 		if err != nil || resp.Error != "" {
 			if ctx.Err() == nil {
-				s.log.Warn("renewing lease", "lease", lease.LeaseID, "err", err, "reply", resp)
+				s.log.Warn("renewing lease", logkey.Lease, lease.LeaseID, logkey.Err, err, "reply", resp)
 			}
 			continue
 		}
@@ -334,7 +335,7 @@ func (s *Service) placeBody(ctx context.Context, c *schemas.Capture) {
 			c.Body = nil
 			return
 		}
-		s.log.Warn("storing a large body; sending it cut instead", "url", c.URL, "err", err)
+		s.log.Warn("storing a large body; sending it cut instead", logkey.URL, c.URL, logkey.Err, err)
 	}
 	fitInline(c, s.cfg.MaxInlineBody)
 }
