@@ -74,7 +74,13 @@ type DatasetWriter struct {
 	pending  map[string]struct{} // ids (kind+id) in the spool, not yet published
 	closed   bool
 	nPending int
+	// spoolBuf is reused by every Add (under mu), so a batch's JSON is not
+	// grown from empty by doubling each time.
+	spoolBuf bytes.Buffer
 }
+
+// maxKeptSpoolBuf bounds the spool buffer kept between Adds.
+const maxKeptSpoolBuf = 64 << 20
 
 // spoolRecord is one line of a spool segment.
 type spoolRecord struct {
@@ -329,8 +335,14 @@ func (w *DatasetWriter) append(ctx context.Context, recs []spoolRecord) (int, er
 	if w.closed {
 		return 0, fmt.Errorf("adding to %q: writer is closed", w.name)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := &w.spoolBuf
+	buf.Reset()
+	defer func() {
+		if buf.Cap() > maxKeptSpoolBuf {
+			*buf = bytes.Buffer{}
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	batch := map[string]struct{}{}
 	var keys []string
