@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	carstorage "github.com/ipld/go-car/v2/storage"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // ExportCAR writes the DAG under root as a CARv1 stream (root first, blocks
@@ -101,7 +102,7 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	for _, root := range br.Roots {
 		m, err := s.Manifest(ctx, root)
 		if err != nil {
-			s.log.Debug("CAR root is not a dataset version", "cid", root.String(), "err", err)
+			s.log.Debug("CAR root is not a dataset version", logkey.CID, root.String(), logkey.Err, err)
 			continue
 		}
 		if err := s.recordImported(ctx, root, m.Dataset, m.Parent); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -145,7 +146,7 @@ func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOption
 		return nil, err
 	}
 	s.open[name] = w
-	w.logger().Debug("dataset opened", "dataset", name, "pending", w.nPending)
+	w.logger().Debug("dataset opened", logkey.Dataset, name, "pending", w.nPending)
 	return w, nil
 }
 
@@ -220,7 +221,7 @@ func (w *DatasetWriter) scanSegment(path string, newest bool, fn func(*spoolReco
 }
 
 func (w *DatasetWriter) cutTail(f *os.File, path string, off int64) error {
-	w.logger().Warn("cutting torn tail of spool segment", "path", path, "offset", off)
+	w.logger().Warn("cutting torn tail of spool segment", logkey.Path, path, "offset", off)
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("truncating torn spool segment %s: %w", path, err)
 	}
@@ -510,11 +511,11 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 	for _, seg := range segs {
 		if seg <= lastSeg {
 			if err := os.Remove(w.segPath(seg)); err != nil && !os.IsNotExist(err) {
-				w.logger().Warn("removing consumed spool segment", "dataset", w.name, "err", err)
+				w.logger().Warn("removing consumed spool segment", logkey.Dataset, w.name, logkey.Err, err)
 			}
 		}
 	}
-	w.logger().Info("dataset version published", "dataset", w.name, "cid", root.String(), "rows", m.Rows, "new", len(keys))
+	w.logger().Info("dataset version published", logkey.Dataset, w.name, logkey.CID, root.String(), "rows", m.Rows, "new", len(keys))
 	return root, m, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -142,7 +143,7 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 		return nil, err
 	}
 	if bad > 0 {
-		o.Logger.Warn("pull: dropped corrupt blocks from an earlier run; fetching them again", "count", bad, "cid", root.String())
+		o.Logger.Warn("pull: dropped corrupt blocks from an earlier run; fetching them again", logkey.Count, bad, logkey.CID, root.String())
 	}
 	res.Resumed = have
 	lastBlock.Store(time.Now().UnixNano())
@@ -243,7 +244,7 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 	res.ReusedFiles = len(reusedPaths)
 	stale = append(stale, reusedPaths...)
 	if len(reusedPaths) > 0 {
-		o.Logger.Info("pull: reusing files already in the output directory", "cid", root.String(), "files", len(reusedPaths), "bytes", reused.Load())
+		o.Logger.Info("pull: reusing files already in the output directory", logkey.CID, root.String(), "files", len(reusedPaths), "bytes", reused.Load())
 	}
 	touch()
 
@@ -270,7 +271,7 @@ func PullVersion(ctx context.Context, h host.Host, root cid.Cid, outDir string, 
 	}
 	closeDS()
 	if err := os.RemoveAll(state); err != nil {
-		o.Logger.Warn("pull: removing state", "path", state, "err", err)
+		o.Logger.Warn("pull: removing state", logkey.Path, state, logkey.Err, err)
 	}
 	return res, nil
 }
@@ -313,7 +314,7 @@ func connectAny(ctx context.Context, log *slog.Logger, h host.Host, root cid.Cid
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
-			log.Warn("pull: cannot reach peer", "peer", p.ID.String(), "err", err)
+			log.Warn("pull: cannot reach peer", logkey.Peer, p.ID.String(), logkey.Err, err)
 			continue
 		}
 		ok++
@@ -342,10 +343,10 @@ func findProviders(ctx context.Context, log *slog.Logger, h host.Host, r routing
 			err := h.Connect(cctx, ai)
 			ccancel()
 			if err != nil {
-				log.Debug("pull: provider unreachable", "peer", ai.ID.String(), "cid", root.String(), "err", err)
+				log.Debug("pull: provider unreachable", logkey.Peer, ai.ID.String(), logkey.CID, root.String(), logkey.Err, err)
 				continue
 			}
-			log.Info("pull: found provider", "peer", ai.ID.String(), "cid", root.String())
+			log.Info("pull: found provider", logkey.Peer, ai.ID.String(), logkey.CID, root.String())
 			n++
 		}
 		cancel()
@@ -379,7 +380,7 @@ func previousFiles(log *slog.Logger, dir string) []string {
 	}
 	m, err := schemas.ParseManifest(data)
 	if err != nil {
-		log.Debug("pull: the output directory's manifest.json does not parse; leaving its files alone", "path", dir, "err", err)
+		log.Debug("pull: the output directory's manifest.json does not parse; leaving its files alone", logkey.Path, dir, logkey.Err, err)
 		return nil
 	}
 	var out []string
@@ -422,7 +423,7 @@ func reuseLocalFiles(ctx context.Context, log *slog.Logger, local blockstore.Blo
 			if path == dir && errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipDir
 			}
-			log.Debug("pull: skipping unreadable entry", "path", path, "err", err)
+			log.Debug("pull: skipping unreadable entry", logkey.Path, path, logkey.Err, err)
 			return nil
 		}
 		if path != dir && strings.HasPrefix(d.Name(), ".sward") {
@@ -443,7 +444,7 @@ func reuseLocalFiles(ctx context.Context, log *slog.Logger, local blockstore.Blo
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			log.Debug("pull: cannot hash local file", "path", path, "err", err)
+			log.Debug("pull: cannot hash local file", logkey.Path, path, logkey.Err, err)
 			return nil
 		}
 		if !want[c] {
@@ -455,7 +456,7 @@ func reuseLocalFiles(ctx context.Context, log *slog.Logger, local blockstore.Blo
 		}
 		if !got.Equals(c) {
 			// Changed between the two reads: fetch it instead.
-			log.Warn("pull: local file changed while reused; fetching it", "path", path, "cid", c.String())
+			log.Warn("pull: local file changed while reused; fetching it", logkey.Path, path, logkey.CID, c.String())
 			return nil
 		}
 		delete(want, c)
@@ -512,7 +513,7 @@ func pruneStale(log *slog.Logger, dir string, stale []string, written map[string
 			continue
 		}
 		if err := os.Remove(path); err != nil {
-			log.Warn("pull: removing a file of the previous version", "path", path, "err", err)
+			log.Warn("pull: removing a file of the previous version", logkey.Path, path, logkey.Err, err)
 			continue
 		}
 		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
@@ -540,7 +541,7 @@ func checkLocalBlocks(ctx context.Context, log *slog.Logger, bs blockstore.Block
 		// Keys are multihashes; raw and dag-pb blocks hash alike.
 		sum, err := c.Prefix().Sum(b.RawData())
 		if err != nil || !sum.Equals(c) {
-			log.Warn("pull: corrupt block on disk; fetching it again", "cid", c.String())
+			log.Warn("pull: corrupt block on disk; fetching it again", logkey.CID, c.String())
 			if err := bs.DeleteBlock(ctx, c); err != nil {
 				return 0, 0, fmt.Errorf("dropping corrupt block %s: %w", c, err)
 			}

@@ -22,6 +22,7 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/swardnet/sward/internal/logkey"
 )
 
 // Server serves a store's blocks over bitswap on a libp2p host, and fetches
@@ -148,7 +149,7 @@ func (s *Server) announce(ctx context.Context, root cid.Cid) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("announcing %s: %d of %d provider records failed, the first: %w", root, len(errs), len(keys), errs[0])
 	}
-	s.store.log.Debug("announced dataset version", "cid", root.String(), "records", len(keys))
+	s.store.log.Debug("announced dataset version", logkey.CID, root.String(), "records", len(keys))
 	return nil
 }
 
@@ -192,13 +193,13 @@ func (s *Server) announceAll(done map[cid.Cid]bool) bool {
 	failed := false
 	names, err := s.store.Datasets(s.ctx)
 	if err != nil {
-		s.store.log.Warn("listing datasets to announce", "err", err)
+		s.store.log.Warn("listing datasets to announce", logkey.Err, err)
 		failed = true
 	}
 	for _, name := range names {
 		head, err := s.store.Head(s.ctx, name)
 		if err != nil {
-			s.store.log.Warn("reading dataset head to announce", "dataset", name, "err", err)
+			s.store.log.Warn("reading dataset head to announce", logkey.Dataset, name, logkey.Err, err)
 			failed = true
 			continue
 		}
@@ -218,7 +219,7 @@ func (s *Server) announceAll(done map[cid.Cid]bool) bool {
 		}
 		if err := s.announce(s.ctx, root); err != nil {
 			if s.ctx.Err() == nil {
-				s.store.log.Warn("announcing dataset version; will retry", "cid", root.String(), "err", err)
+				s.store.log.Warn("announcing dataset version; will retry", logkey.CID, root.String(), logkey.Err, err)
 			}
 			failed = true
 			continue
@@ -325,7 +326,7 @@ func ServeGateway(ctx context.Context, addr string, s *Store) (*http.Server, err
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("gateway stopped", "addr", ln.Addr().String(), "err", err)
+			s.log.Error("gateway stopped", logkey.Addr, ln.Addr().String(), logkey.Err, err)
 		}
 	}()
 	go func() {
