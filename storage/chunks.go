@@ -37,7 +37,9 @@ type ChunkOptions struct {
 	Overlap int
 }
 
-func (o ChunkOptions) withDefaults() ChunkOptions {
+// Default fills unset fields (and turns a negative Overlap into none).
+// Every ChunkOptions is usable after Default, so it has no Validate.
+func (o *ChunkOptions) Default() {
 	if o.Size <= 0 {
 		o.Size = 1000
 	}
@@ -47,7 +49,6 @@ func (o ChunkOptions) withDefaults() ChunkOptions {
 	case o.Overlap == 0 || o.Overlap >= o.Size:
 		o.Overlap = min(200, o.Size/5)
 	}
-	return o
 }
 
 // ChunkSchema is the Arrow schema of a version's chunks table.
@@ -73,7 +74,7 @@ type span struct{ start, end, bstart, bend int }
 // whitespace (or hard, when it has none). Invalid UTF-8 is read as Go's
 // []rune conversion reads it: each bad byte is one U+FFFD.
 func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
-	opts = opts.withDefaults()
+	opts.Default()
 	if !utf8.ValidString(text) {
 		text = string([]rune(text))
 	}
