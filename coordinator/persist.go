@@ -34,13 +34,17 @@ import (
 // inside the update and updates are serial, the database never goes back
 // to an older state. A failed save marks its items dirty again.
 //
-// Open checks survive a restart with their original fingerprint, the
-// fingerprints of the fetches already received and the nodes that
-// answered; only their assignment (which node is fetching right now) is
-// not saved: after a restart every check is unassigned and offered again,
-// and its timeout starts again from the restart. A re-fetch that was on
-// its way when the coordinator stopped is then not a verification any
-// more; it arrives as a capture without a lease and is dropped.
+// Open checks survive a restart with their original fingerprint (its
+// status, MinHash signature and redirect; the shingles are not kept, so a
+// restored fingerprint is compared by signature), the fingerprints of the
+// fetches already received and the nodes that answered; only their
+// assignment (which node is fetching right now) is not saved: after a
+// restart every check is unassigned and offered again, and its timeout
+// starts again from the restart. A re-fetch that was on its way when the
+// coordinator stopped is then not a verification any more; it arrives as
+// a capture without a lease and is dropped. Redirected documents held for
+// their check are not saved: their URLs are queued again
+// (requeueLostHeld).
 
 // secretKey names the sampling secret in coord_meta.
 const secretKey = "verify_secret"
@@ -171,14 +175,14 @@ const (
 			doc_id = excluded.doc_id, decision = excluded.decision, verified = excluded.verified,
 			at_ns = excluded.at_ns, dedup = excluded.dedup`
 	deleteContribSQL = `DELETE FROM contributions WHERE peer = ? AND job = ? AND norm = ?`
-	upsertCheckSQL   = `INSERT INTO checks(job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	upsertCheckSQL   = `INSERT INTO checks(job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(job, norm) DO UPDATE SET url = excluded.url, host = excluded.host, depth = excluded.depth,
 			orig = excluded.orig, orig_status = excluded.orig_status, orig_sig = excluded.orig_sig,
-			orig_bytes = excluded.orig_bytes, created_ns = excluded.created_ns`
+			orig_bytes = excluded.orig_bytes, created_ns = excluded.created_ns, orig_final = excluded.orig_final`
 	deleteCheckSQL   = `DELETE FROM checks WHERE job = ? AND norm = ?`
 	deleteAnswersSQL = `DELETE FROM check_answers WHERE job = ? AND norm = ?`
-	insertAnswerSQL  = `INSERT INTO check_answers(job, norm, node, seq, usable, status, sig, bytes) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAnswerSQL  = `INSERT INTO check_answers(job, norm, node, seq, usable, status, sig, bytes, final) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // stateStmts returns saveState's statements, prepared once on the
@@ -264,7 +268,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 		}
 		ck := s.ck
 		if err := w.exec(upsertCheckSQL, k.job, k.url, ck.url, ck.host, ck.depth, ck.orig,
-			ck.origFP.status, encodeSig(ck.origFP.sig), ck.origBytes, ck.created.UnixNano()); err != nil {
+			ck.origFP.status, encodeSig(ck.origFP.sig), ck.origBytes, ck.created.UnixNano(), saveFinal(ck.origFP)); err != nil {
 			return fmt.Errorf("save check of %s: %w", k.url, err)
 		}
 		// The usable fetches in arrival order, then the nodes that
@@ -274,7 +278,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 		for i, fr := range ck.fetches {
 			usable[fr.node] = true
 			if err := w.exec(insertAnswerSQL, k.job, k.url, fr.node, i, true,
-				fr.fp.status, encodeSig(fr.fp.sig), fr.bytes); err != nil {
+				fr.fp.status, encodeSig(fr.fp.sig), fr.bytes, saveFinal(fr.fp)); err != nil {
 				return fmt.Errorf("save answer of %s to the check of %s: %w", fr.node, k.url, err)
 			}
 		}
@@ -283,13 +287,25 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 			if usable[node] {
 				continue
 			}
-			if err := w.exec(insertAnswerSQL, k.job, k.url, node, seq, false, 0, nil, 0); err != nil {
+			if err := w.exec(insertAnswerSQL, k.job, k.url, node, seq, false, 0, nil, 0, ""); err != nil {
 				return fmt.Errorf("save answer of %s to the check of %s: %w", node, k.url, err)
 			}
 			seq++
 		}
 	}
 	return nil
+}
+
+// saveFinal is the orig_final or final column of fp: its redirect, or
+// NULL when a fingerprint restored from an older row never knew it (it
+// stays unknown).
+func saveFinal(fp fingerprint) sql.NullString {
+	return sql.NullString{String: fp.final, Valid: !fp.finalUnknown}
+}
+
+// loadFinal sets fp's redirect from its saved column.
+func loadFinal(fp *fingerprint, final sql.NullString) {
+	fp.final, fp.finalUnknown = final.String, !final.Valid
 }
 
 // encodeSig stores a MinHash signature as little-endian uint64s; nil (a
@@ -376,6 +392,9 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 		return err
 	}
 	c.verify.restore(checks, time.Now())
+	if err := c.requeueLostHeld(ctx); err != nil {
+		return err
+	}
 	if q, n, k := len(c.quarantined), len(contribs), len(checks); len(entries) > 0 || n > 0 || k > 0 {
 		c.log.Info("verification state restored", "peers", len(entries), "quarantined", q, "contributions", n, "checks", k)
 	}
@@ -444,7 +463,7 @@ func loadContributions(ctx context.Context, db querier) ([]contribSave, error) {
 }
 
 func loadChecks(ctx context.Context, db querier) ([]*check, error) {
-	rows, err := db.Query(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns FROM checks`)
+	rows, err := db.Query(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final FROM checks`)
 	if err != nil {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
@@ -455,9 +474,10 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			ck        = &check{tried: make(map[string]bool)}
 			sig       []byte
 			createdNs int64
+			final     sql.NullString
 		)
 		if err := rows.Scan(&ck.key.job, &ck.key.url, &ck.url, &ck.host, &ck.depth, &ck.orig,
-			&ck.origFP.status, &sig, &ck.origBytes, &createdNs); err != nil {
+			&ck.origFP.status, &sig, &ck.origBytes, &createdNs, &final); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load checks: %w", err)
 		}
@@ -465,6 +485,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			rows.Close()
 			return nil, fmt.Errorf("load check of %s: %w", ck.key.url, err)
 		}
+		loadFinal(&ck.origFP, final)
 		ck.created = time.Unix(0, createdNs)
 		byKey[ck.key] = ck
 		out = append(out, ck)
@@ -475,7 +496,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
 
-	rows, err = db.Query(ctx, `SELECT job, norm, node, usable, status, sig, bytes FROM check_answers ORDER BY job, norm, seq`)
+	rows, err = db.Query(ctx, `SELECT job, norm, node, usable, status, sig, bytes, final FROM check_answers ORDER BY job, norm, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("load check answers: %w", err)
 	}
@@ -486,8 +507,9 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			fr     fetchResult
 			usable bool
 			sig    []byte
+			final  sql.NullString
 		)
-		if err := rows.Scan(&k.job, &k.url, &fr.node, &usable, &fr.fp.status, &sig, &fr.bytes); err != nil {
+		if err := rows.Scan(&k.job, &k.url, &fr.node, &usable, &fr.fp.status, &sig, &fr.bytes, &final); err != nil {
 			return nil, fmt.Errorf("load check answers: %w", err)
 		}
 		ck := byKey[k]
@@ -500,6 +522,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 		if !usable {
 			continue
 		}
+		loadFinal(&fr.fp, final)
 		if fr.fp.sig, err = decodeSig(sig); err != nil {
 			return nil, fmt.Errorf("load answer of %s to %s: %w", fr.node, k.url, err)
 		}

@@ -42,6 +42,10 @@ type fingerprint struct {
 	shingles []uint64
 	// final is the normalised URL the fetch was redirected to, or "".
 	final string
+	// finalUnknown marks a fingerprint loaded from a row saved before the
+	// redirect was recorded (frontier schema 4): its final is not known,
+	// and the comparison leaves it out.
+	finalUnknown bool
 	// failed marks a fetch that says nothing about the page (transient).
 	failed bool
 }
@@ -100,7 +104,7 @@ func (v *verifier) fingerprintOf(c *schemas.Capture) fingerprint {
 // agree compares two fingerprints and returns whether they agree and
 // their similarity.
 func agree(a, b fingerprint) (bool, float64) {
-	if a.final != b.final {
+	if a.final != b.final && !a.finalUnknown && !b.finalUnknown {
 		// A redirect only one fetch saw: the page is not the same.
 		return false, 0
 	}
@@ -480,6 +484,19 @@ func (v *verifier) openOrig(key checkKey) string {
 		return ck.orig
 	}
 	return ""
+}
+
+// end closes the open check of key without a verdict if it checks orig's
+// capture, and reports whether it did.
+func (v *verifier) end(key checkKey, orig string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ck := v.checks[key]; ck != nil && ck.orig == orig {
+		delete(v.checks, key)
+		v.dirty[key] = struct{}{}
+		return true
+	}
+	return false
 }
 
 // record files node's verification fetch of key. matched is false when no

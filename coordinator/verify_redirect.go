@@ -2,10 +2,12 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
@@ -91,9 +93,9 @@ type heldDoc struct {
 // heldRedirects holds redirected documents by the node that delivered
 // them and the check of their leased URL: a document is released only by
 // the verdict of a check of its own capture, never by a check of another
-// node's capture of the same URL. Held documents live in memory only: a
-// restart drops them and the leased URL is fetched again only if its
-// check fails.
+// node's capture of the same URL. Held documents live in memory only; the
+// contribution of a held document (saved, with no document ID) outlives a
+// restart, and requeueLostHeld then queues its leased URL again.
 type heldRedirects struct {
 	mu   sync.Mutex
 	docs map[contribKey]heldDoc
@@ -221,6 +223,7 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 			fn(h.capt, h.res)
 		}
 		c.hooksMu.RUnlock()
+		c.setContributionDoc(h.node, vd.key, h.doc.ID)
 		c.creditCapture(h.node, vd.key, h.doc.URL, h.bytes, "", time.Now())
 		return nil
 	}
@@ -235,4 +238,52 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 	c.setContributionDoc(h.node, vd.key, h.doc.ID)
 	c.creditCapture(h.node, vd.key, h.doc.URL, h.bytes, "", time.Now())
 	return nil
+}
+
+// requeueLostHeld queues again the leased URLs of the documents an earlier
+// process held when it stopped (their contributions name no document:
+// setContributionDoc names it on release). The documents are gone with
+// that process, and their URLs are done in the frontier: without this a
+// page reached only through a redirect would never be fetched again. The
+// check of each such capture ends, so that the next fetch opens its own,
+// and the contribution is forgotten. loadState calls it, before anything
+// is held in this process.
+func (c *Coordinator) requeueLostHeld(ctx context.Context) error {
+	type lost struct {
+		key contribKey
+		ct  *contribution
+	}
+	var ls []lost
+	c.contribMu.Lock()
+	for node, m := range c.contrib {
+		for k, ct := range m {
+			if ct.docID == "" {
+				ls = append(ls, lost{contribKey{node, k}, ct})
+				delete(m, k)
+				c.contribDirty[contribKey{node, k}] = struct{}{}
+			}
+		}
+	}
+	c.contribMu.Unlock()
+	if len(ls) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, l := range ls {
+		c.verify.end(l.key.key, l.key.peer)
+		if f, ok := c.pipe.(dedupForgetter); ok && l.ct.dedup != nil {
+			f.ForgetDedup(*l.ct.dedup)
+		}
+		if c.job(l.key.key.job) == nil {
+			continue
+		}
+		if err := c.frontier.Requeue(ctx, frontier.Candidate{JobID: l.key.key.job, URL: l.ct.url, Depth: l.ct.depth, Priority: 1}); err != nil {
+			errs = append(errs, fmt.Errorf("queueing %s again: %w", l.ct.url, err))
+		}
+	}
+	c.log.Info("redirected documents held when the coordinator stopped: their URLs are queued again", "pages", len(ls))
+	if err := c.saveState(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

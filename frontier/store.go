@@ -166,6 +166,14 @@ CREATE TABLE check_answers (
 );
 CREATE UNIQUE INDEX check_answers_key ON check_answers(job, norm, node);
 `,
+	// 4: the URL a checked fetch was redirected to ("" when it was not),
+	// of the original capture and of each answer: verification compares it,
+	// and a check restored without it took an honest redirect for a lie.
+	// NULL marks a row saved before schema 4 (redirect not recorded).
+	`
+ALTER TABLE checks ADD COLUMN orig_final TEXT;
+ALTER TABLE check_answers ADD COLUMN final TEXT;
+`,
 }
 
 // openStore opens the SQLite database at path with the frontier's pragmas

@@ -40,16 +40,21 @@ func TestMain(m *testing.M) {
 const faultDepth = 4
 
 // crawlLog records what a coordinator saw: captured pages (by URL and by
-// final URL) and accepted documents, all normalised.
+// final URL) and accepted documents, all normalised, and which of those
+// are in the dataset now (accepted, and not excluded since: an excluded
+// page is fetched again, and its new fetch may be rejected, as a
+// near-duplicate of a page accepted meanwhile).
 type crawlLog struct {
 	mu       sync.Mutex
 	captured map[string]bool
 	accepted map[string]bool
+	current  map[string]bool
+	byID     map[string]string
 	count    int
 }
 
 func newCrawlLog() *crawlLog {
-	return &crawlLog{captured: map[string]bool{}, accepted: map[string]bool{}}
+	return &crawlLog{captured: map[string]bool{}, accepted: map[string]bool{}, current: map[string]bool{}, byID: map[string]string{}}
 }
 
 func (l *crawlLog) capture(t *testing.T, rawURL, finalURL string) {
@@ -69,14 +74,24 @@ func (l *crawlLog) capture(t *testing.T, rawURL, finalURL string) {
 	}
 }
 
-func (l *crawlLog) accept(t *testing.T, u string) {
+func (l *crawlLog) accept(t *testing.T, u, id string) {
 	n, err := coordinator.NormalizeURL(u)
 	if err != nil {
 		t.Errorf("accepted URL %q does not normalise: %v", u, err)
 		return
 	}
 	l.mu.Lock()
-	l.accepted[n] = true
+	l.accepted[n], l.current[n] = true, true
+	l.byID[id] = n
+	l.mu.Unlock()
+}
+
+// exclude records that the document id left the next version.
+func (l *crawlLog) exclude(id string) {
+	l.mu.Lock()
+	if n, ok := l.byID[id]; ok {
+		l.current[n] = false
+	}
 	l.mu.Unlock()
 }
 
@@ -89,11 +104,13 @@ func (l *crawlLog) captures() int {
 // watch records cl's captures and accepted documents in l.
 func (l *crawlLog) watch(t *testing.T, cl *Cluster) {
 	cl.Coordinator().OnCapture(func(c *schemas.Capture) { l.capture(t, c.URL, c.FinalURL) })
-	cl.Coordinator().OnAccept(func(d schemas.Document) { l.accept(t, d.URL) })
+	cl.Coordinator().OnAccept(func(d schemas.Document) { l.accept(t, d.URL, d.ID) })
+	cl.Coordinator().OnExclude(func(_, id string) { l.exclude(id) })
 }
 
 // checkDataset asserts the fault tests' invariant on a published version:
-// its rows are exactly the accepted pages, each once, and every page a
+// its rows are accepted pages, each once, every page accepted and not
+// excluded since among them, and every page a
 // correct crawler must reach was captured. It returns the dataset's URLs.
 func checkDataset(t *testing.T, store *storage.Store, root string, l *crawlLog, reachable []string) map[string]bool {
 	t.Helper()
@@ -134,8 +151,8 @@ func checkDataset(t *testing.T, store *storage.Store, root string, l *crawlLog, 
 			extra = append(extra, u)
 		}
 	}
-	for u := range l.accepted {
-		if !rows[u] {
+	for u, in := range l.current {
+		if in && !rows[u] {
 			lost = append(lost, u)
 		}
 	}
@@ -277,6 +294,12 @@ func TestCoordinatorCrashResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	restarted := child
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("restarted coordinator's log (tail):\n%s", restarted.LogTail(30000))
+		}
+	})
 	if err := child.Wait(ctx); err != nil {
 		t.Fatalf("restarted coordinator: %v\n%s", err, child.LogTail(4000))
 	}
@@ -299,7 +322,9 @@ func TestCoordinatorCrashResumes(t *testing.T) {
 		case "capture":
 			log.capture(t, e.URL, e.FinalURL)
 		case "accept":
-			log.accept(t, e.URL)
+			log.accept(t, e.URL, e.ID)
+		case "exclude":
+			log.exclude(e.ID)
 		}
 	}
 	if len(log.accepted) <= before {

@@ -62,10 +62,14 @@ type CoordinatorConfig struct {
 
 // Event is one line of EventsFile.
 type Event struct {
-	// Kind is "capture" or "accept".
+	// Kind is "capture", "accept" or "exclude" (a document taken out of
+	// the next version after a failed check; its URL is fetched again).
 	Kind string `json:"kind"`
-	// URL is the capture's URL, or the accepted document's URL.
-	URL string `json:"url"`
+	// URL is the capture's URL, or the accepted document's URL ("" for
+	// an exclusion, which names the document by ID).
+	URL string `json:"url,omitempty"`
+	// ID is the accepted or excluded document's ID.
+	ID string `json:"id,omitempty"`
 	// FinalURL is the capture's URL after redirects ("" when none).
 	FinalURL string `json:"final_url,omitempty"`
 	// Bytes is the capture's body size.
@@ -116,7 +120,8 @@ func RunCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Result, error)
 	coord.OnCapture(func(c *schemas.Capture) {
 		events.write(Event{Kind: "capture", URL: c.URL, FinalURL: c.FinalURL, Bytes: c.BodySize})
 	})
-	coord.OnAccept(func(d schemas.Document) { events.write(Event{Kind: "accept", URL: d.URL}) })
+	coord.OnAccept(func(d schemas.Document) { events.write(Event{Kind: "accept", URL: d.URL, ID: d.ID}) })
+	coord.OnExclude(func(_, docID string) { events.write(Event{Kind: "exclude", ID: docID}) })
 	if cfg.OnCapture != nil {
 		coord.OnCapture(cfg.OnCapture)
 	}

@@ -1,0 +1,250 @@
+package coordinator
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// Redirects across a coordinator restart. Seen in internal/cluster's
+// crash test: checks restored without the redirect their fetches saw took
+// every honest re-fetch of a redirecting URL for a contradiction, and
+// convicted and quarantined honest nodes; and a redirected document held
+// for its check was lost with the process while its URL stayed done.
+
+const (
+	redirOld = "http://127.0.0.1:9/old/report"
+	redirNew = "http://127.0.0.1:9/archive/report.html"
+)
+
+// redirectEnv is a coordinator on dir with job "r" over redirOld and
+// redirNew, every capture sampled.
+func redirectEnv(t *testing.T, dir string, seeds ...string) *persistEnv {
+	t.Helper()
+	env := openPersistEnv(t, dir)
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "r", Dataset: "r", Seeds: seeds,
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 0, VerifySampleRate: 1, TDMPolicy: schemas.TDMSkip}
+	if _, err := env.c.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// restart closes env's store and database and opens dir again, as a
+// restarted coordinator process does.
+func restart(t *testing.T, env *persistEnv, dir string) *persistEnv {
+	t.Helper()
+	if err := env.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openPersistEnv(t, dir)
+}
+
+// leaseAll leases every queued URL to node.
+func leaseAll(t *testing.T, c *Coordinator, node peer.ID) []string {
+	t.Helper()
+	resp := c.HandleLease(context.Background(), node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 10})
+	if resp.Error != "" {
+		t.Fatalf("lease for %s: %s", node, resp.Error)
+	}
+	var urls []string
+	for _, it := range resp.Items {
+		if !isCheckItem(c, node, it) {
+			urls = append(urls, it.URL)
+		}
+	}
+	return urls
+}
+
+// redirected is node's capture of redirOld, redirected to redirNew.
+func redirected(node peer.ID, body []byte) *schemas.Capture {
+	capt := htmlCapture("r", redirOld, node.String(), body)
+	capt.FinalURL = redirNew
+	return capt
+}
+
+// verifyRedirect has node re-fetch redirOld for its open check and see the
+// redirect to redirNew.
+func verifyRedirect(t *testing.T, c *Coordinator, node peer.ID, body []byte) {
+	t.Helper()
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	now := time.Now()
+	if got := c.verify.assign(node.String(), []offer{{key: key, url: redirOld}}, now, now.Add(time.Minute)); len(got) != 1 {
+		t.Fatalf("the check of %s cannot be given to %s", redirOld, node)
+	}
+	if err := c.Ingest(context.Background(), redirected(node, body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoredRedirectCheckPassesHonestNode: an honest node's capture of a
+// redirecting URL (a duplicate of the page it leads to, so nothing is
+// held) is checked after a restart; the verifier sees the same redirect
+// and the same page, and the node passes.
+func TestRestoredRedirectCheckPassesHonestNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := redirectEnv(t, dir, redirNew, redirOld)
+	orig, verifier := testPeer(t), testPeer(t)
+	page := article(7, "ad", "2025-06-01")
+	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirNew, redirOld}) {
+		t.Fatalf("leased %v", got)
+	}
+	if err := env.c.Ingest(ctx, htmlCapture("r", redirNew, orig.String(), page)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.c.Ingest(ctx, redirected(orig, page)); err != nil {
+		t.Fatal(err)
+	}
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	if !env.c.verify.isOpen(key) {
+		t.Fatal("no check of the redirected capture")
+	}
+
+	env = restart(t, env, dir)
+	c := env.c
+	if !c.verify.isOpen(key) {
+		t.Fatal("the check of the redirected capture did not survive the restart")
+	}
+	var quarantined []string
+	c.OnQuarantine(func(p string, _ schemas.LedgerEntry) { quarantined = append(quarantined, p) })
+	verifyRedirect(t, c, verifier, page)
+	if c.verify.isOpen(key) {
+		t.Error("the check is still open: the verifier's fetch did not agree with the original's")
+	}
+	if e := c.Ledger().Entry(orig.String()); e.Failed != 0 || e.Quarantined {
+		t.Errorf("the honest original after its check: %+v", e)
+	}
+	if len(quarantined) != 0 {
+		t.Errorf("quarantined %v", quarantined)
+	}
+}
+
+// TestSavedCheckKeepsRedirects: the redirects of a check's original and of
+// its answers are saved and loaded with the check; a row saved before they
+// were recorded (NULL) loads as unknown, which the comparison leaves out.
+func TestSavedCheckKeepsRedirects(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := redirectEnv(t, dir, redirOld)
+	c := env.c
+	final := mustNorm(t, redirNew)
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	ck := &check{key: key, url: redirOld, host: "127.0.0.1:9", orig: "O", created: time.Now(),
+		origFP: fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}, tried: map[string]bool{}}
+	if !c.verify.add(ck) {
+		t.Fatal("check not added")
+	}
+	c.verify.mu.Lock()
+	ck.fetches = append(ck.fetches, fetchResult{node: "A", fp: fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}, bytes: 5},
+		fetchResult{node: "B", fp: fingerprint{status: 200, sig: []uint64{1, 2, 4}}, bytes: 6})
+	ck.tried["A"], ck.tried["B"] = true, true
+	c.verify.dirty[key] = struct{}{}
+	c.verify.mu.Unlock()
+	if err := c.saveState(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cks, err := loadChecks(ctx, env.f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cks) != 1 || len(cks[0].fetches) != 2 {
+		t.Fatalf("loaded %+v", cks)
+	}
+	got := cks[0]
+	if got.origFP.final != final || got.origFP.finalUnknown {
+		t.Errorf("original's redirect loaded as %q (unknown %v), want %q", got.origFP.final, got.origFP.finalUnknown, final)
+	}
+	if f := got.fetches[0].fp; f.final != final || f.finalUnknown {
+		t.Errorf("answer A's redirect loaded as %q (unknown %v), want %q", f.final, f.finalUnknown, final)
+	}
+	if f := got.fetches[1].fp; f.final != "" || f.finalUnknown {
+		t.Errorf("answer B (no redirect) loaded as %q (unknown %v)", f.final, f.finalUnknown)
+	}
+
+	// A check saved by a build before schema 4.
+	if err := env.f.Update(ctx, "forget the redirects", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE checks SET orig_final = NULL`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE check_answers SET final = NULL`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cks, err = loadChecks(ctx, env.f); err != nil {
+		t.Fatal(err)
+	}
+	old := cks[0].origFP
+	if !old.finalUnknown {
+		t.Fatal("a NULL redirect loads as known")
+	}
+	if ok, _ := agree(old, fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}); !ok {
+		t.Error("an original of unknown redirect disagrees with the same page seen through a redirect")
+	}
+	if ok, _ := agree(fingerprint{status: 200, sig: []uint64{1, 2, 3}}, fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}); ok {
+		t.Error("a fetch without the redirect agrees with one that saw it")
+	}
+}
+
+// TestHeldRedirectLostInRestartIsFetchedAgain: a redirected document held
+// for its check lives in memory; after a restart its leased URL is queued
+// again (it was done), the stale check is gone, and the next fetch, once
+// a verifier sees the same redirect, puts the page in the dataset.
+func TestHeldRedirectLostInRestartIsFetchedAgain(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := redirectEnv(t, dir, redirOld)
+	orig, refetcher, verifier := testPeer(t), testPeer(t), testPeer(t)
+	page := article(9, "ad", "2025-06-01")
+	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
+		t.Fatalf("leased %v", got)
+	}
+	if err := env.c.Ingest(ctx, redirected(orig, page)); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.c.job("r").dataset.Pending(); got != 0 {
+		t.Fatalf("%d records pending: the redirected document was not held", got)
+	}
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	if !env.c.verify.isOpen(key) {
+		t.Fatal("no check of the held redirect")
+	}
+	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Done != 1 {
+		t.Fatalf("frontier before the restart %+v, want the leased URL done", st)
+	}
+
+	env = restart(t, env, dir)
+	c := env.c
+	if c.verify.isOpen(key) {
+		t.Error("the check of the lost document is still open: the next fetch could not open its own")
+	}
+	if s := snapshotState(c); len(s.Contribs) != 0 {
+		t.Errorf("contributions after the restart %v, want the lost one forgotten", s.Contribs)
+	}
+	if got := leaseAll(t, c, refetcher); !slices.Equal(got, []string{redirOld}) {
+		t.Fatalf("leased after the restart %v, want the URL of the lost document again", got)
+	}
+	if err := c.Ingest(ctx, redirected(refetcher, page)); err != nil {
+		t.Fatal(err)
+	}
+	verifyRedirect(t, c, verifier, page)
+	if got := c.job("r").dataset.Pending(); got != 1 {
+		t.Errorf("%d records pending after the verified re-fetch, want the page", got)
+	}
+	// A third process has nothing to queue again: the contribution names
+	// its document now.
+	env = restart(t, env, dir)
+	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Queued != 0 {
+		t.Errorf("frontier after a second restart %+v, want nothing queued", st)
+	}
+}
