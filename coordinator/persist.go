@@ -35,7 +35,7 @@ import (
 // to an older state. A failed save marks its items dirty again.
 //
 // Open checks survive a restart with their original fingerprint (its
-// status, MinHash signature and redirect; the shingles are not kept, so a
+// status, MinHash signature, redirect and error mark; the shingles are not kept, so a
 // restored fingerprint is compared by signature), the fingerprints of the
 // fetches already received and the nodes that answered; only their
 // assignment (which node is fetching right now) is not saved: after a
@@ -175,14 +175,15 @@ const (
 			doc_id = excluded.doc_id, decision = excluded.decision, verified = excluded.verified,
 			at_ns = excluded.at_ns, dedup = excluded.dedup`
 	deleteContribSQL = `DELETE FROM contributions WHERE peer = ? AND job = ? AND norm = ?`
-	upsertCheckSQL   = `INSERT INTO checks(job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	upsertCheckSQL   = `INSERT INTO checks(job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final, orig_failed)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(job, norm) DO UPDATE SET url = excluded.url, host = excluded.host, depth = excluded.depth,
 			orig = excluded.orig, orig_status = excluded.orig_status, orig_sig = excluded.orig_sig,
-			orig_bytes = excluded.orig_bytes, created_ns = excluded.created_ns, orig_final = excluded.orig_final`
+			orig_bytes = excluded.orig_bytes, created_ns = excluded.created_ns, orig_final = excluded.orig_final,
+			orig_failed = excluded.orig_failed`
 	deleteCheckSQL   = `DELETE FROM checks WHERE job = ? AND norm = ?`
 	deleteAnswersSQL = `DELETE FROM check_answers WHERE job = ? AND norm = ?`
-	insertAnswerSQL  = `INSERT INTO check_answers(job, norm, node, seq, usable, status, sig, bytes, final) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAnswerSQL  = `INSERT INTO check_answers(job, norm, node, seq, usable, status, sig, bytes, final, failed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // stateStmts returns saveState's statements, prepared once on the
@@ -268,7 +269,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 		}
 		ck := s.ck
 		if err := w.exec(upsertCheckSQL, k.job, k.url, ck.url, ck.host, ck.depth, ck.orig,
-			ck.origFP.status, encodeSig(ck.origFP.sig), ck.origBytes, ck.created.UnixNano(), saveFinal(ck.origFP)); err != nil {
+			ck.origFP.status, encodeSig(ck.origFP.sig), ck.origBytes, ck.created.UnixNano(), saveFinal(ck.origFP), ck.origFP.failed); err != nil {
 			return fmt.Errorf("save check of %s: %w", k.url, err)
 		}
 		// The usable fetches in arrival order, then the nodes that
@@ -278,7 +279,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 		for i, fr := range ck.fetches {
 			usable[fr.node] = true
 			if err := w.exec(insertAnswerSQL, k.job, k.url, fr.node, i, true,
-				fr.fp.status, encodeSig(fr.fp.sig), fr.bytes, saveFinal(fr.fp)); err != nil {
+				fr.fp.status, encodeSig(fr.fp.sig), fr.bytes, saveFinal(fr.fp), fr.fp.failed); err != nil {
 				return fmt.Errorf("save answer of %s to the check of %s: %w", fr.node, k.url, err)
 			}
 		}
@@ -287,7 +288,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 			if usable[node] {
 				continue
 			}
-			if err := w.exec(insertAnswerSQL, k.job, k.url, node, seq, false, 0, nil, 0, ""); err != nil {
+			if err := w.exec(insertAnswerSQL, k.job, k.url, node, seq, false, 0, nil, 0, "", true); err != nil {
 				return fmt.Errorf("save answer of %s to the check of %s: %w", node, k.url, err)
 			}
 			seq++
@@ -303,9 +304,16 @@ func saveFinal(fp fingerprint) sql.NullString {
 	return sql.NullString{String: fp.final, Valid: !fp.finalUnknown}
 }
 
-// loadFinal sets fp's redirect from its saved column.
-func loadFinal(fp *fingerprint, final sql.NullString) {
+// loadMarks sets fp's redirect and error mark from their saved columns. A
+// row saved before schema 4 has neither: its redirect is unknown, and an
+// error answer is told by its status alone (one with a status of 200 and
+// an error, such as a body the node may not keep, is then lost).
+func loadMarks(fp *fingerprint, final sql.NullString, failed sql.NullBool) {
 	fp.final, fp.finalUnknown = final.String, !final.Valid
+	fp.failed = failed.Bool
+	if !failed.Valid {
+		fp.failed = fp.status == 0 || fp.status == 429 || fp.status >= 500
+	}
 }
 
 // encodeSig stores a MinHash signature as little-endian uint64s; nil (a
@@ -463,7 +471,7 @@ func loadContributions(ctx context.Context, db querier) ([]contribSave, error) {
 }
 
 func loadChecks(ctx context.Context, db querier) ([]*check, error) {
-	rows, err := db.Query(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final FROM checks`)
+	rows, err := db.Query(ctx, `SELECT job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final, orig_failed FROM checks`)
 	if err != nil {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
@@ -475,9 +483,10 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			sig       []byte
 			createdNs int64
 			final     sql.NullString
+			failed    sql.NullBool
 		)
 		if err := rows.Scan(&ck.key.job, &ck.key.url, &ck.url, &ck.host, &ck.depth, &ck.orig,
-			&ck.origFP.status, &sig, &ck.origBytes, &createdNs, &final); err != nil {
+			&ck.origFP.status, &sig, &ck.origBytes, &createdNs, &final, &failed); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load checks: %w", err)
 		}
@@ -485,7 +494,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			rows.Close()
 			return nil, fmt.Errorf("load check of %s: %w", ck.key.url, err)
 		}
-		loadFinal(&ck.origFP, final)
+		loadMarks(&ck.origFP, final, failed)
 		ck.created = time.Unix(0, createdNs)
 		byKey[ck.key] = ck
 		out = append(out, ck)
@@ -496,7 +505,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 		return nil, fmt.Errorf("load checks: %w", err)
 	}
 
-	rows, err = db.Query(ctx, `SELECT job, norm, node, usable, status, sig, bytes, final FROM check_answers ORDER BY job, norm, seq`)
+	rows, err = db.Query(ctx, `SELECT job, norm, node, usable, status, sig, bytes, final, failed FROM check_answers ORDER BY job, norm, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("load check answers: %w", err)
 	}
@@ -508,8 +517,9 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 			usable bool
 			sig    []byte
 			final  sql.NullString
+			failed sql.NullBool
 		)
-		if err := rows.Scan(&k.job, &k.url, &fr.node, &usable, &fr.fp.status, &sig, &fr.bytes, &final); err != nil {
+		if err := rows.Scan(&k.job, &k.url, &fr.node, &usable, &fr.fp.status, &sig, &fr.bytes, &final, &failed); err != nil {
 			return nil, fmt.Errorf("load check answers: %w", err)
 		}
 		ck := byKey[k]
@@ -522,7 +532,7 @@ func loadChecks(ctx context.Context, db querier) ([]*check, error) {
 		if !usable {
 			continue
 		}
-		loadFinal(&fr.fp, final)
+		loadMarks(&fr.fp, final, failed)
 		if fr.fp.sig, err = decodeSig(sig); err != nil {
 			return nil, fmt.Errorf("load answer of %s to %s: %w", fr.node, k.url, err)
 		}

@@ -129,9 +129,11 @@ func TestRestoredRedirectCheckPassesHonestNode(t *testing.T) {
 	}
 }
 
-// TestSavedCheckKeepsRedirects: the redirects of a check's original and of
-// its answers are saved and loaded with the check; a row saved before they
-// were recorded (NULL) loads as unknown, which the comparison leaves out.
+// TestSavedCheckKeepsRedirects: the redirects and error marks of a check's
+// original and of its answers are saved and loaded with the check; in a
+// row saved before they were recorded (NULL) the redirect loads as
+// unknown, which the comparison leaves out, and the error mark follows
+// the status.
 func TestSavedCheckKeepsRedirects(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -146,8 +148,9 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	}
 	c.verify.mu.Lock()
 	ck.fetches = append(ck.fetches, fetchResult{node: "A", fp: fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}, bytes: 5},
-		fetchResult{node: "B", fp: fingerprint{status: 200, sig: []uint64{1, 2, 4}}, bytes: 6})
-	ck.tried["A"], ck.tried["B"] = true, true
+		fetchResult{node: "B", fp: fingerprint{status: 200, sig: []uint64{1, 2, 4}}, bytes: 6},
+		fetchResult{node: "C", fp: fingerprint{status: 200, failed: true}})
+	ck.tried["A"], ck.tried["B"], ck.tried["C"] = true, true, true
 	c.verify.dirty[key] = struct{}{}
 	c.verify.mu.Unlock()
 	if err := c.saveState(ctx); err != nil {
@@ -157,7 +160,7 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cks) != 1 || len(cks[0].fetches) != 2 {
+	if len(cks) != 1 || len(cks[0].fetches) != 3 {
 		t.Fatalf("loaded %+v", cks)
 	}
 	got := cks[0]
@@ -167,16 +170,19 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	if f := got.fetches[0].fp; f.final != final || f.finalUnknown {
 		t.Errorf("answer A's redirect loaded as %q (unknown %v), want %q", f.final, f.finalUnknown, final)
 	}
-	if f := got.fetches[1].fp; f.final != "" || f.finalUnknown {
-		t.Errorf("answer B (no redirect) loaded as %q (unknown %v)", f.final, f.finalUnknown)
+	if f := got.fetches[1].fp; f.final != "" || f.finalUnknown || f.failed {
+		t.Errorf("answer B (no redirect, no error) loaded as %q (unknown %v), failed %v", f.final, f.finalUnknown, f.failed)
+	}
+	if f := got.fetches[2].fp; !f.failed {
+		t.Error("answer C, an error answer with status 200, loaded as a page")
 	}
 
 	// A check saved by a build before schema 4.
 	if err := env.f.Update(ctx, "forget the redirects", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE checks SET orig_final = NULL`); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE checks SET orig_final = NULL, orig_failed = NULL, orig_status = 0`); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE check_answers SET final = NULL`)
+		_, err := tx.ExecContext(ctx, `UPDATE check_answers SET final = NULL, failed = NULL`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -188,6 +194,10 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	if !old.finalUnknown {
 		t.Fatal("a NULL redirect loads as known")
 	}
+	if !old.failed || cks[0].fetches[0].fp.failed {
+		t.Errorf("rows before schema 4: status 0 loads failed %v, status 200 failed %v; want the status to tell", old.failed, cks[0].fetches[0].fp.failed)
+	}
+	old.failed, old.status = false, 200
 	if ok, _ := agree(old, fingerprint{status: 200, sig: []uint64{1, 2, 3}, final: final}); !ok {
 		t.Error("an original of unknown redirect disagrees with the same page seen through a redirect")
 	}
@@ -246,5 +256,48 @@ func TestHeldRedirectLostInRestartIsFetchedAgain(t *testing.T) {
 	env = restart(t, env, dir)
 	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Queued != 0 {
 		t.Errorf("frontier after a second restart %+v, want nothing queued", st)
+	}
+}
+
+// TestRestoredErrorCheckSettles: an error answer (here a page the node may
+// not fetch) is always checked; restored after a restart, the check still
+// knows its original was an error, so a verifier's error answer settles it
+// instead of being set aside until the check times out (seen in
+// internal/cluster's crash test: every such check waited out
+// VerifyTimeout).
+func TestRestoredErrorCheckSettles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := redirectEnv(t, dir, redirOld)
+	orig, verifier := testPeer(t), testPeer(t)
+	refused := func(node peer.ID) *schemas.Capture {
+		capt := htmlCapture("r", redirOld, node.String(), nil)
+		capt.Status, capt.BodySize, capt.BodySHA256, capt.Error = 0, 0, "", "disallowed by robots.txt"
+		return capt
+	}
+	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
+		t.Fatalf("leased %v", got)
+	}
+	if err := env.c.Ingest(ctx, refused(orig)); err != nil {
+		t.Fatal(err)
+	}
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	if !env.c.verify.isOpen(key) {
+		t.Fatal("no check of the error answer")
+	}
+	env = restart(t, env, dir)
+	c := env.c
+	now := time.Now()
+	if got := c.verify.assign(verifier.String(), []offer{{key: key, url: redirOld}}, now, now.Add(time.Minute)); len(got) != 1 {
+		t.Fatal("the restored check cannot be given to the verifier")
+	}
+	if err := c.Ingest(ctx, refused(verifier)); err != nil {
+		t.Fatal(err)
+	}
+	if c.verify.isOpen(key) {
+		t.Error("the verifier's error answer was set aside: the restored check forgot its original was one")
+	}
+	if e := c.Ledger().Entry(orig.String()); e.Failed != 0 {
+		t.Errorf("the original after its check: %+v", e)
 	}
 }

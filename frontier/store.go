@@ -166,13 +166,17 @@ CREATE TABLE check_answers (
 );
 CREATE UNIQUE INDEX check_answers_key ON check_answers(job, norm, node);
 `,
-	// 4: the URL a checked fetch was redirected to ("" when it was not),
-	// of the original capture and of each answer: verification compares it,
-	// and a check restored without it took an honest redirect for a lie.
-	// NULL marks a row saved before schema 4 (redirect not recorded).
+	// 4: of the original capture of a check and of each answer, the URL
+	// the fetch was redirected to ("" when it was not) and whether it was
+	// an error answer (a network error, throttling, a server error, a page
+	// the node may not fetch): verification compares both, and a check
+	// restored without them took an honest redirect for a lie and set every
+	// honest error answer aside. NULL marks a row saved before schema 4.
 	`
 ALTER TABLE checks ADD COLUMN orig_final TEXT;
+ALTER TABLE checks ADD COLUMN orig_failed INTEGER;
 ALTER TABLE check_answers ADD COLUMN final TEXT;
+ALTER TABLE check_answers ADD COLUMN failed INTEGER;
 `,
 }
 
