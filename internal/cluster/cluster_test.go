@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/examples/site"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
@@ -75,7 +75,7 @@ func TestEveryPageCapturedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	res, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestDemoJobEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	res, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

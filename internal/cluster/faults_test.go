@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/examples/site"
 	"github.com/swardnet/sward/internal/faults"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
@@ -189,7 +189,7 @@ func TestCrawlSurvivesKilledNodes(t *testing.T) {
 	log := newCrawlLog()
 	log.watch(t, cl)
 	reachable := cl.Site().Reachable(faultDepth)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	spec := cl.Site().JobSpec("killed-nodes", faultDepth, 1000)
 	spec.VerifySampleRate = 0
@@ -205,7 +205,7 @@ func TestCrawlSurvivesKilledNodes(t *testing.T) {
 	if got := log.captures(); got >= len(reachable) {
 		t.Fatalf("the crawl was over (%d captures) before the nodes were killed", got)
 	}
-	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	res, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestCaptureFloodIsHarmless(t *testing.T) {
 			cl := startSmall(t, 3)
 			log := newCrawlLog()
 			log.watch(t, cl)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			var rogue *flooder
 			if flood {
@@ -379,7 +379,7 @@ func TestCaptureFloodIsHarmless(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+			res, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/internal/faults"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -162,7 +162,7 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	res, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

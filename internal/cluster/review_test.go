@@ -3,13 +3,13 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -35,7 +35,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, err := cl.WaitAndPublish(ctx, id, io.Discard)
+	v1, err := cl.WaitAndPublish(ctx, id, testutil.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

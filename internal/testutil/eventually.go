@@ -3,6 +3,8 @@
 package testutil
 
 import (
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,4 +28,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 			wait += wait / 2
 		}
 	}
+}
+
+// LogWriter is an io.Writer that logs each write with t.Log (a trailing
+// newline dropped), so that progress output of the code under test shows
+// with the test's failure (or under -v) and nowhere else. Use it only
+// while the test runs.
+func LogWriter(t testing.TB) io.Writer { return logWriter{t} }
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
