@@ -76,12 +76,19 @@ func redirected(node peer.ID, body []byte) *schemas.Capture {
 // redirect to redirNew.
 func verifyRedirect(t *testing.T, c *Coordinator, node peer.ID, body []byte) {
 	t.Helper()
+	verifyAs(t, c, node, redirected(node, body))
+}
+
+// verifyAs gives node the open check of redirOld and ingests capt, node's
+// re-fetch.
+func verifyAs(t *testing.T, c *Coordinator, node peer.ID, capt *schemas.Capture) {
+	t.Helper()
 	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
 	now := time.Now()
 	if got := c.verify.assign(node.String(), []offer{{key: key, url: redirOld}}, now, now.Add(time.Minute)); len(got) != 1 {
 		t.Fatalf("the check of %s cannot be given to %s", redirOld, node)
 	}
-	if err := c.Ingest(context.Background(), redirected(node, body)); err != nil {
+	if err := c.Ingest(context.Background(), capt); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -285,15 +292,8 @@ func TestRestoredErrorCheckSettles(t *testing.T) {
 	if !env.c.verify.isOpen(key) {
 		t.Fatal("no check of the error answer")
 	}
-	env = restart(t, env, dir)
-	c := env.c
-	now := time.Now()
-	if got := c.verify.assign(verifier.String(), []offer{{key: key, url: redirOld}}, now, now.Add(time.Minute)); len(got) != 1 {
-		t.Fatal("the restored check cannot be given to the verifier")
-	}
-	if err := c.Ingest(ctx, refused(verifier)); err != nil {
-		t.Fatal(err)
-	}
+	c := restart(t, env, dir).c
+	verifyAs(t, c, verifier, refused(verifier))
 	if c.verify.isOpen(key) {
 		t.Error("the verifier's error answer was set aside: the restored check forgot its original was one")
 	}
