@@ -87,6 +87,25 @@ func TestActiveNodes(t *testing.T) {
 // instead of storing the error or losing the URL.
 func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 	ctx := context.Background()
+	c, _ := ingestOverloaded(t, "120")
+	p, err := c.Progress(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Queued != 1 || p.Leased != 0 || p.Done != 0 || p.Rejected != 0 {
+		t.Errorf("after a 429: %+v, want the URL queued again and nothing stored", p)
+	}
+	if resp := c.HandleLease(ctx, testPeer(t), &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 0 {
+		t.Errorf("the backed-off host was leased again at once: %+v", resp.Items)
+	}
+}
+
+// ingestOverloaded starts a coordinator with job "b" of one seed, leases
+// the seed to a node and ingests the node's 429 answer with Retry-After
+// retryAfter. It returns the coordinator and when the answer was ingested.
+func ingestOverloaded(t *testing.T, retryAfter string) (*Coordinator, time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	c := newTestCoordinator(t)
 	seed := "http://127.0.0.1:9/busy"
 	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "b", Dataset: "b", Seeds: []string{seed},
@@ -100,20 +119,12 @@ func TestOverloadedHostIsBackedOffAndRetried(t *testing.T) {
 	}
 	busy := htmlCapture("b", seed, node.String(), []byte("slow down"))
 	busy.Status, busy.Error = 429, "http: 429"
-	busy.Headers = map[string]string{"Retry-After": "120"}
+	busy.Headers = map[string]string{"Retry-After": retryAfter}
+	start := time.Now()
 	if err := c.Ingest(ctx, busy); err != nil {
 		t.Fatal(err)
 	}
-	p, err := c.Progress(ctx, "b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Queued != 1 || p.Leased != 0 || p.Done != 0 || p.Rejected != 0 {
-		t.Errorf("after a 429: %+v, want the URL queued again and nothing stored", p)
-	}
-	if resp := c.HandleLease(ctx, testPeer(t), &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 0 {
-		t.Errorf("the backed-off host was leased again at once: %+v", resp.Items)
-	}
+	return c, start
 }
 
 // TestBackoffFollowsRetryAfter: the page of a 429 is queued again for after
@@ -125,27 +136,9 @@ func TestBackoffFollowsRetryAfter(t *testing.T) {
 		want time.Duration
 	}{{"120", 2 * time.Minute}, {"", defaultBackoff}, {"junk", defaultBackoff}, {"999999", maxBackoff}, {"0", time.Second}} {
 		t.Run(tc.in, func(t *testing.T) {
-			ctx := context.Background()
-			c := newTestCoordinator(t)
-			seed := "http://127.0.0.1:9/busy"
-			spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "b", Dataset: "b", Seeds: []string{seed},
-				Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 1, TDMPolicy: schemas.TDMSkip}
-			if _, err := c.Submit(ctx, spec); err != nil {
-				t.Fatal(err)
-			}
-			node := testPeer(t)
-			if resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1}); len(resp.Items) != 1 {
-				t.Fatalf("lease %+v, want the seed", resp)
-			}
-			busy := htmlCapture("b", seed, node.String(), []byte("slow down"))
-			busy.Status, busy.Error = 429, "http: 429"
-			busy.Headers = map[string]string{"Retry-After": tc.in}
-			start := time.Now()
-			if err := c.Ingest(ctx, busy); err != nil {
-				t.Fatal(err)
-			}
+			c, start := ingestOverloaded(t, tc.in)
 			var nb int64
-			if err := c.frontier.QueryRow(ctx, `SELECT not_before FROM urls`).Scan(&nb); err != nil {
+			if err := c.frontier.QueryRow(context.Background(), `SELECT not_before FROM urls`).Scan(&nb); err != nil {
 				t.Fatal(err)
 			}
 			if got := time.Unix(0, nb).Sub(start); got < tc.want || got > tc.want+5*time.Second {
