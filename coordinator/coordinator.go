@@ -283,7 +283,7 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 	secret := cfg.VerifySecret
 	if len(secret) == 0 {
 		var err error
-		if secret, err = loadVerifySecret(ctx, fr, rand.Read); err != nil {
+		if secret, err = loadSecret(ctx, fr, secretKey, rand.Read); err != nil {
 			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 	}
@@ -313,6 +313,9 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 	}
 	if err := c.setupTrust(ctx); err != nil {
 		return nil, err
+	}
+	if err := c.requeueLostHeld(ctx); err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	return c, nil
 }

@@ -46,28 +46,32 @@ import (
 // their check are not saved: their URLs are queued again
 // (requeueLostHeld).
 
-// secretKey names the sampling secret in coord_meta.
-const secretKey = "verify_secret"
+// Names of the secrets in coord_meta: the sampling secret and the seed of
+// the receipt signing key.
+const (
+	secretKey      = "verify_secret"
+	receiptSeedKey = "receipt_key_seed"
+)
 
-// loadVerifySecret returns the sampling secret kept in f, drawing one with
-// read and storing it the first time.
-func loadVerifySecret(ctx context.Context, f *frontier.Frontier, read func([]byte) (int, error)) ([]byte, error) {
+// loadSecret returns the 32-byte secret named name kept in f, drawing one
+// with read and storing it the first time.
+func loadSecret(ctx context.Context, f *frontier.Frontier, name string, read func([]byte) (int, error)) ([]byte, error) {
 	var secret []byte
-	err := f.Update(ctx, "load the verification secret", func(tx *sql.Tx) error {
+	err := f.Update(ctx, "load the secret "+name, func(tx *sql.Tx) error {
 		secret = nil
-		err := tx.QueryRowContext(ctx, `SELECT value FROM coord_meta WHERE key = ?`, secretKey).Scan(&secret)
+		err := tx.QueryRowContext(ctx, `SELECT value FROM coord_meta WHERE key = ?`, name).Scan(&secret)
 		if err == nil && len(secret) > 0 {
 			return nil
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read secret: %w", err)
+			return fmt.Errorf("read %s: %w", name, err)
 		}
 		secret = make([]byte, 32)
 		if _, err := read(secret); err != nil {
-			return fmt.Errorf("draw secret: %w", err)
+			return fmt.Errorf("draw %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO coord_meta(key, value) VALUES(?, ?)`, secretKey, secret); err != nil {
-			return fmt.Errorf("store secret: %w", err)
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO coord_meta(key, value) VALUES(?, ?)`, name, secret); err != nil {
+			return fmt.Errorf("store %s: %w", name, err)
 		}
 		return nil
 	})
@@ -128,6 +132,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 		checks   []checkSave
 		contribs []contribSave
 		trust    []trustSave
+		receipts receiptSave
 	)
 	err = c.frontier.UpdateLazy(ctx, "save verification state", func(tx *sql.Tx) error {
 		// Taken once, under the frontier's write lock: if the update runs
@@ -137,9 +142,13 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 			checks = c.verify.takeDirty()
 			contribs = c.takeContribDirty()
 			trust = c.takeTrustDirty()
+			receipts = c.receipts.takeUnsaved()
 			taken = true
 		}
 		if err := writeTrust(ctx, tx, trust); err != nil {
+			return err
+		}
+		if err := writeReceipts(ctx, tx, receipts); err != nil {
 			return err
 		}
 		if len(ledger) == 0 && len(checks) == 0 && len(contribs) == 0 {
@@ -152,6 +161,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 		c.ledger.putBack(ledger)
 		c.verify.putBack(checks)
 		c.putBackTrust(trust)
+		c.receipts.putBack(receipts)
 		c.contribMu.Lock()
 		for _, s := range contribs {
 			c.contribDirty[s.key] = struct{}{}
@@ -400,9 +410,6 @@ func (c *Coordinator) loadState(ctx context.Context) error {
 		return err
 	}
 	c.verify.restore(checks, time.Now())
-	if err := c.requeueLostHeld(ctx); err != nil {
-		return err
-	}
 	if q, n, k := len(c.quarantined), len(contribs), len(checks); len(entries) > 0 || n > 0 || k > 0 {
 		c.log.Info("verification state restored", "peers", len(entries), "quarantined", q, "contributions", n, "checks", k)
 	}

@@ -16,9 +16,9 @@ import (
 // and the ledger's statements are published (LedgerHandler) so anyone can
 // audit the totals.
 
-// maxReceiptsPerPeer bounds the receipts kept in memory per peer (the
-// newest are kept).
-const maxReceiptsPerPeer = 10000
+// maxReceiptsPerPeer bounds the receipts kept per peer, in memory and in
+// the database (the newest are kept).
+var maxReceiptsPerPeer = 10000
 
 // Receipt is the coordinator's signed record of one credited capture.
 type Receipt struct {
@@ -56,19 +56,25 @@ func VerifyReceipt(pub ed25519.PublicKey, r Receipt) error {
 	return nil
 }
 
-// receiptBook signs and keeps receipts.
+// receiptBook signs and keeps receipts, and remembers what saveState has
+// yet to write (receipts_persist.go).
 type receiptBook struct {
 	key ed25519.PrivateKey
 	mu  sync.Mutex
 	seq uint64
 	by  map[string][]Receipt
+	// unsaved are the receipts issued since the last save; trim maps a
+	// peer to the lowest sequence number it keeps, once older ones were
+	// dropped (their rows go at the next save).
+	unsaved []Receipt
+	trim    map[string]uint64
 }
 
 func newReceiptBook(key ed25519.PrivateKey) *receiptBook {
 	if len(key) != ed25519.PrivateKeySize {
 		_, key, _ = ed25519.GenerateKey(rand.Reader)
 	}
-	return &receiptBook{key: key, by: make(map[string][]Receipt)}
+	return &receiptBook{key: key, by: make(map[string][]Receipt), trim: make(map[string]uint64)}
 }
 
 func (b *receiptBook) issue(r Receipt) Receipt {
@@ -80,8 +86,10 @@ func (b *receiptBook) issue(r Receipt) Receipt {
 	rs := append(b.by[r.Peer], r)
 	if len(rs) > maxReceiptsPerPeer {
 		rs = rs[len(rs)-maxReceiptsPerPeer:]
+		b.trim[r.Peer] = rs[0].Seq
 	}
 	b.by[r.Peer] = rs
+	b.unsaved = append(b.unsaved, r)
 	return r
 }
 

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -17,15 +19,28 @@ import (
 // measured, and its final URL is trusted only as far as the job's scope
 // and a verifier's fetch allow.
 
-// setupTrust finishes New: the ledger's vesting, the receipt key and the
-// trust state an earlier process saved.
+// setupTrust finishes New: the ledger's vesting, the receipt key, and the
+// trust state and receipts an earlier process saved.
 func (c *Coordinator) setupTrust(ctx context.Context) error {
 	c.ledger.SetVesting(c.cfg.Trust.Vesting)
 	c.ledger.SetVestChecks(c.cfg.Trust.VestChecks)
-	c.receipts = newReceiptBook(c.cfg.Trust.ReceiptKey)
+	key := c.cfg.Trust.ReceiptKey
+	if len(key) == 0 {
+		// One key for the life of the data directory: receipts issued
+		// before a restart still verify against the published key.
+		seed, err := loadSecret(ctx, c.frontier, receiptSeedKey, rand.Read)
+		if err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+	}
+	c.receipts = newReceiptBook(key)
 	c.verify.window = c.cfg.Trust.LieWindow
 	c.verify.designateFor = c.cfg.LeaseTTL
-	return c.loadTrust(ctx)
+	if err := c.loadTrust(ctx); err != nil {
+		return err
+	}
+	return c.loadReceipts(ctx)
 }
 
 // admitCapture replaces what a capture declares about itself with what
@@ -246,8 +261,8 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 // that process, and their URLs are done in the frontier: without this a
 // page reached only through a redirect would never be fetched again. The
 // check of each such capture ends, so that the next fetch opens its own,
-// and the contribution is forgotten. loadState calls it, before anything
-// is held in this process.
+// and the contribution is forgotten. New calls it, once the saved state
+// is loaded and before anything is held in this process.
 func (c *Coordinator) requeueLostHeld(ctx context.Context) error {
 	type lost struct {
 		key contribKey
