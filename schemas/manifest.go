@@ -22,6 +22,9 @@ type Manifest struct {
 	Tables   map[string][]Shard `json:"tables,omitempty"`
 	Rows     int64              `json:"rows"`
 	Rejected int64              `json:"rejected"`
+	// Retracted counts the parent's rows (documents and rejects) this
+	// version leaves out: pages of a node convicted of lying.
+	Retracted int64 `json:"retracted,omitempty"`
 	// Languages and Hosts count rows by value.
 	Languages  map[string]int64 `json:"languages,omitempty"`
 	Hosts      map[string]int64 `json:"hosts,omitempty"`

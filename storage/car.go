@@ -137,7 +137,7 @@ func (s *Store) recordImported(ctx context.Context, root cid.Cid, name, parent s
 		info.CID = root.String()
 		return s.commitHistory(ctx, name, info)
 	}
-	return s.commitVersion(ctx, name, info, -1, nil)
+	return s.commitVersion(ctx, name, info, -1, nil, nil)
 }
 
 func (s *Store) commitHistory(ctx context.Context, name string, info VersionInfo) error {

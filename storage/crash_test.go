@@ -19,8 +19,9 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// TestCrashChild is the victim of TestCrashSafety: it adds documents and
-// publishes versions until it is killed, logging each acknowledged id.
+// TestCrashChild is the victim of TestCrashSafety: it adds documents,
+// publishes versions and retracts published documents until it is
+// killed, logging each acknowledged id and each acknowledged retraction.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv("SWARD_CRASH_DIR")
 	if dir == "" {
@@ -60,6 +61,15 @@ func TestCrashChild(t *testing.T) {
 				t.Fatal(err)
 			}
 			appendLine(t, filepath.Join(dir, "published"), "v")
+			// Retract three documents of the batch just published.
+			prev := testDocs(fmt.Sprintf("r%s-b%d", round, b-1), 3)
+			ids := []string{prev[0].ID, prev[1].ID, prev[2].ID}
+			if _, err := w.Remove(ctx, ids...); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids {
+				appendLine(t, filepath.Join(dir, "retracted"), id)
+			}
 		}
 	}
 }
@@ -142,6 +152,10 @@ func checkCrashStore(t *testing.T, dir string, round int) int {
 	for k := range w.pending {
 		inStore[k[1:]]++
 	}
+	retr, err := s.retractions(ctx, "crash")
+	if err != nil {
+		t.Fatalf("round %d: %v", round, err)
+	}
 	rows := 0
 	if head, err := s.Head(ctx, "crash"); err == nil {
 		vs, err := s.Versions(ctx, "crash")
@@ -165,6 +179,17 @@ func checkCrashStore(t *testing.T, dir string, round int) int {
 			t.Fatalf("round %d: document %s is stored %d times", round, id, n)
 		}
 	}
+	// An acknowledged retraction is done or still to do; a retraction in
+	// progress may have taken effect or not.
+	retracted := map[string]bool{}
+	if data, err := os.ReadFile(filepath.Join(dir, "retracted")); err == nil {
+		for _, id := range strings.Fields(string(data)) {
+			retracted[id] = true
+			if inStore[id] > 0 && !retr.drop["d"+id] {
+				t.Fatalf("round %d: retracted document %s is still published", round, id)
+			}
+		}
+	}
 	f, err := os.Open(filepath.Join(dir, "acked"))
 	if err != nil {
 		return rows // killed before the first acknowledgement
@@ -178,7 +203,7 @@ func checkCrashStore(t *testing.T, dir string, round int) int {
 			continue
 		}
 		acked++
-		if inStore[id] == 0 {
+		if inStore[id] == 0 && !retracted[id] && !retr.drop["d"+id] {
 			t.Fatalf("round %d: acknowledged document %s is neither published nor pending", round, id)
 		}
 	}

@@ -454,10 +454,23 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 		return cid.Undef, nil, err
 	}
 
+	retr, err := s.retractions(ctx, w.name)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if parent == nil {
+		retr = retractions{} // nothing published to take out
+	}
 	b := newVersionBuilder(ctx, s, w.opts)
 	if parent != nil && parent.Tables[markdownDir] == nil {
 		// A version written before the markdown table existed.
-		if err := b.migrate(parentCID, parent); err != nil {
+		if err := b.migrate(parentCID, parent, retr.drop); err != nil {
+			b.abort(err)
+			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
+		}
+	}
+	if len(retr.drop) > 0 {
+		if err := b.retract(parentCID, parent, retr.drop); err != nil {
 			b.abort(err)
 			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
 		}
@@ -480,7 +493,7 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 			return cid.Undef, nil, fmt.Errorf("publishing %q: %w", w.name, err)
 		}
 	}
-	if len(keys) == 0 && parent != nil {
+	if len(keys) == 0 && len(retr.keys) == 0 && parent != nil {
 		b.abort(ErrNothingToPublish)
 		return parentCID, parent, ErrNothingToPublish
 	}
@@ -492,13 +505,14 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 		return cid.Undef, nil, err
 	}
 
-	// Commit: head, history, consumed segments and published ids at once.
+	// Commit: head, history, consumed segments, published ids and the
+	// retractions done at once.
 	vs, err := s.Versions(ctx, w.name)
 	if err != nil {
 		return cid.Undef, nil, err
 	}
 	info := versionInfo(root, m, int64(len(vs)+1))
-	if err := s.commitVersion(ctx, w.name, info, lastSeg, keys); err != nil {
+	if err := s.commitVersion(ctx, w.name, info, lastSeg, keys, retr.keys); err != nil {
 		return cid.Undef, nil, err
 	}
 
@@ -515,7 +529,7 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 			}
 		}
 	}
-	w.logger().Info("dataset version published", logkey.Dataset, w.name, logkey.CID, root.String(), "rows", m.Rows, "new", len(keys))
+	w.logger().Info("dataset version published", logkey.Dataset, w.name, logkey.CID, root.String(), "rows", m.Rows, "new", len(keys), "retracted", m.Retracted)
 	return root, m, nil
 }
 
@@ -528,7 +542,7 @@ func versionInfo(root cid.Cid, m *schemas.Manifest, seq int64) VersionInfo {
 }
 
 // commitVersion records a version in one synced batch.
-func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo, consumedSeg int64, keys []string) error {
+func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo, consumedSeg int64, keys []string, retracted []ds.Key) error {
 	batch, err := s.meta.Batch(ctx)
 	if err != nil {
 		return fmt.Errorf("recording version of %q: %w", name, err)
@@ -558,6 +572,11 @@ func (s *Store) commitVersion(ctx context.Context, name string, info VersionInfo
 	for _, k := range keys {
 		if err := batch.Put(ctx, idKey(name, k[:1], k[1:]), nil); err != nil {
 			return fmt.Errorf("recording published ids of %q: %w", name, err)
+		}
+	}
+	for _, k := range retracted {
+		if err := batch.Delete(ctx, k); err != nil {
+			return fmt.Errorf("clearing retractions of %q: %w", name, err)
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {

@@ -10,16 +10,19 @@ import (
 )
 
 // Remove takes documents and rejects with the given IDs out of the next
-// version before it is published, and returns how many records it removed.
-// IDs that are not pending (unknown or already published) are ignored:
-// a published version is immutable. The coordinator uses it to drop the
-// unverified pages of a node quarantined for lying, so an honest re-fetch
-// of the same page (same ID) can take their place.
+// version, and returns how many records it took out. A pending record is
+// dropped from the spool; a published one is retracted: the next Publish
+// rewrites the shards of the parent that hold it without it (retract.go),
+// and the ID may be added again at once. Unknown IDs are ignored. The
+// coordinator uses it to take out the unverified pages of a node
+// convicted of lying, published or not, so an honest re-fetch of the same
+// page (same ID) can take their place.
 //
 // Every spool segment holding a removed record is rewritten to a temporary
 // file, synced and renamed over the original, so a crash leaves each
-// segment either whole or rewritten. Remove waits for a running Publish
-// and holds up Add while it works.
+// segment either whole or rewritten; retractions are recorded in one
+// synced batch. Remove waits for a running Publish and holds up Add while
+// it works.
 func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -36,6 +39,17 @@ func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) 
 	if w.closed {
 		return 0, fmt.Errorf("removing from %q: writer is closed", w.name)
 	}
+	removed, err := w.removePending(ctx, drop)
+	if err != nil {
+		return removed, err
+	}
+	n, err := w.retract(ctx, ids)
+	return removed + n, err
+}
+
+// removePending drops the pending records whose keys are in drop from the
+// spool. w.mu held.
+func (w *DatasetWriter) removePending(ctx context.Context, drop map[string]bool) (int, error) {
 	hit := false
 	for k := range w.pending {
 		if drop[k] {

@@ -198,7 +198,7 @@ func publishV1(t *testing.T, s *Store, name string, docs []schemas.Document) cid
 	for i, d := range docs {
 		keys[i] = "d" + d.ID
 	}
-	if err := s.commitVersion(ctx, name, versionInfo(root, m, 1), -1, keys); err != nil {
+	if err := s.commitVersion(ctx, name, versionInfo(root, m, 1), -1, keys, nil); err != nil {
 		t.Fatal(err)
 	}
 	return root

@@ -31,6 +31,12 @@ func (s *Store) readShardDocs(ctx context.Context, root cid.Cid, path string, fn
 // readShard calls fn with each record batch of a Parquet shard in the
 // store.
 func (s *Store) readShard(ctx context.Context, root cid.Cid, path string, fn func(arrow.RecordBatch) error) error {
+	return s.readShardColumns(ctx, root, path, nil, fn)
+}
+
+// readShardColumns is readShard reading only the named columns (all when
+// names is nil), in that order.
+func (s *Store) readShardColumns(ctx context.Context, root cid.Cid, path string, names []string, fn func(arrow.RecordBatch) error) error {
 	r, err := s.OpenFile(ctx, root, path)
 	if err != nil {
 		return err
@@ -45,7 +51,15 @@ func (s *Store) readShard(ctx context.Context, root cid.Cid, path string, fn fun
 	if err != nil {
 		return fmt.Errorf("reading parquet shard %s: %w", path, err)
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	var cols []int
+	for _, name := range names {
+		i := pf.MetaData().Schema.ColumnIndexByName(name)
+		if i < 0 {
+			return fmt.Errorf("reading parquet shard %s: no column %q", path, name)
+		}
+		cols = append(cols, i)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
 	if err != nil {
 		return fmt.Errorf("reading parquet shard %s: %w", path, err)
 	}

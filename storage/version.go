@@ -58,6 +58,9 @@ type versionBuilder struct {
 	// migrated is set when the parent's document shards were rewritten
 	// (migrate) and are already in docs.
 	migrated bool
+	// retracted, when set, holds the parent's tables without its
+	// retracted rows (retract).
+	retracted *retracted
 
 	rows, rejected int64
 	langs, hosts   map[string]int64
@@ -271,12 +274,19 @@ func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID
 	var oldChunks, oldRejects, oldMarkdown []schemas.Shard
 	if parent != nil {
 		m.Parent = parentCID.String()
-		if !b.migrated {
-			m.Shards = append(m.Shards, parent.Shards...)
-		}
+		oldDocs := parent.Shards
 		oldMarkdown = parent.Tables[markdownDir]
 		oldChunks = parent.Tables[chunksDir]
 		oldRejects = parent.Tables[rejectsDir]
+		if r := b.retracted; r != nil {
+			oldChunks, oldRejects = r.tables[chunksDir], r.tables[rejectsDir]
+			if !b.migrated {
+				oldDocs, oldMarkdown = r.tables[dataDir], r.tables[markdownDir]
+			}
+		}
+		if !b.migrated {
+			m.Shards = append(m.Shards, oldDocs...)
+		}
 		m.Rows, m.Rejected = parent.Rows, parent.Rejected
 		for k, v := range parent.Languages {
 			m.Languages[k] += v
@@ -293,6 +303,9 @@ func (b *versionBuilder) finish(name string, parent *schemas.Manifest, parentCID
 		}
 		if m.TDMPolicy == "" {
 			m.TDMPolicy = parent.TDMPolicy
+		}
+		if b.retracted != nil {
+			b.retracted.apply(m)
 		}
 	}
 	m.Shards = nameShards(dataDir, append(m.Shards, newDocs...))
@@ -480,12 +493,22 @@ func sortDocs(docs []schemas.Document) {
 
 // migrate rewrites the document shards of a version 1 parent (markdown as
 // a column) into the current format: document shards without markdown and
-// the markdown table beside them, rows in the parent's order. It runs once,
+// the markdown table beside them, rows in the parent's order, leaving out
+// the documents in drop (retracted). It runs once,
 // when the first version of the new format is published on top of an old
 // one; the new version then shares no document shards with that parent.
-func (b *versionBuilder) migrate(parentCID cid.Cid, parent *schemas.Manifest) error {
+func (b *versionBuilder) migrate(parentCID cid.Cid, parent *schemas.Manifest, drop map[string]bool) error {
 	for _, sh := range parent.Shards {
 		err := b.s.readShardDocs(b.ctx, parentCID, sh.Path, func(docs []schemas.Document) error {
+			if len(drop) > 0 {
+				docs = slices.DeleteFunc(docs, func(d schemas.Document) bool {
+					if drop["d"+d.ID] {
+						b.retractedCounts().dropDoc(d.Language, d.Host)
+						return true
+					}
+					return false
+				})
+			}
 			var size, mdSize int64
 			for i := range docs {
 				size += docBytes(&docs[i])

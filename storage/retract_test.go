@@ -1,0 +1,223 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/ipfs/go-cid"
+	"github.com/swardnet/sward/schemas"
+)
+
+// tableIDs reads the id column (idCol) of every shard of a table.
+func tableIDs(t *testing.T, s *Store, root cid.Cid, shards []schemas.Shard, idCol string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]int{}
+	for _, sh := range shards {
+		r, err := s.OpenFile(ctx, root, sh.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readParquetRecords(t, data, func(rec arrow.RecordBatch) {
+			col := rec.Column(rec.Schema().FieldIndices(idCol)[0]).(*array.String)
+			for i := range col.Len() {
+				out[col.Value(i)]++
+			}
+		})
+	}
+	return out
+}
+
+// TestRetractPublished takes published documents and a reject out of the
+// next version: every table loses their rows and nothing else, shards
+// without them keep their CIDs, the counts follow, the retraction
+// survives a reopen, and an honest re-fetch of a retracted ID goes in.
+func TestRetractPublished(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := DatasetOptions{RowGroupBytes: 8 << 10, ShardBytes: 10 << 10, BatchBytes: 4 << 10}
+	w, err := s.OpenDataset(ctx, "lies", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs("p", 90)
+	if err := w.Add(ctx, docs...); err != nil {
+		t.Fatal(err)
+	}
+	rej := Reject{ID: "r-1", URL: "http://127.0.0.1/r1", Reason: "quality", RejectedAt: time.Now()}
+	if err := w.AddRejects(ctx, rej, Reject{ID: "r-2", URL: "http://127.0.0.1/r2", Reason: "quality", RejectedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	v1, m1, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m1.Shards) < 3 {
+		t.Fatalf("v1 has %d shards; the test needs several", len(m1.Shards))
+	}
+	// p-0 has markdown (every third document does); p-3 too; p-4 not.
+	gone := []string{"p-0", "p-3", "p-4"}
+	n, err := w.Remove(ctx, append(gone, "r-1", "unknown")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("Remove took out %d records, want 4", n)
+	}
+	if again, err := w.Remove(ctx, "p-0"); err != nil || again != 0 {
+		t.Fatalf("retracting twice took %d (%v), want 0", again, err)
+	}
+
+	// Durable: a reopened store still has the retractions to do.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if w, err = s.OpenDataset(ctx, "lies", opts); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got, err := w.Retracted(ctx); err != nil || got != 4 {
+		t.Fatalf("Retracted after reopen = %d, %v; want 4", got, err)
+	}
+
+	// Retractions alone make a version.
+	v2, m2, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatalf("publishing only retractions: %v", err)
+	}
+	if m2.Rows != 87 || m2.Rejected != 1 || m2.Retracted != 4 || m2.Parent != v1.String() {
+		t.Fatalf("v2 rows=%d rejected=%d retracted=%d parent=%s; want 87, 1, 4, %s", m2.Rows, m2.Rejected, m2.Retracted, m2.Parent, v1)
+	}
+	// p-0 and p-3 are en (i%3==0), p-4 fr; hosts site0, site3, site0.
+	if m2.Languages["en"] != m1.Languages["en"]-2 || m2.Languages["fr"] != m1.Languages["fr"]-1 || m2.Languages["de"] != m1.Languages["de"] {
+		t.Errorf("languages %v -> %v", m1.Languages, m2.Languages)
+	}
+	if m2.Hosts["site0.test"] != m1.Hosts["site0.test"]-2 || m2.Hosts["site3.test"] != m1.Hosts["site3.test"]-1 {
+		t.Errorf("hosts %v -> %v", m1.Hosts, m2.Hosts)
+	}
+	ids := tableIDs(t, s, v2, m2.Shards, "id")
+	md := tableIDs(t, s, v2, m2.Tables[markdownDir], "id")
+	chunks := tableIDs(t, s, v2, m2.Tables[chunksDir], "document_id")
+	rejects := tableIDs(t, s, v2, m2.Tables[rejectsDir], "id")
+	for _, id := range gone {
+		if ids[id]+md[id]+chunks[id] != 0 {
+			t.Errorf("%s still in v2: data %d, markdown %d, chunks %d", id, ids[id], md[id], chunks[id])
+		}
+	}
+	if len(ids) != 87 || rejects["r-1"] != 0 || rejects["r-2"] != 1 {
+		t.Errorf("v2 has %d documents, rejects %v", len(ids), rejects)
+	}
+	if md["p-6"] != 1 || chunks["p-6"] == 0 {
+		t.Errorf("p-6 lost its markdown (%d) or chunks (%d)", md["p-6"], chunks["p-6"])
+	}
+	// Only the shards that held a retracted row changed.
+	before := map[string]bool{}
+	for _, sh := range m1.Shards {
+		before[sh.CID] = true
+	}
+	shared := 0
+	for _, sh := range m2.Shards {
+		if before[sh.CID] {
+			shared++
+		}
+	}
+	if shared == 0 || shared >= len(m1.Shards) {
+		t.Errorf("v2 shares %d of v1's %d data shards; want all but the rewritten", shared, len(m1.Shards))
+	}
+	checkVersionComplete(t, s, v2)
+	card, err := s.OpenFile(ctx, v2, "README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := io.ReadAll(card); !strings.Contains(string(text), "retracted: 4 rows") {
+		t.Errorf("the dataset card does not say what was retracted:\n%s", text)
+	}
+	if _, _, err := w.Publish(ctx, VersionMeta{}); !errors.Is(err, ErrNothingToPublish) {
+		t.Fatalf("publishing again: %v, want ErrNothingToPublish (retractions done)", err)
+	}
+
+	// The ID is free again: an honest re-fetch of p-3 goes in.
+	honest := docs[3]
+	honest.Text = "The page as the honest node saw it."
+	if added, err := w.AddNew(ctx, honest); err != nil || added != 1 {
+		t.Fatalf("AddNew of a retracted id = %d, %v; want 1", added, err)
+	}
+	v3, m3, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m3.Rows != 88 || m3.Retracted != 0 {
+		t.Fatalf("v3 rows=%d retracted=%d, want 88 and 0", m3.Rows, m3.Retracted)
+	}
+	for _, d := range readDocs(t, s, v3, m3.Shards) {
+		if d.ID == "p-3" && d.Text != honest.Text {
+			t.Fatalf("v3 holds p-3 as %q, want the honest text", d.Text)
+		}
+	}
+	// Retracting it again takes out the new row, not a second copy.
+	if n, err := w.Remove(ctx, "p-3"); err != nil || n != 1 {
+		t.Fatalf("retracting p-3 again = %d, %v", n, err)
+	}
+	_, m4, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m4.Rows != 87 {
+		t.Fatalf("v4 rows = %d, want 87", m4.Rows)
+	}
+}
+
+// TestRetractEveryRowOfAShard leaves a shard empty: it is dropped, and a
+// dataset whose every document is retracted is still a valid version.
+func TestRetractEveryRowOfAShard(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	w, err := s.OpenDataset(ctx, "all", DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	docs := testDocs("a", 5)
+	if err := w.Add(ctx, docs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Publish(ctx, VersionMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, d := range docs {
+		all = append(all, d.ID)
+	}
+	if n, err := w.Remove(ctx, all...); err != nil || n != 5 {
+		t.Fatalf("Remove = %d, %v", n, err)
+	}
+	v2, m2, err := w.Publish(ctx, VersionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Rows != 0 || len(m2.Shards) != 0 || len(m2.Languages) != 0 || len(m2.Hosts) != 0 {
+		t.Fatalf("v2 rows=%d shards=%d languages=%v hosts=%v, want all empty", m2.Rows, len(m2.Shards), m2.Languages, m2.Hosts)
+	}
+	checkVersionComplete(t, s, v2)
+}
