@@ -548,6 +548,7 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastForget := time.Now()
 	defer c.sweepWG.Wait()
 	defer func() {
 		for _, s := range shards {
@@ -579,9 +580,18 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			c.sweepPending(ctx, now)
 			c.scheduleRecrawls(ctx, now)
 			c.sweepChecksAsync(ctx, now)
+			if now.Sub(lastForget) >= forgetVestedEvery {
+				lastForget = now
+				if err := c.forgetVested(ctx, now); err != nil {
+					c.log.Warn("forgetting vested contributions", logkey.Err, err)
+				}
+			}
 		}
 	}
 }
+
+// forgetVestedEvery is how often Serve forgets vested contributions.
+const forgetVestedEvery = time.Minute
 
 // recrawlCheckEvery is how often the done URLs of a job with a recrawl
 // interval are checked: often enough that a page is fetched again soon
@@ -764,13 +774,9 @@ func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schem
 	if err != nil {
 		return "", nil, fmt.Errorf("publishing dataset of job %s: %w", jobID, err)
 	}
-	// Pages recorded before the version was cut are in it: a published
-	// page cannot be taken out any more, so stop tracking them.
-	if err := c.forgetContributions(ctx, jobID, end); err != nil {
-		// A stale record costs space, and a re-fetch if its node is
-		// quarantined later: Remove ignores published IDs.
-		c.log.Warn("forgetting contributions to a published version", logkey.Job, jobID, logkey.Err, err)
-	}
+	// Contributions stay tracked past the version until their points
+	// vest (forgetVested): a node convicted later has its unvested pages
+	// retracted from the next version.
 	c.log.Info("dataset version published", logkey.Job, jobID, logkey.CID, root.String(), "rows", m.Rows)
 	if err := c.markDoneIfFinished(ctx, j); err != nil {
 		c.log.Warn("job state after publishing", logkey.Job, jobID, logkey.Err, err)

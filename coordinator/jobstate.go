@@ -64,6 +64,21 @@ func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error
 	return nil
 }
 
+// reopenIfDone sets a job marked done running again: pages of a node
+// convicted after the job finished were taken out and queued again, and
+// the job's URLs wait while it is done.
+func (c *Coordinator) reopenIfDone(ctx context.Context, j *jobState) error {
+	rec, err := c.frontier.GetJob(ctx, j.id)
+	if err != nil || rec == nil || rec.State != frontier.JobDone {
+		return err
+	}
+	if err := c.frontier.SetJobState(ctx, j.id, frontier.JobRunning); err != nil {
+		return fmt.Errorf("running job %s again: %w", j.id, err)
+	}
+	c.log.Warn("job running again to fetch pages a convicted node contributed", logkey.Job, j.id)
+	return nil
+}
+
 // decIfPositive takes one from n unless it is zero (counters start at zero
 // after a restart, when a review settled before it may still arrive).
 func decIfPositive(n *atomic.Int64) bool {

@@ -94,6 +94,13 @@ func (l *Ledger) vestedLocked(p string, g grant, now time.Time) bool {
 	return now.Sub(g.at) >= l.vesting && l.ownChecks[p]-g.checks >= l.vestChecks
 }
 
+// OwnChecks is how many of p's own captures passed a check so far.
+func (l *Ledger) OwnChecks(p string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ownChecks[p]
+}
+
 // PagePoints is what one credited capture of bytes measured bytes earns.
 func PagePoints(bytes int64) float64 {
 	return pointsPerPage + pointsPerMB*float64(bytes)/(1<<20)

@@ -78,15 +78,13 @@ func loadSecret(ctx context.Context, f *frontier.Frontier, name string, read fun
 	return secret, err
 }
 
-// deleteContributionsBefore deletes a job's saved contributions recorded
-// before cut.
-func (c *Coordinator) deleteContributionsBefore(ctx context.Context, jobID string, cut time.Time) error {
-	return c.frontier.Update(ctx, "forget contributions of job "+jobID, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM contributions WHERE job = ? AND at_ns < ?`, jobID, cut.UnixNano()); err != nil {
-			return fmt.Errorf("delete contributions: %w", err)
-		}
+// ownChecksValue is a contribution's own-check count as saved: NULL when
+// unknown (restored from before schema 5 and not swept since).
+func ownChecksValue(n int64) any {
+	if n < 0 {
 		return nil
-	})
+	}
+	return n
 }
 
 // contribSave is a contribution as it is to be saved: a copy, or nil when
@@ -179,11 +177,11 @@ const (
 		ON CONFLICT(peer) DO UPDATE SET pages = excluded.pages, bytes = excluded.bytes,
 			verified_pages = excluded.verified_pages, verified_bytes = excluded.verified_bytes,
 			failed = excluded.failed, quarantined = excluded.quarantined`
-	upsertContribSQL = `INSERT INTO contributions(peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	upsertContribSQL = `INSERT INTO contributions(peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup, own_checks)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(peer, job, norm) DO UPDATE SET url = excluded.url, depth = excluded.depth,
 			doc_id = excluded.doc_id, decision = excluded.decision, verified = excluded.verified,
-			at_ns = excluded.at_ns, dedup = excluded.dedup`
+			at_ns = excluded.at_ns, dedup = excluded.dedup, own_checks = excluded.own_checks`
 	deleteContribSQL = `DELETE FROM contributions WHERE peer = ? AND job = ? AND norm = ?`
 	upsertCheckSQL   = `INSERT INTO checks(job, norm, url, host, depth, orig, orig_status, orig_sig, orig_bytes, created_ns, orig_final, orig_failed)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -262,7 +260,7 @@ func (w *stateTx) write(ledger []schemas.LedgerEntry, checks []checkSave, contri
 			dedup = ct.dedup.Marshal()
 		}
 		if err := w.exec(upsertContribSQL, k.peer, k.key.job, k.key.url, ct.url, ct.depth,
-			ct.docID, ct.decision.String(), ct.verified, ct.at.UnixNano(), dedup); err != nil {
+			ct.docID, ct.decision.String(), ct.verified, ct.at.UnixNano(), dedup, ownChecksValue(ct.checks)); err != nil {
 			return fmt.Errorf("save contribution of %s to %s: %w", k.peer, k.key.url, err)
 		}
 	}
@@ -442,7 +440,7 @@ func loadLedger(ctx context.Context, db querier) ([]schemas.LedgerEntry, error) 
 }
 
 func loadContributions(ctx context.Context, db querier) ([]contribSave, error) {
-	rows, err := db.Query(ctx, `SELECT peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup FROM contributions`)
+	rows, err := db.Query(ctx, `SELECT peer, job, norm, url, depth, doc_id, decision, verified, at_ns, dedup, own_checks FROM contributions`)
 	if err != nil {
 		return nil, fmt.Errorf("load contributions: %w", err)
 	}
@@ -455,9 +453,15 @@ func loadContributions(ctx context.Context, db querier) ([]contribSave, error) {
 			decision string
 			atNs     int64
 			dedup    []byte
+			checks   sql.NullInt64
 		)
-		if err := rows.Scan(&k.peer, &k.key.job, &k.key.url, &ct.url, &ct.depth, &ct.docID, &decision, &ct.verified, &atNs, &dedup); err != nil {
+		if err := rows.Scan(&k.peer, &k.key.job, &k.key.url, &ct.url, &ct.depth, &ct.docID, &decision, &ct.verified, &atNs, &dedup, &checks); err != nil {
 			return nil, fmt.Errorf("load contributions: %w", err)
+		}
+		// Saved before schema 5: unknown, counted from the first sweep.
+		ct.checks = -1
+		if checks.Valid {
+			ct.checks = checks.Int64
 		}
 		if ct.decision, err = parseDecision(decision); err != nil {
 			return nil, fmt.Errorf("load contribution of %s to %s: %w", k.peer, k.key.url, err)

@@ -48,6 +48,14 @@ type TrustConfig struct {
 	// probability 0.99^70 < 0.5; docs/verification.md). Negative: time
 	// alone vests.
 	VestChecks int64
+	// RetainChecks is how many of a node's own captures must pass a check
+	// after one of its pages before a conviction no longer takes the page
+	// out (retracting it from a published version), and the coordinator
+	// stops tracking it (default 460: a node lying on 1% of its pages
+	// keeps a lie only with probability 0.99^460 < 0.01;
+	// docs/verification.md). Never fewer than VestChecks; negative: the
+	// vesting period alone.
+	RetainChecks int64
 	// LieWindow is how close in time to the original two agreeing
 	// re-fetches must be to convict it; later ones are inconclusive
 	// (default 10m).
@@ -88,6 +96,9 @@ func (t *TrustConfig) Default() {
 	}
 	if t.VestChecks == 0 {
 		t.VestChecks = 70
+	}
+	if t.RetainChecks == 0 {
+		t.RetainChecks = 460
 	}
 	if t.LieWindow == 0 {
 		t.LieWindow = 10 * time.Minute
@@ -400,13 +411,7 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 			c.trustedCheck(ctx, o)
 		}
 	}
-	timeout := c.cfg.VerifyTimeout
-	if c.cfg.TrustedFetch != nil {
-		// Long enough for the lapses that hand a check to the trusted
-		// fetcher, and its fetches: a lapsing verifier cannot void it.
-		timeout = max(timeout, time.Duration(c.cfg.Trust.MaxCheckLapses+2)*(c.cfg.LeaseTTL+c.cfg.CompleteGrace))
-	}
-	if n := c.verify.expire(now, timeout); n > 0 {
+	if n := c.verify.expire(now, c.checkLife()); n > 0 {
 		c.log.Warn("verification checks timed out unfinished", "checks", n)
 		// Redirected documents whose check timed out are never released.
 		c.dropHeld("")
@@ -414,6 +419,17 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 	if err := c.saveState(ctx); err != nil {
 		c.log.Warn("saving verification state", logkey.Err, err)
 	}
+}
+
+// checkLife is how long a check may stay open.
+func (c *Coordinator) checkLife() time.Duration {
+	timeout := c.cfg.VerifyTimeout
+	if c.cfg.TrustedFetch != nil {
+		// Long enough for the lapses that hand a check to the trusted
+		// fetcher, and its fetches: a lapsing verifier cannot void it.
+		timeout = max(timeout, time.Duration(c.cfg.Trust.MaxCheckLapses+2)*(c.cfg.LeaseTTL+c.cfg.CompleteGrace))
+	}
+	return timeout
 }
 
 // trustedCheck fetches a check's page with the trusted fetcher and files

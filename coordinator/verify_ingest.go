@@ -29,6 +29,10 @@ type contribution struct {
 	// dedup is the text's key in the pipeline's dedup index, forgotten
 	// when the page is excluded so the honest re-fetch is not a "duplicate".
 	dedup *pipeline.DedupKey
+	// checks is how many of its node's own captures had passed a check
+	// when it was recorded (forgetVested); -1 when unknown (restored from
+	// a database older than the count), until the next sweep sets it.
+	checks int64
 	// restored marks a contribution loaded from the database: an earlier
 	// coordinator process counted it in its job's counters, which this
 	// process started from zero, so excluding it undoes no count.
@@ -118,7 +122,8 @@ func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, doc
 		m = make(map[checkKey]*contribution)
 		c.contrib[capt.NodePeerID] = m
 	}
-	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey}
+	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey,
+		checks: c.ledger.OwnChecks(capt.NodePeerID)}
 	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
 }
 
@@ -164,15 +169,28 @@ func (c *Coordinator) creditCapture(node string, key checkKey, rawURL string, by
 		Points: PagePoints(bytes), At: now.UTC(), VestsAt: now.Add(c.cfg.Trust.Vesting).UTC()})
 }
 
-// forgetContributions stops tracking a job's contributions recorded
-// before cut, in memory and in the database: they are in a published
-// version.
-func (c *Coordinator) forgetContributions(ctx context.Context, jobID string, cut time.Time) error {
+// forgetVested stops tracking the contributions a conviction of their
+// node would no longer take out, in memory and in the database: those
+// older than the vesting period and a check's lifetime after which
+// RetainChecks (at least VestChecks) of the node's own captures passed a
+// check, so their credits vested too. Until then a confirmed lie takes
+// the page out, retracting it from a published version.
+func (c *Coordinator) forgetVested(ctx context.Context, now time.Time) error {
+	cut := now.Add(-max(c.cfg.Trust.Vesting, c.checkLife()))
+	retain := max(c.cfg.Trust.RetainChecks, c.cfg.Trust.VestChecks, 0)
+	n := 0
 	c.contribMu.Lock()
 	for node, m := range c.contrib {
+		own := c.ledger.OwnChecks(node)
 		for k, ct := range m {
-			if k.job == jobID && ct.at.Before(cut) {
+			if ct.checks < 0 {
+				ct.checks = own
+				c.contribDirty[contribKey{node, k}] = struct{}{}
+			}
+			if ct.at.Before(cut) && own-ct.checks >= retain {
 				delete(m, k)
+				c.contribDirty[contribKey{node, k}] = struct{}{}
+				n++
 			}
 		}
 		if len(m) == 0 {
@@ -180,7 +198,10 @@ func (c *Coordinator) forgetContributions(ctx context.Context, jobID string, cut
 		}
 	}
 	c.contribMu.Unlock()
-	return c.deleteContributionsBefore(ctx, jobID, cut)
+	if n > 0 {
+		c.log.Debug("contributions forgotten", "contributions", n)
+	}
+	return c.saveState(ctx)
 }
 
 // ingestVerify handles a capture that a node made because it was asked to
@@ -390,7 +411,10 @@ func (c *Coordinator) takeOut(ctx context.Context, node string) error {
 
 // exclude takes a node's unverified contributions (those named by keys,
 // or all when keys is nil) out of their datasets' next versions, undoes
-// their counts and queues their URLs again. It returns how many it took.
+// their counts and queues their URLs again; a page already in a published
+// version is retracted from the next one (storage.DatasetWriter.Remove),
+// and a job marked done runs again to fetch it. It returns how many it
+// took.
 // A contribution is deleted from the database only once its page is out
 // and its URL queued, so a crash in between leaves it to be taken out
 // again after the restart (resumeQuarantines); one whose removal failed
@@ -478,6 +502,9 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 				}
 				c.hooksMu.RUnlock()
 			}
+		}
+		if err := c.reopenIfDone(ctx, j); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	c.contribMu.Lock()

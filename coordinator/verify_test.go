@@ -387,7 +387,7 @@ func testPeer(t testing.TB) peer.ID {
 // captures are ingested, verification re-fetches come back in leases of
 // other nodes only, and a node that alters every page is quarantined at
 // its third failed check, its pages taken out of the dataset and queued
-// again.
+// again, the ones in a version published before its conviction too.
 func TestVerificationThroughLeases(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -470,6 +470,21 @@ func TestVerificationThroughLeases(t *testing.T) {
 	if done, _ := c.Finished(ctx, "v"); done {
 		t.Fatal("job finished with verification checks open")
 	}
+	// A version published before any check settled holds the liar's
+	// pages; its conviction must take them out of the next one.
+	_, m1, err := c.Publish(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	liarRows := 0
+	for _, node := range lastAccepted {
+		if node == liar.String() {
+			liarRows++
+		}
+	}
+	if liarRows == 0 || m1.Rows != prog.Accepted {
+		t.Fatalf("v1 has %d rows (%d accepted), %d of the liar; the test needs some", m1.Rows, prog.Accepted, liarRows)
+	}
 
 	// Everyone asks in turn until no checks are left; a node is never
 	// given a page it fetched itself.
@@ -533,6 +548,9 @@ func TestVerificationThroughLeases(t *testing.T) {
 	prog, _ = c.Progress(ctx, "v")
 	if m.Rows != pages || prog.Accepted != pages {
 		t.Errorf("version has %d rows, %d accepted, want %d", m.Rows, prog.Accepted, pages)
+	}
+	if m.Retracted != int64(liarRows) {
+		t.Errorf("the version after the conviction retracted %d rows of v1, want the liar's %d", m.Retracted, liarRows)
 	}
 	// The liar's pages were taken out and accepted again from honest
 	// fetches (same document IDs).

@@ -178,6 +178,13 @@ ALTER TABLE checks ADD COLUMN orig_failed INTEGER;
 ALTER TABLE check_answers ADD COLUMN final TEXT;
 ALTER TABLE check_answers ADD COLUMN failed INTEGER;
 `,
+	// 5: how many of its node's own captures had passed a check when a
+	// contribution was recorded: the coordinator keeps it (and a
+	// conviction takes its page out) until enough more have. NULL marks a
+	// row saved before schema 5.
+	`
+ALTER TABLE contributions ADD COLUMN own_checks INTEGER;
+`,
 }
 
 // openStore opens the SQLite database at path with the frontier's pragmas
