@@ -131,6 +131,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 		contribs []contribSave
 		trust    []trustSave
 		receipts receiptSave
+		held     []heldSave
 	)
 	err = c.frontier.UpdateLazy(ctx, "save verification state", func(tx *sql.Tx) error {
 		// Taken once, under the frontier's write lock: if the update runs
@@ -141,7 +142,11 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 			contribs = c.takeContribDirty()
 			trust = c.takeTrustDirty()
 			receipts = c.receipts.takeUnsaved()
+			held = c.held.takeDirty()
 			taken = true
+		}
+		if err := writeHeld(ctx, tx, held); err != nil {
+			return err
 		}
 		if err := writeTrust(ctx, tx, trust); err != nil {
 			return err
@@ -160,6 +165,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 		c.verify.putBack(checks)
 		c.putBackTrust(trust)
 		c.receipts.putBack(receipts)
+		c.held.putBack(held)
 		c.contribMu.Lock()
 		for _, s := range contribs {
 			c.contribDirty[s.key] = struct{}{}

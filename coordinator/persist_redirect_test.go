@@ -213,10 +213,54 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	}
 }
 
-// TestHeldRedirectLostInRestartIsFetchedAgain: a redirected document held
-// for its check lives in memory; after a restart its leased URL is queued
-// again (it was done), the stale check is gone, and the next fetch, once
-// a verifier sees the same redirect, puts the page in the dataset.
+// TestHeldRedirectSurvivesRestart: a redirected document held for its
+// check is saved with it; after a restart the check is open, the URL is
+// not fetched again, and a verifier that sees the same redirect releases
+// the document into the dataset.
+func TestHeldRedirectSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := redirectEnv(t, dir, redirOld)
+	orig, verifier := testPeer(t), testPeer(t)
+	page := article(9, "ad", "2025-06-01")
+	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
+		t.Fatalf("leased %v", got)
+	}
+	if err := env.c.Ingest(ctx, redirected(orig, page)); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.c.job("r").dataset.Pending(); got != 0 {
+		t.Fatalf("%d records pending: the redirected document was not held", got)
+	}
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+
+	env = restart(t, env, dir)
+	c := env.c
+	if !c.verify.isOpen(key) || !c.held.isHeld(contribKey{orig.String(), key}) {
+		t.Fatalf("after the restart: check open %v, document held %v; want both", c.verify.isOpen(key), c.held.isHeld(contribKey{orig.String(), key}))
+	}
+	if st, _ := c.frontier.Stats(ctx, "r"); st.Queued != 0 || st.Done != 1 {
+		t.Fatalf("frontier after the restart %+v, want the URL still done", st)
+	}
+	verifyRedirect(t, c, verifier, page)
+	if got := c.job("r").dataset.Pending(); got != 1 {
+		t.Fatalf("%d records pending after the verifier saw the redirect, want the held page", got)
+	}
+	// Released: a third process holds nothing and queues nothing.
+	env = restart(t, env, dir)
+	if env.c.held.isHeld(contribKey{orig.String(), key}) {
+		t.Error("the released document is held again after a second restart")
+	}
+	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Queued != 0 {
+		t.Errorf("frontier after a second restart %+v, want nothing queued", st)
+	}
+}
+
+// TestHeldRedirectLostInRestartIsFetchedAgain: a held document a restart
+// did not keep (here deleted, as in a database written before held
+// documents were saved) leaves its leased URL queued again (it was done),
+// the stale check gone, and the next fetch, once a verifier sees the same
+// redirect, puts the page in the dataset.
 func TestHeldRedirectLostInRestartIsFetchedAgain(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -238,6 +282,12 @@ func TestHeldRedirectLostInRestartIsFetchedAgain(t *testing.T) {
 	}
 	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Done != 1 {
 		t.Fatalf("frontier before the restart %+v, want the leased URL done", st)
+	}
+	if err := env.c.frontier.Update(ctx, "lose held documents", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM coord_held`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	env = restart(t, env, dir)

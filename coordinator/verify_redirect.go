@@ -40,6 +40,9 @@ func (c *Coordinator) setupTrust(ctx context.Context) error {
 	if err := c.loadTrust(ctx); err != nil {
 		return err
 	}
+	if err := c.loadHeld(ctx); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
 	return c.loadReceipts(ctx)
 }
 
@@ -108,12 +111,14 @@ type heldDoc struct {
 // heldRedirects holds redirected documents by the node that delivered
 // them and the check of their leased URL: a document is released only by
 // the verdict of a check of its own capture, never by a check of another
-// node's capture of the same URL. Held documents live in memory only; the
-// contribution of a held document (saved, with no document ID) outlives a
-// restart, and requeueLostHeld then queues its leased URL again.
+// node's capture of the same URL. Held documents are saved with the
+// verification state (held_persist.go); one that a restart lost (sent to
+// review, or its check not restored) leaves a contribution with no
+// document ID, and requeueLostHeld queues its leased URL again.
 type heldRedirects struct {
-	mu   sync.Mutex
-	docs map[contribKey]heldDoc
+	mu    sync.Mutex
+	docs  map[contribKey]heldDoc
+	dirty map[contribKey]struct{} // changed since saveState took them
 }
 
 func (h *heldRedirects) put(k contribKey, d heldDoc) {
@@ -123,13 +128,17 @@ func (h *heldRedirects) put(k contribKey, d heldDoc) {
 		h.docs = make(map[contribKey]heldDoc)
 	}
 	h.docs[k] = d
+	h.markLocked(k)
 }
 
 func (h *heldRedirects) take(k contribKey) (heldDoc, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, ok := h.docs[k]
-	delete(h.docs, k)
+	if ok {
+		delete(h.docs, k)
+		h.markLocked(k)
+	}
 	return d, ok
 }
 
@@ -142,6 +151,7 @@ func (h *heldRedirects) takeIf(drop func(contribKey) bool) []heldDoc {
 		if drop(k) {
 			out = append(out, d)
 			delete(h.docs, k)
+			h.markLocked(k)
 		}
 	}
 	return out
@@ -272,7 +282,7 @@ func (c *Coordinator) requeueLostHeld(ctx context.Context) error {
 	c.contribMu.Lock()
 	for node, m := range c.contrib {
 		for k, ct := range m {
-			if ct.docID == "" {
+			if ct.docID == "" && !c.held.isHeld(contribKey{node, k}) {
 				ls = append(ls, lost{contribKey{node, k}, ct})
 				delete(m, k)
 				c.contribDirty[contribKey{node, k}] = struct{}{}
