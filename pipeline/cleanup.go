@@ -209,25 +209,18 @@ func unglueTitle(root *html.Node, title string) string {
 		return title
 	}
 	var found string
-	stack := []*html.Node{root}
-	for len(stack) > 0 && found == "" {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Type == html.ElementNode {
-			switch n.DataAtom {
-			case atom.Script, atom.Style, atom.Head:
-				continue
-			case atom.H1, atom.H2:
-				if strings.Join(strings.Fields(textContent(n)), " ") == title {
-					found = strings.Join(strings.Fields(spacedText(n)), " ")
-				}
-				continue
+	walkDOM(root, func(n *html.Node) bool {
+		if found != "" || isCode(n) {
+			return false
+		}
+		if n.Type == html.ElementNode && (n.DataAtom == atom.H1 || n.DataAtom == atom.H2) {
+			if strings.Join(strings.Fields(textContent(n)), " ") == title {
+				found = strings.Join(strings.Fields(spacedText(n)), " ")
 			}
+			return false
 		}
-		for c := n.LastChild; c != nil; c = c.PrevSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	if found == "" {
 		return title
 	}

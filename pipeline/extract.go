@@ -200,15 +200,9 @@ func treeShape(root *html.Node) (depth, nodes int) {
 // visibleText counts the letters and digits, and the bytes, of the
 // page's text outside scripts and styles.
 func visibleText(root *html.Node) (n, size int) {
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if x.Type == html.ElementNode {
-			switch x.DataAtom {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Head, atom.Svg:
-				continue
-			}
+	walkDOM(root, func(x *html.Node) bool {
+		if isUnrendered(x) {
+			return false
 		}
 		if x.Type == html.TextNode {
 			size += len(x.Data)
@@ -216,10 +210,8 @@ func visibleText(root *html.Node) (n, size int) {
 				n += wordCharCount(x.Data)
 			}
 		}
-		for c := x.FirstChild; c != nil; c = c.NextSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	return n, size
 }
 
@@ -504,23 +496,16 @@ func parseDate(raw string) (time.Time, bool) {
 // the words matters more than the link target.
 func unlinkTableCells(root *html.Node) {
 	var cells []*html.Node
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Type == html.ElementNode {
-			switch n.DataAtom {
-			case atom.Script, atom.Style, atom.Head:
-				continue
-			case atom.Td, atom.Th:
-				cells = append(cells, n)
-				continue
-			}
+	walkDOM(root, func(n *html.Node) bool {
+		if isCode(n) {
+			return false
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			stack = append(stack, c)
+		if n.Type == html.ElementNode && (n.DataAtom == atom.Td || n.DataAtom == atom.Th) {
+			cells = append(cells, n)
+			return false
 		}
-	}
+		return true
+	})
 	for _, cell := range cells {
 		var links []*html.Node
 		walk := []*html.Node{cell}

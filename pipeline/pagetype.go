@@ -59,14 +59,12 @@ func classHas(n *html.Node, words ...string) bool {
 
 func collectSignals(root *html.Node) pageSignals {
 	var s pageSignals
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	walkDOM(root, func(n *html.Node) bool {
+		if isUnrendered(n) {
+			return false
+		}
 		if n.Type == html.ElementNode {
 			switch n.DataAtom {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Head:
-				continue
 			case atom.Pre:
 				s.pre++
 			case atom.Code:
@@ -103,10 +101,8 @@ func collectSignals(root *html.Node) pageSignals {
 				s.tocish++
 			}
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	return s
 }
 

@@ -103,24 +103,18 @@ func pruneCopy(n *html.Node, depth int) *html.Node {
 
 // findMain returns the page's <main> (or role=main) element, if any.
 func findMain(root *html.Node) *html.Node {
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Type == html.ElementNode {
-			if n.DataAtom == atom.Main || strings.EqualFold(attr(n, "role"), "main") {
-				return n
-			}
-			switch n.DataAtom {
-			case atom.Script, atom.Style, atom.Head:
-				continue
-			}
+	var found *html.Node
+	walkDOM(root, func(n *html.Node) bool {
+		if found != nil || isCode(n) {
+			return false
 		}
-		for c := n.LastChild; c != nil; c = c.PrevSibling {
-			stack = append(stack, c)
+		if n.Type == html.ElementNode && (n.DataAtom == atom.Main || strings.EqualFold(attr(n, "role"), "main")) {
+			found = n
+			return false
 		}
-	}
-	return nil
+		return true
+	})
+	return found
 }
 
 // findBody returns the page's <body>.
@@ -255,25 +249,18 @@ func dropRepeats(bs []block) []block {
 func unwrapNoscript(root *html.Node, visible int) bool {
 	var boxes []*html.Node
 	unwrapped := false
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Type == html.ElementNode {
-			switch n.DataAtom {
-			case atom.Head, atom.Script, atom.Style, atom.Template:
-				continue
-			case atom.Noscript:
-				if n.FirstChild != nil && n.FirstChild == n.LastChild && n.FirstChild.Type == html.TextNode && n.Parent != nil {
-					boxes = append(boxes, n)
-				}
-				continue
+	walkDOM(root, func(n *html.Node) bool {
+		if isCode(n) || (n.Type == html.ElementNode && n.DataAtom == atom.Template) {
+			return false
+		}
+		if n.Type == html.ElementNode && n.DataAtom == atom.Noscript {
+			if n.FirstChild != nil && n.FirstChild == n.LastChild && n.FirstChild.Type == html.TextNode && n.Parent != nil {
+				boxes = append(boxes, n)
 			}
+			return false
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	for _, box := range boxes {
 		raw := box.FirstChild.Data
 		if len(raw) < 200 || len(raw) > 1<<20 || !strings.Contains(raw, "<") {

@@ -328,17 +328,12 @@ func (r *renderer) table(n *html.Node, depth int) {
 
 func textContent(n *html.Node) string {
 	var b strings.Builder
-	stack := []*html.Node{n}
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	walkDOM(n, func(x *html.Node) bool {
 		if x.Type == html.TextNode {
 			b.WriteString(x.Data)
 		}
-		for c := x.LastChild; c != nil; c = c.PrevSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	return b.String()
 }
 
