@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -52,8 +53,10 @@ func TestLanguageIDAccuracy(t *testing.T) {
 	right, total := map[string]int{}, map[string]int{}
 	var scoreRight, scoreWrong float64
 	var nRight, nWrong int
+	var cal calibration
 	for i, text := range texts {
 		got, score := DetectLanguage(text)
+		cal.add(score, got == labels[i])
 		total[labels[i]]++
 		if got == labels[i] {
 			right[labels[i]]++
@@ -77,6 +80,49 @@ func TestLanguageIDAccuracy(t *testing.T) {
 	if acc := float64(nRight) / float64(nRight+nWrong); acc < 0.95 {
 		t.Errorf("language ID accuracy %.3f, want >= 0.95", acc)
 	}
+	// The score is meant as the probability that the language is right:
+	// in each tenth of the score range, the share of right answers should
+	// be the mean score (expected calibration error), and its Brier score
+	// low.
+	ece, brier := cal.errors()
+	t.Logf("score calibration over %d pages: expected calibration error %.4f, Brier score %.4f", len(texts), ece, brier)
+	if ece > 0.05 {
+		t.Errorf("expected calibration error %.4f, want <= 0.05: the score is not a probability", ece)
+	}
+}
+
+// calibration gathers (score, right) pairs.
+type calibration struct {
+	n     int
+	brier float64
+	bins  [10]struct{ n, right, score float64 }
+}
+
+func (c *calibration) add(score float64, right bool) {
+	ok := 0.0
+	if right {
+		ok = 1
+	}
+	c.n++
+	c.brier += (score - ok) * (score - ok)
+	b := &c.bins[min(9, int(score*10))]
+	b.n++
+	b.right += ok
+	b.score += score
+}
+
+// errors returns the expected calibration error over ten equal-width bins
+// and the Brier score.
+func (c *calibration) errors() (ece, brier float64) {
+	if c.n == 0 {
+		return 0, 0
+	}
+	for _, b := range c.bins {
+		if b.n > 0 {
+			ece += b.n / float64(c.n) * math.Abs(b.right/b.n-b.score/b.n)
+		}
+	}
+	return ece, c.brier / float64(c.n)
 }
 
 // TestLanguageProseFirst: a catalogue page opens with product names and
