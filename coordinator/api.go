@@ -101,6 +101,8 @@ const maxSpecBytes = 1 << 20
 //	GET  /v1/jobs/{id}                 one job's progress
 //	POST /v1/jobs/{id}/{pause|resume|cancel}
 //	POST /v1/jobs/{id}/publish         publish a dataset version now
+//	POST /v1/jobs/{id}/retract         take pages out of the next version:
+//	                                   {"urls": [...]} (takedown)
 //	GET  /v1/ledger                    contribution ledger
 //	GET  /v1/ledger/audit[?peer=ID]    published ledger (statements, total,
 //	                                   receipt key) or one peer's signed receipts
@@ -113,6 +115,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/jobs/{id}/resume", a.owner(a.setState(frontier.JobRunning)))
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.owner(a.setState(frontier.JobCancelled)))
 	mux.HandleFunc("POST /v1/jobs/{id}/publish", a.owner(a.publish))
+	mux.HandleFunc("POST /v1/jobs/{id}/retract", a.owner(a.retract))
 	mux.HandleFunc("GET /v1/ledger", a.reader(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.coord.Ledger().All())
 	}))
@@ -272,6 +275,45 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cid": cid, "manifest": m})
+}
+
+// RetractRequest is the body of POST /v1/jobs/{id}/retract.
+type RetractRequest struct {
+	URLs []string `json:"urls"`
+}
+
+func (a *API) retract(w http.ResponseWriter, r *http.Request) {
+	var req RetractRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxSpecBytes*8))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf(`reading retract request (want {"urls": [...]}): %w`, err))
+		return
+	}
+	if len(req.URLs) == 0 {
+		writeErr(w, http.StatusBadRequest, errors.New(`retract request names no URL (want {"urls": [...]})`))
+		return
+	}
+	if len(req.URLs) > MaxRetractURLs {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%d URLs to retract; at most %d a request", len(req.URLs), MaxRetractURLs))
+		return
+	}
+	for _, u := range req.URLs {
+		if _, err := NormalizeURL(u); err != nil {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("URL %q: %w", u, err))
+			return
+		}
+	}
+	if a.coord.job(r.PathValue("id")) == nil {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("unknown job %q", r.PathValue("id")))
+		return
+	}
+	res, err := a.coord.Retract(r.Context(), r.PathValue("id"), req.URLs)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,4 +191,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestCrawlRetract: crawl retract sends the URLs named and those listed in
+// --from (blank lines and comments left out) to the job's retract
+// endpoint as JSON, and prints what was retracted and what was unknown.
+func TestCrawlRetract(t *testing.T) {
+	var gotPath, gotType string
+	var got coordinator.RetractRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotType = r.URL.Path, r.Header.Get("Content-Type")
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(coordinator.RetractResult{Job: "j", Retracted: 2, Unknown: []string{"http://127.0.0.1:9/c"}})
+	}))
+	defer srv.Close()
+	list := filepath.Join(t.TempDir(), "urls.txt")
+	if err := os.WriteFile(list, []byte("# takedown 2026-12-03\nhttp://127.0.0.1:9/b\n\nhttp://127.0.0.1:9/c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "crawl", "retract", "j", "http://127.0.0.1:9/a", "--from", list, "--api", srv.URL, "--token", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotPath != "/v1/jobs/j/retract" || gotType != "application/json" {
+		t.Errorf("request to %s as %q", gotPath, gotType)
+	}
+	if want := []string{"http://127.0.0.1:9/a", "http://127.0.0.1:9/b", "http://127.0.0.1:9/c"}; !slices.Equal(got.URLs, want) {
+		t.Errorf("sent %v, want %v", got.URLs, want)
+	}
+	if !strings.Contains(out, "retracted 2 records from job j") || !strings.Contains(out, "not in the dataset: http://127.0.0.1:9/c") {
+		t.Errorf("output:\n%s", out)
+	}
+	if _, err := runCLI(t, "crawl", "retract", "j", "--api", srv.URL, "--token", "t"); err == nil || !strings.Contains(err.Error(), "no URL") {
+		t.Errorf("retract without URLs: %v, want an error saying so", err)
+	}
 }

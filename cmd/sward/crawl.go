@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,7 +33,7 @@ func newCrawlCommand() *cobra.Command {
 	o := &crawlOptions{client: http.DefaultClient}
 	crawl := groupCommand("crawl", "Submit and control crawl jobs on a coordinator")
 	crawl.Long = `crawl talks to a coordinator's job API. Reading jobs needs nothing on
-loopback; submit, pause, resume, cancel and publish need the coordinator's API
+loopback; submit, pause, resume, cancel, publish and retract need the coordinator's API
 token, taken from --token, else $SWARD_API_TOKEN, else the file --token-file
 (default: api.token in the coordinator's data directory, which sward up and
 sward coordinator print).`
@@ -85,6 +86,7 @@ sward coordinator print).`
 		},
 	})
 	crawl.AddCommand(newCrawlWatchCommand(o, time.Second))
+	crawl.AddCommand(newCrawlRetractCommand(o))
 	for _, op := range []string{"pause", "resume", "cancel", "publish"} {
 		crawl.AddCommand(&cobra.Command{
 			Use:   op + " JOB",
@@ -105,6 +107,76 @@ sward coordinator print).`
 		})
 	}
 	return crawl
+}
+
+// newCrawlRetractCommand takes pages out of a job's next dataset version.
+func newCrawlRetractCommand(o *crawlOptions) *cobra.Command {
+	var from string
+	cmd := &cobra.Command{
+		Use:   "retract JOB [URL...]",
+		Short: "Take pages out of a job's next dataset version (a takedown)",
+		Long: `retract takes the pages at the given URLs (and those listed one per line in
+--from FILE, "-" for standard input) out of the job's dataset: dropped from
+what is pending, or retracted from the next version when already published.
+Publish afterwards (sward crawl publish JOB) to release a version without
+them. A page fetched again later comes back; take it out of the job's scope
+to keep it out.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			urls := args[1:]
+			if from != "" {
+				more, err := readURLList(cmd.InOrStdin(), from)
+				if err != nil {
+					return err
+				}
+				urls = append(urls, more...)
+			}
+			if len(urls) == 0 {
+				return errors.New("no URL to retract: name them, or list them with --from FILE")
+			}
+			body, err := json.Marshal(coordinator.RetractRequest{URLs: urls})
+			if err != nil {
+				return err
+			}
+			var out coordinator.RetractResult
+			if err := o.call(cmd.Context(), http.MethodPost, "/v1/jobs/"+args[0]+"/retract", body, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "retracted %d records from job %s; publish to release a version without them\n", out.Retracted, out.Job)
+			for _, u := range out.Unknown {
+				fmt.Fprintf(cmd.OutOrStdout(), "not in the dataset: %s\n", u)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", `file listing URLs to retract, one per line ("-": standard input)`)
+	return cmd
+}
+
+// readURLList reads one URL a line from path ("-": in), skipping blank
+// lines and lines starting with #.
+func readURLList(in io.Reader, path string) ([]string, error) {
+	r := in
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading URL list: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading URL list %s: %w", path, err)
+	}
+	return out, nil
 }
 
 // newCrawlWatchCommand polls a job's progress every interval until it is
@@ -181,7 +253,11 @@ func (o *crawlOptions) call(ctx context.Context, method, path string, body []byt
 		return err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/yaml")
+		ct := "application/yaml"
+		if json.Valid(body) {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	tok, err := o.apiToken()
 	if err != nil {

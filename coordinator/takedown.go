@@ -1,0 +1,68 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/swardnet/sward/internal/logkey"
+)
+
+// Takedown: a dataset owner takes pages out of a job's dataset on request
+// (a site that opted out after the crawl, a legal notice). The rows are
+// dropped from the pending version, or retracted from the next one when
+// already published, and the live feed drops them; the next Publish
+// releases the version without them. A page fetched again later (a
+// recrawl, or a liar's page queued again) comes back: to keep it out,
+// take it out of the job's scope too.
+
+// MaxRetractURLs bounds one Retract call.
+const MaxRetractURLs = 10000
+
+// RetractResult is what Retract did.
+type RetractResult struct {
+	Job string `json:"job"`
+	// Retracted counts the records (documents and rejects) taken out.
+	Retracted int `json:"retracted"`
+	// Unknown lists the URLs the dataset held no record of.
+	Unknown []string `json:"unknown,omitempty"`
+}
+
+// Retract takes the pages of job jobID at urls out of its next dataset
+// version. An URL that cannot be normalised is an error, and nothing is
+// taken out then.
+func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) (RetractResult, error) {
+	res := RetractResult{Job: jobID}
+	j := c.job(jobID)
+	if j == nil {
+		return res, fmt.Errorf("unknown job %q", jobID)
+	}
+	if len(urls) > MaxRetractURLs {
+		return res, fmt.Errorf("%d URLs to retract; at most %d a call", len(urls), MaxRetractURLs)
+	}
+	ids := make([]string, len(urls))
+	for i, u := range urls {
+		n, err := NormalizeURL(u)
+		if err != nil {
+			return res, fmt.Errorf("URL %q: %w", u, err)
+		}
+		ids[i] = DocumentID(jobID, n)
+	}
+	for i, id := range ids {
+		n, err := j.dataset.Remove(ctx, id)
+		if err != nil {
+			return res, fmt.Errorf("retracting %s from job %s: %w", urls[i], jobID, err)
+		}
+		if n == 0 {
+			res.Unknown = append(res.Unknown, urls[i])
+			continue
+		}
+		res.Retracted += n
+		c.hooksMu.RLock()
+		for _, fn := range c.onExclude {
+			fn(jobID, id)
+		}
+		c.hooksMu.RUnlock()
+	}
+	c.log.Info("pages retracted on request", logkey.Job, jobID, "records", res.Retracted, "unknown", len(res.Unknown))
+	return res, nil
+}

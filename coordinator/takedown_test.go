@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/swardnet/sward/schemas"
+)
+
+// TestRetractOnRequest: the dataset owner takes a published page out
+// through the job API; the next version leaves it out (and only it), the
+// feed is told, an unknown URL is reported, and requests without the
+// token, with a bad URL or for an unknown job change nothing.
+func TestRetractOnRequest(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	const token = "0123456789abcdef0123456789abcdef"
+	srv := httptest.NewServer(NewAPI(c, c.frontier, WithAPIToken(token)).Handler())
+	defer srv.Close()
+	var seeds []string
+	for i := range 3 {
+		seeds = append(seeds, fmt.Sprintf("http://127.0.0.1:9/story/%d", i))
+	}
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "td", Dataset: "td", Seeds: seeds,
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 0, TDMPolicy: schemas.TDMSkip}
+	if _, err := c.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	node := testPeer(t)
+	for len(seeds) > 0 {
+		resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 3})
+		if resp.Error != "" || len(resp.Items) == 0 {
+			t.Fatalf("lease: %q, %d items", resp.Error, len(resp.Items))
+		}
+		for _, it := range resp.Items {
+			if err := c.Ingest(ctx, htmlCapture("td", it.URL, node.String(), article(pageIndex(it.URL)+300, "ad", "2025-01-01"))); err != nil {
+				t.Fatal(err)
+			}
+			seeds = slices.DeleteFunc(seeds, func(s string) bool { return s == it.URL })
+		}
+	}
+	_, m1, err := c.Publish(ctx, "td")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1.Rows != 3 {
+		t.Fatalf("v1 has %d rows, want the 3 stories", m1.Rows)
+	}
+	var told []string
+	c.OnExclude(func(job, id string) { told = append(told, job+" "+id) })
+
+	post := func(path, body, tok string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader([]byte(body)))
+		if tok != "" {
+			req.Header.Set(APITokenHeader, "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	for _, tc := range []struct {
+		name, path, body, tok string
+		code                  int
+	}{
+		{"no token", "/v1/jobs/td/retract", `{"urls":["http://127.0.0.1:9/story/1"]}`, "", http.StatusUnauthorized},
+		{"wrong token", "/v1/jobs/td/retract", `{"urls":["http://127.0.0.1:9/story/1"]}`, strings.Repeat("x", 32), http.StatusUnauthorized},
+		{"unknown job", "/v1/jobs/nope/retract", `{"urls":["http://127.0.0.1:9/story/1"]}`, token, http.StatusNotFound},
+		{"bad URL", "/v1/jobs/td/retract", `{"urls":["http://127.0.0.1:9/story/1", "::not a url"]}`, token, http.StatusBadRequest},
+		{"no URL", "/v1/jobs/td/retract", `{"urls":[]}`, token, http.StatusBadRequest},
+		{"not JSON", "/v1/jobs/td/retract", `urls=x`, token, http.StatusBadRequest},
+		{"unknown field", "/v1/jobs/td/retract", `{"url":"http://127.0.0.1:9/story/1"}`, token, http.StatusBadRequest},
+	} {
+		if code, out := post(tc.path, tc.body, tc.tok); code != tc.code {
+			t.Errorf("%s: %d %v, want %d", tc.name, code, out, tc.code)
+		}
+	}
+	if n, _ := c.job("td").dataset.Retracted(ctx); n != 0 || len(told) != 0 {
+		t.Fatalf("refused requests retracted %d records and told the feed %v", n, told)
+	}
+
+	code, out := post("/v1/jobs/td/retract", `{"urls":["http://127.0.0.1:9/story/1", "http://127.0.0.1:9/never-fetched"]}`, token)
+	if code != http.StatusOK || out["retracted"] != float64(1) {
+		t.Fatalf("retract: %d %v, want 1 record", code, out)
+	}
+	if unk, _ := out["unknown"].([]any); len(unk) != 1 || unk[0] != "http://127.0.0.1:9/never-fetched" {
+		t.Errorf("unknown URLs %v, want the one never fetched", out["unknown"])
+	}
+	n, _ := NormalizeURL("http://127.0.0.1:9/story/1")
+	if want := "td " + DocumentID("td", n); !slices.Equal(told, []string{want}) {
+		t.Errorf("the feed was told %v, want %s", told, want)
+	}
+	_, m2, err := c.Publish(ctx, "td")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Rows != 2 || m2.Retracted != 1 {
+		t.Fatalf("v2 rows=%d retracted=%d, want 2 and 1", m2.Rows, m2.Retracted)
+	}
+}
