@@ -12,6 +12,27 @@ import (
 	"github.com/swardnet/sward/frontier"
 )
 
+// apiCall sends a request to the job API at base, with token unless it is
+// empty, and returns the status and the decoded JSON answer.
+func apiCall(t *testing.T, base, method, path, body, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set(APITokenHeader, "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 func TestJobAPI(t *testing.T) {
 	c := newTestCoordinator(t)
 	const token = "0123456789abcdef0123456789abcdef"
@@ -19,19 +40,7 @@ func TestJobAPI(t *testing.T) {
 	defer srv.Close()
 	call := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set(APITokenHeader, "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return apiCall(t, srv.URL, method, path, body, token)
 	}
 
 	// A bad spec is refused with its line and field.

@@ -213,6 +213,24 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 	}
 }
 
+// holdRedirected starts a coordinator on dir whose node orig delivers
+// redirOld redirected to redirNew: the document is held for its check.
+func holdRedirected(t *testing.T, dir string) (env *persistEnv, orig peer.ID, page []byte) {
+	t.Helper()
+	env = redirectEnv(t, dir, redirOld)
+	orig, page = testPeer(t), article(9, "ad", "2025-06-01")
+	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
+		t.Fatalf("leased %v", got)
+	}
+	if err := env.c.Ingest(context.Background(), redirected(orig, page)); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.c.job("r").dataset.Pending(); got != 0 {
+		t.Fatalf("%d records pending: the redirected document was not held", got)
+	}
+	return env, orig, page
+}
+
 // TestHeldRedirectSurvivesRestart: a redirected document held for its
 // check is saved with it; after a restart the check is open, the URL is
 // not fetched again, and a verifier that sees the same redirect releases
@@ -220,18 +238,8 @@ func TestSavedCheckKeepsRedirects(t *testing.T) {
 func TestHeldRedirectSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	env := redirectEnv(t, dir, redirOld)
-	orig, verifier := testPeer(t), testPeer(t)
-	page := article(9, "ad", "2025-06-01")
-	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
-		t.Fatalf("leased %v", got)
-	}
-	if err := env.c.Ingest(ctx, redirected(orig, page)); err != nil {
-		t.Fatal(err)
-	}
-	if got := env.c.job("r").dataset.Pending(); got != 0 {
-		t.Fatalf("%d records pending: the redirected document was not held", got)
-	}
+	env, orig, page := holdRedirected(t, dir)
+	verifier := testPeer(t)
 	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
 
 	env = restart(t, env, dir)
@@ -264,18 +272,8 @@ func TestHeldRedirectSurvivesRestart(t *testing.T) {
 func TestHeldRedirectLostInRestartIsFetchedAgain(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	env := redirectEnv(t, dir, redirOld)
-	orig, refetcher, verifier := testPeer(t), testPeer(t), testPeer(t)
-	page := article(9, "ad", "2025-06-01")
-	if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
-		t.Fatalf("leased %v", got)
-	}
-	if err := env.c.Ingest(ctx, redirected(orig, page)); err != nil {
-		t.Fatal(err)
-	}
-	if got := env.c.job("r").dataset.Pending(); got != 0 {
-		t.Fatalf("%d records pending: the redirected document was not held", got)
-	}
+	env, _, page := holdRedirected(t, dir)
+	refetcher, verifier := testPeer(t), testPeer(t)
 	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
 	if !env.c.verify.isOpen(key) {
 		t.Fatal("no check of the held redirect")

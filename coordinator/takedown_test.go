@@ -1,9 +1,7 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -58,18 +56,7 @@ func TestRetractOnRequest(t *testing.T) {
 
 	post := func(path, body, tok string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader([]byte(body)))
-		if tok != "" {
-			req.Header.Set(APITokenHeader, "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return apiCall(t, srv.URL, http.MethodPost, path, body, tok)
 	}
 	for _, tc := range []struct {
 		name, path, body, tok string
