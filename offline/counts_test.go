@@ -2,11 +2,14 @@ package offline
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,6 +201,61 @@ func TestPipelineRunBadWARCInput(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(out, "manifest.json")); err == nil {
 				t.Error("a dataset was written for a bad input")
+			}
+		})
+	}
+}
+
+// TestOneStreamWgetWARCKeepsURLs: a wget WARC gzipped as one stream keeps
+// every page's target URI (gowarc blanks wget's "<https://...>"; the URI
+// is read from the decompressed stream's record header instead).
+func TestOneStreamWgetWARCKeepsURLs(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "wget.warc")
+	var pages []struct{ url, body string }
+	var want []string
+	for i := range 30 {
+		u := fmt.Sprintf("https://127.0.0.1:9/page/%d?q=<x>", i)
+		if i%3 == 0 {
+			u = fmt.Sprintf("https://127.0.0.1:9/page/%d", i)
+		}
+		pages = append(pages, struct{ url, body string }{u, fmt.Sprintf("<html><body><p>page %d %s</p></body></html>", i, strings.Repeat("word ", i*50))})
+		want = append(want, strings.Trim(u, "<>"))
+	}
+	writeWgetWARC(t, plain, pages)
+	raw, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	for _, tc := range []struct{ name, path string }{{"plain", plain}, {"gzipped as one stream", filepath.Join(dir, "wget.warc.gz")}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.path != plain {
+				if err := os.WriteFile(tc.path, gz.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src, err := openWARC(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			var got []string
+			for {
+				c, err := src.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, c.URL)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("URLs read\n%v\nwant\n%v", got, want)
 			}
 		})
 	}

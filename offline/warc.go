@@ -37,6 +37,18 @@ type warcSource struct {
 	n    int64 // WARC records read
 	// types counts the records read since takeRecordCounts last ran.
 	types map[string]int
+	// headers reads record headers again where gowarc blanked a target
+	// URI: in a one-stream gzip file, a second decompressing reader that
+	// only moves forward, at headersAt (record offsets are offsets in the
+	// decompressed stream there).
+	headers   *headerReader
+	headersAt int64
+}
+
+// headerReader is a second pass over a one-stream gzip WARC.
+type headerReader struct {
+	f  *os.File
+	br *bufio.Reader
 }
 
 // openWARC opens a WARC file: uncompressed, gzipped per record (the
@@ -157,8 +169,8 @@ func (s *warcSource) Next() (*schemas.Capture, error) {
 		if c == nil {
 			continue
 		}
-		if c.URL == "" && s.zr == nil {
-			c.URL = rawTargetURI(s.path, rec.Offset)
+		if c.URL == "" {
+			c.URL = s.rawTargetURI(rec.Offset)
 		}
 		return c, nil
 	}
@@ -362,8 +374,11 @@ func readLimited(r io.Reader) ([]byte, error) {
 // rawTargetURI reads the WARC-Target-URI of the record at offset straight
 // from the file. gowarc blanks a header value its URL parser refuses, as
 // it does wget's "<https://...>", so the page's URL is read here instead.
-func rawTargetURI(path string, offset int64) string {
-	f, err := os.Open(path)
+func (s *warcSource) rawTargetURI(offset int64) string {
+	if s.zr != nil {
+		return s.streamTargetURI(offset)
+	}
+	f, err := os.Open(s.path)
 	if err != nil {
 		return ""
 	}
@@ -381,17 +396,59 @@ func rawTargetURI(path string, offset int64) string {
 		zr.Multistream(false)
 		r = zr
 	}
-	lr := bufio.NewReader(io.LimitReader(r, 64<<10))
-	for {
-		line, err := lr.ReadString('\n')
-		line = strings.TrimRight(line, "\r\n")
-		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), gowarc.WarcTargetURI) {
-			return strings.Trim(strings.TrimSpace(value), "<>")
+	uri, _ := headerTargetURI(bufio.NewReader(io.LimitReader(r, 64<<10)))
+	return uri
+}
+
+// streamTargetURI is rawTargetURI for a file gzipped as one stream: a
+// second reader decompresses it once, moving forward to each record that
+// needs it, so a file of blanked URIs costs one more decompression, not
+// one per record.
+func (s *warcSource) streamTargetURI(offset int64) string {
+	if s.headers == nil || offset < s.headersAt {
+		if s.headers != nil {
+			s.headers.f.Close()
+			s.headers = nil
 		}
-		if line == "" || err != nil {
-			return "" // end of the header block
+		f, err := os.Open(s.path)
+		if err != nil {
+			return ""
+		}
+		zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+		if err != nil {
+			f.Close()
+			return ""
+		}
+		s.headers, s.headersAt = &headerReader{f: f, br: bufio.NewReaderSize(zr, 64<<10)}, 0
+	}
+	if n, err := io.CopyN(io.Discard, s.headers.br, offset-s.headersAt); err != nil {
+		s.headersAt += n
+		return ""
+	}
+	s.headersAt = offset
+	uri, n := headerTargetURI(s.headers.br)
+	s.headersAt += n
+	return uri
+}
+
+// headerTargetURI reads a WARC record's header block from r, up to its
+// blank line (at most 64 KiB), and returns its WARC-Target-URI without
+// angle brackets and how many bytes it read.
+func headerTargetURI(r *bufio.Reader) (string, int64) {
+	var read int64
+	uri := ""
+	for read < 64<<10 {
+		line, err := r.ReadString('\n')
+		read += int64(len(line))
+		line = strings.TrimRight(line, "\r\n")
+		if name, value, ok := strings.Cut(line, ":"); ok && uri == "" && strings.EqualFold(strings.TrimSpace(name), gowarc.WarcTargetURI) {
+			uri = strings.Trim(strings.TrimSpace(value), "<>")
+		}
+		if (line == "" && read > 2) || err != nil {
+			break // end of the header block
 		}
 	}
+	return uri, read
 }
 
 // targetURI is a record's WARC-Target-URI. wget writes it in angle
@@ -419,4 +476,9 @@ func optOutFromHeaders(robots, tdm, tdmPolicy, usage string) schemas.OptOut {
 }
 
 func (s *warcSource) Progress() (int64, int64, string) { return s.cf.n.Load(), s.cf.size, "bytes" }
-func (s *warcSource) Close() error                     { return s.cf.f.Close() }
+func (s *warcSource) Close() error {
+	if s.headers != nil {
+		s.headers.f.Close()
+	}
+	return s.cf.f.Close()
+}
