@@ -216,6 +216,10 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := a.coord.Submit(r.Context(), spec)
+	if errors.Is(err, ErrJobExists) {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return

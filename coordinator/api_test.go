@@ -60,6 +60,10 @@ func TestJobAPI(t *testing.T) {
 	if code != http.StatusCreated || out["job"] != "news" {
 		t.Fatalf("submit: %d %v", code, out)
 	}
+	code, out = call("POST", "/v1/jobs", "version: 1\nname: news\nseeds: [\"http://127.0.0.1:9/other\"]\n")
+	if code != http.StatusConflict || !strings.Contains(out["error"].(string), "another name") {
+		t.Errorf("another spec under a known job's name: %d %v, want 409 saying to choose another name", code, out)
+	}
 	code, out = call("GET", "/v1/jobs/news", "")
 	if code != http.StatusOK || out["queued"] != float64(1) || out["state"] != frontier.JobRunning {
 		t.Errorf("progress: %d %v, want the seed queued and the job running", code, out)

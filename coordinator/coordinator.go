@@ -378,8 +378,8 @@ func (c *Coordinator) job(id string) *jobState {
 }
 
 // Submit stores a job and seeds its frontier. Submitting the same spec
-// again resumes the job instead of starting over; another spec under the
-// name of an unfinished job is ErrJobExists (see checkNameClash).
+// again resumes the job instead of starting over; another spec under a
+// known job's name is ErrJobExists (see checkNameClash).
 func (c *Coordinator) Submit(ctx context.Context, spec *schemas.JobSpec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", err

@@ -23,24 +23,26 @@ import (
 //	             with a recrawl interval never becomes done, it stays
 //	             running to fetch its pages again.
 
-// ErrJobExists is returned by Submit for a job whose name is taken by a
-// job that is not finished and has another spec.
-var ErrJobExists = errors.New("a job with this name is already running")
+// ErrJobExists is returned by Submit for a spec whose name is taken by a
+// job with another spec.
+var ErrJobExists = errors.New("a job with this name already exists")
 
 // checkNameClash decides what Submit does with a spec whose name is
 // known: the same spec again resumes the job (a restart re-submits it);
-// another spec under the name of a job that is not done or cancelled is an
-// error, so a second crawl never silently joins the first.
+// another spec under a known name is an error, whatever the job's state,
+// so a second crawl never silently joins the first nor is silently
+// replaced by a finished one's spec.
 func checkNameClash(existing *frontier.JobRecord, spec *schemas.JobSpec) error {
-	if existing.State == frontier.JobDone || existing.State == frontier.JobCancelled {
-		return nil
-	}
 	a, errA := json.Marshal(existing.Spec)
 	b, errB := json.Marshal(spec)
 	if errA == nil && errB == nil && bytes.Equal(a, b) {
 		return nil
 	}
-	return fmt.Errorf("job %q is %s with another spec: %w; give the new job another name, or cancel the old one first", spec.Name, existing.State, ErrJobExists)
+	hint := "cancel the old one first"
+	if existing.State == frontier.JobDone || existing.State == frontier.JobCancelled {
+		hint = "its dataset keeps the name"
+	}
+	return fmt.Errorf("job %q is %s with another spec: %w; give the new job another name (%s)", spec.Name, existing.State, ErrJobExists, hint)
 }
 
 // markDoneIfFinished moves a running job to done once its crawl is

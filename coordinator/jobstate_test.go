@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/schemas"
 )
 
 // TestJobLifecycle: the same spec re-submitted resumes the job, another
-// spec under a running job's name is refused, the job is done once its
-// crawl is finished and published, and settled reviews move between the
-// counters without the sum exceeding what was captured.
+// spec under a running or done job's name is refused, the job is done once
+// its crawl is finished and published, and settled reviews move between
+// the counters without the sum exceeding what was captured.
 func TestJobLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCoordinator(t)
@@ -62,20 +63,33 @@ func TestJobLifecycle(t *testing.T) {
 	if p.State != frontier.JobRunning {
 		t.Errorf("state %s before publishing, want running", p.State)
 	}
+	// A new node is on probation, so its page may have drawn a
+	// verification check: a verifier settles it, and the crawl is done.
+	if key := (checkKey{job: "life", url: mustNorm(t, seed)}); c.verify.isOpen(key) {
+		verifier := testPeer(t)
+		now := time.Now()
+		if got := c.verify.assign(verifier.String(), []offer{{key: key, url: seed}}, now, now.Add(time.Minute)); len(got) != 1 {
+			t.Fatal("the check cannot be given to a verifier")
+		}
+		if err := c.Ingest(ctx, htmlCapture("life", seed, verifier.String(), article(7, "ad", "now"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fin, err := c.Finished(ctx, "life"); err != nil || !fin {
+		t.Fatalf("crawl finished %v (%v), want finished", fin, err)
+	}
 	if _, _, err := c.Publish(ctx, "life"); err != nil {
 		t.Fatal(err)
 	}
-	// A new node is on probation, so its page may have drawn a
-	// verification check: the crawl is finished only once that settles.
-	fin, err := c.Finished(ctx, "life")
-	if err != nil {
-		t.Fatal(err)
+	if p, _ = c.Progress(ctx, "life"); p.State != frontier.JobDone {
+		t.Errorf("state %s after the finished crawl was published, want done", p.State)
 	}
-	want := frontier.JobRunning
-	if fin {
-		want = frontier.JobDone
+	// A done job keeps its name: the same spec resumes it, another is
+	// refused rather than silently answered with the old spec.
+	if _, err := c.Submit(ctx, spec(seed)); err != nil {
+		t.Errorf("re-submitting a done job's spec: %v", err)
 	}
-	if p, _ = c.Progress(ctx, "life"); p.State != want {
-		t.Errorf("state %s after publishing (crawl finished %v), want %s", p.State, fin, want)
+	if _, err := c.Submit(ctx, spec("http://127.0.0.1:9/other")); !errors.Is(err, ErrJobExists) {
+		t.Errorf("another spec under a done job's name: %v, want ErrJobExists", err)
 	}
 }
