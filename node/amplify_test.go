@@ -28,7 +28,8 @@ var ampPaths = []string{ampBase20K, ampBase200K, ampSitemap}
 // relative links would each resolve to a URL as long as the page's
 // <base href> (20 KB or 200 KB), plus short absolute-path links that are
 // kept; and a sitemap of 50,000 entries reached through a redirect to a
-// 20 KB path, against which its relative entries would resolve, with
+// path just under MaxURLBytes (a longer one is refused: TestBadPortsRefused),
+// against which its relative entries would resolve past the cap, with
 // absolute-path entries and lastmods as well.
 func amplifySite() http.Handler {
 	page := func(baseLen int) []byte {
@@ -45,7 +46,7 @@ func amplifySite() http.Handler {
 		return []byte(b.String())
 	}
 	p20, p200 := page(20000), page(200000)
-	longPath := "/" + strings.Repeat("d", 20000) + "/sitemap.xml"
+	longPath := "/" + strings.Repeat("d", MaxURLBytes-100) + "/sitemap.xml"
 	var sm strings.Builder
 	sm.WriteString(`<?xml version="1.0"?><urlset>`)
 	for i := range 50000 {

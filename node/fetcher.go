@@ -238,9 +238,13 @@ func (f *Fetcher) blocked(host string) bool {
 	return false
 }
 
-// checkURL vets a URL before any request: scheme, host, credentials,
-// blocklist, and literal addresses the guard would refuse anyway.
+// checkURL vets a URL before any request: scheme, length, host,
+// credentials, blocklist, and literal addresses the guard would refuse
+// anyway.
 func (f *Fetcher) checkURL(u *url.URL) error {
+	if n := len(u.String()); n > MaxURLBytes {
+		return failf(ReasonBadURL, "URL of %d bytes is longer than %d", n, MaxURLBytes)
+	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return failf(ReasonScheme, "%q is not http or https", u.Scheme)
 	}

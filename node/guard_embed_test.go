@@ -188,13 +188,16 @@ func TestGuardRefusesEmbeddedMetadataAtDialAndRedirect(t *testing.T) {
 func TestBadPortsRefused(t *testing.T) {
 	hook, dialled := recordingDial(t)
 	f := newTestFetcher(t, func(c *Config) { c.dialHook = hook })
-	for _, p := range []int{0, 1, 22, 25, 53, 110, 143, 6000, 6665, 6667, 6669, 6697, 10080} {
+	for _, p := range []int{0, 1, 22, 25, 53, 110, 143, 6000, 6379, 6665, 6667, 6669, 6697, 10080, 11211} {
 		c := fetch(t, f, fmt.Sprintf("http://127.0.0.1:%d/", p))
 		wantErrPrefix(t, c, fmt.Sprintf("port: port %d is refused", p))
 	}
 	for _, u := range []string{"ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1:70/", "ws://127.0.0.1/"} {
 		wantErrPrefix(t, fetch(t, f, u), "scheme:")
 	}
+	// A seed or redirect target longer than MaxURLBytes is not fetched.
+	long := "http://127.0.0.1:8480/" + strings.Repeat("a", MaxURLBytes)
+	wantErrPrefix(t, fetch(t, f, long), fmt.Sprintf("bad-url: URL of %d bytes is longer than %d", len(long), MaxURLBytes))
 	var loc string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -211,14 +214,17 @@ func TestBadPortsRefused(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	for _, l := range []string{"http://127.0.0.1:22/", "http://127.0.0.1:6379x/", "https://127.0.0.1:993/"} {
+	for _, l := range []string{"http://127.0.0.1:22/", "http://127.0.0.1:6379/", "http://127.0.0.1:6379x/", "https://127.0.0.1:993/", long} {
 		loc = l
 		c := fetch(t, f, srv.URL+"/r")
 		if !strings.HasPrefix(c.Error, "port:") && !strings.HasPrefix(c.Error, "bad-url:") && !strings.HasPrefix(c.Error, "network:") {
-			t.Errorf("redirect to %s: error %q, want a port refusal", l, c.Error)
+			t.Errorf("redirect to %.60s: error %q, want a port or URL refusal", l, c.Error)
 		}
-		if l == "http://127.0.0.1:22/" {
-			wantErrPrefix(t, c, "port: port 22 is refused")
+		if l == long && !strings.Contains(c.Error, "is longer than") {
+			t.Errorf("redirect to a %d-byte URL: error %q, want it refused for its length", len(l), c.Error)
+		}
+		if l == "http://127.0.0.1:22/" || l == "http://127.0.0.1:6379/" {
+			wantErrPrefix(t, c, "port: port "+strings.TrimSuffix(strings.TrimPrefix(l, "http://127.0.0.1:"), "/")+" is refused")
 		}
 	}
 	c := fetch(t, f, srv.URL+"/links")
