@@ -98,7 +98,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 			Reasons: []string{"review:low_confidence"}, Gold: &curator.GoldAnswer{Decision: schemas.ActionReject}}); err != nil {
 			t.Fatal(err)
 		}
-		awaitCond(ctx, t, "a gold item at the second curator", func() bool {
+		testutil.Eventually(t, left(ctx), "a gold item at the second curator", func() bool {
 			v, err := second.View(ctx, g.ID)
 			return err == nil && v != nil
 		})
@@ -109,7 +109,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := second.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "the second curator to qualify at the owner", func() bool {
+	testutil.Eventually(t, left(ctx), "the second curator to qualify at the owner", func() bool {
 		reps, err := first.Reputations(ctx)
 		return err == nil && slices.ContainsFunc(reps, func(r curator.Reputation) bool {
 			return r.Curator == second.PeerID() && r.Role == curator.RoleQualified
@@ -118,7 +118,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 
 	// The crawl itself may have routed pages to review too: look for this
 	// item, not for a queue of one.
-	awaitCond(ctx, t, "the second curator to backfill the item", func() bool {
+	testutil.Eventually(t, left(ctx), "the second curator to backfill the item", func() bool {
 		q, err := second.Queue(ctx, curator.Filter{}, 0)
 		return err == nil && slices.ContainsFunc(q, func(it curator.QueueItem) bool { return it.ID == doc.ID })
 	})
@@ -134,7 +134,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := second.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "the settled document to reach the job", func() bool {
+	testutil.Eventually(t, left(ctx), "the settled document to reach the job", func() bool {
 		p, err := cl.Coordinator().Progress(ctx, id)
 		return err == nil && p.Accepted == v1.Progress.Accepted+1
 	})
