@@ -9,6 +9,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
@@ -65,20 +66,15 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	bus, err := curator.JoinPubSub(h.PubSub())
+	// The role joins the decisions topic and serves backfill on h; the
+	// test keeps h to wait for the topic's peers.
+	role, err := roles.StartCurator(ctx, roles.CuratorConfig{Dir: t.TempDir(), Host: h,
+		Curator: curator.Config{ItemSources: []string{first.PeerID()}, UndoWindow: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := curator.Open(ctx, t.TempDir(), curator.Config{Bus: bus, ItemSources: []string{first.PeerID()}, UndoWindow: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	sync, err := curator.StartSync(ctx, h.Libp2p(), second, curator.SyncConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sync.Close()
+	defer role.Close()
+	second := role.Curator
 	// Decisions travel by gossip: both sides must see each other in the
 	// topic before the votes.
 	if err := h.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
