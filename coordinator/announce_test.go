@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
 )
@@ -247,19 +248,14 @@ func TestAnnouncerReachesTrustingNodeOverGossip(t *testing.T) {
 	go func() { done <- a.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if anns := sub.Announcements(); len(anns) == 1 {
-			got := anns[0]
-			if got.Coordinator != coordHost.ID().String() || !got.HasWork() || got.Pending() != 2 || got.Jobs[0].ID != "crawl" {
-				t.Fatalf("node sees %+v", got)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the node never saw the coordinator's announcement")
-		}
-		time.Sleep(20 * time.Millisecond)
+	var anns []*schemas.JobAnnouncement
+	testutil.Eventually(t, 10*time.Second, "the node to see the coordinator's announcement", func() bool {
+		anns = sub.Announcements()
+		return len(anns) == 1
+	})
+	got := anns[0]
+	if got.Coordinator != coordHost.ID().String() || !got.HasWork() || got.Pending() != 2 || got.Jobs[0].ID != "crawl" {
+		t.Fatalf("node sees %+v", got)
 	}
 }
 

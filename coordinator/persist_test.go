@@ -10,12 +10,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 	"github.com/swardnet/sward/storage"
 )
@@ -447,19 +449,17 @@ func TestInterruptedQuarantineIsFinished(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- c2.Serve(sctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// Serve stops before the store closes, also when the wait fails.
+	stopServing := sync.OnceValue(func() error { cancel(); return <-served })
+	t.Cleanup(func() { _ = stopServing() })
+	testutil.Eventually(t, 10*time.Second, "both URLs to be queued again", func() bool {
 		p, err := c2.Progress(ctx, "q")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Queued == 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-served; err != nil {
+		return p.Queued == 2
+	})
+	if err := stopServing(); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := c2.Progress(ctx, "q"); p.Queued != 2 || p.Done != 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -27,20 +28,13 @@ func TestOfferBatchesAndIndexes(t *testing.T) {
 	if f.Offer(schemas.Document{URL: "http://127.0.0.1/no-id"}) {
 		t.Error("a document without an id was accepted")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "all 600 offered documents to be indexed", func() bool {
 		n, err := f.Len()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 600 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 600 offered documents indexed", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 600
+	})
 	res, err := f.Search(context.Background(), SearchRequest{Query: "number 599", K: 3})
 	if err != nil {
 		t.Fatal(err)

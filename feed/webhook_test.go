@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swardnet/sward/internal/testutil"
 )
 
 type received struct {
@@ -85,15 +87,11 @@ func TestWebhookSignatureAndRetry(t *testing.T) {
 	}
 	// Listing hides the secret and counts the delivery.
 	var list struct{ Webhooks []Webhook }
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testutil.Eventually(t, 2*time.Second, "the webhook list to count one delivery", func() bool {
 		list.Webhooks = nil
 		getJSON(t, srv.Client(), srv.URL+"/v1/webhooks", nil, &list)
-		if len(list.Webhooks) == 1 && list.Webhooks[0].Delivered == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(list.Webhooks) == 1 && list.Webhooks[0].Delivered == 1
+	})
 	if len(list.Webhooks) != 1 || list.Webhooks[0].Secret != "" || list.Webhooks[0].Delivered != 1 {
 		t.Errorf("list: %+v", list.Webhooks)
 	}
@@ -124,17 +122,10 @@ func TestWebhookGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAdd(t, f, mkDoc("x", "https://a.example.com/x", "X", "x", t0))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "the delivery to be abandoned", func() bool {
 		hs := f.Webhooks()
-		if len(hs) == 1 && hs[0].Failed == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery not abandoned: %+v", hs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(hs) == 1 && hs[0].Failed == 1
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if attempts != 3 {

@@ -197,7 +197,7 @@ func TestCrawlSurvivesKilledNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "a quarter of the pages", func() bool { return log.captures() >= len(reachable)/4 })
+	testutil.Eventually(t, left(ctx), "a quarter of the pages", func() bool { return log.captures() >= len(reachable)/4 })
 	nodes := cl.Nodes()
 	for _, n := range nodes[2:5] {
 		n.Kill()
@@ -282,7 +282,7 @@ func TestCoordinatorCrashResumes(t *testing.T) {
 		}
 		return n
 	}
-	awaitCond(ctx, t, "a sixth of the pages accepted", func() bool { return countAccepted() >= len(reachable)/6 })
+	testutil.Eventually(t, left(ctx), "a sixth of the pages accepted", func() bool { return countAccepted() >= len(reachable)/6 })
 	if err := child.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -576,18 +576,11 @@ func (f *flooder) stop() int {
 	return f.sent
 }
 
-// awaitCond polls cond until it holds, failing the test when ctx ends.
-func awaitCond(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
+// left is what remains of ctx's deadline (ctx must have one): the
+// cluster tests wait for a state for as long as the test's budget lasts.
+func left(ctx context.Context) time.Duration {
+	d, _ := ctx.Deadline()
+	return time.Until(d)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -152,7 +152,7 @@ func TestLiarQuarantinedAndExcluded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "the liar to capture a page", func() bool {
+	testutil.Eventually(t, left(ctx), "the liar to capture a page", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(liarURLs) > 0

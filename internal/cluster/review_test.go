@@ -9,6 +9,7 @@ import (
 
 	"github.com/swardnet/sward/coordinator"
 	"github.com/swardnet/sward/curator"
+	"github.com/swardnet/sward/internal/roles"
 	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/network"
 	"github.com/swardnet/sward/schemas"
@@ -65,20 +66,15 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	bus, err := curator.JoinPubSub(h.PubSub())
+	// The role joins the decisions topic and serves backfill on h; the
+	// test keeps h to wait for the topic's peers.
+	role, err := roles.StartCurator(ctx, roles.CuratorConfig{Dir: t.TempDir(), Host: h,
+		Curator: curator.Config{ItemSources: []string{first.PeerID()}, UndoWindow: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := curator.Open(ctx, t.TempDir(), curator.Config{Bus: bus, ItemSources: []string{first.PeerID()}, UndoWindow: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	sync, err := curator.StartSync(ctx, h.Libp2p(), second, curator.SyncConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sync.Close()
+	defer role.Close()
+	second := role.Curator
 	// Decisions travel by gossip: both sides must see each other in the
 	// topic before the votes.
 	if err := h.WaitTopicPeers(ctx, schemas.TopicDecisions, 1); err != nil {
@@ -98,7 +94,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 			Reasons: []string{"review:low_confidence"}, Gold: &curator.GoldAnswer{Decision: schemas.ActionReject}}); err != nil {
 			t.Fatal(err)
 		}
-		awaitCond(ctx, t, "a gold item at the second curator", func() bool {
+		testutil.Eventually(t, left(ctx), "a gold item at the second curator", func() bool {
 			v, err := second.View(ctx, g.ID)
 			return err == nil && v != nil
 		})
@@ -109,7 +105,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := second.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "the second curator to qualify at the owner", func() bool {
+	testutil.Eventually(t, left(ctx), "the second curator to qualify at the owner", func() bool {
 		reps, err := first.Reputations(ctx)
 		return err == nil && slices.ContainsFunc(reps, func(r curator.Reputation) bool {
 			return r.Curator == second.PeerID() && r.Role == curator.RoleQualified
@@ -118,7 +114,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 
 	// The crawl itself may have routed pages to review too: look for this
 	// item, not for a queue of one.
-	awaitCond(ctx, t, "the second curator to backfill the item", func() bool {
+	testutil.Eventually(t, left(ctx), "the second curator to backfill the item", func() bool {
 		q, err := second.Queue(ctx, curator.Filter{}, 0)
 		return err == nil && slices.ContainsFunc(q, func(it curator.QueueItem) bool { return it.ID == doc.ID })
 	})
@@ -134,7 +130,7 @@ func TestSettledReviewReachesNextVersion(t *testing.T) {
 	if err := second.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	awaitCond(ctx, t, "the settled document to reach the job", func() bool {
+	testutil.Eventually(t, left(ctx), "the settled document to reach the job", func() bool {
 		p, err := cl.Coordinator().Progress(ctx, id)
 		return err == nil && p.Accepted == v1.Progress.Accepted+1
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/swardnet/sward/feed"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/node"
 	"github.com/swardnet/sward/schemas"
 )
@@ -197,17 +198,20 @@ func TestCoordinatorCloseReleasesEverything(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, stacks := liveGoroutines()
-		if n <= base+2 {
-			break
+	// A timeout shows the goroutines that were still there.
+	var (
+		n      int
+		stacks string
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%d goroutines after three coordinators were closed, %d before:\n%s", n, base, stacks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after three coordinators were closed, %d before:\n%s", n, base, stacks)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("at most %d goroutines (%d before the coordinators, 2 to spare)", base+2, base), func() bool {
+		n, stacks = liveGoroutines()
+		return n <= base+2
+	})
 }
 
 func TestConfigValidate(t *testing.T) {

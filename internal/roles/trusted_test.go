@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/node"
 	"github.com/swardnet/sward/schemas"
 )
@@ -67,13 +68,10 @@ func TestTrustedFetcherConvictsALiarAlone(t *testing.T) {
 	}
 	liar, _ := peer.IDFromPrivateKey(key)
 	var resp *schemas.LeaseResponse
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testutil.Eventually(t, 10*time.Second, "the liar to lease a URL", func() bool {
 		resp = coord.Coord.HandleLease(ctx, liar, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 4})
-		if len(resp.Items) > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(resp.Items) > 0
+	})
 	if len(resp.Items) != 1 {
 		t.Fatalf("lease: %+v", resp)
 	}
