@@ -154,6 +154,35 @@ func TestPipelineRunWgetWARCCountsAgree(t *testing.T) {
 			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
 		}
 	}
+	// Every reject keeps all its reasons (a JSON list, the first being
+	// the reason column) and a detail of its own.
+	reasons := readStrings(t, filepath.Join(out, "rejects", "*.parquet"), "reasons")
+	reason := readStrings(t, filepath.Join(out, "rejects", "*.parquet"), "reason")
+	details := readStrings(t, filepath.Join(out, "rejects", "*.parquet"), "detail")
+	if len(reasons) == 0 {
+		t.Error("the test input gave no reject to check")
+	}
+	for i := range reasons {
+		var rs []string
+		if err := json.Unmarshal([]byte(reasons[i]), &rs); err != nil || len(rs) == 0 || rs[0] != reason[i] {
+			t.Errorf("reject %d: reasons %q (%v) do not start with its reason %q", i, reasons[i], err, reason[i])
+		}
+		if details[i] == "" || details[i] == reason[i] {
+			t.Errorf("reject %d: detail %q only repeats the reason %q", i, details[i], reason[i])
+		}
+	}
+	// Every row's ID is the one the coordinator gives the same page in a
+	// job of the same name (schemas.DocumentID of the normalised URL):
+	// here the dataset's name, as no job is given.
+	for i, u := range urls {
+		n, err := schemas.NormalizeURL(u)
+		if err != nil {
+			t.Fatalf("row %d url %q: %v", i, u, err)
+		}
+		if want := schemas.DocumentID(m.Dataset, n); ids[i] != want {
+			t.Errorf("row %d (%s) has ID %s, want %s as a crawl of the same page gets", i, u, ids[i], want)
+		}
+	}
 	// Every row names a capture record the run's store holds, of its URL.
 	store, err := storage.Open(context.Background(), filepath.Join(out, ".pipeline", "store"))
 	if err != nil {

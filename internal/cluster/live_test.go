@@ -58,8 +58,11 @@ func TestLiveFetchGoesThroughTheNetwork(t *testing.T) {
 	}
 	// A second request for the same URL is fetched again, not refused as
 	// already seen.
-	if _, err := cl.Coordinator().FetchURL(ctx, article); err != nil {
+	// It keeps its document ID, so a citation of the first stays valid.
+	if again, err := cl.Coordinator().FetchURL(ctx, article); err != nil {
 		t.Errorf("second live fetch of %s: %v", article, err)
+	} else if again.ID != doc.ID {
+		t.Errorf("the second live fetch of %s has ID %s, the first %s: citations of the first break", article, again.ID, doc.ID)
 	}
 
 	if _, err := cl.Coordinator().FetchURL(ctx, disallowed); !errors.Is(err, feed.ErrRefused) {
