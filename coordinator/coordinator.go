@@ -208,6 +208,11 @@ type jobState struct {
 
 	captured, accepted, rejected, review, failed atomic.Int64
 	bytes                                        atomic.Int64
+	// inReview holds the IDs of the documents this process counted in
+	// review: only their settling moves a count (settled items are read
+	// again from the start after a restart, when the counters restarted
+	// from zero).
+	inReview sync.Map
 
 	// nodes holds when each node last delivered a capture of the job.
 	nodesMu sync.Mutex
@@ -708,7 +713,9 @@ func (c *Coordinator) AddReviewed(ctx context.Context, d schemas.Document) error
 	}
 	if n == 1 {
 		// A settled review moves from review to accepted.
-		decIfPositive(&j.review)
+		if _, counted := j.inReview.LoadAndDelete(d.ID); counted {
+			decIfPositive(&j.review)
+		}
 		j.accepted.Add(1)
 		c.emitAccepted(d)
 	}

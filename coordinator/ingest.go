@@ -200,6 +200,7 @@ func (c *Coordinator) commit(ctx context.Context, in *ingestion) error {
 		}
 	case pipeline.Review:
 		j.review.Add(1)
+		j.inReview.Store(res.Doc.ID, struct{}{})
 		c.hooksMu.RLock()
 		for _, fn := range c.onReview {
 			fn(capt, res)

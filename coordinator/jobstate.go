@@ -96,14 +96,16 @@ func decIfPositive(n *atomic.Int64) bool {
 }
 
 // ReviewRejected records that curators settled one of a job's review items
-// as rejected: it moves from the review count to the rejected count, so
-// accepted + rejected + review never exceeds what was fetched.
-func (c *Coordinator) ReviewRejected(jobID string) error {
+// as rejected: document docID moves from the review count to the
+// rejected count, so accepted + rejected + review never exceeds what was
+// fetched. A document this process did not count in review (settled
+// before a restart, read again) moves nothing.
+func (c *Coordinator) ReviewRejected(jobID, docID string) error {
 	j := c.job(jobID)
 	if j == nil {
 		return fmt.Errorf("settled review names unknown job %q", jobID)
 	}
-	if decIfPositive(&j.review) {
+	if _, counted := j.inReview.LoadAndDelete(docID); counted && decIfPositive(&j.review) {
 		j.rejected.Add(1)
 	}
 	return nil

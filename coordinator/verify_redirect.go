@@ -243,6 +243,7 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 	if h.review {
 		// Sent to review: the curators decide, as for any other capture.
 		j.review.Add(1)
+		j.inReview.Store(h.doc.ID, struct{}{})
 		c.hooksMu.RLock()
 		for _, fn := range c.onReview {
 			fn(h.capt, h.res)

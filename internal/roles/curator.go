@@ -216,7 +216,7 @@ func (c *Curator) pumpSettled(ctx context.Context) error {
 				if st.Decision == schemas.ActionReject {
 					// The review settled as a reject: the job's counters move
 					// it from review to rejected.
-					_ = c.cfg.Source.ReviewRejected(st.Doc.JobID)
+					_ = c.cfg.Source.ReviewRejected(st.Doc.JobID, st.Doc.ID)
 				}
 				continue
 			}
