@@ -296,7 +296,7 @@ resumes when re-run.`,
 				return err
 			}
 			m := res.Manifest
-			if err := os.WriteFile(filepath.Join(out, storage.RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
+			if err := renameio.WriteFile(filepath.Join(out, storage.RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
 				return fmt.Errorf("recording root CID: %w", err)
 			}
 			w := cmd.OutOrStdout()
