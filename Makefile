@@ -54,8 +54,8 @@ bench-storage:
 	$(GO) test -run '^$$' -bench 'BenchmarkWrite/web|BenchmarkPullLoopback|BenchmarkPublish' -benchtime 2x -count 5 ./storage/
 
 bench-frontier:
-	$(GO) test -run '^$$' -bench 'FrontierAdd1M' -benchtime=1x -count=3 ./coordinator/
-	$(GO) test -run '^$$' -bench 'FrontierLeaseComplete' -count=3 ./coordinator/
+	$(GO) test -run '^$$' -bench 'FrontierAdd1M' -benchtime=1x -count=3 ./frontier/
+	$(GO) test -run '^$$' -bench 'FrontierLeaseComplete' -count=3 ./frontier/
 
 bench-network:
 	$(GO) test -run '^$$' -bench 'NetworkThroughput$$|GossipLatency' -benchtime=1x -count=3 -timeout 30m ./internal/cluster/

@@ -31,7 +31,7 @@ type LargeBodies struct {
 // OpenLargeBodies opens (creating it if needed) the block store in dir,
 // serves it over bitswap on h and starts collecting, until Close.
 func OpenLargeBodies(ctx context.Context, h host.Host, dir string, cfg BlobConfig) (*LargeBodies, error) {
-	store, err := storage.Open(ctx, dir)
+	store, err := storage.OpenWithConfig(ctx, dir, storage.Config{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store of large bodies: %w", err)
 	}

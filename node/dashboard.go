@@ -309,6 +309,27 @@ async function ctl(a){await fetch('/api/'+a,{method:'POST',headers:{'X-Sward-Das
 setInterval(refresh,2000);
 </script></body></html>`))
 
+// Dashboard timeouts. Every answer is a small page, a JSON status or a
+// chart, and nothing streams, so a write timeout is safe too: no client,
+// slow or stuck, holds a connection or a goroutine for long.
+const (
+	dashboardReadHeaderTimeout = 5 * time.Second
+	dashboardReadTimeout       = 10 * time.Second
+	dashboardWriteTimeout      = 30 * time.Second
+	dashboardIdleTimeout       = 2 * time.Minute
+)
+
+// server is the http.Server Serve runs.
+func (d *Dashboard) server() *http.Server {
+	return &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: dashboardReadHeaderTimeout,
+		ReadTimeout:       dashboardReadTimeout,
+		WriteTimeout:      dashboardWriteTimeout,
+		IdleTimeout:       dashboardIdleTimeout,
+	}
+}
+
 // Serve runs the dashboard on addr until ctx ends. It refuses addresses that
 // are not loopback: the pause button belongs to the machine's owner.
 func (d *Dashboard) Serve(ctx context.Context, addr string) error {
@@ -323,7 +344,7 @@ func (d *Dashboard) Serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("dashboard listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := d.server()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d.log.Info("dashboard listening", logkey.URL, "http://"+ln.Addr().String())

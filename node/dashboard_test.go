@@ -154,6 +154,14 @@ func TestDashboardServeRefusesNonLoopback(t *testing.T) {
 	}
 }
 
+func TestDashboardServerTimeouts(t *testing.T) {
+	srv := NewDashboard(newTestFetcher(t, nil), "p").server()
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Errorf("dashboard server timeouts: header %v, read %v, write %v, idle %v; want all set",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
+}
+
 // The dashboard answers only loopback peers with loopback Host names, and
 // its buttons refuse cross-site requests.
 func TestDashboardRefusesRemoteAndCrossSite(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
 	"github.com/ipfs/go-cid"
 
 	"github.com/swardnet/sward/schemas"
@@ -53,5 +54,10 @@ func exportVersion(ctx context.Context, s *storage.Store, c cid.Cid, m *schemas.
 			return fmt.Errorf("exporting %s: %w", p, err)
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "CID"), []byte(c.String()+"\n"), 0o644)
+	// The CID file says which version dir holds; renameio writes it whole
+	// or not at all, so a crash never leaves a truncated CID behind.
+	if err := renameio.WriteFile(filepath.Join(dir, "CID"), []byte(c.String()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("exporting %s: recording its CID: %w", c, err)
+	}
+	return nil
 }

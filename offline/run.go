@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("opening the review list: %w", err)
 	}
 	defer r.reviewFile.Close()
-	if r.store, err = storage.Open(ctx, filepath.Join(stateDir, "store")); err != nil {
+	if r.store, err = storage.OpenWithConfig(ctx, filepath.Join(stateDir, "store"), storage.Config{Logger: cfg.Logger}); err != nil {
 		return sum, err
 	}
 	defer r.store.Close()

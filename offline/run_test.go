@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,11 +216,16 @@ func TestPipelineRunJSONL(t *testing.T) {
 	}
 	os.WriteFile(in, buf.Bytes(), 0o644)
 	out := filepath.Join(dir, "out")
-	if _, err := Run(context.Background(), Config{In: in, Out: out, Workers: 2}); err != nil {
+	var logs bytes.Buffer
+	if _, err := Run(context.Background(), Config{In: in, Out: out, Workers: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 		t.Fatal(err)
 	}
 	if docs := readDocsParquet(t, out); len(docs) != len(want) {
 		t.Fatalf("got %d documents, want %d", len(docs), len(want))
+	}
+	// The run's store logs through the run's Logger too.
+	if !strings.Contains(logs.String(), "dataset version published") {
+		t.Errorf("the run's Logger got no line from its store:\n%s", logs.String())
 	}
 }
 

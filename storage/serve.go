@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/ipfs/boxo/bitswap/server"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/gateway"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
@@ -301,39 +298,4 @@ func (s *Server) FetchFile(ctx context.Context, root cid.Cid, max int64) ([]byte
 		return nil, fmt.Errorf("file %s is over the %d limit", root, max)
 	}
 	return b, nil
-}
-
-// ServeGateway serves the store as a trustless IPFS HTTP gateway on addr
-// (for example 127.0.0.1:8090): /ipfs/<cid> answers raw blocks
-// (?format=raw) and CAR files (?format=car); no deserialised responses, so
-// clients verify what they get. Shutdown the returned server to stop it; it
-// also stops when ctx ends.
-func ServeGateway(ctx context.Context, addr string, s *Store) (*http.Server, error) {
-	if addr == "" {
-		addr = "127.0.0.1:8090"
-	}
-	backend, err := gateway.NewBlocksBackend(blockservice.New(&blockstore.ValidatingBlockstore{Blockstore: s.bs}, nil))
-	if err != nil {
-		return nil, fmt.Errorf("starting gateway: %w", err)
-	}
-	handler := gateway.NewHandler(gateway.Config{DeserializedResponses: false}, backend)
-	mux := http.NewServeMux()
-	mux.Handle("/ipfs/", handler)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("gateway listening on %s: %w", addr, err)
-	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("gateway stopped", logkey.Addr, ln.Addr().String(), logkey.Err, err)
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	return srv, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -296,7 +297,7 @@ resumes when re-run.`,
 				return err
 			}
 			m := res.Manifest
-			if err := os.WriteFile(filepath.Join(out, storage.RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
+			if err := renameio.WriteFile(filepath.Join(out, storage.RootFile), []byte(root.String()+"\n"), 0o644); err != nil {
 				return fmt.Errorf("recording root CID: %w", err)
 			}
 			w := cmd.OutOrStdout()
@@ -542,12 +543,21 @@ func datasetServeCmd(o *datasetOptions) *cobra.Command {
 			for _, a := range h.Addrs() {
 				fmt.Fprintf(out, "bitswap: %s/p2p/%s\n", a, h.ID())
 			}
+			// gwDone reports the gateway's end; it stays nil (never ready)
+			// without a gateway.
+			var gwDone chan error
 			if gatewayAddr != "" {
-				gw, err := storage.ServeGateway(ctx, gatewayAddr, s)
+				gw, err := storage.NewGateway(s)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "gateway: http://%s/ipfs/<cid>?format=car\n", gw.Addr)
+				ln, err := net.Listen("tcp", gatewayAddr)
+				if err != nil {
+					return fmt.Errorf("gateway listening on %s (in use? pick another address with --gateway, or \"\" for none): %w", gatewayAddr, err)
+				}
+				gwDone = make(chan error, 1)
+				go func() { gwDone <- gw.Serve(ctx, ln) }()
+				fmt.Fprintf(out, "gateway: http://%s/ipfs/<cid>?format=car\n", ln.Addr())
 			}
 			names, _ := s.Datasets(ctx)
 			for _, n := range names {
@@ -558,7 +568,16 @@ func datasetServeCmd(o *datasetOptions) *cobra.Command {
 					}
 				}
 			}
-			<-ctx.Done()
+			select {
+			case err := <-gwDone:
+				return err
+			case <-ctx.Done():
+			}
+			if gwDone != nil {
+				// The gateway reads the store, which closes when this
+				// returns: wait until it has shut down.
+				return <-gwDone
+			}
 			return nil
 		}),
 	}

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -125,5 +128,66 @@ func TestDatasetExportImportCAR(t *testing.T) {
 	log, err = runCLI(t, "dataset", "--data", t.TempDir(), "import", car)
 	if err != nil || !strings.Contains(log, "imported "+root) {
 		t.Fatalf("import: %v %q", err, log)
+	}
+}
+
+// TestDatasetServeGateway: `sward dataset serve` answers CAR requests on
+// its gateway and, when its context ends, shuts the gateway down and
+// returns.
+func TestDatasetServeGateway(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "site.warc")
+	if err := os.WriteFile(in, cliWARC(3), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "out")
+	if log, err := runCLI(t, "pipeline", "run", "--in", in, "--out", data, "--progress=false"); err != nil {
+		t.Fatalf("run: %v\n%s", err, log)
+	}
+	raw, err := os.ReadFile(filepath.Join(data, "CID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := strings.TrimSpace(string(raw))
+
+	cmd := newRootCommand()
+	var out syncBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"dataset", "--data", data, "serve"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	var gw string
+	for deadline := time.Now().Add(20 * time.Second); gw == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no gateway line from dataset serve:\n%s", out.String())
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, "gateway: http://"); ok {
+				gw, _, _ = strings.Cut(rest, "/")
+			}
+		}
+	}
+	resp, err := http.Get("http://" + gw + "/ipfs/" + root + "?format=car")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CAR from the gateway: %s", resp.Status)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dataset serve after cancel: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dataset serve did not return after its context ended")
 	}
 }

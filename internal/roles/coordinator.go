@@ -144,6 +144,7 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 	}
 	c.Host, err = network.New(ctx, network.Config{
 		ListenAddrs: cfg.Listen, KeyFile: filepath.Join(cfg.DataDir, "identity.key"), DHT: cfg.DHT,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the coordinator's libp2p host: %w", err)
@@ -160,7 +161,7 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 		return nil, fmt.Errorf("opening the frontier: %w", err)
 	}
 	c.closers.add(c.Frontier.Close)
-	c.Store, err = storage.Open(ctx, filepath.Join(cfg.DataDir, "store"))
+	c.Store, err = storage.OpenWithConfig(ctx, filepath.Join(cfg.DataDir, "store"), storage.Config{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening the block store: %w", err)
 	}

@@ -113,7 +113,7 @@ func StartCurator(ctx context.Context, cfg CuratorConfig) (_ *Curator, err error
 		}
 		c.host, err = network.New(ctx, network.Config{
 			ListenAddrs: []string{cfg.P2PListen}, Bootstrap: cfg.Join,
-			KeyFile: filepath.Join(cfg.Dir, "p2p.key"),
+			KeyFile: filepath.Join(cfg.Dir, "p2p.key"), Logger: cfg.Logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("joining the network: %w", err)

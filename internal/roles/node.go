@@ -139,6 +139,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		ListenAddrs: cfg.Listen,
 		KeyFile:     filepath.Join(dir, "identity.key"),
 		Bootstrap:   cfg.Join, MDNS: cfg.MDNS, DHT: cfg.DHT, Trusted: cfg.Trusted,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the node's libp2p host: %w", err)

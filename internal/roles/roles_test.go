@@ -2,15 +2,18 @@ package roles
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,6 +164,47 @@ func TestCoordinatorFeedStreamsEndAtShutdown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("shutdown took %v", d)
+	}
+}
+
+// lockedBuffer is a log destination many goroutines write to at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRolesLogThroughTheirLogger: the libp2p host a role starts logs
+// through the role's Logger (it used to log to slog.Default whatever the
+// role was given).
+func TestRolesLogThroughTheirLogger(t *testing.T) {
+	var coordLogs, nodeLogs lockedBuffer
+	coord, _, _ := startCoordinator(t, CoordinatorConfig{Logger: slog.New(slog.NewTextHandler(&coordLogs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, err := StartNode(ctx, NodeConfig{
+		Node: node.Config{DataDir: t.TempDir()}, Join: []string{coord.Addr()}, Coordinator: coord.Host.ID(),
+		Logger: slog.New(slog.NewTextHandler(&nodeLogs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for role, logs := range map[string]*lockedBuffer{"coordinator": &coordLogs, "node": &nodeLogs} {
+		if !strings.Contains(logs.String(), "network host started") {
+			t.Errorf("the %s's Logger got no line from its network host:\n%s", role, logs.String())
+		}
 	}
 }
 

@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/gateway"
+)
+
+// Gateway timeouts. A slow or silent client cannot hold a connection open
+// while it sends its request or between requests. There is no write
+// timeout: a CAR response is a whole dataset version, of any size, and a
+// slow but steady puller must be able to finish it.
+const (
+	gatewayReadHeaderTimeout = 10 * time.Second
+	gatewayReadTimeout       = time.Minute
+	gatewayIdleTimeout       = 2 * time.Minute
+	gatewayShutdownTimeout   = 5 * time.Second
+)
+
+// Gateway is a trustless IPFS HTTP gateway over a store: /ipfs/<cid>
+// answers raw blocks (?format=raw) and CAR files (?format=car). It serves
+// no deserialised responses, so clients verify what they get. Blocks are
+// re-hashed before they are sent, as with bitswap.
+type Gateway struct {
+	handler http.Handler
+}
+
+// NewGateway returns a gateway over s's blocks; Serve runs it.
+func NewGateway(s *Store) (*Gateway, error) {
+	if s == nil {
+		return nil, errors.New("starting gateway: nil store")
+	}
+	backend, err := gateway.NewBlocksBackend(blockservice.New(&blockstore.ValidatingBlockstore{Blockstore: s.bs}, nil))
+	if err != nil {
+		return nil, fmt.Errorf("starting gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ipfs/", gateway.NewHandler(gateway.Config{DeserializedResponses: false}, backend))
+	return &Gateway{handler: mux}, nil
+}
+
+// Handler returns the gateway's HTTP handler, for mounting elsewhere or
+// for tests.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// server is the http.Server Serve runs.
+func (g *Gateway) server() *http.Server {
+	return &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: gatewayReadHeaderTimeout,
+		ReadTimeout:       gatewayReadTimeout,
+		IdleTimeout:       gatewayIdleTimeout,
+	}
+}
+
+// Serve serves the gateway on ln (for example a listener on
+// 127.0.0.1:8090) until ctx ends, then shuts down gracefully: requests in
+// flight get a few seconds to finish, and transfers still running after
+// that are cut.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := g.server()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving the gateway on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gatewayShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutting down the gateway on %s: %w", ln.Addr(), err)
+		}
+		// A long CAR transfer outlived the grace period: cut it rather
+		// than leave it running after Serve has returned.
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving the gateway on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
