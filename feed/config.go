@@ -89,7 +89,7 @@ type Config struct {
 	MaxDiffLines int
 	// Webhook configures webhook deliveries.
 	Webhook WebhookConfig
-	// Logger receives the feed's logs; nil means slog.Default().
+	// Logger receives the feed's logs (default slog.Default()).
 	Logger *slog.Logger
 }
 
@@ -137,22 +137,46 @@ func (c *Config) Default() {
 	if c.MaxDiffLines == 0 {
 		c.MaxDiffLines = 200
 	}
-	w := &c.Webhook
-	if w.MaxAttempts == 0 {
-		w.MaxAttempts = 6
+	c.Webhook.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	if w.Backoff == 0 {
-		w.Backoff = time.Second
+}
+
+// Default fills unset fields with their defaults.
+func (c *WebhookConfig) Default() {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 6
 	}
-	if w.MaxBackoff == 0 {
-		w.MaxBackoff = time.Minute
+	if c.Backoff == 0 {
+		c.Backoff = time.Second
 	}
-	if w.Timeout == 0 {
-		w.Timeout = 10 * time.Second
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = time.Minute
 	}
-	if w.Queue == 0 {
-		w.Queue = 1024
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
 	}
+	if c.Queue == 0 {
+		c.Queue = 1024
+	}
+}
+
+// Validate reports the first setting webhook delivery cannot run with.
+func (c WebhookConfig) Validate() error {
+	switch {
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("feed config: webhook max attempts %d must be at least 1", c.MaxAttempts)
+	case c.Backoff <= 0:
+		return fmt.Errorf("feed config: webhook backoff %s must be positive", c.Backoff)
+	case c.MaxBackoff < c.Backoff:
+		return fmt.Errorf("feed config: webhook max backoff %s must be at least the backoff %s", c.MaxBackoff, c.Backoff)
+	case c.Timeout <= 0:
+		return fmt.Errorf("feed config: webhook timeout %s must be positive", c.Timeout)
+	case c.Queue < 1:
+		return fmt.Errorf("feed config: webhook queue %d must be at least 1", c.Queue)
+	}
+	return nil
 }
 
 // Validate reports the first invalid setting, saying how to fix it.
@@ -200,9 +224,11 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	w := c.Webhook
-	if w.MaxAttempts < 1 || w.Backoff <= 0 || w.MaxBackoff < w.Backoff || w.Timeout <= 0 || w.Queue < 1 {
-		return errors.New("feed config: webhook attempts, backoff, timeout and queue must be positive, and max backoff at least backoff")
+	if err := c.Webhook.Validate(); err != nil {
+		return err
+	}
+	if c.Logger == nil {
+		return errors.New("feed config: no logger; call Default first")
 	}
 	return nil
 }

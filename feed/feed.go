@@ -78,10 +78,6 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	idx, err := openIndex(cfg.IndexDir)
 	if err != nil {
 		return nil, err
@@ -89,7 +85,7 @@ func New(ctx context.Context, cfg Config) (*Feed, error) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &Feed{
 		cfg:     cfg,
-		log:     log.With("component", "feed"),
+		log:     cfg.Logger.With("component", "feed"),
 		idx:     idx,
 		latest:  map[string]version{},
 		aliases: map[string]string{},

@@ -34,15 +34,17 @@ type BlobConfig struct {
 	// Interval is how often Serve collects (default 1 min). A body that
 	// takes the store over MaxBytes also starts a collection at once.
 	Interval time.Duration
-	// IndexPath is the index file (default blobs.json in the store's
-	// directory).
+	// Dir is the directory of the block store that holds the bodies.
+	// NewBlobStore sets it to the store's directory when it is empty.
+	Dir string
+	// IndexPath is the index file (default blobs.json in Dir).
 	IndexPath string
 	// Logger receives the collector's logs (default slog.Default()).
 	Logger *slog.Logger
 }
 
-// Default fills zero fields; dir is the store's directory.
-func (c *BlobConfig) Default(dir string) {
+// Default fills zero fields.
+func (c *BlobConfig) Default() {
 	if c.TTL == 0 {
 		c.TTL = time.Hour
 	}
@@ -52,8 +54,8 @@ func (c *BlobConfig) Default(dir string) {
 	if c.Interval == 0 {
 		c.Interval = time.Minute
 	}
-	if c.IndexPath == "" {
-		c.IndexPath = filepath.Join(dir, "blobs.json")
+	if c.IndexPath == "" && c.Dir != "" {
+		c.IndexPath = filepath.Join(c.Dir, "blobs.json")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -61,7 +63,7 @@ func (c *BlobConfig) Default(dir string) {
 }
 
 // Validate reports a config that would delete bodies before the
-// coordinator can fetch them.
+// coordinator can fetch them, or that names no index file.
 func (c BlobConfig) Validate() error {
 	if c.TTL < time.Minute {
 		return fmt.Errorf("blob store: TTL %s is too short for the coordinator to fetch bodies; use at least 1m", c.TTL)
@@ -71,6 +73,12 @@ func (c BlobConfig) Validate() error {
 	}
 	if c.Interval <= 0 {
 		return fmt.Errorf("blob store: collection interval %s must be positive", c.Interval)
+	}
+	if c.IndexPath == "" {
+		return errors.New("blob store: no index path; set Dir to the block store's directory, or IndexPath")
+	}
+	if c.Logger == nil {
+		return errors.New("blob store: no logger; call Default first")
 	}
 	return nil
 }
@@ -157,7 +165,10 @@ func newBlobStore(ctx context.Context, store *storage.Store, cfg BlobConfig, now
 	if store == nil {
 		return nil, errors.New("blob store: no block store")
 	}
-	cfg.Default(store.Dir())
+	if cfg.Dir == "" {
+		cfg.Dir = store.Dir()
+	}
+	cfg.Default()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -404,34 +405,88 @@ func TestBlobStoreUnreadableIndex(t *testing.T) {
 	}
 }
 
+func TestBlobConfigDefault(t *testing.T) {
+	var cfg BlobConfig
+	cfg.Default()
+	if cfg.TTL != time.Hour || cfg.MaxBytes != 512*mib || cfg.Interval != time.Minute || cfg.Logger != slog.Default() {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	if cfg.IndexPath != "" {
+		t.Errorf("index path %q without a Dir", cfg.IndexPath)
+	}
+	dir := t.TempDir()
+	cfg = BlobConfig{Dir: dir}
+	cfg.Default()
+	if cfg.IndexPath != filepath.Join(dir, "blobs.json") {
+		t.Errorf("index path %q, want blobs.json in %s", cfg.IndexPath, dir)
+	}
+	own := BlobConfig{TTL: 2 * time.Hour, MaxBytes: 64 * mib, Interval: time.Second, Dir: dir, IndexPath: filepath.Join(dir, "other.json"), Logger: slog.New(slog.DiscardHandler)}
+	kept := own
+	kept.Default()
+	if kept != own {
+		t.Errorf("Default replaced set fields: %+v, want %+v", kept, own)
+	}
+}
+
 func TestBlobConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  BlobConfig
 		want string
 	}{
-		{"defaults", BlobConfig{}, ""},
-		{"short ttl", BlobConfig{TTL: 10 * time.Second}, "TTL"},
-		{"tiny cap", BlobConfig{MaxBytes: 1 << 20}, "size cap"},
-		{"negative interval", BlobConfig{Interval: -time.Second}, "interval"},
+		{"defaults", BlobConfig{Dir: "store"}, ""},
+		{"own index path", BlobConfig{IndexPath: "blobs.json"}, ""},
+		{"short ttl", BlobConfig{Dir: "store", TTL: 10 * time.Second}, "TTL"},
+		{"tiny cap", BlobConfig{Dir: "store", MaxBytes: 1 << 20}, "size cap"},
+		{"negative interval", BlobConfig{Dir: "store", Interval: -time.Second}, "interval"},
+		{"no directory", BlobConfig{}, "index path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			cfg.Default(t.TempDir())
+			cfg.Default()
 			err := cfg.Validate()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Validate = %v, want nil", err)
 				}
-				if cfg.TTL != time.Hour || cfg.MaxBytes != 512*mib || cfg.Interval != time.Minute || filepath.Base(cfg.IndexPath) != "blobs.json" {
-					t.Errorf("defaults = %+v", cfg)
-				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want an error about %s", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "blob store") {
+				t.Fatalf("Validate = %v, want a blob store error about %s", err, tc.want)
 			}
 		})
+	}
+	if err := (BlobConfig{Dir: "store"}).Validate(); err == nil {
+		t.Error("a BlobConfig without Default validated")
+	}
+}
+
+// TestNewBlobStoreDir: NewBlobStore keeps the index in the store's
+// directory unless the config names another, and refuses a bad config.
+func TestNewBlobStoreDir(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, err := NewBlobStore(ctx, s, BlobConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(s.Dir(), "blobs.json"); b.cfg.IndexPath != want {
+		t.Errorf("index path %q, want %q", b.cfg.IndexPath, want)
+	}
+	other := t.TempDir()
+	b, err = NewBlobStore(ctx, s, BlobConfig{Dir: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(other, "blobs.json"); b.cfg.IndexPath != want {
+		t.Errorf("index path %q, want %q", b.cfg.IndexPath, want)
+	}
+	if _, err := NewBlobStore(ctx, s, BlobConfig{TTL: time.Second}); err == nil || !strings.Contains(err.Error(), "TTL") {
+		t.Errorf("NewBlobStore with a short TTL = %v, want the TTL error", err)
 	}
 }
 

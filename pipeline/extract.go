@@ -23,26 +23,68 @@ var (
 	ErrTooLarge     = errors.New("extract:too_large")
 )
 
-// ExtractOptions tunes main-content extraction.
+// Extraction limits the pipeline uses unless a job says otherwise.
+const (
+	// DefaultMaxDepth bounds element nesting.
+	DefaultMaxDepth = 512
+	// DefaultMaxNodes bounds the elements of a page.
+	DefaultMaxNodes = 200000
+	// DefaultMaxTextBytes bounds a page's visible text.
+	DefaultMaxTextBytes = 1 << 20
+)
+
+// ExtractOptions tunes main-content extraction. Default fills the limits;
+// Extract itself takes a zero limit as none.
 type ExtractOptions struct {
 	// Fallback lets trafilatura compare its result with readability and
-	// DOM distiller and take the better one.
+	// DOM distiller and take the better one (default off).
 	Fallback bool
 	// MaxDepth refuses pages whose element nesting is deeper (parsers and
 	// tree walkers recurse; a hostile page must not blow the stack).
+	// Default DefaultMaxDepth.
 	MaxDepth int
-	// MaxNodes refuses pages with more elements than this.
+	// MaxNodes refuses pages with more elements than this. Default
+	// DefaultMaxNodes.
 	MaxNodes int
 	// MaxTextBytes refuses pages with more visible text than this; such a
 	// page is a dump, not a document (Gopher's word limit would reject it
 	// anyway), and refusing early keeps the pipeline's cost bounded.
+	// Default DefaultMaxTextBytes.
 	MaxTextBytes int
 }
 
-// DefaultExtractOptions are the options the pipeline uses unless a job
-// says otherwise.
+// Default fills the unset limits of o.
+func (o *ExtractOptions) Default() {
+	if o.MaxDepth == 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxNodes == 0 {
+		o.MaxNodes = DefaultMaxNodes
+	}
+	if o.MaxTextBytes == 0 {
+		o.MaxTextBytes = DefaultMaxTextBytes
+	}
+}
+
+// Validate reports the first limit extraction cannot run with.
+func (o ExtractOptions) Validate() error {
+	switch {
+	case o.MaxDepth < 1:
+		return fmt.Errorf("pipeline extract options: max depth %d must be positive (leave it 0 for %d)", o.MaxDepth, DefaultMaxDepth)
+	case o.MaxNodes < 1:
+		return fmt.Errorf("pipeline extract options: max nodes %d must be positive (leave it 0 for %d)", o.MaxNodes, DefaultMaxNodes)
+	case o.MaxTextBytes < 1:
+		return fmt.Errorf("pipeline extract options: max text bytes %d must be positive (leave it 0 for %d)", o.MaxTextBytes, DefaultMaxTextBytes)
+	}
+	return nil
+}
+
+// DefaultExtractOptions returns ExtractOptions with Default applied: the
+// options the pipeline uses unless a job says otherwise.
 func DefaultExtractOptions() ExtractOptions {
-	return ExtractOptions{Fallback: false, MaxDepth: 512, MaxNodes: 200000, MaxTextBytes: 1 << 20}
+	var o ExtractOptions
+	o.Default()
+	return o
 }
 
 // Extracted is a page's main content and metadata.

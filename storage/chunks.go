@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"errors"
+	"fmt"
 	"unicode"
 	"unicode/utf8"
 
@@ -27,28 +29,63 @@ type Chunk struct {
 	Language string
 }
 
+// Chunking defaults.
+const (
+	// DefaultChunkSize is the target chunk length in characters.
+	DefaultChunkSize = 1000
+	// DefaultChunkOverlap is the overlap of chunks of DefaultChunkSize;
+	// smaller chunks repeat a fifth of their size.
+	DefaultChunkOverlap = 200
+)
+
 // ChunkOptions controls how documents are cut for RAG.
 type ChunkOptions struct {
-	// Size is the target chunk length in characters (default 1000).
+	// Size is the target chunk length in characters (default
+	// DefaultChunkSize).
 	Size int
 	// Overlap is how many characters of the previous chunk a chunk repeats,
-	// rounded down to whole sentences. Zero means the default (200, or a
-	// fifth of Size when that is smaller); negative means no overlap.
+	// rounded down to whole sentences, and must be below Size. Zero means
+	// the default (DefaultChunkOverlap, or a fifth of Size when that is
+	// smaller); negative means no overlap.
 	Overlap int
 }
 
-// Default fills unset fields (and turns a negative Overlap into none).
-// Every ChunkOptions is usable after Default, so it has no Validate.
+// Default fills the unset fields of o.
 func (o *ChunkOptions) Default() {
-	if o.Size <= 0 {
-		o.Size = 1000
+	if o.Size == 0 {
+		o.Size = DefaultChunkSize
 	}
+	if o.Overlap == 0 {
+		o.Overlap = max(min(DefaultChunkOverlap, o.Size/5), 0)
+	}
+}
+
+// Validate checks o after Default.
+func (o ChunkOptions) Validate() error {
+	var errs []error
+	if o.Size < 1 {
+		errs = append(errs, fmt.Errorf("storage chunk options: size %d must be positive (leave it 0 for %d)", o.Size, DefaultChunkSize))
+	}
+	if o.Size >= 1 && o.Overlap >= o.Size {
+		errs = append(errs, fmt.Errorf("storage chunk options: overlap %d must be below the size %d (leave it 0 for the default, negative for none)", o.Overlap, o.Size))
+	}
+	return errors.Join(errs...)
+}
+
+// lenient returns o with defaults, and with the settings Validate refuses
+// made usable, as ChunkText has always taken them: a negative Size means
+// the default size, and an Overlap not below Size the default overlap. A
+// negative Overlap becomes 0.
+func (o ChunkOptions) lenient() ChunkOptions {
+	o.Size = max(o.Size, 0)
+	o.Default()
 	switch {
 	case o.Overlap < 0:
 		o.Overlap = 0
-	case o.Overlap == 0 || o.Overlap >= o.Size:
-		o.Overlap = min(200, o.Size/5)
+	case o.Overlap >= o.Size:
+		o.Overlap = min(DefaultChunkOverlap, o.Size/5)
 	}
+	return o
 }
 
 // ChunkSchema is the Arrow schema of a version's chunks table.
@@ -72,9 +109,10 @@ type span struct{ start, end, bstart, bend int }
 // paragraph and sentence boundaries, each repeating about opts.Overlap
 // characters of the one before. A sentence longer than Size is cut at
 // whitespace (or hard, when it has none). Invalid UTF-8 is read as Go's
-// []rune conversion reads it: each bad byte is one U+FFFD.
+// []rune conversion reads it: each bad byte is one U+FFFD. ChunkText takes
+// any opts, even those Validate refuses (see ChunkOptions).
 func ChunkText(docID, url, text string, opts ChunkOptions) []Chunk {
-	opts.Default()
+	opts = opts.lenient()
 	if !utf8.ValidString(text) {
 		text = string([]rune(text))
 	}

@@ -121,8 +121,7 @@ func FuzzChunkText(f *testing.F) {
 		}
 		opts := ChunkOptions{Size: size, Overlap: overlap}
 		chunks := ChunkText("d", "", text, opts)
-		filled := opts
-		filled.Default()
+		filled := opts.lenient()
 		checkChunks(t, text, chunks, filled.Size)
 		if want := chunkTextByRunes("d", "", text, opts); !slices.Equal(chunks, want) {
 			t.Fatalf("ChunkText differs from the rune-slice reference:\n got %+v\nwant %+v", chunks, want)
@@ -134,7 +133,7 @@ func FuzzChunkText(f *testing.F) {
 // ChunkText implements in one pass over the string: it converts the text
 // to runes and indexes them directly. Kept to check ChunkText against.
 func chunkTextByRunes(docID, url, text string, opts ChunkOptions) []Chunk {
-	opts.Default()
+	opts = opts.lenient()
 	r := []rune(text)
 	type unit struct{ start, end int }
 	var units []unit

@@ -24,17 +24,57 @@ import (
 	"github.com/swardnet/sward/schemas"
 )
 
-// DatasetOptions tunes a dataset writer. The zero value is valid.
+// DefaultBatchBytes is how much input a publish turns into one Arrow record
+// batch unless DatasetOptions says otherwise.
+const DefaultBatchBytes = 8 << 20
+
+// DatasetOptions tunes a dataset writer. The zero value is valid: Default
+// fills it.
 type DatasetOptions struct {
-	// RowGroupBytes is the uncompressed size of a row group (default 100 MB).
+	// RowGroupBytes is the uncompressed size of a row group (default
+	// DefaultRowGroupBytes, 100 MiB).
 	RowGroupBytes int64
-	// ShardBytes bounds one Parquet shard (default 500 MB).
+	// ShardBytes bounds one Parquet shard (default DefaultShardBytes,
+	// 500 MiB).
 	ShardBytes int64
 	// Chunks controls the RAG chunks table.
 	Chunks ChunkOptions
 	// BatchBytes is how much input is turned into one Arrow record batch
-	// while publishing (default 8 MB).
+	// while publishing (default DefaultBatchBytes, 8 MiB; at most a
+	// quarter of RowGroupBytes is used, so row groups come out near size).
 	BatchBytes int64
+}
+
+// Default fills the unset fields of o.
+func (o *DatasetOptions) Default() {
+	if o.RowGroupBytes == 0 {
+		o.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if o.ShardBytes == 0 {
+		o.ShardBytes = DefaultShardBytes
+	}
+	if o.BatchBytes == 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
+	o.Chunks.Default()
+}
+
+// Validate checks o after Default.
+func (o DatasetOptions) Validate() error {
+	var errs []error
+	if o.RowGroupBytes <= 0 {
+		errs = append(errs, fmt.Errorf("storage dataset options: row group bytes %d must be positive (leave it 0 for %d)", o.RowGroupBytes, DefaultRowGroupBytes))
+	}
+	if o.ShardBytes <= 0 {
+		errs = append(errs, fmt.Errorf("storage dataset options: shard bytes %d must be positive (leave it 0 for %d)", o.ShardBytes, DefaultShardBytes))
+	}
+	if o.BatchBytes <= 0 {
+		errs = append(errs, fmt.Errorf("storage dataset options: batch bytes %d must be positive (leave it 0 for %d)", o.BatchBytes, DefaultBatchBytes))
+	}
+	if err := o.Chunks.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("storage dataset options: chunks: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // VersionMeta is what the caller knows about a version beyond its rows.
@@ -98,6 +138,10 @@ var ErrWriterOpen = errors.New("dataset already has an open writer")
 func (s *Store) OpenDataset(ctx context.Context, name string, opts DatasetOptions) (*DatasetWriter, error) {
 	if err := ValidateDatasetName(name); err != nil {
 		return nil, err
+	}
+	opts.Default()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("opening dataset %q: %w", name, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

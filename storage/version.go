@@ -68,6 +68,7 @@ type versionBuilder struct {
 }
 
 func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *versionBuilder {
+	opts.Default()
 	sink := dagSink(s.dag)
 	b := &versionBuilder{
 		ctx: ctx, s: s, opts: opts, batch: opts.BatchBytes,
@@ -76,9 +77,6 @@ func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *vers
 		chunks:   newTableWriter(ctx, ChunkSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
 		rejects:  newTableWriter(ctx, RejectSchema, sink, opts.RowGroupBytes, opts.ShardBytes),
 		langs:    map[string]int64{}, hosts: map[string]int64{},
-	}
-	if b.batch <= 0 {
-		b.batch = 8 << 20
 	}
 	// Keep several batches per row group so row groups come out near size.
 	if rg := b.docs.rowGroupBytes / 4; b.batch > rg {
