@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/nlnwa/gowarc/v3"
 
+	"github.com/swardnet/sward/internal/evalset"
 	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
@@ -36,11 +37,15 @@ func realPages(t *testing.T, n int) []pipeline.EvalCase {
 		}
 		t.Skipf("extraction test set not present at %s", dir)
 	}
-	cases, err := pipeline.LoadEvalDir(dir)
+	pages, err := evalset.LoadArticle(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cases[:n]
+	cases := make([]pipeline.EvalCase, n)
+	for i, p := range pages[:n] {
+		cases[i] = pipeline.EvalCase(p)
+	}
+	return cases
 }
 
 // acceptedByFreshPipeline says which pages a fresh pipeline accepts.

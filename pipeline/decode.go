@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -74,15 +73,12 @@ func repairUTF8(b []byte) (string, error) {
 // isBinary sniffs the first bytes: a known binary signature, or many
 // control bytes, marks content that is not text whatever its label says.
 func isBinary(body []byte) bool {
-	head := body[:min(len(body), 1024)]
-	ct := http.DetectContentType(head)
-	if !strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "xml") && !strings.Contains(ct, "json") {
-		// DetectContentType says octet-stream for text with stray control
-		// bytes, so judge those by counting.
-		if ct != "application/octet-stream" {
-			return true
-		}
+	if hasBinarySignature(body) {
+		return true
 	}
+	// Text with stray control bytes has no signature, so judge it by
+	// counting them.
+	head := body[:min(len(body), 1024)]
 	ctrl := 0
 	for _, c := range head {
 		if c == 0 {

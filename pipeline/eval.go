@@ -1,14 +1,8 @@
 package pipeline
 
 import (
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"unicode"
@@ -163,7 +157,9 @@ func Score(per map[string]Match) EvalScore {
 	return s
 }
 
-// EvalCase is one labelled page of an extraction test set.
+// EvalCase is one labelled page of an extraction test set. The sets on
+// disk are read by internal/evalset, whose Page has these fields in this
+// order and so converts to an EvalCase.
 type EvalCase struct {
 	ID       string
 	URL      string
@@ -171,58 +167,6 @@ type EvalCase struct {
 	Expected string
 	// PageType is the labelled page type (WCXB), or "" when unlabelled.
 	PageType string
-}
-
-// LoadEvalDir reads a directory laid out like the article-extraction
-// benchmark: ground-truth.json mapping id to {"articleBody", "url"}, and
-// html/<id>.html.gz (or html/<id>.html). Cases come back sorted by id.
-func LoadEvalDir(dir string) ([]EvalCase, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "ground-truth.json"))
-	if err != nil {
-		return nil, fmt.Errorf("loading extraction test set: %w", err)
-	}
-	var truth map[string]struct {
-		ArticleBody string `json:"articleBody"`
-		URL         string `json:"url"`
-	}
-	if err := json.Unmarshal(raw, &truth); err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(dir, "ground-truth.json"), err)
-	}
-	ids := make([]string, 0, len(truth))
-	for id := range truth {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	cases := make([]EvalCase, 0, len(ids))
-	for _, id := range ids {
-		body, err := readPage(filepath.Join(dir, "html", id))
-		if err != nil {
-			return nil, err
-		}
-		cases = append(cases, EvalCase{ID: id, URL: truth[id].URL, HTML: body, Expected: truth[id].ArticleBody})
-	}
-	return cases, nil
-}
-
-func readPage(base string) ([]byte, error) {
-	if f, err := os.Open(base + ".html.gz"); err == nil {
-		defer f.Close()
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s.html.gz: %w", base, err)
-		}
-		defer z.Close()
-		b, err := io.ReadAll(z)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s.html.gz: %w", base, err)
-		}
-		return b, nil
-	}
-	b, err := os.ReadFile(base + ".html")
-	if err != nil {
-		return nil, fmt.Errorf("reading test page: %w", err)
-	}
-	return b, nil
 }
 
 // EvaluateExtraction runs main-content extraction over labelled cases and

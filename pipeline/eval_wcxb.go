@@ -1,97 +1,10 @@
 package pipeline
 
 import (
-	"encoding/json"
-	"fmt"
 	"hash/fnv"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"unicode"
 )
-
-// EvalLayout names the two labelled-set layouts LoadEval reads.
-type EvalLayout string
-
-const (
-	// LayoutArticle is the article-extraction-benchmark layout:
-	// ground-truth.json and html/<id>.html.gz, scored with 4-token shingles.
-	LayoutArticle EvalLayout = "article"
-	// LayoutWCXB is the WCXB layout: ground-truth/<id>.json and
-	// html/<id>.html.gz, scored with bag-of-words F1 per page.
-	LayoutWCXB EvalLayout = "wcxb"
-)
-
-// DetectEvalLayout tells which layout dir has, or returns an error saying
-// what was expected.
-func DetectEvalLayout(dir string) (EvalLayout, error) {
-	if st, err := os.Stat(filepath.Join(dir, "ground-truth.json")); err == nil && !st.IsDir() {
-		return LayoutArticle, nil
-	}
-	if st, err := os.Stat(filepath.Join(dir, "ground-truth")); err == nil && st.IsDir() {
-		return LayoutWCXB, nil
-	}
-	return "", fmt.Errorf("%s has neither ground-truth.json (article benchmark) nor ground-truth/ (WCXB): point --data at a labelled set", dir)
-}
-
-// LoadEval reads a labelled set in either layout.
-func LoadEval(dir string) (EvalLayout, []EvalCase, error) {
-	layout, err := DetectEvalLayout(dir)
-	if err != nil {
-		return "", nil, err
-	}
-	var cases []EvalCase
-	if layout == LayoutArticle {
-		cases, err = LoadEvalDir(dir)
-	} else {
-		cases, err = LoadWCXBDir(dir)
-	}
-	return layout, cases, err
-}
-
-// LoadWCXBDir reads a directory laid out like WCXB: ground-truth/<id>.json
-// holding url, _internal.page_type.primary and ground_truth.main_content,
-// and html/<id>.html.gz. Cases come back sorted by id.
-func LoadWCXBDir(dir string) ([]EvalCase, error) {
-	entries, err := os.ReadDir(filepath.Join(dir, "ground-truth"))
-	if err != nil {
-		return nil, fmt.Errorf("loading WCXB set: %w", err)
-	}
-	var cases []EvalCase
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		id := strings.TrimSuffix(e.Name(), ".json")
-		path := filepath.Join(dir, "ground-truth", e.Name())
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("loading WCXB set: %w", err)
-		}
-		var gt struct {
-			URL      string `json:"url"`
-			Internal struct {
-				PageType struct {
-					Primary string `json:"primary"`
-				} `json:"page_type"`
-			} `json:"_internal"`
-			Truth struct {
-				Main string `json:"main_content"`
-			} `json:"ground_truth"`
-		}
-		if err := json.Unmarshal(raw, &gt); err != nil {
-			return nil, fmt.Errorf("parsing %s: %w (fix or remove the file)", path, err)
-		}
-		body, err := readPage(filepath.Join(dir, "html", id))
-		if err != nil {
-			return nil, err
-		}
-		cases = append(cases, EvalCase{ID: id, URL: gt.URL, HTML: body, Expected: gt.Truth.Main, PageType: gt.Internal.PageType.Primary})
-	}
-	sort.Slice(cases, func(i, j int) bool { return cases[i].ID < cases[j].ID })
-	return cases, nil
-}
 
 // EvalSplit puts a case in the tuning or the check part of a labelled set
 // by a hash of its id: a fixed split that does not depend on the order or

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/swardnet/sward/internal/evalset"
 )
 
 // extractionTestData is the labelled news-page set, referenced in place.
@@ -17,9 +19,19 @@ func loadExtractionSet(tb testing.TB) []EvalCase {
 		}
 		tb.Skipf("extraction test set not present at %s", extractionTestData)
 	}
-	cases, err := LoadEvalDir(extractionTestData)
+	pages, err := evalset.LoadArticle(extractionTestData)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return evalCases(pages)
+}
+
+// evalCases converts pages read from disk into the cases the pipeline
+// scores.
+func evalCases(pages []evalset.Page) []EvalCase {
+	cases := make([]EvalCase, len(pages))
+	for i, p := range pages {
+		cases[i] = EvalCase(p)
 	}
 	return cases
 }

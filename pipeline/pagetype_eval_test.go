@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/swardnet/sward/internal/evalset"
 )
 
 const wcxbTestData = "../../shared/testdata/wcxb"
@@ -24,11 +26,11 @@ func loadWCXB(tb testing.TB) []EvalCase {
 		}
 		tb.Skipf("WCXB set not present at %s", wcxbTestData)
 	}
-	cases, err := LoadWCXBDir(wcxbTestData)
+	pages, err := evalset.LoadWCXB(wcxbTestData)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cases
+	return evalCases(pages)
 }
 
 // TestPageTypeAccuracy classifies the WCXB check-split pages (all pages

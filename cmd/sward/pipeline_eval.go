@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swardnet/sward/internal/evalset"
 	"github.com/swardnet/sward/pipeline"
 )
 
@@ -48,9 +49,13 @@ baselines. --predictions FILE writes {id: extracted text} as JSON.`,
 			if err != nil {
 				return err
 			}
-			layout, cases, err := pipeline.LoadEval(dataDir)
+			layout, pages, err := evalset.Load(dataDir)
 			if err != nil {
 				return fmt.Errorf("%w (point --data at a labelled directory)", err)
+			}
+			cases := make([]pipeline.EvalCase, len(pages))
+			for i, p := range pages {
+				cases[i] = pipeline.EvalCase(p)
 			}
 			opt := pipeline.DefaultExtractOptions()
 			opt.Fallback = opt.Fallback || fallback
@@ -66,7 +71,7 @@ baselines. --predictions FILE writes {id: extracted text} as JSON.`,
 			out := cmd.OutOrStdout()
 			speed := fmt.Sprintf("documents  %d (%s wall, %s CPU, %.1f docs per CPU-second)\n",
 				len(cases), took.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(len(cases))/max(cpu.Seconds(), 1e-9))
-			if layout == pipeline.LayoutWCXB {
+			if layout == evalset.WCXB {
 				ev := pipeline.ScoreWords(cases, preds)
 				if asJSON {
 					return encodeJSON(out, ev)
