@@ -37,6 +37,21 @@ type JobsConfig struct {
 	TTL time.Duration
 }
 
+// Default fills zero fields.
+func (c *JobsConfig) Default() {
+	if c.TTL == 0 {
+		c.TTL = DefaultJobsTTL
+	}
+}
+
+// Validate reports settings the jobs topic cannot run with.
+func (c JobsConfig) Validate() error {
+	if c.TTL < 0 {
+		return fmt.Errorf("network jobs config: announcement TTL %s must not be negative", c.TTL)
+	}
+	return nil
+}
+
 // Jobs is a host's membership of the jobs topic: coordinators announce
 // their open jobs through it, and nodes learn from it which trusted
 // coordinators have work. The topic validator drops oversized, malformed,
@@ -74,11 +89,9 @@ type jobsEntry struct {
 // for announcements. A host joins the topic at most once; Close leaves it,
 // and closing the host stops it too.
 func (h *Host) JoinJobs(cfg JobsConfig) (*Jobs, error) {
-	if cfg.TTL == 0 {
-		cfg.TTL = DefaultJobsTTL
-	}
-	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("joining %s: negative announcement TTL %s", schemas.TopicJobs, cfg.TTL)
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("joining %s: %w", schemas.TopicJobs, err)
 	}
 	if h.ctx.Err() != nil {
 		return nil, fmt.Errorf("joining %s: %w", schemas.TopicJobs, ErrClosed)

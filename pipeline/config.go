@@ -190,7 +190,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("pipeline config: duplicated %d-gram fraction %v is not usable", n, v)
 		}
 	}
-	if c.Extract.MaxDepth < 0 || c.Extract.MaxNodes < 0 {
+	if c.Extract.MaxDepth < 0 || c.Extract.MaxNodes < 0 || c.Extract.MaxTextBytes < 0 {
 		return fmt.Errorf("pipeline config: extraction limits must not be negative")
 	}
 	return nil
