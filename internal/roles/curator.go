@@ -182,7 +182,7 @@ func (c *Curator) PeerID() string { return c.Curator.PeerID() }
 func (c *Curator) Serve(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if c.ln != nil {
-		g.Go(func() error { return serveHTTP(gctx, c.ln, c.Curator.Handler()) })
+		g.Go(func() error { return c.Curator.Serve(gctx, c.ln) })
 	}
 	if c.cfg.Source != nil {
 		g.Go(func() error { return c.pumpSettled(gctx) })

@@ -10,7 +10,6 @@
 // cmd/sward, internal/cluster and internal/faults only call this package,
 // so a role is wired the same way in the CLI, in `sward up` and in the
 // end-to-end and fault-injection tests. Every HTTP surface is served by its
-// own package's Serve (coordinator.API, feed.Feed, node.Dashboard) with
-// timeouts and graceful shutdown; the curator UI, whose package has no
-// Serve yet, by serveHTTP here with the same timeouts.
+// own package's Serve (coordinator.API, feed.Feed, node.Dashboard,
+// curator.Curator, storage.Gateway) with timeouts and graceful shutdown.
 package roles
