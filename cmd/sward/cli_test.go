@@ -229,3 +229,30 @@ func TestCrawlRetract(t *testing.T) {
 		t.Errorf("retract without URLs: %v, want an error saying so", err)
 	}
 }
+
+// TestLogLevels: the CLI's logger keeps INFO out of the user's output
+// unless -v is given (-v: INFO, -vv: DEBUG, -q: errors only).
+func TestLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		o          rootOptions
+		info, warn bool
+	}{
+		{"default", rootOptions{}, false, true},
+		{"-v", rootOptions{verbose: 1}, true, true},
+		{"-q", rootOptions{quiet: true}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := newLogger(&buf, &tc.o)
+			log.Info("an info line")
+			log.Warn("a warning")
+			if got := strings.Contains(buf.String(), "an info line"); got != tc.info {
+				t.Errorf("info shown %v, want %v: %q", got, tc.info, buf.String())
+			}
+			if got := strings.Contains(buf.String(), "a warning"); got != tc.warn {
+				t.Errorf("warning shown %v, want %v: %q", got, tc.warn, buf.String())
+			}
+		})
+	}
+}
