@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 	"github.com/swardnet/sward/examples/site"
 	"gopkg.in/yaml.v3"
@@ -60,7 +60,7 @@ See docs/site.md. examples/jobs/demo.yaml crawls it with the default flags.`,
 				if err != nil {
 					return fmt.Errorf("encoding the job spec: %w", err)
 				}
-				if err := os.WriteFile(jobFile, data, 0o644); err != nil {
+				if err := renameio.WriteFile(jobFile, data, 0o644); err != nil {
 					return fmt.Errorf("writing the job spec: %w", err)
 				}
 				fmt.Fprintf(out, "job spec for this site written to %s\n", jobFile)

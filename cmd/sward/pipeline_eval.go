@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/google/renameio/v2"
 	"github.com/swardnet/sward/internal/evalset"
 	"github.com/swardnet/sward/pipeline"
 )
@@ -135,7 +135,7 @@ func writePredictions(path string, preds map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("encoding predictions: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := renameio.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing predictions: %w (check that the directory exists and is writable)", err)
 	}
 	return nil
