@@ -36,24 +36,51 @@ type API struct {
 	coord    *Coordinator
 	frontier *frontier.Frontier
 	token    []byte
+	maxSpec  int64
 }
 
-// APIOption configures NewAPI.
-type APIOption func(*API)
+// APIConfig configures NewAPI.
+type APIConfig struct {
+	// Token is what state-changing requests must carry (see
+	// LoadOrCreateAPIToken); without one the API takes no jobs.
+	Token string
+	// MaxSpecBytes bounds a submitted job spec (default 1 MiB).
+	MaxSpecBytes int64
+}
 
-// WithAPIToken sets the token that state-changing requests must carry
-// (see LoadOrCreateAPIToken).
-func WithAPIToken(token string) APIOption {
-	return func(a *API) { a.token = []byte(token) }
+// minTokenBytes is the shortest token the API accepts: guessing must be
+// out of reach (LoadOrCreateAPIToken makes 32 bytes).
+const minTokenBytes = 16
+
+// Default fills zero fields.
+func (c *APIConfig) Default() {
+	if c.MaxSpecBytes == 0 {
+		c.MaxSpecBytes = maxSpecBytes
+	}
+}
+
+// Validate reports settings the API cannot run with.
+func (c APIConfig) Validate() error {
+	if c.Token != "" && len(strings.TrimSpace(c.Token)) < minTokenBytes {
+		return fmt.Errorf("coordinator API config: a token of %d bytes is too short to keep jobs to the owner (at least %d)", len(strings.TrimSpace(c.Token)), minTokenBytes)
+	}
+	if c.MaxSpecBytes < 1 {
+		return fmt.Errorf("coordinator API config: max spec bytes %d must be positive", c.MaxSpecBytes)
+	}
+	return nil
 }
 
 // NewAPI returns the job API over a running coordinator.
-func NewAPI(c *Coordinator, f *frontier.Frontier, opts ...APIOption) *API {
-	a := &API{coord: c, frontier: f}
-	for _, o := range opts {
-		o(a)
+func NewAPI(c *Coordinator, f *frontier.Frontier, cfg APIConfig) (*API, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return a
+	a := &API{coord: c, frontier: f, maxSpec: cfg.MaxSpecBytes}
+	if cfg.Token != "" {
+		a.token = []byte(strings.TrimSpace(cfg.Token))
+	}
+	return a, nil
 }
 
 // APITokenFile is the file, in the coordinator's data directory, that holds
@@ -201,13 +228,13 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxSpecBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, a.maxSpec+1))
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("reading job spec: %w", err))
 		return
 	}
-	if len(body) > maxSpecBytes {
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec larger than %d bytes", maxSpecBytes))
+	if int64(len(body)) > a.maxSpec {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec larger than %d bytes", a.maxSpec))
 		return
 	}
 	spec, err := schemas.ParseJobSpec(body)

@@ -12,6 +12,16 @@ import (
 	"github.com/swardnet/sward/frontier"
 )
 
+// newTestAPI is the job API over c with token ("": none).
+func newTestAPI(t *testing.T, c *Coordinator, token string) *API {
+	t.Helper()
+	a, err := NewAPI(c, c.frontier, APIConfig{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // apiCall sends a request to the job API at base, with token unless it is
 // empty, and returns the status and the decoded JSON answer.
 func apiCall(t *testing.T, base, method, path, body, token string) (int, map[string]any) {
@@ -36,7 +46,7 @@ func apiCall(t *testing.T, base, method, path, body, token string) (int, map[str
 func TestJobAPI(t *testing.T) {
 	c := newTestCoordinator(t)
 	const token = "0123456789abcdef0123456789abcdef"
-	srv := httptest.NewServer(NewAPI(c, c.frontier, WithAPIToken(token)).Handler())
+	srv := httptest.NewServer(newTestAPI(t, c, token).Handler())
 	defer srv.Close()
 	call := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
@@ -99,9 +109,9 @@ func TestJobAPIToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewAPI(c, c.frontier, WithAPIToken(tok)).Handler())
+	srv := httptest.NewServer(newTestAPI(t, c, tok).Handler())
 	defer srv.Close()
-	open := httptest.NewServer(NewAPI(c, c.frontier).Handler())
+	open := httptest.NewServer(newTestAPI(t, c, "").Handler())
 	defer open.Close()
 	spec := "version: 1\nname: owned\nseeds: [\"http://127.0.0.1:9/\"]\n"
 	do := func(base, method, path, body string, hdr map[string]string) int {
@@ -193,7 +203,7 @@ func TestLoadOrCreateAPIToken(t *testing.T) {
 // and, per peer, the signed receipts a node owner checks its points with.
 func TestJobAPILedgerAudit(t *testing.T) {
 	c := newTestCoordinator(t)
-	srv := httptest.NewServer(NewAPI(c, c.frontier).Handler())
+	srv := httptest.NewServer(newTestAPI(t, c, "").Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/v1/ledger/audit")
 	if err != nil {
@@ -212,5 +222,26 @@ func TestJobAPILedgerAudit(t *testing.T) {
 	}
 	if led.TotalPoints != 0 || len(led.Peers) != 0 {
 		t.Fatalf("fresh coordinator publishes %v points over %d peers", led.TotalPoints, len(led.Peers))
+	}
+}
+
+// TestAPIConfigDefaultValidate: a zero APIConfig bounds specs at 1 MiB; a
+// token too short to keep jobs to the owner is refused.
+func TestAPIConfigDefaultValidate(t *testing.T) {
+	var c APIConfig
+	c.Default()
+	if c.MaxSpecBytes != maxSpecBytes {
+		t.Errorf("default max spec bytes %d, want %d", c.MaxSpecBytes, maxSpecBytes)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+	c.Token = "short"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Errorf("a 5-byte token: %v, want it refused as too short", err)
+	}
+	c.Token, c.MaxSpecBytes = strings.Repeat("k", 32), -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max spec bytes") {
+		t.Errorf("negative max spec bytes: %v, want an error naming it", err)
 	}
 }

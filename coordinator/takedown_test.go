@@ -20,7 +20,7 @@ func TestRetractOnRequest(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCoordinator(t)
 	const token = "0123456789abcdef0123456789abcdef"
-	srv := httptest.NewServer(NewAPI(c, c.frontier, WithAPIToken(token)).Handler())
+	srv := httptest.NewServer(newTestAPI(t, c, token).Handler())
 	defer srv.Close()
 	var seeds []string
 	for i := range 3 {

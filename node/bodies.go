@@ -35,7 +35,7 @@ func OpenLargeBodies(ctx context.Context, h host.Host, dir string, cfg BlobConfi
 	if err != nil {
 		return nil, fmt.Errorf("opening the store of large bodies: %w", err)
 	}
-	server, err := storage.Serve(ctx, h, store)
+	server, err := storage.Serve(ctx, h, store, storage.ServeConfig{})
 	if err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("serving large bodies over bitswap: %w", err)

@@ -46,7 +46,7 @@ func TestLargeBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer otherStore.Close()
-	fetcher, err := storage.Serve(ctx, other, otherStore)
+	fetcher, err := storage.Serve(ctx, other, otherStore, storage.ServeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

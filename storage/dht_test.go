@@ -79,7 +79,7 @@ func TestDHTPullFindsPublisher(t *testing.T) {
 	pubHost := newHost(t)
 	pubDHT := newTestDHT(t, pubHost, dht.ModeServer, &boot)
 	s, v1 := publishedStore(t, 120, opts)
-	srv, err := Serve(ctx, pubHost, s, WithRouting(pubDHT))
+	srv, err := Serve(ctx, pubHost, s, ServeConfig{Routing: pubDHT})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestServeAnnouncesVersions(t *testing.T) {
 				t.Fatalf("version announced under %d keys, want %d: %v", len(keys), want, keys)
 			}
 			r := &fakeRouting{failFirst: tt.failFirst, provided: map[cid.Cid]int{}}
-			srv, err := Serve(ctx, newHost(t), s, WithRouting(r))
+			srv, err := Serve(ctx, newHost(t), s, ServeConfig{Routing: r})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +260,7 @@ func TestServeAnnouncesNewHeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &fakeRouting{provided: map[cid.Cid]int{}}
-	srv, err := Serve(ctx, newHost(t), s, WithRouting(r))
+	srv, err := Serve(ctx, newHost(t), s, ServeConfig{Routing: r})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestFetchFileFromPeer(t *testing.T) {
 	}
 	defer coordStore.Close()
 	h := newHost(t)
-	srv, err := Serve(ctx, h, coordStore)
+	srv, err := Serve(ctx, h, coordStore, ServeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func publishedStore(t *testing.T, n int, opts DatasetOptions) (*Store, cid.Cid) 
 func serveStore(t testing.TB, s *Store) peer.AddrInfo {
 	t.Helper()
 	h := newHost(t)
-	srv, err := Serve(context.Background(), h, s)
+	srv, err := Serve(context.Background(), h, s, ServeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

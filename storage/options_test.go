@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChunkOptionsDefault(t *testing.T) {
@@ -168,5 +169,22 @@ func TestOpenDatasetRefusesBadOptions(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeConfigDefaultValidate: a zero ServeConfig reprovides every
+// ReprovideInterval; an interval under a minute is refused.
+func TestServeConfigDefaultValidate(t *testing.T) {
+	var c ServeConfig
+	c.Default()
+	if c.Reprovide != ReprovideInterval {
+		t.Errorf("default reprovide %s, want %s", c.Reprovide, ReprovideInterval)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+	c.Reprovide = time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "reprovide") {
+		t.Errorf("a 1s reprovide interval: %v, want an error naming it", err)
 	}
 }

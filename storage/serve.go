@@ -23,15 +23,16 @@ import (
 )
 
 // Server serves a store's blocks over bitswap on a libp2p host, and fetches
-// blocks it lacks from the host's peers (FetchFile). With WithRouting it
-// also keeps provider records for its versions in the content routing (the
+// blocks it lacks from the host's peers (FetchFile). With a Routing in its
+// ServeConfig it also keeps provider records for its versions in the content routing (the
 // DHT), so pullers find it by CID alone.
 type Server struct {
-	net     interface{ Stop() }
-	srv     *server.Server
-	cl      *client.Client
-	store   *Store
-	routing routing.ContentRouting
+	net       interface{ Stop() }
+	srv       *server.Server
+	cl        *client.Client
+	store     *Store
+	routing   routing.ContentRouting
+	reprovide time.Duration
 
 	// The provider loop: owned by the server, stopped by Close.
 	ctx    context.Context
@@ -41,18 +42,35 @@ type Server struct {
 	extra  map[cid.Cid]bool // versions given to Provide, re-announced with the heads
 }
 
-// ServeOption configures Serve.
-type ServeOption func(*Server)
+// ServeConfig configures Serve.
+type ServeConfig struct {
+	// Routing, when set, makes the server announce provider records (for
+	// example in the DHT) for every dataset head when it starts (retrying
+	// until the routing accepts them), for the versions it is asked to
+	// Provide, and again every Reprovide so the records do not expire. A
+	// version is announced under its root, its directories and the root of
+	// every file in it (shards, manifest.json, README.md): a puller that
+	// already holds the root, or wants a single shard, finds providers for
+	// what it asks for.
+	Routing routing.ContentRouting
+	// Reprovide is how often the records are announced again (default
+	// ReprovideInterval).
+	Reprovide time.Duration
+}
 
-// WithRouting makes the server announce provider records (for example in
-// the DHT) for every dataset head when it starts (retrying until the routing
-// accepts them), for the versions it is asked to Provide, and again every
-// ReprovideInterval so the records do not expire. A version is announced
-// under its root, its directories and the root of every file in it (shards,
-// manifest.json, README.md): a puller that already holds the root, or wants
-// a single shard, finds providers for what it asks for.
-func WithRouting(r routing.ContentRouting) ServeOption {
-	return func(s *Server) { s.routing = r }
+// Default fills zero fields.
+func (c *ServeConfig) Default() {
+	if c.Reprovide == 0 {
+		c.Reprovide = ReprovideInterval
+	}
+}
+
+// Validate reports settings Serve cannot run with.
+func (c ServeConfig) Validate() error {
+	if c.Reprovide < time.Minute {
+		return fmt.Errorf("storage serve config: reprovide interval %s is shorter than a minute", c.Reprovide)
+	}
+	return nil
 }
 
 // ReprovideInterval is how often a serving node announces its versions
@@ -67,9 +85,13 @@ const provideConcurrency = 4
 // Serve starts a bitswap server for s on h. Blocks are re-hashed before they
 // are sent, so a block corrupted on this disk is never served (peers fetch
 // it from another provider instead). Close stops it.
-func Serve(ctx context.Context, h host.Host, s *Store, opts ...ServeOption) (*Server, error) {
+func Serve(ctx context.Context, h host.Host, s *Store, cfg ServeConfig) (*Server, error) {
 	if h == nil || s == nil {
 		return nil, errors.New("serving datasets: nil host or store")
+	}
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	n := bsnet.NewFromIpfsHost(h)
 	srv := server.New(ctx, n, &blockstore.ValidatingBlockstore{Blockstore: s.bs},
@@ -78,10 +100,7 @@ func Serve(ctx context.Context, h host.Host, s *Store, opts ...ServeOption) (*Se
 	// asks connected peers and stores what it gets (hash-checked) in s.
 	cl := client.New(ctx, n, nil, s.bs)
 	n.Start(srv, cl)
-	out := &Server{net: n, srv: srv, cl: cl, store: s, extra: map[cid.Cid]bool{}}
-	for _, o := range opts {
-		o(out)
-	}
+	out := &Server{net: n, srv: srv, cl: cl, store: s, extra: map[cid.Cid]bool{}, routing: cfg.Routing, reprovide: cfg.Reprovide}
 	out.ctx, out.cancel = context.WithCancel(ctx)
 	if out.routing != nil {
 		out.wg.Add(1)
@@ -152,7 +171,7 @@ func (s *Server) announce(ctx context.Context, root cid.Cid) error {
 
 // provideLoop announces every head and every Provided version, retrying
 // failures (a DHT whose routing table is still empty refuses) with backoff,
-// then renews all of them every ReprovideInterval. A version that becomes
+// then renews all of them every reprovide interval. A version that becomes
 // a head while the server runs (a publish, a CAR import) is announced at
 // once.
 func (s *Server) provideLoop() {
@@ -162,7 +181,7 @@ func (s *Server) provideLoop() {
 	for {
 		changed := s.store.headsChanged()
 		failed := s.announceAll(announced)
-		wait := ReprovideInterval
+		wait := s.reprovide
 		if failed {
 			wait, retry = retry, min(retry*2, maxRetry)
 		} else {

@@ -519,7 +519,7 @@ func datasetServeCmd(o *datasetOptions) *cobra.Command {
 				return fmt.Errorf("starting libp2p host on %s: %w", listen, err)
 			}
 			defer h.Close()
-			var opts []storage.ServeOption
+			var scfg storage.ServeConfig
 			if useDHT {
 				boot, err := parsePeers("--bootstrap", bootstrap)
 				if err != nil {
@@ -532,9 +532,9 @@ func datasetServeCmd(o *datasetOptions) *cobra.Command {
 					return err
 				}
 				defer kad.Close()
-				opts = append(opts, storage.WithRouting(kad))
+				scfg.Routing = kad
 			}
-			srv, err := storage.Serve(ctx, h, s, opts...)
+			srv, err := storage.Serve(ctx, h, s, scfg)
 			if err != nil {
 				return err
 			}

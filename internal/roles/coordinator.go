@@ -198,13 +198,13 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 	if err != nil {
 		return nil, err
 	}
-	var sopts []storage.ServeOption
+	var scfg storage.ServeConfig
 	if r := c.Host.Routing(); r != nil {
 		// Every dataset head, and each new version as it is published,
 		// gets provider records in the DHT.
-		sopts = append(sopts, storage.WithRouting(r))
+		scfg.Routing = r
 	}
-	c.bitswap, err = storage.Serve(ctx, c.Host.Libp2p(), c.Store, sopts...)
+	c.bitswap, err = storage.Serve(ctx, c.Host.Libp2p(), c.Store, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("serving blocks over bitswap: %w", err)
 	}
@@ -228,7 +228,9 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (_ *Coordinato
 			}
 		}
 		c.APIToken = tok
-		c.api = coordinator.NewAPI(c.Coord, c.Frontier, coordinator.WithAPIToken(tok))
+		if c.api, err = coordinator.NewAPI(c.Coord, c.Frontier, coordinator.APIConfig{Token: tok}); err != nil {
+			return nil, err
+		}
 		if c.apiLn, err = listen("job API", cfg.APIAddr); err != nil {
 			return nil, err
 		}
