@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"sync"
 	"time"
@@ -177,6 +178,19 @@ func (s *Service) leaseLoop(ctx context.Context) {
 		resp, err := s.net.RequestLease(ctx, coord, &schemas.LeaseRequest{
 			Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: s.cfg.LeaseSize,
 		})
+		if err == nil && resp.Error != "" && resp.RetryAfter > 0 && len(resp.Items) == 0 {
+			// The coordinator asks this node to wait (it asks for work
+			// faster than its lease rate): not a failure, and no reason to
+			// back off further than it says. A little jitter keeps the
+			// node's loops from asking in step.
+			wait := time.Duration(resp.RetryAfter)
+			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+			s.log.Debug("coordinator asks to wait before the next lease", logkey.Err, resp.Error, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				break
+			}
+			continue
+		}
 		if err == nil && resp.Error != "" {
 			err = errors.New(resp.Error)
 		}

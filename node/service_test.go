@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -273,4 +275,55 @@ func TestPlaceBodyMovesLargeBodiesToBlobs(t *testing.T) {
 	if small.BodyCID != "" || string(small.Body) != "short" {
 		t.Errorf("a small body was moved: %+v", small)
 	}
+}
+
+// TestServiceWaitsWhenRateLimited: a coordinator that refuses a lease
+// request with a wait (its lease rate limit) is asked again after about
+// that wait, without a warning and without a growing backoff (the demo's
+// nodes logged hundreds of warnings and backed off for seconds).
+func TestServiceWaitsWhenRateLimited(t *testing.T) {
+	net := newFakeNet(t)
+	for range 6 {
+		net.leases = append(net.leases, &schemas.LeaseResponse{Version: schemas.WireVersion,
+			Error: "rate limited: too many lease requests; retry later", RetryAfter: schemas.Duration(50 * time.Millisecond)})
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, err := NewService(ServiceConfig{Coordinator: net.id, Leases: 1, Logger: log}, net, fakeSign, testFetcher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	// Six refusals at 50-75 ms each, then the empty answers: with the
+	// failure backoff (1 s, doubling) the seventh request would come
+	// after a minute.
+	testutil.Eventually(t, 5*time.Second, "seven lease requests", func() bool { return len(net.ops(schemas.LeaseAcquire)) >= 7 })
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	if elapsed > 3*time.Second {
+		t.Errorf("seven requests took %s: the node backed off past the coordinator's wait", elapsed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "lease request failed") {
+		t.Errorf("a rate-limited lease request was logged as a failure:\n%s", logs.String())
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -222,8 +222,8 @@ func jobFinished(p coordinator.JobProgress) bool {
 }
 
 func printProgress(w io.Writer, p coordinator.JobProgress, rate int64) {
-	fmt.Fprintf(w, "%s [%s] fetched %d accepted %d rejected %d review %d queued %d leased %d nodes %d  %d pages/s\n",
-		p.JobID, p.State, p.Captured, p.Accepted, p.Rejected, p.Review, p.Queued, p.Leased, p.Nodes, rate)
+	fmt.Fprintf(w, "%s [%s] fetched %d accepted %d rejected %d review %d queued %d leased %d verifying %d nodes %d  %d pages/s\n",
+		p.JobID, p.State, p.Captured, p.Accepted, p.Rejected, p.Review, p.Queued, p.Leased, p.Verifying, p.Nodes, rate)
 }
 
 // apiToken finds the job API token: --token, $SWARD_API_TOKEN, then

@@ -283,8 +283,8 @@ func (cl *Cluster) WaitAndPublish(ctx context.Context, jobID string, out io.Writ
 		if err != nil {
 			return nil, err
 		}
-		line.Draw(done, "  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  nodes %2d  %3d pages/s",
-			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, p.Nodes, rate)
+		line.Draw(done, "  %5.0fs  fetched %5d  accepted %5d  rejected %5d  queued %5d  leased %4d  verifying %4d  nodes %2d  %3d pages/s",
+			time.Since(start).Seconds(), p.Captured, p.Accepted, p.Rejected, p.Queued, p.Leased, p.Verifying, p.Nodes, rate)
 		if !done {
 			continue
 		}
