@@ -19,6 +19,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/swardnet/sward/frontier"
+	"github.com/swardnet/sward/internal/httpserve"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -209,22 +210,7 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout: 10 * time.Minute,
 		IdleTimeout:  2 * time.Minute,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving the job API: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutting down the job API: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving the job API: %w", err)
-	}
-	return nil
+	return httpserve.Serve(ctx, srv, ln, 5*time.Second, "the job API")
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {

@@ -2,11 +2,11 @@ package curator
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/swardnet/sward/internal/httpserve"
 )
 
 // HTTP timeouts of the curator UI: a slow or silent client cannot hold a
@@ -33,21 +33,5 @@ func (c *Curator) server() *http.Server {
 // Serve serves the curator UI (Handler) on ln until ctx ends, then shuts
 // down gracefully, giving requests in flight a few seconds.
 func (c *Curator) Serve(ctx context.Context, ln net.Listener) error {
-	srv := c.server()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("curator UI on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutting down the curator UI on %s: %w", ln.Addr(), err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("curator UI on %s: %w", ln.Addr(), err)
-	}
-	return nil
+	return httpserve.Serve(ctx, c.server(), ln, shutdownTimeout, "the curator UI")
 }

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/swardnet/sward/internal/httpserve"
 	"github.com/swardnet/sward/internal/logkey"
 	"github.com/swardnet/sward/schemas"
 )
@@ -349,20 +349,8 @@ func (f *Feed) ServeListener(ctx context.Context, ln net.Listener) error {
 		// No WriteTimeout: SSE streams and live fetches are long.
 		BaseContext: func(net.Listener) context.Context { return f.ctx },
 	}
-	f.log.Info("feed API listening", logkey.Addr, ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving the feed API: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	// Open streams end when the server shuts down.
 	srv.RegisterOnShutdown(f.cancelStreams)
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutting down the feed API: %w", err)
-	}
-	<-errc
-	return nil
+	f.log.Info("feed API listening", logkey.Addr, ln.Addr().String())
+	return httpserve.Serve(ctx, srv, ln, 5*time.Second, "the feed API")
 }

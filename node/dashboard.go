@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/swardnet/sward/internal/httpserve"
 	"github.com/swardnet/sward/internal/logkey"
 )
 
@@ -344,24 +344,8 @@ func (d *Dashboard) Serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("dashboard listen on %s: %w", addr, err)
 	}
-	srv := d.server()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	d.log.Info("dashboard listening", logkey.URL, "http://"+ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("dashboard: %w", err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			return fmt.Errorf("dashboard shutdown: %w", err)
-		}
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("dashboard: %w", err)
-		}
-		return nil
-	}
+	return httpserve.Serve(ctx, d.server(), ln, 2*time.Second, "the dashboard")
 }
 
 // GetStatus fetches a dashboard's /api/status (base is e.g.

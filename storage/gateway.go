@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/gateway"
+	"github.com/swardnet/sward/internal/httpserve"
 )
 
 // Gateway timeouts. A slow or silent client cannot hold a connection open
@@ -65,26 +66,5 @@ func (g *Gateway) server() *http.Server {
 // flight get a few seconds to finish, and transfers still running after
 // that are cut.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	srv := g.server()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving the gateway on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gatewayShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		if !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("shutting down the gateway on %s: %w", ln.Addr(), err)
-		}
-		// A long CAR transfer outlived the grace period: cut it rather
-		// than leave it running after Serve has returned.
-		_ = srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving the gateway on %s: %w", ln.Addr(), err)
-	}
-	return nil
+	return httpserve.Serve(ctx, g.server(), ln, gatewayShutdownTimeout, "the gateway")
 }
