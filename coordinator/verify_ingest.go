@@ -463,9 +463,10 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			continue
 		}
 		for _, t := range ts {
-			// One at a time: a page another node stored first (the same
-			// ID) was never this node's row, and is neither removed nor
-			// uncounted.
+			// One at a time, each taken out by its document ID: a page
+			// another node stored first under the same ID (a re-fetch
+			// after a lease expired) goes too, and its URL queued again
+			// brings an honest copy back.
 			// A held redirect that no check released names no document:
 			// there is nothing to take out, only its URL to queue again.
 			removed := 0

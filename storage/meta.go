@@ -56,8 +56,14 @@ func versionKey(name string, seq int64) ds.Key {
 // idKey marks a published document (kind "d") or reject (kind "r") id. The
 // id is hashed so any string is a valid key.
 func idKey(name, kind, id string) ds.Key {
+	return hashedIDKey("/datasets/"+name+"/ids/", kind, id)
+}
+
+// hashedIDKey is prefix, kind and the first 128 bits of id's SHA-256 in
+// hex: a valid key for any id.
+func hashedIDKey(prefix, kind, id string) ds.Key {
 	sum := sha256.Sum256([]byte(id))
-	return ds.NewKey("/datasets/" + name + "/ids/" + kind + hex.EncodeToString(sum[:16]))
+	return ds.NewKey(prefix + kind + hex.EncodeToString(sum[:16]))
 }
 
 // Datasets lists the names of datasets that have a published version.

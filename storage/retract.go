@@ -2,8 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,8 +29,7 @@ import (
 func retractPrefix(name string) string { return "/datasets/" + name + "/retracted/" }
 
 func retractKey(name, kind, id string) ds.Key {
-	sum := sha256.Sum256([]byte(id))
-	return ds.NewKey(retractPrefix(name) + kind + hex.EncodeToString(sum[:16]))
+	return hashedIDKey(retractPrefix(name), kind, id)
 }
 
 // retract marks the published ones of ids (documents and rejects)
@@ -213,7 +211,7 @@ func (b *versionBuilder) rewriteTable(root cid.Cid, t retractTable, shards []sch
 			}
 			return nil
 		})
-		if err != nil && err != errStopScan {
+		if err != nil && !errors.Is(err, errStopScan) {
 			return nil, err
 		}
 		if !hit {
@@ -230,7 +228,7 @@ func (b *versionBuilder) rewriteTable(root cid.Cid, t retractTable, shards []sch
 }
 
 // errStopScan ends a shard scan early.
-var errStopScan = fmt.Errorf("scan stopped")
+var errStopScan = errors.New("scan stopped")
 
 // rewriteShard writes the rows of sh whose ids are not in drop to new
 // shards, in their order.
