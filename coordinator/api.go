@@ -307,26 +307,15 @@ func (a *API) retract(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf(`reading retract request (want {"urls": [...]}): %w`, err))
 		return
 	}
-	if len(req.URLs) == 0 {
-		writeErr(w, http.StatusBadRequest, errors.New(`retract request names no URL (want {"urls": [...]})`))
-		return
-	}
-	if len(req.URLs) > MaxRetractURLs {
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%d URLs to retract; at most %d a request", len(req.URLs), MaxRetractURLs))
-		return
-	}
-	for _, u := range req.URLs {
-		if _, err := NormalizeURL(u); err != nil {
-			writeErr(w, http.StatusBadRequest, fmt.Errorf("URL %q: %w", u, err))
-			return
-		}
-	}
-	if a.coord.job(r.PathValue("id")) == nil {
-		writeErr(w, http.StatusNotFound, fmt.Errorf("unknown job %q", r.PathValue("id")))
-		return
-	}
 	res, err := a.coord.Retract(r.Context(), r.PathValue("id"), req.URLs)
-	if err != nil {
+	switch {
+	case errors.Is(err, frontier.ErrUnknownJob):
+		writeErr(w, http.StatusNotFound, err)
+		return
+	case errors.Is(err, ErrBadRetract):
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	case err != nil:
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}

@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/internal/logkey"
 )
 
@@ -17,6 +19,10 @@ import (
 
 // MaxRetractURLs bounds one Retract call.
 const MaxRetractURLs = 10000
+
+// ErrBadRetract marks a Retract call that names no URL, too many, or one
+// that is not a URL; nothing is taken out then.
+var ErrBadRetract = errors.New("bad retract request")
 
 // RetractResult is what Retract did.
 type RetractResult struct {
@@ -34,16 +40,16 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 	res := RetractResult{Job: jobID}
 	j := c.job(jobID)
 	if j == nil {
-		return res, fmt.Errorf("unknown job %q", jobID)
+		return res, fmt.Errorf("job %q: %w", jobID, frontier.ErrUnknownJob)
 	}
-	if len(urls) > MaxRetractURLs {
-		return res, fmt.Errorf("%d URLs to retract; at most %d a call", len(urls), MaxRetractURLs)
+	if len(urls) == 0 || len(urls) > MaxRetractURLs {
+		return res, fmt.Errorf("%w: %d URLs to retract; name 1 to %d", ErrBadRetract, len(urls), MaxRetractURLs)
 	}
 	ids := make([]string, len(urls))
 	for i, u := range urls {
 		n, err := NormalizeURL(u)
 		if err != nil {
-			return res, fmt.Errorf("URL %q: %w", u, err)
+			return res, fmt.Errorf("%w: URL %q: %v", ErrBadRetract, u, err)
 		}
 		ids[i] = DocumentID(jobID, n)
 	}
