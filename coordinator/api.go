@@ -202,15 +202,9 @@ func isLoopbackClient(r *http.Request) bool {
 // Serve serves Handler on ln until ctx ends, then shuts down gracefully,
 // with timeouts that keep a slow client from holding a connection.
 func (a *API) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		// Publishing a large dataset takes a while.
-		WriteTimeout: 10 * time.Minute,
-		IdleTimeout:  2 * time.Minute,
-	}
-	return httpserve.Serve(ctx, srv, ln, 5*time.Second, "the job API")
+	// Publishing a large dataset takes a while.
+	srv := httpserve.NewServer(a.Handler(), 10*time.Minute)
+	return httpserve.Serve(ctx, srv, ln, httpserve.ShutdownGrace, "the job API")
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {

@@ -341,16 +341,11 @@ func (f *Feed) Serve(ctx context.Context) error {
 // ServeListener serves Handler on ln until ctx ends, then shuts down
 // gracefully (open feed streams are closed).
 func (f *Feed) ServeListener(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           f.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: SSE streams and live fetches are long.
-		BaseContext: func(net.Listener) context.Context { return f.ctx },
-	}
+	// No write timeout: SSE streams and live fetches are long.
+	srv := httpserve.NewServer(f.Handler(), 0)
+	srv.BaseContext = func(net.Listener) context.Context { return f.ctx }
 	// Open streams end when the server shuts down.
 	srv.RegisterOnShutdown(f.cancelStreams)
 	f.log.Info("feed API listening", logkey.Addr, ln.Addr().String())
-	return httpserve.Serve(ctx, srv, ln, 5*time.Second, "the feed API")
+	return httpserve.Serve(ctx, srv, ln, httpserve.ShutdownGrace, "the feed API")
 }

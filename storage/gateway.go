@@ -6,23 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/gateway"
 	"github.com/swardnet/sward/internal/httpserve"
-)
-
-// Gateway timeouts. A slow or silent client cannot hold a connection open
-// while it sends its request or between requests. There is no write
-// timeout: a CAR response is a whole dataset version, of any size, and a
-// slow but steady puller must be able to finish it.
-const (
-	gatewayReadHeaderTimeout = 10 * time.Second
-	gatewayReadTimeout       = time.Minute
-	gatewayIdleTimeout       = 2 * time.Minute
-	gatewayShutdownTimeout   = 5 * time.Second
 )
 
 // Gateway is a trustless IPFS HTTP gateway over a store: /ipfs/<cid>
@@ -51,20 +39,17 @@ func NewGateway(s *Store) (*Gateway, error) {
 // for tests.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// server is the http.Server Serve runs.
-func (g *Gateway) server() *http.Server {
-	return &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: gatewayReadHeaderTimeout,
-		ReadTimeout:       gatewayReadTimeout,
-		IdleTimeout:       gatewayIdleTimeout,
-	}
-}
+// server is the http.Server Serve runs: the shared read and idle
+// timeouts (a slow or silent client cannot hold a connection open while
+// it sends its request or between requests) and no write timeout: a CAR
+// response is a whole dataset version, of any size, and a slow but steady
+// puller must be able to finish it.
+func (g *Gateway) server() *http.Server { return httpserve.NewServer(g.handler, 0) }
 
 // Serve serves the gateway on ln (for example a listener on
 // 127.0.0.1:8090) until ctx ends, then shuts down gracefully: requests in
 // flight get a few seconds to finish, and transfers still running after
 // that are cut.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	return httpserve.Serve(ctx, g.server(), ln, gatewayShutdownTimeout, "the gateway")
+	return httpserve.Serve(ctx, g.server(), ln, httpserve.ShutdownGrace, "the gateway")
 }

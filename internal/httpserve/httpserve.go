@@ -12,6 +12,28 @@ import (
 	"time"
 )
 
+// The timeouts every surface shares: a slow or silent client cannot hold
+// a connection (or a goroutine) open for ever.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = time.Minute
+	IdleTimeout       = 2 * time.Minute
+	// ShutdownGrace is how long requests in flight get at shutdown.
+	ShutdownGrace = 5 * time.Second
+)
+
+// NewServer returns a server for h with the shared timeouts and
+// writeTimeout (0: none, for streams and downloads of any size).
+func NewServer(h http.Handler, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       IdleTimeout,
+	}
+}
+
 // Serve runs srv on ln until ctx ends, then shuts it down: requests in
 // flight get grace to finish, and connections still open after that are
 // closed, so no handler is left writing after Serve returns. what names
