@@ -59,14 +59,20 @@ func runSeeded(t *testing.T, seed uint64, q float64, o *evOutcome) {
 		o.attFetched += float64(n.fetched)
 	}
 	o.runs++
-	if s.quarantined[a.id.String()] {
+	caught := s.quarantined[a.id.String()]
+	if caught {
 		o.caught++
 	}
+	published := 0
 	for id := range s.lies[a.id.String()] {
 		o.lies++
 		if s.live[a.id.String()][id] {
-			o.published++
+			published++
 		}
+	}
+	o.published += published
+	if caught && published > 0 {
+		t.Errorf("seed %d: the liar was caught but %d of its lies are still in the version", seed, published)
 	}
 }
 

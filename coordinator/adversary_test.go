@@ -68,26 +68,41 @@ func TestAdversaryPartialLiar(t *testing.T) {
 		t.Run(fmt.Sprint(q), func(t *testing.T) {
 			_, _, r := runLiar(t, true, liar(q, false, altered))
 			logResult(t, fmt.Sprintf("lie on %g%%", 100*q), r)
-			// Probation samples a new identity's first pages at 50%: a
-			// node lying on half its pages is caught for sure, one lying on
-			// 1% usually is not, and earns less than honest work only in
-			// expectation (docs/verification.md).
-			if q >= 0.1 {
-				assertGoal(t, r, q >= 0.5)
+			// Probation and the taper check a new identity densely: a node
+			// lying on half its pages survives its first 120 with
+			// probability below 1e-9, so every run must catch it.
+			if q >= 0.5 {
+				if !r.quarantined {
+					t.Fatalf("a %g%% liar was not caught", 100*q)
+				}
+				assertGoal(t, r, true)
 				return
 			}
-			// A 1% liar on a 600-page crawl tells about one lie, which
-			// is caught with probability of about 0.25 (docs/verification.md):
-			// in one run it may go uncaught. What holds in every run is
-			// that lying pays no more than honest work and frames nobody.
-			// Known gap: uncaught, it earns honest pay (seen 0.99-1.00x).
-			if r.pointsRatio > 1.01 {
-				t.Errorf("attacker earns %.3f times the points of honest work of the same size", r.pointsRatio)
-			}
-			if r.honestQuar != 0 {
-				t.Errorf("%d honest nodes quarantined", r.honestQuar)
-			}
+			// A 10% liar survives its ~120 pages with probability ~0.006
+			// and a 1% liar with ~0.6 (docs/verification.md): whether one
+			// run catches it is chance, and TestAdversaryExpectedPoints
+			// measures the expectation over seeded runs. What holds in
+			// every run: caught, the liar keeps no point and no lie;
+			// uncaught, it earns no more than honest work; nobody is framed.
+			assertRunBounds(t, r)
 		})
+	}
+}
+
+// assertRunBounds checks what holds in every run of a liar whose capture
+// is chance: a caught liar forfeits every point and every lie is out of
+// the next version; an uncaught one earns at most honest pay (its lies
+// replace honest fetches of the same size); no honest node is quarantined.
+func assertRunBounds(t *testing.T, r advResult) {
+	t.Helper()
+	if r.quarantined && (r.pointsRatio != 0 || r.published != 0) {
+		t.Errorf("caught liar keeps %.3f times honest pay and %d of %d lies in the version, want 0 and 0", r.pointsRatio, r.published, r.lies)
+	}
+	if r.pointsRatio > 1.01 {
+		t.Errorf("attacker earns %.3f times the points of honest work of the same size", r.pointsRatio)
+	}
+	if r.honestQuar != 0 {
+		t.Errorf("%d honest nodes quarantined", r.honestQuar)
 	}
 }
 

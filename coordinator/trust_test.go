@@ -415,3 +415,109 @@ func TestQuarantineDuringVerifierDrawDoesNotDeadlock(t *testing.T) {
 		t.Error("the quarantined node is not seen as quarantined without the lock")
 	}
 }
+
+// TestSampleRateTapersAfterProbation: a node leaving probation is not
+// dropped to the job's rate at once but checked densely until its record
+// says something: ProbationRate·TaperChecks/v for v passed checks, never
+// below the job's rate, and a failed check puts it back at SuspectRate.
+func TestSampleRateTapersAfterProbation(t *testing.T) {
+	cfg := TrustConfig{}
+	cfg.Default()
+	tb := newTrustBook(cfg)
+	const node, base = "n", 0.05
+	if r := tb.sampleRate(node, base, true); r != cfg.ProbationRate {
+		t.Fatalf("new node sampled at %v, want the probation rate %v", r, cfg.ProbationRate)
+	}
+	for i := int64(0); i < cfg.ProbationPages; i++ {
+		tb.credit(node)
+	}
+	for _, tc := range []struct {
+		verified int64
+		want     float64
+	}{{1, 0.5}, {25, 0.5}, {50, 0.25}, {100, 0.125}, {250, 0.05}, {1000, 0.05}} {
+		tb.mu.Lock()
+		tb.node(node).verified = tc.verified
+		tb.mu.Unlock()
+		if r := tb.sampleRate(node, base, true); r != tc.want {
+			t.Errorf("after %d passed checks sampled at %v, want %v", tc.verified, r, tc.want)
+		}
+	}
+	if r := tb.sampleRate(node, 0.2, true); r != 0.2 {
+		t.Errorf("a job's own rate above the taper: sampled at %v, want 0.2", r)
+	}
+	tb.mu.Lock()
+	tb.node(node).failed = 1
+	tb.mu.Unlock()
+	if r := tb.sampleRate(node, base, true); r != cfg.SuspectRate {
+		t.Errorf("a suspect node sampled at %v, want %v", r, cfg.SuspectRate)
+	}
+
+	off := cfg
+	off.TaperChecks = -1
+	tb = newTrustBook(off)
+	for i := int64(0); i < off.ProbationPages; i++ {
+		tb.credit(node)
+	}
+	tb.verifiedOwn(node)
+	if r := tb.sampleRate(node, base, true); r != base {
+		t.Errorf("without a taper an established node is sampled at %v, want the job's %v", r, base)
+	}
+}
+
+// survival is the probability that a node lying on a share q of its
+// pages is not caught within pages captures, sampled as the trust book
+// samples it at job rate base: exact, by dynamic programming over the
+// number of its captures that passed a check (the rate depends on it).
+// A checked lie is taken as caught (no colluding verifier).
+func survival(cfg TrustConfig, q, base float64, pages int) float64 {
+	tb := newTrustBook(cfg)
+	rate := func(i, v int) float64 {
+		tb.mu.Lock()
+		nt := tb.node("n")
+		nt.credited, nt.verified = int64(i), int64(v)
+		tb.mu.Unlock()
+		return tb.sampleRate("n", base, true)
+	}
+	dist := []float64{1} // dist[v]: P(not caught and v passed checks)
+	for i := 0; i < pages; i++ {
+		next := make([]float64, len(dist)+1)
+		for v, p := range dist {
+			r := rate(i, v)
+			next[v+1] += p * (1 - q) * r
+			next[v] += p * ((1-q)*(1-r) + q*(1-r))
+		}
+		dist = next
+	}
+	s := 0.0
+	for _, p := range dist {
+		s += p
+	}
+	return s
+}
+
+// TestDefaultsCatchPartialLiars pins the figures docs/verification.md
+// derives from the default trust policy at a 5% job rate: a 10% liar
+// survives its first 120 pages (its share of the adversary suite's crawl)
+// with probability under 1%, a 50% liar essentially never, and even a 1%
+// liar is more likely caught than not within 1,050 pages.
+func TestDefaultsCatchPartialLiars(t *testing.T) {
+	cfg := TrustConfig{}
+	cfg.Default()
+	for _, tc := range []struct {
+		q     float64
+		pages int
+		max   float64
+	}{{0.5, 120, 1e-9}, {0.1, 120, 0.01}, {0.1, 1050, 1e-6}, {0.01, 1050, 0.25}} {
+		if s := survival(cfg, tc.q, 0.05, tc.pages); s > tc.max {
+			t.Errorf("a %g%% liar survives %d pages with probability %.3g, want at most %g", 100*tc.q, tc.pages, s, tc.max)
+		} else {
+			t.Logf("a %g%% liar survives %d pages with probability %.3g", 100*tc.q, tc.pages, s)
+		}
+	}
+	// Without the taper the 10% liar survives 120 pages nine times as often.
+	off := cfg
+	off.TaperChecks = -1
+	if s := survival(off, 0.1, 0.05, 120); s < 0.04 {
+		t.Errorf("without the taper a 10%% liar survives 120 pages with probability %.3g; the taper's figures need redoing", s)
+	}
+}
