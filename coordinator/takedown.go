@@ -53,13 +53,21 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 		}
 		ids[i] = DocumentID(jobID, n)
 	}
+	// One call for every URL: each spool segment is rewritten once and the
+	// retractions are one synced batch. On an error, what was taken out is
+	// out: it is reported and the feed told, with the error.
+	each, err := j.dataset.RemoveEach(ctx, ids...)
+	seen := make(map[string]bool, len(ids))
 	for i, id := range ids {
-		n, err := j.dataset.Remove(ctx, id)
-		if err != nil {
-			return res, fmt.Errorf("retracting %s from job %s: %w", urls[i], jobID, err)
+		if seen[id] {
+			continue
 		}
+		seen[id] = true
+		n := each[id]
 		if n == 0 {
-			res.Unknown = append(res.Unknown, urls[i])
+			if err == nil {
+				res.Unknown = append(res.Unknown, urls[i])
+			}
 			continue
 		}
 		res.Retracted += n
@@ -68,6 +76,9 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 			fn(jobID, id)
 		}
 		c.hooksMu.RUnlock()
+	}
+	if err != nil {
+		return res, fmt.Errorf("retracting %d URLs from job %s: %w", len(urls), jobID, err)
 	}
 	c.log.Info("pages retracted on request", logkey.Job, jobID, "records", res.Retracted, "unknown", len(res.Unknown))
 	return res, nil

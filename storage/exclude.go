@@ -24,8 +24,23 @@ import (
 // synced batch. Remove waits for a running Publish and holds up Add while
 // it works.
 func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) {
+	each, err := w.RemoveEach(ctx, ids...)
+	n := 0
+	for _, c := range each {
+		n += c
+	}
+	return n, err
+}
+
+// RemoveEach is Remove reporting, for every ID it took a record of out,
+// how many records (a document, a reject, or both) went; IDs it knew
+// nothing of are absent. A takedown of many pages is one call: each
+// spool segment is rewritten at most once and the retractions are one
+// synced batch, whatever the number of IDs.
+func (w *DatasetWriter) RemoveEach(ctx context.Context, ids ...string) (map[string]int, error) {
+	each := make(map[string]int)
 	if len(ids) == 0 {
-		return 0, nil
+		return each, nil
 	}
 	drop := make(map[string]bool, 2*len(ids))
 	for _, id := range ids {
@@ -37,19 +52,19 @@ func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return 0, fmt.Errorf("removing from %q: writer is closed", w.name)
+		return each, fmt.Errorf("removing from %q: writer is closed", w.name)
 	}
-	removed, err := w.removePending(ctx, drop)
+	err := w.removePending(ctx, drop, func(key string) { each[key[1:]]++ })
 	if err != nil {
-		return removed, err
+		return each, err
 	}
-	n, err := w.retract(ctx, ids)
-	return removed + n, err
+	err = w.retract(ctx, ids, func(id string) { each[id]++ })
+	return each, err
 }
 
 // removePending drops the pending records whose keys are in drop from the
-// spool. w.mu held.
-func (w *DatasetWriter) removePending(ctx context.Context, drop map[string]bool) (int, error) {
+// spool, calling gone with the key of each. w.mu held.
+func (w *DatasetWriter) removePending(ctx context.Context, drop map[string]bool, gone func(key string)) error {
 	hit := false
 	for k := range w.pending {
 		if drop[k] {
@@ -58,41 +73,39 @@ func (w *DatasetWriter) removePending(ctx context.Context, drop map[string]bool)
 		}
 	}
 	if !hit {
-		return 0, nil
+		return nil
 	}
 	// Start a fresh segment so that no segment being rewritten is open
 	// for appending.
 	if err := w.rotate(); err != nil {
-		return 0, err
+		return err
 	}
 	consumed, err := w.s.consumed(ctx, w.name)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	segs, err := w.segments()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	removed := 0
 	for _, seg := range segs {
 		if seg <= consumed || seg >= w.seg {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return removed, err
+			return err
 		}
-		n, err := w.rewriteWithout(w.segPath(seg), drop)
-		if err != nil {
-			return removed, err
+		if err := w.rewriteWithout(w.segPath(seg), drop, gone); err != nil {
+			return err
 		}
-		removed += n
 	}
-	return removed, nil
+	return nil
 }
 
 // rewriteWithout rewrites one closed spool segment without the records
-// whose keys are in drop, updating the pending set. Caller holds mu.
-func (w *DatasetWriter) rewriteWithout(path string, drop map[string]bool) (int, error) {
+// whose keys are in drop, updating the pending set and calling removed
+// with the key of each pending record it dropped. Caller holds mu.
+func (w *DatasetWriter) rewriteWithout(path string, drop map[string]bool, removed func(key string)) error {
 	var kept bytes.Buffer
 	enc := json.NewEncoder(&kept)
 	enc.SetEscapeHTML(false)
@@ -105,26 +118,25 @@ func (w *DatasetWriter) rewriteWithout(path string, drop map[string]bool) (int, 
 		return enc.Encode(r)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("removing from %q: %w", w.name, err)
+		return fmt.Errorf("removing from %q: %w", w.name, err)
 	}
 	if len(gone) == 0 {
-		return 0, nil
+		return nil
 	}
 	// renameio writes, syncs and renames over path: a crash leaves the
 	// old segment or the new one, never a mix.
 	if err := renameio.WriteFile(path, kept.Bytes(), 0o644); err != nil {
-		return 0, fmt.Errorf("removing from %q: replacing %s: %w", w.name, path, err)
+		return fmt.Errorf("removing from %q: replacing %s: %w", w.name, path, err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		return 0, err
+		return err
 	}
-	n := 0
 	for _, k := range gone {
 		if _, ok := w.pending[k]; ok {
 			delete(w.pending, k)
 			w.nPending--
-			n++
+			removed(k)
 		}
 	}
-	return n, nil
+	return nil
 }

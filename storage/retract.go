@@ -33,13 +33,14 @@ func retractKey(name, kind, id string) ds.Key {
 }
 
 // retract marks the published ones of ids (documents and rejects)
-// retracted and returns how many records it marked. w.mu held.
-func (w *DatasetWriter) retract(ctx context.Context, ids []string) (int, error) {
+// retracted in one synced batch, then calls retracted once for each
+// record it marked, with its ID. w.mu held.
+func (w *DatasetWriter) retract(ctx context.Context, ids []string, retracted func(id string)) error {
 	batch, err := w.s.meta.Batch(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("retracting from %q: %w", w.name, err)
+		return fmt.Errorf("retracting from %q: %w", w.name, err)
 	}
-	n := 0
+	var done []string
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if seen[id] {
@@ -49,27 +50,33 @@ func (w *DatasetWriter) retract(ctx context.Context, ids []string) (int, error) 
 		for _, kind := range []string{"d", "r"} {
 			published, err := w.s.meta.Has(ctx, idKey(w.name, kind, id))
 			if err != nil {
-				return 0, fmt.Errorf("checking id %q in %q: %w", id, w.name, err)
+				return fmt.Errorf("checking id %q in %q: %w", id, w.name, err)
 			}
 			if !published {
 				continue
 			}
 			if err := batch.Delete(ctx, idKey(w.name, kind, id)); err != nil {
-				return 0, fmt.Errorf("retracting %q from %q: %w", id, w.name, err)
+				return fmt.Errorf("retracting %q from %q: %w", id, w.name, err)
 			}
 			if err := batch.Put(ctx, retractKey(w.name, kind, id), []byte(id)); err != nil {
-				return 0, fmt.Errorf("retracting %q from %q: %w", id, w.name, err)
+				return fmt.Errorf("retracting %q from %q: %w", id, w.name, err)
 			}
-			n++
+			done = append(done, id)
 		}
 	}
-	if n == 0 {
-		return 0, nil
+	if len(done) == 0 {
+		return nil
 	}
 	if err := batch.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("retracting from %q: %w", w.name, err)
+		return fmt.Errorf("retracting from %q: %w", w.name, err)
 	}
-	return n, w.s.sync(ctx)
+	if err := w.s.sync(ctx); err != nil {
+		return err
+	}
+	for _, id := range done {
+		retracted(id)
+	}
+	return nil
 }
 
 // Retracted is the number of published records (documents and rejects)

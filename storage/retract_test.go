@@ -221,3 +221,51 @@ func TestRetractEveryRowOfAShard(t *testing.T) {
 	}
 	checkVersionComplete(t, s, v2)
 }
+
+// TestRemoveEachCountsPerID: one RemoveEach over pending and published
+// documents, a reject and unknown IDs says which IDs lost how many
+// records, and Remove's total is their sum.
+func TestRemoveEachCountsPerID(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.OpenDataset(ctx, "each", DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Add(ctx, testDocs("pub", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddRejects(ctx, Reject{ID: "rej", URL: "http://127.0.0.1/rej", Reason: "quality", RejectedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Publish(ctx, VersionMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(ctx, testDocs("new", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	each, err := w.RemoveEach(ctx, "pub-1", "new-2", "rej", "nobody", "pub-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"pub-1": 1, "new-2": 1, "rej": 1}
+	if len(each) != len(want) {
+		t.Fatalf("RemoveEach = %v, want %v", each, want)
+	}
+	for id, n := range want {
+		if each[id] != n {
+			t.Errorf("RemoveEach[%s] = %d, want %d (all: %v)", id, each[id], n, each)
+		}
+	}
+	if w.Pending() != 2 {
+		t.Errorf("%d records pending after taking one of three out, want 2", w.Pending())
+	}
+	if n, err := w.Remove(ctx, "pub-2", "new-0", "nobody"); err != nil || n != 2 {
+		t.Errorf("Remove = %d, %v; want 2", n, err)
+	}
+}
