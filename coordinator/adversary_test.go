@@ -331,9 +331,15 @@ func TestHonestChangingPagesNeverQuarantined(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		s.addNode(1+i, 1, true, fetch)
 	}
-	// Rounds until 1,000 checks settled; on a loaded machine fewer settle
-	// a round, so the bound is generous (the loop stops at 1,000).
-	for r := 0; r < 4*advRounds && s.c.verify.settledCount() < 1000; r++ {
+	// Rounds until 1,000 checks settled. Past the first crawl, progress is
+	// paced by the clock, not by rounds: each node may ask for work 5
+	// times a second (LeaseRate, burst 20), and rounds that come faster
+	// are refused. So the bound is time: a round cap of 1,600 once ran
+	// out in 7 s with 986 settled.
+	deadline := time.Now().Add(4 * time.Minute)
+	rounds := 0
+	for ; time.Now().Before(deadline) && s.c.verify.settledCount() < 1000; rounds++ {
+		r := rounds
 		if done := s.step(r); done && s.c.verify.settledCount() < 1000 {
 			// Recrawl: queue every page again.
 			for i := 0; i < advPages; i++ {
@@ -343,7 +349,7 @@ func TestHonestChangingPagesNeverQuarantined(t *testing.T) {
 	}
 	n := s.c.verify.settledCount()
 	r := s.result()
-	t.Logf("ADVERSARY strategy=%q settled_checks=%d honest_quarantined=%d failed_checks=%d", "honest, changing pages", n, r.honestQuar, totalFailed(s))
+	t.Logf("ADVERSARY strategy=%q settled_checks=%d honest_quarantined=%d failed_checks=%d rounds=%d", "honest, changing pages", n, r.honestQuar, totalFailed(s), rounds)
 	if n < 1000 {
 		t.Fatalf("only %d checks settled", n)
 	}
