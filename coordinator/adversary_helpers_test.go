@@ -244,14 +244,22 @@ func liar(q float64, honestOnChecks bool, alter func([]byte) []byte) func(*advSi
 }
 
 // round has every node not quarantined take one lease, deliver its
-// captures and report it complete, then sweeps the checks.
+// captures and report it complete, then sweeps the checks. A node the
+// lease rate limit refused waits, as a real node waits out RetryAfter:
+// the round ends with one refill interval of the limiter, so rounds
+// stay productive on a fast machine instead of spinning through refusals.
 func (s *advSim) round() {
 	s.t.Helper()
+	limited := false
 	for _, n := range s.nodes {
 		if s.net.IsQuarantined(n.id) {
 			continue
 		}
 		resp := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 8})
+		if strings.HasPrefix(resp.Error, "rate limited") {
+			limited = true
+			continue
+		}
 		if resp.Error != "" || resp.LeaseID == "" {
 			continue
 		}
@@ -270,6 +278,9 @@ func (s *advSim) round() {
 		s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: resp.LeaseID, URLs: done})
 	}
 	s.c.sweepChecks(s.ctx, time.Now())
+	if limited {
+		time.Sleep(time.Duration(float64(time.Second) / s.c.cfg.Trust.LeaseRate))
+	}
 }
 
 // run crawls until the job is finished (or rounds run out), lets
