@@ -48,7 +48,7 @@ bench-node:
 bench-pipeline:
 	$(GO) test ./pipeline -run '^$$' -bench 'Pipeline$$|Baseline|PipelineParallel' -benchtime 270x -count 5
 	$(GO) test ./pipeline -run '^$$' -bench NearDedup100k -benchtime 1x -count 3
-	$(GO) test ./pipeline -run '^$$' -bench 'WCXB/' -benchtime 1497x -count 3
+	SWARD_WCXB=1 $(GO) test ./pipeline -run '^$$' -bench 'WCXB/' -benchtime 1497x -count 3
 
 bench-storage:
 	$(GO) test -run '^$$' -bench 'BenchmarkWrite/web|BenchmarkPullLoopback|BenchmarkPublish' -benchtime 2x -count 5 ./storage/
