@@ -59,6 +59,12 @@ type Config struct {
 	// VerifyPerLease caps the verification re-fetches added to one lease
 	// (default 2).
 	VerifyPerLease int
+	// VerifyIdlePerLease caps the re-fetches of a lease that carries no
+	// frontier work, which the node would otherwise spend idle: each goes
+	// to a different idle host, within its politeness budget (default 8;
+	// never fewer than VerifyPerLease). It is what drains the checks left
+	// open when a crawl's last pages are fetched.
+	VerifyIdlePerLease int
 	// VerifyTimeout is how long a verification check may stay open before
 	// it is dropped as inconclusive, e.g. when too few nodes are up to
 	// fetch the page three times (default 2m).
@@ -95,6 +101,9 @@ func (c *Config) Default() {
 	if c.VerifyPerLease == 0 {
 		c.VerifyPerLease = 2
 	}
+	if c.VerifyIdlePerLease == 0 {
+		c.VerifyIdlePerLease = max(8, c.VerifyPerLease)
+	}
 	if c.VerifyTimeout == 0 {
 		c.VerifyTimeout = 2 * time.Minute
 	}
@@ -117,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.VerifyPerLease < 0 {
 		return errors.New("coordinator: verify per lease must not be negative")
+	}
+	if c.VerifyIdlePerLease < c.VerifyPerLease {
+		return fmt.Errorf("coordinator: verify idle per lease %d is below verify per lease %d", c.VerifyIdlePerLease, c.VerifyPerLease)
 	}
 	if c.VerifyTimeout < time.Second {
 		return fmt.Errorf("coordinator: verify timeout %s is shorter than 1s", c.VerifyTimeout)

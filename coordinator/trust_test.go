@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swardnet/sward/frontier"
 	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/schemas"
 )
@@ -519,5 +520,58 @@ func TestDefaultsCatchPartialLiars(t *testing.T) {
 	off.TaperChecks = -1
 	if s := survival(off, 0.1, 0.05, 120); s < 0.04 {
 		t.Errorf("without the taper a 10%% liar survives 120 pages with probability %.3g; the taper's figures need redoing", s)
+	}
+}
+
+// TestIdleLeaseCarriesMoreChecks: once the frontier has nothing for a
+// node, its lease is checks alone, up to VerifyIdlePerLease of them (more
+// than VerifyPerLease), each on a different host so no host's politeness
+// budget is overdrawn.
+func TestIdleLeaseCarriesMoreChecks(t *testing.T) {
+	const perLease, idle = 2, 6
+	s := newAdvSimN(t, 40, 1, false, func(c *Config) {
+		c.Trust.LeaseBurst = 1000
+		c.Trust.ProbationLeaseItems = 64
+		c.VerifyPerLease, c.VerifyIdlePerLease = perLease, idle
+	})
+	a := s.addNode(1, 1, true, honestFetch)
+	b := s.addNode(2, 1, true, honestFetch)
+	for r := 0; ; r++ {
+		if r == 100 {
+			t.Fatal("the frontier never ran dry")
+		}
+		resp := s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 64})
+		if len(resp.Items) == 0 {
+			break
+		}
+		var done []string
+		for _, it := range resp.Items {
+			if err := s.c.Ingest(s.ctx, honestFetch(s, a, it, false)); err != nil {
+				t.Fatal(err)
+			}
+			done = append(done, it.URL)
+		}
+		s.c.HandleLease(s.ctx, a.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseComplete, LeaseID: resp.LeaseID, URLs: done})
+	}
+	if open := s.c.OpenChecks("adv"); open < idle {
+		t.Fatalf("%d checks open; the test needs at least %d", open, idle)
+	}
+	resp := s.c.HandleLease(s.ctx, b.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 64})
+	hosts := map[string]bool{}
+	for _, it := range resp.Items {
+		if !isCheckItem(s.c, b.id, it) {
+			t.Errorf("%s in an idle node's lease is not a check", it.URL)
+		}
+		h, err := frontier.HostKey(it.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hosts[h] {
+			t.Errorf("two checks of host %s in one lease", h)
+		}
+		hosts[h] = true
+	}
+	if len(resp.Items) != idle {
+		t.Fatalf("an idle node's lease holds %d checks, want %d (VerifyIdlePerLease)", len(resp.Items), idle)
 	}
 }

@@ -77,27 +77,34 @@ func (t *checkLeaseTable) sweep(now time.Time, grace time.Duration) {
 }
 
 // addVerifyItems adds up to VerifyPerLease check fetches drawn for node to
-// a lease answer. A re-fetch counts against its host's budget like any
+// a lease answer (VerifyIdlePerLease when the answer holds no frontier
+// work). A re-fetch counts against its host's budget like any
 // fetch: on a host the lease already holds it lengthens the lease's fetch
 // schedule by one slot; on another host it needs the host idle and
 // reserves it (ReserveHost). When the frontier had nothing for the node,
 // the re-fetches travel in a lease of their own.
 func (c *Coordinator) addVerifyItems(ctx context.Context, node string, resp *schemas.LeaseResponse, now time.Time) {
-	if c.cfg.VerifyPerLease == 0 {
+	limit := c.cfg.VerifyPerLease
+	if resp.LeaseID == "" && len(resp.Items) == 0 {
+		// Nothing to crawl for this node: a lease of checks alone, one
+		// per idle host, up to VerifyIdlePerLease.
+		limit = max(limit, c.cfg.VerifyIdlePerLease)
+	}
+	if limit == 0 {
 		return
 	}
-	offers := c.verify.candidates(node, now, 4*c.cfg.VerifyPerLease, c.pickerFor(now))
+	offers := c.verify.candidates(node, now, 4*limit, c.pickerFor(now))
 	if len(offers) == 0 {
 		return
 	}
 	// Assign first, so two nodes asking at once never both take a check;
 	// whatever cannot be placed within the hosts' budgets is given back.
 	offers = c.verify.assign(node, offers, now, now.Add(c.cfg.LeaseTTL+c.cfg.CompleteGrace))
-	placed := make([]offer, 0, c.cfg.VerifyPerLease)
+	placed := make([]offer, 0, limit)
 	var unplaced []offer
 	reserved := make(map[string]bool)
 	for _, o := range offers {
-		if len(placed) == c.cfg.VerifyPerLease || !c.placeVerify(ctx, resp, o, now, reserved) {
+		if len(placed) == limit || !c.placeVerify(ctx, resp, o, now, reserved) {
 			unplaced = append(unplaced, o)
 			continue
 		}

@@ -91,8 +91,8 @@ func TestAlterTextChangesWordsNotTags(t *testing.T) {
 // period is longer than the test, so the liar ends with no page credited.
 // As a verifier the liar fails its first check and is then never drawn
 // as a verifier again; the checks it held already (at most
-// VerifyPerLease per lease, two leases in flight) may fail too, so it
-// fails at most 1 + 2·VerifyPerLease checks before its first
+// VerifyIdlePerLease per lease, two leases in flight) may fail too, so it
+// fails at most 1 + 2·VerifyIdlePerLease checks before its first
 // confirmed lie as the original.
 //
 // Then none of its altered pages may be in the published dataset, and
