@@ -175,7 +175,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		}
 	}()
 	ld, og := pageMetadata(root)
-	pageType := ClassifyPage(root, pageURL, ld, og)
+	pageType, scores := classifyScores(root, pageURL, ld, og)
 	unlinkTableCells(root)
 	res, terr := trafilatura.ExtractDocument(root, topts)
 	var md trafilatura.Metadata
@@ -184,7 +184,7 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		md = res.Metadata
 		primary = trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
 	}
-	blocks, source := chooseBlocks(pageType, candidates{
+	blocks, source := chooseBlocks(extractionProfile(pageType, scores), candidates{
 		primary: primary,
 		visible: visible,
 		dom: func() []block {

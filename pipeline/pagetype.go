@@ -110,6 +110,12 @@ func collectSignals(root *html.Node) pageSignals {
 // and DOM signals. It scores every type and returns the best; article is
 // the default when nothing speaks for another type.
 func ClassifyPage(root *html.Node, pageURL string, ld []map[string]any, og map[string]string) string {
+	best, _ := classifyScores(root, pageURL, ld, og)
+	return best
+}
+
+// classifyScores is ClassifyPage with every type's score.
+func classifyScores(root *html.Node, pageURL string, ld []map[string]any, og map[string]string) (string, map[string]float64) {
 	score := map[string]float64{PageArticle: 0.5}
 	for _, obj := range ld {
 		for _, t := range ldTypes(obj) {
@@ -216,7 +222,7 @@ func ClassifyPage(root *html.Node, pageURL string, ld []map[string]any, og map[s
 			best = t
 		}
 	}
-	return best
+	return best, score
 }
 
 // ldTypes lists every @type of a JSON-LD object.

@@ -95,3 +95,31 @@ func TestNoscriptContent(t *testing.T) {
 		t.Errorf("posts out of order: %q", ex.Text)
 	}
 }
+
+// TestExtractionProfile: only an article call with weak evidence of its
+// own and a rival with some evidence is extracted as many blocks; every
+// other page keeps its type's profile.
+func TestExtractionProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		pageType string
+		score    map[string]float64
+		want     string
+	}{
+		{"strong article", PageArticle, map[string]float64{PageArticle: 2.4, PageService: 1}, PageArticle},
+		{"default article, no rival", PageArticle, map[string]float64{PageArticle: 0.5}, PageArticle},
+		{"default article, a weak rival", PageArticle, map[string]float64{PageArticle: 0.5, PageProduct: 0.4}, PageArticle},
+		{"default article, a rival with evidence", PageArticle, map[string]float64{PageArticle: 0.5, PageListing: 0.8}, profileBlocks},
+		{"one weak cue, a rival with evidence", PageArticle, map[string]float64{PageArticle: 1.0, PageService: 0.6}, profileBlocks},
+		{"listing", PageListing, map[string]float64{PageArticle: 0.5, PageListing: 1.8}, PageListing},
+	} {
+		if got := extractionProfile(tc.pageType, tc.score); got != tc.want {
+			t.Errorf("%s: profile %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// The DOM rule applies to the blocks profile as to any non-article type.
+	c := candidates{primary: wordBlocks(300), visible: 8000, dom: func() []block { return wordBlocks(400) }}
+	if _, src := chooseBlocks(profileBlocks, c); src != SourceDOM {
+		t.Errorf("blocks profile took %q, want the longer DOM text", src)
+	}
+}
