@@ -43,8 +43,8 @@ import (
 // starts again from the restart. A re-fetch that was on its way when the
 // coordinator stopped is then not a verification any more; it arrives as
 // a capture without a lease and is dropped. Redirected documents held for
-// their check are not saved: their URLs are queued again
-// (requeueLostHeld).
+// their check are saved in coord_held (held_persist.go); those sent to
+// review are not, and their URLs are queued again (requeueLostHeld).
 
 // Names of the secrets in coord_meta: the sampling secret and the seed of
 // the receipt signing key.

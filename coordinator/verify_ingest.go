@@ -339,9 +339,10 @@ func (c *Coordinator) isQuarantined(node string) bool {
 }
 
 // Quarantine shuts a peer out: its gossip is dropped, it gets no more
-// leases, its checks stop counting, and the pages it contributed since the
-// last published version that no check confirmed are taken out of the
-// next version and queued again for other nodes. Quarantining a peer
+// leases, its checks stop counting, and the pages it contributed that no
+// check confirmed and that are still tracked (forgetVested), published or
+// not, are taken out of the next version and queued again for other
+// nodes. Quarantining a peer
 // twice does nothing more.
 func (c *Coordinator) Quarantine(ctx context.Context, node string) error {
 	return c.quarantine(ctx, node, nil)

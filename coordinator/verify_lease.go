@@ -88,7 +88,7 @@ func (c *Coordinator) addVerifyItems(ctx context.Context, node string, resp *sch
 	if resp.LeaseID == "" && len(resp.Items) == 0 {
 		// Nothing to crawl for this node: a lease of checks alone, one
 		// per idle host, up to VerifyIdlePerLease.
-		limit = max(limit, c.cfg.VerifyIdlePerLease)
+		limit = c.cfg.VerifyIdlePerLease // never below VerifyPerLease (Validate)
 	}
 	if limit == 0 {
 		return

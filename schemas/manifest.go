@@ -23,7 +23,8 @@ type Manifest struct {
 	Rows     int64              `json:"rows"`
 	Rejected int64              `json:"rejected"`
 	// Retracted counts the parent's rows (documents and rejects) this
-	// version leaves out: pages of a node convicted of lying.
+	// version leaves out: pages of a node convicted of lying and pages
+	// taken down on request.
 	Retracted int64 `json:"retracted,omitempty"`
 	// Languages and Hosts count rows by value.
 	Languages  map[string]int64 `json:"languages,omitempty"`
