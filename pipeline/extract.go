@@ -184,11 +184,12 @@ func ExtractNode(root *html.Node, pageURL string, opt ExtractOptions) (ex *Extra
 		md = res.Metadata
 		primary = trimBlocks(renderBlocks(res.ContentNode, base), md.Title, md.Description)
 	}
-	blocks, source := chooseBlocks(extractionProfile(pageType, scores), candidates{
+	profile := extractionProfile(pageType, scores)
+	blocks, source := chooseBlocks(profile, candidates{
 		primary: primary,
 		visible: visible,
 		dom: func() []block {
-			return trimBlocks(domBlocks(root, base), md.Title, md.Description)
+			return trimBlocks(domBlocks(root, base, profile), md.Title, md.Description)
 		},
 		readable: func() []block {
 			art, err := readability.FromDocument(root, base)

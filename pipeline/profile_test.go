@@ -3,6 +3,8 @@ package pipeline
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 )
 
 // wordBlocks returns one paragraph block of n four-letter words.
@@ -121,5 +123,77 @@ func TestExtractionProfile(t *testing.T) {
 	c := candidates{primary: wordBlocks(300), visible: 8000, dom: func() []block { return wordBlocks(400) }}
 	if _, src := chooseBlocks(profileBlocks, c); src != SourceDOM {
 		t.Errorf("blocks profile took %q, want the longer DOM text", src)
+	}
+}
+
+func TestDOMBlocksPruning(t *testing.T) {
+	para := "<p>" + strings.Repeat("Plenty of words about the item itself. ", 12) + "</p>"
+	tests := []struct {
+		name     string
+		body     string
+		profile  string
+		want     []string
+		wantNone []string
+	}{
+		{
+			name:     "a form around the whole page is its wrapper",
+			body:     `<nav><a href="/">Home menu</a></nav><form id="MainForm"><h1>Page heading</h1>` + para + `<div class="sidebar">Sidebar links</div></form>`,
+			profile:  PageService,
+			want:     []string{"Page heading", "Plenty of words"},
+			wantNone: []string{"Home menu", "Sidebar links"},
+		},
+		{
+			name:     "a small form is boilerplate",
+			body:     `<h1>Page heading</h1>` + para + `<form><p>Search the site</p></form>`,
+			profile:  PageService,
+			want:     []string{"Page heading"},
+			wantNone: []string{"Search the site"},
+		},
+		{
+			name:     "a results list named filter is kept when it holds the page",
+			body:     `<div class="filters">Colour Size Price</div><div id="filter_results"><h2>Result one</h2>` + para + `</div>`,
+			profile:  PageListing,
+			want:     []string{"Result one"},
+			wantNone: []string{"Colour Size Price"},
+		},
+		{
+			name:     "form controls are dropped",
+			body:     `<h1>Trail pack</h1>` + para + `<label for="s">Select a size</label><select id="s"><option>Small</option></select><button>Add to cart</button><div role="radiogroup">Venom Trio</div>`,
+			profile:  PageProduct,
+			want:     []string{"Trail pack"},
+			wantNone: []string{"Select a size", "Small", "Add to cart", "Venom Trio"},
+		},
+		{
+			name:     "a product page drops its reviews and similar items",
+			body:     `<h1>Trail pack</h1>` + para + `<div class="product-reviews"><p>Great pack, five stars</p></div><section class="similar-items"><p>Other pack</p></section>`,
+			profile:  PageProduct,
+			want:     []string{"Trail pack"},
+			wantNone: []string{"five stars", "Other pack"},
+		},
+		{
+			name:    "other pages keep sections named reviews",
+			body:    `<h1>Best packs</h1>` + para + `<div class="product-reviews"><p>Great pack, five stars</p></div>`,
+			profile: PageListing,
+			want:    []string{"Best packs", "five stars"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, err := html.Parse(strings.NewReader("<html><body>" + tt.body + "</body></html>"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := joinText(domBlocks(root, nil, tt.profile))
+			for _, w := range tt.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("text lacks %q:\n%s", w, text)
+				}
+			}
+			for _, w := range tt.wantNone {
+				if strings.Contains(text, w) {
+					t.Errorf("text keeps %q:\n%s", w, text)
+				}
+			}
+		})
 	}
 }
