@@ -19,9 +19,9 @@ type Announcements interface {
 
 // coordinators chooses the coordinator each lease request goes to: the
 // configured one, or, without one, the trusted coordinators that announce
-// pending work, in turn. A discovered coordinator that fails or answers
-// with no work is set aside for a while; one that stops announcing (or
-// announces no pending work) is no longer chosen.
+// pending work, in turn. A discovered coordinator that fails, answers
+// with no work or asks the node to wait is set aside for a while; one that
+// stops announcing (or announces no pending work) is no longer chosen.
 type coordinators struct {
 	fixed      peer.ID
 	src        Announcements
@@ -92,7 +92,8 @@ func (c *coordinators) pick(now time.Time) (peer.ID, bool) {
 	return id, true
 }
 
-// idle sets a discovered coordinator that had no work aside until then.
+// idle sets a discovered coordinator that had no work, or that asked the
+// node to wait, aside until then.
 func (c *coordinators) idle(id peer.ID, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

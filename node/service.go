@@ -49,7 +49,8 @@ type ServiceConfig struct {
 	// Announcements lists the trusted coordinators' job announcements
 	// (*network.Jobs fits). It is used only when Coordinator is empty: the
 	// node then asks the coordinators with pending work in turn, and sets
-	// aside for a while one that fails or answers with no work.
+	// aside for a while one that fails, answers with no work or asks the
+	// node to wait.
 	Announcements Announcements
 	// LeaseSize is how many URLs to ask for at once (default 16).
 	LeaseSize int
@@ -182,10 +183,16 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			// The coordinator asks this node to wait (it asks for work
 			// faster than its lease rate): not a failure, and no reason to
 			// back off further than it says. A little jitter keeps the
-			// node's loops from asking in step.
+			// node's loops from asking in step. A discovered coordinator is
+			// set aside like one with no work, so that the loop asks the
+			// others meanwhile rather than idling.
 			wait := time.Duration(resp.RetryAfter)
 			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
-			s.log.Debug("coordinator asks to wait before the next lease", logkey.Err, resp.Error, "retry_in", wait)
+			s.log.Debug("coordinator asks to wait before the next lease", "coordinator", coord.String(), logkey.Err, resp.Error, "retry_in", wait)
+			if s.coords.discovering() {
+				s.coords.idle(coord, time.Now().Add(wait))
+				continue
+			}
 			if !sleep(ctx, wait) {
 				break
 			}

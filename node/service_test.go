@@ -32,6 +32,11 @@ type fakeNet struct {
 	requests  []schemas.LeaseRequest
 	published []*schemas.Capture
 	onPublish func(*schemas.Capture)
+	// answer, when set, answers every request in place of leases, as the
+	// coordinator it is sent to; asked records those coordinators in the
+	// order of requests.
+	answer func(coord peer.ID, req *schemas.LeaseRequest) *schemas.LeaseResponse
+	asked  []peer.ID
 }
 
 func newFakeNet(t *testing.T) *fakeNet {
@@ -50,10 +55,14 @@ func newFakeNet(t *testing.T) *fakeNet {
 func (f *fakeNet) ID() peer.ID         { return f.id }
 func (f *fakeNet) Key() crypto.PrivKey { return f.key }
 
-func (f *fakeNet) RequestLease(_ context.Context, _ peer.ID, req *schemas.LeaseRequest) (*schemas.LeaseResponse, error) {
+func (f *fakeNet) RequestLease(_ context.Context, coord peer.ID, req *schemas.LeaseRequest) (*schemas.LeaseResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, *req)
+	f.asked = append(f.asked, coord)
+	if f.answer != nil {
+		return f.answer(coord, req), nil
+	}
 	if req.Op == schemas.LeaseAcquire && len(f.leases) > 0 {
 		l := f.leases[0]
 		f.leases = f.leases[1:]
@@ -84,6 +93,19 @@ func (f *fakeNet) ops(op string) []schemas.LeaseRequest {
 		}
 	}
 	return out
+}
+
+// acquires counts the lease requests sent to coord.
+func (f *fakeNet) acquires(coord peer.ID) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for i, r := range f.requests {
+		if r.Op == schemas.LeaseAcquire && f.asked[i] == coord {
+			n++
+		}
+	}
+	return n
 }
 
 // fakeSign marks a capture as signed by the node's key.
@@ -326,4 +348,80 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// runService serves svc until the returned stop is called (or the test
+// ends), and checks that Serve stopped cleanly.
+func runService(t *testing.T, svc *Service) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+const rateLimited = "rate limited: too many lease requests; retry later"
+
+// TestServiceAsksOtherCoordinatorsWhileRateLimited: a discovered
+// coordinator that refuses with a long wait is set aside for that wait,
+// and the node takes work from another coordinator at once rather than
+// sleeping the wait out.
+func TestServiceAsksOtherCoordinatorsWhileRateLimited(t *testing.T) {
+	site := goodSite(t)
+	limiter, worker := testPeer(t), testPeer(t)
+	if worker < limiter {
+		// Coordinators are picked in ID order: the limiter is asked first.
+		limiter, worker = worker, limiter
+	}
+	src := &staticAnnouncements{}
+	src.set(ann(limiter, 5, schemas.AnnouncedRunning), ann(worker, 1, schemas.AnnouncedRunning))
+	net := newFakeNet(t)
+	given := false // guarded by net.mu, which answer runs under
+	net.answer = func(coord peer.ID, req *schemas.LeaseRequest) *schemas.LeaseResponse {
+		resp := &schemas.LeaseResponse{Version: schemas.WireVersion}
+		switch {
+		case req.Op != schemas.LeaseAcquire:
+		case coord == limiter:
+			resp.Error, resp.RetryAfter = rateLimited, schemas.Duration(time.Minute)
+		case !given:
+			given = true
+			resp.LeaseID, resp.Deadline = "W1", time.Now().Add(time.Minute)
+			resp.Items = []schemas.LeaseItem{{JobID: "j", URL: site.URL + "/work"}}
+		default:
+			resp.RetryAfter = schemas.Duration(20 * time.Millisecond)
+		}
+		return resp
+	}
+	// One lease loop, so that no second loop asks the worker while the
+	// first one waits.
+	svc, err := NewService(ServiceConfig{Announcements: src, Leases: 1, IdleWait: 50 * time.Millisecond, Logger: quietLog()},
+		net, fakeSign, testFetcher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runService(t, svc)
+	// Promptly: well inside the limiter's minute (and the 30 s MaxBackoff).
+	testutil.Eventually(t, 5*time.Second, "the other coordinator's lease to complete", func() bool {
+		return len(net.ops(schemas.LeaseComplete)) == 1
+	})
+	stop()
+	net.mu.Lock()
+	first := net.asked[0]
+	net.mu.Unlock()
+	if first != limiter {
+		t.Fatalf("the first request went to %s, not the rate-limiting %s: the test proves nothing", first, limiter)
+	}
+	if n := net.acquires(limiter); n != 1 {
+		t.Errorf("the rate-limiting coordinator was asked %d times, want once: it asked for a minute's rest", n)
+	}
 }
