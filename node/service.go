@@ -62,7 +62,8 @@ type ServiceConfig struct {
 	// IdleWait is how long to wait before asking again when the coordinator
 	// has no work and gives no hint (default 1s).
 	IdleWait time.Duration
-	// MaxBackoff caps the wait after failed lease requests (default 30s).
+	// MaxBackoff caps the wait after failed lease requests, and how long
+	// the node honours a coordinator's request to wait (default 30s).
 	MaxBackoff time.Duration
 	// MaxInlineBody is the largest body a capture carries inline in gossip
 	// (default 1 MiB, the network's limit). A longer body goes to the
@@ -182,12 +183,10 @@ func (s *Service) leaseLoop(ctx context.Context) {
 		if err == nil && resp.Error != "" && resp.RetryAfter > 0 && len(resp.Items) == 0 {
 			// The coordinator asks this node to wait (it asks for work
 			// faster than its lease rate): not a failure, and no reason to
-			// back off further than it says. A little jitter keeps the
-			// node's loops from asking in step. A discovered coordinator is
-			// set aside like one with no work, so that the loop asks the
-			// others meanwhile rather than idling.
-			wait := time.Duration(resp.RetryAfter)
-			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+			// back off further than it says, nor than MaxBackoff. A
+			// discovered coordinator is set aside like one with no work, so
+			// that the loop asks the others meanwhile rather than idling.
+			wait := retryWait(time.Duration(resp.RetryAfter), s.cfg.MaxBackoff)
 			s.log.Debug("coordinator asks to wait before the next lease", "coordinator", coord.String(), logkey.Err, resp.Error, "retry_in", wait)
 			if s.coords.discovering() {
 				s.coords.idle(coord, time.Now().Add(wait))
@@ -397,6 +396,19 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Host
+}
+
+// retryWait is how long the node waits on a coordinator's request to wait
+// hint long: the hint plus up to half again, a jitter that keeps the node's
+// loops from asking in step, but never over limit, so that a hostile or
+// broken coordinator cannot park the node for longer.
+func retryWait(hint, limit time.Duration) time.Duration {
+	hint = min(hint, limit)
+	if hint <= 0 {
+		return 0
+	}
+	spread := min(hint/2, limit-hint)
+	return hint + time.Duration(rand.Int64N(int64(spread)+1))
 }
 
 // sleep waits for d or until ctx ends; it reports whether ctx is still live.

@@ -425,3 +425,62 @@ func TestServiceAsksOtherCoordinatorsWhileRateLimited(t *testing.T) {
 		t.Errorf("the rate-limiting coordinator was asked %d times, want once: it asked for a minute's rest", n)
 	}
 }
+
+// TestServiceCapsCoordinatorWait: however long a coordinator asks the
+// node to wait, the node asks it again after at most MaxBackoff, so a
+// hostile coordinator cannot park the node.
+func TestServiceCapsCoordinatorWait(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		discover bool
+	}{
+		{"fixed coordinator", false},
+		{"discovered coordinator", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			coord := testPeer(t)
+			net := newFakeNet(t)
+			net.answer = func(peer.ID, *schemas.LeaseRequest) *schemas.LeaseResponse {
+				return &schemas.LeaseResponse{Version: schemas.WireVersion,
+					Error: rateLimited, RetryAfter: schemas.Duration(time.Hour)}
+			}
+			cfg := ServiceConfig{Coordinator: coord, Leases: 1, IdleWait: 20 * time.Millisecond,
+				MaxBackoff: 100 * time.Millisecond, Logger: quietLog()}
+			if tc.discover {
+				src := &staticAnnouncements{}
+				src.set(ann(coord, 1, schemas.AnnouncedRunning))
+				cfg.Coordinator, cfg.Announcements = "", src
+			}
+			svc, err := NewService(cfg, net, fakeSign, testFetcher(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runService(t, svc)
+			// Three requests take about two MaxBackoffs; without the cap,
+			// the second would come after an hour.
+			testutil.Eventually(t, 5*time.Second, "three lease requests", func() bool {
+				return net.acquires(coord) >= 3
+			})
+		})
+	}
+}
+
+func TestRetryWaitJittersWithinTheCap(t *testing.T) {
+	const limit = 30 * time.Second
+	for _, tc := range []struct {
+		name     string
+		hint     time.Duration
+		min, max time.Duration
+	}{
+		{"short hint", time.Second, time.Second, 1500 * time.Millisecond},
+		{"hint near the cap", 25 * time.Second, 25 * time.Second, limit},
+		{"hint at the cap", limit, limit, limit},
+		{"hostile hint", 10 * 365 * 24 * time.Hour, limit, limit},
+	} {
+		for range 100 {
+			if got := retryWait(tc.hint, limit); got < tc.min || got > tc.max {
+				t.Fatalf("%s: retryWait(%s, %s) = %s, want within [%s, %s]", tc.name, tc.hint, limit, got, tc.min, tc.max)
+			}
+		}
+	}
+}
