@@ -226,7 +226,9 @@ func (s *Service) leaseLoop(ctx context.Context) {
 			})
 		}
 		if len(resp.Items) == 0 {
-			wait := time.Duration(resp.RetryAfter)
+			// The hint is capped like a request to wait, for the same
+			// reason.
+			wait := min(time.Duration(resp.RetryAfter), s.cfg.MaxBackoff)
 			if wait <= 0 {
 				wait = s.cfg.IdleWait
 			}

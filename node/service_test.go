@@ -427,22 +427,25 @@ func TestServiceAsksOtherCoordinatorsWhileRateLimited(t *testing.T) {
 }
 
 // TestServiceCapsCoordinatorWait: however long a coordinator asks the
-// node to wait, the node asks it again after at most MaxBackoff, so a
-// hostile coordinator cannot park the node.
+// node to wait, refusing it or having no work, the node asks it again after
+// at most MaxBackoff, so a hostile coordinator cannot park the node.
 func TestServiceCapsCoordinatorWait(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		discover bool
+		refuse   string // the answer's Error
 	}{
-		{"fixed coordinator", false},
-		{"discovered coordinator", true},
+		{"fixed coordinator refusing", false, rateLimited},
+		{"discovered coordinator refusing", true, rateLimited},
+		{"fixed coordinator without work", false, ""},
+		{"discovered coordinator without work", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			coord := testPeer(t)
 			net := newFakeNet(t)
 			net.answer = func(peer.ID, *schemas.LeaseRequest) *schemas.LeaseResponse {
 				return &schemas.LeaseResponse{Version: schemas.WireVersion,
-					Error: rateLimited, RetryAfter: schemas.Duration(time.Hour)}
+					Error: tc.refuse, RetryAfter: schemas.Duration(time.Hour)}
 			}
 			cfg := ServiceConfig{Coordinator: coord, Leases: 1, IdleWait: 20 * time.Millisecond,
 				MaxBackoff: 100 * time.Millisecond, Logger: quietLog()}
