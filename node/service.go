@@ -107,6 +107,10 @@ func (c ServiceConfig) Validate() error {
 	if c.Leases < 1 || c.Leases > 64 {
 		return fmt.Errorf("node service: concurrent leases %d must be between 1 and 64", c.Leases)
 	}
+	if c.IdleWait < 0 || c.MaxBackoff < 0 {
+		// Either would have the loop ask again at once, forever.
+		return fmt.Errorf("node service: idle wait %s and max backoff %s must not be negative", c.IdleWait, c.MaxBackoff)
+	}
 	return nil
 }
 

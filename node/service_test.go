@@ -241,6 +241,8 @@ func TestServiceConfigValidate(t *testing.T) {
 		{"no coordinator", ServiceConfig{LeaseSize: 1, Leases: 1}, false},
 		{"lease too big", ServiceConfig{Coordinator: "x", LeaseSize: 5000, Leases: 1}, false},
 		{"too many leases", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 100}, false},
+		{"negative max backoff", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 4, MaxBackoff: -time.Second}, false},
+		{"negative idle wait", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 4, IdleWait: -time.Second}, false},
 		{"fine", ServiceConfig{Coordinator: "x", LeaseSize: 16, Leases: 4}, true},
 	} {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
