@@ -404,9 +404,9 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// retryWait is how long the node waits on a coordinator's request to wait
-// hint long: the hint plus up to half again, a jitter that keeps the node's
-// loops from asking in step, but never over limit, so that a hostile or
+// retryWait is how long the node waits when a coordinator asks it to wait
+// hint: the hint plus up to half again (a jitter that keeps the node's
+// loops from asking in step), but never over limit, so that a hostile or
 // broken coordinator cannot park the node for longer.
 func retryWait(hint, limit time.Duration) time.Duration {
 	hint = min(hint, limit)
