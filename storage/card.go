@@ -250,7 +250,7 @@ func renderCard(m *schemas.Manifest, meta VersionMeta) ([]byte, error) {
 	if m.Parent != "" {
 		fmt.Fprintf(&b, "- parent version: `%s`\n", m.Parent)
 		if m.Retracted > 0 {
-			fmt.Fprintf(&b, "- retracted: %d rows of the parent version are left out (pages of a node convicted of lying; an honest re-fetch may replace them)\n", m.Retracted)
+			fmt.Fprintf(&b, "- retracted: %d rows of the parent version are left out (pages of a node convicted of lying, which an honest re-fetch may replace, and pages taken down on request)\n", m.Retracted)
 		}
 	} else {
 		b.WriteString("- parent version: none (first version)\n")

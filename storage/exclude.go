@@ -16,7 +16,8 @@ import (
 // and the ID may be added again at once. Unknown IDs are ignored. The
 // coordinator uses it to take out the unverified pages of a node
 // convicted of lying, published or not, so an honest re-fetch of the same
-// page (same ID) can take their place.
+// page (same ID) can take their place, and (through RemoveEach) the pages
+// a dataset owner takes down on request (Coordinator.Retract).
 //
 // Every spool segment holding a removed record is rewritten to a temporary
 // file, synced and renamed over the original, so a crash leaves each
@@ -34,9 +35,10 @@ func (w *DatasetWriter) Remove(ctx context.Context, ids ...string) (int, error) 
 
 // RemoveEach is Remove reporting, for every ID it took a record of out,
 // how many records (a document, a reject, or both) went; IDs it knew
-// nothing of are absent. A takedown of many pages is one call: each
-// spool segment is rewritten at most once and the retractions are one
-// synced batch, whatever the number of IDs.
+// nothing of are absent. The coordinator's takedowns use it, and a
+// takedown of many pages is one call: each spool segment is rewritten at
+// most once and the retractions are one synced batch, whatever the number
+// of IDs.
 func (w *DatasetWriter) RemoveEach(ctx context.Context, ids ...string) (map[string]int, error) {
 	each := make(map[string]int)
 	if len(ids) == 0 {

@@ -150,8 +150,13 @@ func TestRetractPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if text, _ := io.ReadAll(card); !strings.Contains(string(text), "retracted: 4 rows") {
+	text, _ := io.ReadAll(card)
+	if !strings.Contains(string(text), "retracted: 4 rows") {
 		t.Errorf("the dataset card does not say what was retracted:\n%s", text)
+	}
+	// Both reasons a page leaves a version: a liar's page and a takedown.
+	if !strings.Contains(string(text), "convicted of lying") || !strings.Contains(string(text), "taken down on request") {
+		t.Errorf("the dataset card does not name both reasons for a retraction:\n%s", text)
 	}
 	if _, _, err := w.Publish(ctx, VersionMeta{}); !errors.Is(err, ErrNothingToPublish) {
 		t.Fatalf("publishing again: %v, want ErrNothingToPublish (retractions done)", err)
