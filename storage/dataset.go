@@ -453,17 +453,24 @@ func (w *DatasetWriter) closeSpool() error {
 	return err
 }
 
-// ErrNothingToPublish is returned by Publish when nothing is pending and the
-// dataset already has a version (which Publish then returns too).
+// ErrNothingToPublish is returned by Publish when the dataset already has a
+// version and nothing would change it: no record is pending and no
+// retraction is recorded. Publish then returns that version and its
+// manifest too.
 var ErrNothingToPublish = errors.New("nothing to publish")
 
-// Publish turns everything pending into a new version: new documents become
-// new shards appended to the parent version's (whose CIDs are unchanged, so
-// versions share blocks), the chunks and rejects tables grow the same way,
-// and a new manifest and dataset card name the parent. The version is
-// recorded as the dataset's head only after all its blocks are durable.
-// With nothing pending it returns the current head and ErrNothingToPublish;
-// the very first version may be empty.
+// Publish turns everything pending, and every retraction recorded since the
+// last version, into a new version whose manifest and dataset card name the
+// parent. New documents become new shards appended to the parent's, and the
+// markdown, chunks and rejects tables grow the same way. The parent's shards
+// keep their CIDs, so versions share blocks, except that a shard holding a
+// retracted row is rewritten without it (or left out when no row is left),
+// and every document shard of a parent written before the markdown table
+// existed is rewritten in the current format (migrate). Shards are renamed
+// for their new place; a name is not part of a CID. The version is recorded
+// as the dataset's head only after all its blocks are durable. With nothing
+// pending and no retraction recorded it returns the current head, its
+// manifest and ErrNothingToPublish; the very first version may be empty.
 func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid, *schemas.Manifest, error) {
 	w.pubMu.Lock()
 	defer w.pubMu.Unlock()
@@ -498,12 +505,12 @@ func (w *DatasetWriter) Publish(ctx context.Context, meta VersionMeta) (cid.Cid,
 		return cid.Undef, nil, err
 	}
 
+	// Without a head there are no retractions either: one is recorded only
+	// for a published ID, and IDs are marked published in the batch that
+	// records a head (commitVersion), which nothing deletes.
 	retr, err := s.retractions(ctx, w.name)
 	if err != nil {
 		return cid.Undef, nil, err
-	}
-	if parent == nil {
-		retr = retractions{} // nothing published to take out
 	}
 	b := newVersionBuilder(ctx, s, w.opts)
 	if parent != nil && parent.Tables[markdownDir] == nil {
