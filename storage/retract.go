@@ -133,9 +133,15 @@ type retractTable struct {
 
 // retract rewrites the parent's tables without the rows in drop. The
 // document table of a migrated parent is already rewritten (migrate
-// filters it), so only the other tables are done then.
+// filters it), so only the other tables are done then. A table whose kind
+// of record has nothing in drop is kept as it is, unread: retracting a
+// reject reads no document shard, and retracting a document no reject.
 func (b *versionBuilder) retract(parentCID cid.Cid, parent *schemas.Manifest, drop map[string]bool) error {
 	r := b.retractedCounts()
+	kinds := map[string]bool{}
+	for k := range drop {
+		kinds[k[:1]] = true
+	}
 	tables := []retractTable{
 		{chunksDir, ChunkSchema, "document_id", "d"},
 		{rejectsDir, RejectSchema, "id", "r"},
@@ -149,6 +155,10 @@ func (b *versionBuilder) retract(parentCID cid.Cid, parent *schemas.Manifest, dr
 		shards := parent.Shards
 		if t.dir != dataDir {
 			shards = parent.Tables[t.dir]
+		}
+		if !kinds[t.kind] {
+			r.tables[t.dir] = shards
+			continue
 		}
 		var onDrop func(rec arrow.RecordBatch, row int)
 		switch t.dir {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,118 @@ func TestRemoveEachCountsPerID(t *testing.T) {
 	}
 	if n, err := w.Remove(ctx, "pub-2", "new-0", "nobody"); err != nil || n != 2 {
 		t.Errorf("Remove = %d, %v; want 2", n, err)
+	}
+}
+
+// TestRetractOneKind retracts only a reject, then only documents: the
+// rows of that kind go as before, and the tables of the other kind are
+// neither read nor rewritten, so their shards are the parent's, CIDs and
+// all.
+func TestRetractOneKind(t *testing.T) {
+	docTables := []string{dataDir, markdownDir, chunksDir}
+	for _, tc := range []struct {
+		name      string
+		remove    []string
+		untouched []string // tables that hold no record of the kind removed
+		rows      int64    // documents left
+		rejected  int64    // rejects left
+	}{
+		{"a reject", []string{"r-1"}, docTables, 90, 1},
+		{"documents", []string{"p-0", "p-4"}, []string{rejectsDir}, 88, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTestStore(t)
+			opts := DatasetOptions{RowGroupBytes: 8 << 10, ShardBytes: 10 << 10, BatchBytes: 4 << 10}
+			w, err := s.OpenDataset(ctx, "kind", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if err := w.Add(ctx, testDocs("p", 90)...); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			if err := w.AddRejects(ctx,
+				Reject{ID: "r-1", URL: "http://127.0.0.1/r1", Reason: "quality", RejectedAt: now},
+				Reject{ID: "r-2", URL: "http://127.0.0.1/r2", Reason: "quality", RejectedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			v1, m1, err := w.Publish(ctx, VersionMeta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := w.Remove(ctx, tc.remove...); err != nil || n != len(tc.remove) {
+				t.Fatalf("Remove = %d, %v; want %d", n, err, len(tc.remove))
+			}
+
+			// Unread: a builder given a parent whose untouched tables
+			// name shards that do not exist still retracts, and keeps
+			// those shards as they were.
+			retr, err := s.retractions(ctx, "kind")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bogus := *m1
+			bogus.Tables = map[string][]schemas.Shard{}
+			for dir, shards := range m1.Tables {
+				bogus.Tables[dir] = shards
+			}
+			for _, dir := range tc.untouched {
+				missing := []schemas.Shard{{Path: dir + "/missing.parquet", CID: "bafkqaaa"}}
+				if dir == dataDir {
+					bogus.Shards = missing
+				} else {
+					bogus.Tables[dir] = missing
+				}
+			}
+			b := newVersionBuilder(ctx, s, opts)
+			err = b.retract(v1, &bogus, retr.drop)
+			b.abort(errors.New("test done"))
+			if err != nil {
+				t.Fatalf("retracting %v read a table of the other kind: %v", tc.remove, err)
+			}
+			for _, dir := range tc.untouched {
+				want := bogus.Tables[dir]
+				if dir == dataDir {
+					want = bogus.Shards
+				}
+				if got := b.retracted.tables[dir]; !slices.Equal(got, want) {
+					t.Errorf("%s: retract kept %v, want the parent's %v", dir, got, want)
+				}
+			}
+
+			v2, m2, err := w.Publish(ctx, VersionMeta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m2.Rows != tc.rows || m2.Rejected != tc.rejected || m2.Retracted != int64(len(tc.remove)) {
+				t.Fatalf("v2 rows=%d rejected=%d retracted=%d; want %d, %d, %d", m2.Rows, m2.Rejected, m2.Retracted, tc.rows, tc.rejected, len(tc.remove))
+			}
+			shardsOf := func(m *schemas.Manifest, dir string) []schemas.Shard {
+				if dir == dataDir {
+					return m.Shards
+				}
+				return m.Tables[dir]
+			}
+			for _, dir := range tc.untouched {
+				if got, want := shardsOf(m2, dir), shardsOf(m1, dir); !slices.Equal(got, want) {
+					t.Errorf("%s was rewritten:\n v1 %v\n v2 %v", dir, want, got)
+				}
+			}
+			ids := tableIDs(t, s, v2, m2.Shards, "id")
+			md := tableIDs(t, s, v2, m2.Tables[markdownDir], "id")
+			chunks := tableIDs(t, s, v2, m2.Tables[chunksDir], "document_id")
+			rejects := tableIDs(t, s, v2, m2.Tables[rejectsDir], "id")
+			for _, id := range tc.remove {
+				if ids[id]+md[id]+chunks[id]+rejects[id] != 0 {
+					t.Errorf("%s still in v2: data %d, markdown %d, chunks %d, rejects %d", id, ids[id], md[id], chunks[id], rejects[id])
+				}
+			}
+			if int64(len(ids)) != tc.rows || int64(len(rejects)) != tc.rejected {
+				t.Errorf("v2 holds %d documents and %d rejects, want %d and %d", len(ids), len(rejects), tc.rows, tc.rejected)
+			}
+			checkVersionComplete(t, s, v2)
+		})
 	}
 }
