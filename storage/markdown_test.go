@@ -163,6 +163,14 @@ func v1DocumentSchema() *arrow.Schema {
 // column), as an older build left it in a store.
 func publishV1(t *testing.T, s *Store, name string, docs []schemas.Document) cid.Cid {
 	t.Helper()
+	return publishV1Tables(t, s, name, docs, nil, false)
+}
+
+// publishV1Tables is publishV1 that also writes the tables an older build
+// wrote beside the documents: the chunks of docs when chunks is set, and
+// the rejects table when rejects are given.
+func publishV1Tables(t *testing.T, s *Store, name string, docs []schemas.Document, rejects []Reject, chunks bool) cid.Cid {
+	t.Helper()
 	ctx := context.Background()
 	schema := v1DocumentSchema()
 	rec := schemas.DocumentsWithMarkdownToRecord(memory.DefaultAllocator, docs)
@@ -187,6 +195,36 @@ func publishV1(t *testing.T, s *Store, name string, docs []schemas.Document) cid
 		m.Languages[d.Language]++
 		m.Hosts[d.Host]++
 	}
+	// writeTable writes rec as one table of the version.
+	writeTable := func(dir string, schema *arrow.Schema, rec arrow.RecordBatch) {
+		defer rec.Release()
+		tw := newTableWriter(ctx, schema, dagSink(s.dag), 0, 0)
+		if err := tw.write(rec, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		shards, err := tw.close(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Tables == nil {
+			m.Tables = map[string][]schemas.Shard{}
+		}
+		m.Tables[dir] = nameShards(dir, shards)
+	}
+	if chunks {
+		var cs []Chunk
+		for _, d := range docs {
+			for _, c := range ChunkText(d.ID, d.URL, d.Text, ChunkOptions{}) {
+				c.Title, c.Language = d.Title, d.Language
+				cs = append(cs, c)
+			}
+		}
+		writeTable(chunksDir, ChunkSchema, chunksToRecord(memory.DefaultAllocator, cs))
+	}
+	if len(rejects) > 0 {
+		writeTable(rejectsDir, RejectSchema, rejectsToRecord(memory.DefaultAllocator, rejects))
+		m.Rejected = int64(len(rejects))
+	}
 	root, err := buildVersion(ctx, s.dag, m, VersionMeta{})
 	if err != nil {
 		t.Fatal(err)
@@ -194,9 +232,12 @@ func publishV1(t *testing.T, s *Store, name string, docs []schemas.Document) cid
 	if err := s.sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	keys := make([]string, len(docs))
-	for i, d := range docs {
-		keys[i] = "d" + d.ID
+	keys := make([]string, 0, len(docs)+len(rejects))
+	for _, d := range docs {
+		keys = append(keys, "d"+d.ID)
+	}
+	for _, r := range rejects {
+		keys = append(keys, "r"+r.ID)
 	}
 	if err := s.commitVersion(ctx, name, versionInfo(root, m, 1), -1, keys, nil); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -385,6 +386,103 @@ func TestRetractOneKind(t *testing.T) {
 				t.Errorf("v2 holds %d documents and %d rejects, want %d and %d", len(ids), len(rejects), tc.rows, tc.rejected)
 			}
 			checkVersionComplete(t, s, v2)
+		})
+	}
+}
+
+// TestRetractWhileMigrating retracts documents and a reject of a version
+// written before the markdown table, so one Publish both migrates the
+// parent's documents into the current format and leaves the retracted
+// rows out, with or without new documents in it: the new version is in
+// the current format throughout, no table holds a retracted row, the
+// others are all there with their Markdown, the counts follow, and the
+// retractions are done.
+func TestRetractWhileMigrating(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		added int // new documents published with the retraction
+	}{
+		{"retractions only", 0},
+		{"with new documents", 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTestStore(t)
+			old := testDocs("old", 40)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			rejects := []Reject{
+				{ID: "r-1", URL: "http://127.0.0.1/r1", Reason: "quality", RejectedAt: now},
+				{ID: "r-2", URL: "http://127.0.0.1/r2", Reason: "quality", RejectedAt: now},
+			}
+			v1 := publishV1Tables(t, s, "legacy", old, rejects, true)
+			m1, err := s.Manifest(ctx, v1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m1.Version != 1 || m1.Tables[markdownDir] != nil || len(m1.Tables[chunksDir]) == 0 || len(m1.Tables[rejectsDir]) == 0 {
+				t.Fatalf("not a version 1 parent with chunks and rejects: %+v", m1)
+			}
+
+			w, err := s.OpenDataset(ctx, "legacy", DatasetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			// old-0 and old-3 have markdown (every third does), old-4 not.
+			gone := map[string]bool{"old-0": true, "old-3": true, "old-4": true, "r-1": true}
+			if n, err := w.Remove(ctx, "old-0", "old-3", "old-4", "r-1"); err != nil || n != len(gone) {
+				t.Fatalf("Remove = %d, %v; want %d", n, err, len(gone))
+			}
+			added := testDocs("new", tc.added)
+			if err := w.Add(ctx, added...); err != nil {
+				t.Fatal(err)
+			}
+			v2, m2, err := w.Publish(ctx, VersionMeta{})
+			if err != nil {
+				t.Fatalf("publishing a migration with retractions: %v", err)
+			}
+
+			var kept []schemas.Document
+			langs, hosts := map[string]int64{}, map[string]int64{}
+			for _, d := range append(slices.Clone(old), added...) {
+				if !gone[d.ID] {
+					kept = append(kept, d)
+					langs[d.Language]++
+					hosts[d.Host]++
+				}
+			}
+			if m2.Parent != v1.String() || m2.Rows != int64(len(kept)) || m2.Rejected != 1 || m2.Retracted != int64(len(gone)) {
+				t.Fatalf("v2 parent=%s rows=%d rejected=%d retracted=%d; want %s, %d, 1, %d", m2.Parent, m2.Rows, m2.Rejected, m2.Retracted, v1, len(kept), len(gone))
+			}
+			if !maps.Equal(m2.Languages, langs) || !maps.Equal(m2.Hosts, hosts) {
+				t.Errorf("v2 languages %v hosts %v; want %v and %v", m2.Languages, m2.Hosts, langs, hosts)
+			}
+			// The current format, every kept document with its Markdown.
+			checkMarkdownTable(t, s, v2, kept)
+			ids := tableIDs(t, s, v2, m2.Shards, "id")
+			chunks := tableIDs(t, s, v2, m2.Tables[chunksDir], "document_id")
+			rejected := tableIDs(t, s, v2, m2.Tables[rejectsDir], "id")
+			for id := range gone {
+				if ids[id]+chunks[id]+rejected[id] != 0 {
+					t.Errorf("%s still in v2: data %d, chunks %d, rejects %d", id, ids[id], chunks[id], rejected[id])
+				}
+			}
+			for _, d := range kept {
+				if ids[d.ID] != 1 || chunks[d.ID] == 0 {
+					t.Errorf("%s in v2: data %d, chunks %d; want 1 and some", d.ID, ids[d.ID], chunks[d.ID])
+				}
+			}
+			if len(ids) != len(kept) || len(rejected) != 1 || rejected["r-2"] != 1 {
+				t.Errorf("v2 holds %d documents (want %d) and rejects %v (want r-2)", len(ids), len(kept), rejected)
+			}
+			checkVersionComplete(t, s, v2)
+
+			if n, err := w.Retracted(ctx); err != nil || n != 0 {
+				t.Errorf("Retracted after the publish = %d, %v; want 0", n, err)
+			}
+			if _, _, err := w.Publish(ctx, VersionMeta{}); !errors.Is(err, ErrNothingToPublish) {
+				t.Errorf("publishing again: %v, want ErrNothingToPublish", err)
+			}
 		})
 	}
 }
