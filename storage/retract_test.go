@@ -339,7 +339,9 @@ func TestRetractOneKind(t *testing.T) {
 					bogus.Tables[dir] = missing
 				}
 			}
-			b := newVersionBuilder(ctx, s, opts)
+			bopts := opts
+			bopts.Default() // as OpenDataset leaves a writer's options
+			b := newVersionBuilder(ctx, s, bopts)
 			err = b.retract(v1, &bogus, retr.drop)
 			b.abort(errors.New("test done"))
 			if err != nil {

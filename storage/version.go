@@ -67,8 +67,9 @@ type versionBuilder struct {
 	first, last    time.Time
 }
 
+// newVersionBuilder starts a version. opts are a writer's, defaulted and
+// validated by OpenDataset.
 func newVersionBuilder(ctx context.Context, s *Store, opts DatasetOptions) *versionBuilder {
-	opts.Default()
 	sink := dagSink(s.dag)
 	b := &versionBuilder{
 		ctx: ctx, s: s, opts: opts, batch: opts.BatchBytes,
