@@ -56,8 +56,14 @@ func (o *ChunkOptions) Default() {
 		o.Size = DefaultChunkSize
 	}
 	if o.Overlap == 0 {
-		o.Overlap = max(min(DefaultChunkOverlap, o.Size/5), 0)
+		o.Overlap = defaultOverlap(o.Size)
 	}
+}
+
+// defaultOverlap is the overlap of chunks of size characters when none is
+// set: DefaultChunkOverlap, or a fifth of size when that is smaller.
+func defaultOverlap(size int) int {
+	return max(min(DefaultChunkOverlap, size/5), 0)
 }
 
 // Validate checks o after Default.
@@ -83,7 +89,7 @@ func (o ChunkOptions) lenient() ChunkOptions {
 	case o.Overlap < 0:
 		o.Overlap = 0
 	case o.Overlap >= o.Size:
-		o.Overlap = min(DefaultChunkOverlap, o.Size/5)
+		o.Overlap = defaultOverlap(o.Size)
 	}
 	return o
 }
