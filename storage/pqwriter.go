@@ -116,14 +116,10 @@ func (p *parquetWriter) write(rec arrow.RecordBatch) error {
 		}
 	}
 	cols := make([]int, rec.NumCols())
-	cost := make([]int, len(cols))
+	cost := make([]int64, len(cols))
 	for i := range cols {
 		cols[i] = i
-		for _, b := range rec.Column(i).Data().Buffers() {
-			if b != nil {
-				cost[i] += b.Len()
-			}
-		}
+		cost[i] = arrayBytes(rec.Column(i))
 	}
 	// Largest columns first, so the long text columns start at once and
 	// the small ones fill in around them.
@@ -164,6 +160,18 @@ func (p *parquetWriter) write(rec arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// arrayBytes is the size of arr's buffers: of the whole buffers, also when
+// arr is a slice of them.
+func arrayBytes(arr arrow.Array) int64 {
+	var n int64
+	for _, b := range arr.Data().Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	return n
 }
 
 func (p *parquetWriter) writeColumn(ctx context.Context, i int, arr arrow.Array) error {

@@ -250,23 +250,18 @@ var errStopScan = errors.New("scan stopped")
 // rewriteShard writes the rows of sh whose ids are not in drop to new
 // shards, in their order.
 func (b *versionBuilder) rewriteShard(root cid.Cid, t retractTable, sh schemas.Shard, drop map[string]bool, onDrop func(arrow.RecordBatch, int)) ([]schemas.Shard, error) {
+	idCol := t.schema.FieldIndices(t.idCol)[0] // each table has its id column
 	tw := newTableWriter(b.ctx, t.schema, dagSink(b.s.dag), b.opts.RowGroupBytes, b.opts.ShardBytes)
 	err := b.s.readShard(b.ctx, root, sh.Path, func(read arrow.RecordBatch) error {
 		if !sameColumns(read.Schema(), t.schema) {
 			return fmt.Errorf("%s: columns %s are not the table's %s", sh.Path, read.Schema(), t.schema)
 		}
 		// The columns as read, under the table's own schema (the reader
-		// adds Parquet field ids to each field).
+		// adds Parquet field ids to each field). Having the table's
+		// columns, rec has its string id column.
 		rec := array.NewRecordBatch(t.schema, read.Columns(), read.NumRows())
 		defer rec.Release()
-		idx := rec.Schema().FieldIndices(t.idCol)
-		if len(idx) == 0 {
-			return fmt.Errorf("%s has no %s column", sh.Path, t.idCol)
-		}
-		ids, ok := rec.Column(idx[0]).(*array.String)
-		if !ok {
-			return fmt.Errorf("%s: column %s is not a string", sh.Path, t.idCol)
-		}
+		ids := rec.Column(idCol).(*array.String)
 		n := int(rec.NumRows())
 		perRow := recordBytes(rec) / int64(max(n, 1))
 		start := 0
@@ -318,11 +313,7 @@ func sameColumns(a, b *arrow.Schema) bool {
 func recordBytes(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, col := range rec.Columns() {
-		for _, buf := range col.Data().Buffers() {
-			if buf != nil {
-				n += int64(buf.Len())
-			}
-		}
+		n += arrayBytes(col)
 	}
 	return n
 }
