@@ -35,10 +35,6 @@ func NewGateway(s *Store) (*Gateway, error) {
 	return &Gateway{handler: mux}, nil
 }
 
-// Handler returns the gateway's HTTP handler, for mounting elsewhere or
-// for tests.
-func (g *Gateway) Handler() http.Handler { return g.handler }
-
 // server is the http.Server Serve runs: the shared read and idle
 // timeouts (a slow or silent client cannot hold a connection open while
 // it sends its request or between requests) and no write timeout: a CAR
