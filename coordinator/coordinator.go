@@ -189,6 +189,8 @@ type Coordinator struct {
 	// lying can be taken out again.
 	contribMu sync.Mutex
 	contrib   map[string]map[checkKey]*contribution
+	// forgotAt is when forgetVested last ran (guarded by contribMu).
+	forgotAt time.Time
 	// stmts are writeState's statements, prepared once on the
 	// frontier's write connection (guarded by stmtsMu).
 	stmtsMu sync.Mutex
@@ -315,6 +317,9 @@ func New(ctx context.Context, cfg Config, net Network, fr *frontier.Frontier, st
 		quarantined:  make(map[string]bool),
 		contrib:      make(map[string]map[checkKey]*contribution),
 		contribDirty: make(map[contribKey]struct{}),
+		// The first sweep that forgets comes forgetVestedEvery after the
+		// start, as it did from Serve's loop.
+		forgotAt: time.Now(),
 	}
 	jobs, err := fr.ListJobs(ctx)
 	if err != nil {
@@ -565,7 +570,6 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	lastForget := time.Now()
 	defer c.sweepWG.Wait()
 	defer func() {
 		for _, s := range shards {
@@ -597,18 +601,9 @@ func (c *Coordinator) Serve(ctx context.Context) error {
 			c.sweepPending(ctx, now)
 			c.scheduleRecrawls(ctx, now)
 			c.sweepChecksAsync(ctx, now)
-			if now.Sub(lastForget) >= forgetVestedEvery {
-				lastForget = now
-				if err := c.forgetVested(ctx, now); err != nil {
-					c.log.Warn("forgetting vested contributions", logkey.Err, err)
-				}
-			}
 		}
 	}
 }
-
-// forgetVestedEvery is how often Serve forgets vested contributions.
-const forgetVestedEvery = time.Minute
 
 // recrawlCheckEvery is how often the done URLs of a job with a recrawl
 // interval are checked: often enough that a page is fetched again soon

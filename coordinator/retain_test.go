@@ -12,6 +12,8 @@ import (
 // captures passed a check after it and the vesting period passed (so a
 // conviction can still retract its page, published or not), and is
 // forgotten then; one restored without its count counts from the sweep.
+// The check sweep forgets them, at most once every forgetVestedEvery,
+// and its save deletes them from the database.
 func TestContributionsKeptUntilVested(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -46,14 +48,17 @@ func TestContributionsKeptUntilVested(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := c.forgetVested(ctx, time.Now()); err != nil {
-		t.Fatal(err)
-	}
 	has := func(node string, k checkKey) bool {
 		c.contribMu.Lock()
 		defer c.contribMu.Unlock()
 		return c.contrib[node][k] != nil
 	}
+	// New counts as the last run: a sweep right after it forgets nothing.
+	c.sweepChecks(ctx, time.Now())
+	if !has("checked", vested) {
+		t.Error("a sweep less than forgetVestedEvery after the start forgot a contribution")
+	}
+	c.sweepChecks(ctx, time.Now().Add(forgetVestedEvery))
 	if !has("unchecked", unchecked) {
 		t.Error("a contribution whose credit is in escrow was forgotten")
 	}
@@ -80,9 +85,7 @@ func TestContributionsKeptUntilVested(t *testing.T) {
 	// Two more own checks and the restored one goes too.
 	c.ledger.OwnCheckPassed("checked")
 	c.ledger.OwnCheckPassed("checked")
-	if err := c.forgetVested(ctx, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	c.sweepChecks(ctx, time.Now().Add(2*forgetVestedEvery))
 	if has("checked", restored) {
 		t.Error("the restored contribution is still tracked after RetainChecks own checks")
 	}

@@ -413,8 +413,9 @@ func (c *Coordinator) isQuarantinedNoLock(node string) bool {
 
 // sweepChecks blames the nodes whose checks lapsed, has the trusted
 // fetcher fetch the pages of checks that keep lapsing or find no
-// verifier, and drops checks past VerifyTimeout. Serve calls it every
-// second.
+// verifier, drops checks past VerifyTimeout, forgets vested
+// contributions once a minute (forgetVestedIfDue), and saves all of it.
+// Serve calls it every second, off its own loop (sweepChecksAsync).
 func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 	for _, l := range c.verify.takeLapses(now) {
 		c.trust.lapsed(l.node)
@@ -431,6 +432,7 @@ func (c *Coordinator) sweepChecks(ctx context.Context, now time.Time) {
 		// Redirected documents whose check timed out are never released.
 		c.dropHeld("")
 	}
+	c.forgetVestedIfDue(now)
 	if err := c.saveState(ctx); err != nil {
 		c.log.Warn("saving verification state", logkey.Err, err)
 	}

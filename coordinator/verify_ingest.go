@@ -170,12 +170,14 @@ func (c *Coordinator) creditCapture(node string, key checkKey, rawURL string, by
 }
 
 // forgetVested stops tracking the contributions a conviction of their
-// node would no longer take out, in memory and in the database: those
-// older than the vesting period and a check's lifetime after which
-// RetainChecks (at least VestChecks) of the node's own captures passed a
-// check, so their credits vested too. Until then a confirmed lie takes
-// the page out, retracting it from a published version.
-func (c *Coordinator) forgetVested(ctx context.Context, now time.Time) error {
+// node would no longer take out: those older than the vesting period and
+// a check's lifetime after which RetainChecks (at least VestChecks) of
+// the node's own captures passed a check, so their credits vested too.
+// Until then a confirmed lie takes the page out, retracting it from a
+// published version. The forgotten contributions are marked dirty, so
+// the next saveState deletes them from the database too; sweepChecks
+// runs it (forgetVestedIfDue) and saves.
+func (c *Coordinator) forgetVested(now time.Time) {
 	cut := now.Add(-max(c.cfg.Trust.Vesting, c.checkLife()))
 	retain := max(c.cfg.Trust.RetainChecks, c.cfg.Trust.VestChecks, 0)
 	n := 0
@@ -201,7 +203,24 @@ func (c *Coordinator) forgetVested(ctx context.Context, now time.Time) error {
 	if n > 0 {
 		c.log.Debug("contributions forgotten", "contributions", n)
 	}
-	return c.saveState(ctx)
+}
+
+// forgetVestedEvery is how often the sweep forgets vested contributions:
+// the scan walks every tracked contribution under contribMu.
+const forgetVestedEvery = time.Minute
+
+// forgetVestedIfDue runs forgetVested when forgetVestedEvery has passed
+// since it last ran (or since New).
+func (c *Coordinator) forgetVestedIfDue(now time.Time) {
+	c.contribMu.Lock()
+	due := now.Sub(c.forgotAt) >= forgetVestedEvery
+	if due {
+		c.forgotAt = now
+	}
+	c.contribMu.Unlock()
+	if due {
+		c.forgetVested(now)
+	}
 }
 
 // ingestVerify handles a capture that a node made because it was asked to
