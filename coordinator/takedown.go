@@ -58,6 +58,7 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 	// out: it is reported and the feed told, with the error.
 	each, err := j.dataset.RemoveEach(ctx, ids...)
 	seen := make(map[string]bool, len(ids))
+	var told []string
 	for i, id := range ids {
 		if seen[id] {
 			continue
@@ -71,12 +72,9 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 			continue
 		}
 		res.Retracted += n
-		c.hooksMu.RLock()
-		for _, fn := range c.onExclude {
-			fn(jobID, id)
-		}
-		c.hooksMu.RUnlock()
+		told = append(told, id)
 	}
+	c.emitExcluded(jobID, told)
 	if err != nil {
 		return res, fmt.Errorf("retracting %d URLs from job %s: %w", len(urls), jobID, err)
 	}

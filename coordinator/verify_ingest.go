@@ -68,6 +68,18 @@ func (c *Coordinator) OnExclude(fn func(jobID, docID string)) {
 	c.hooksMu.Unlock()
 }
 
+// emitExcluded tells the OnExclude hooks that the documents docIDs of
+// job jobID are out of its next dataset version.
+func (c *Coordinator) emitExcluded(jobID string, docIDs []string) {
+	c.hooksMu.RLock()
+	defer c.hooksMu.RUnlock()
+	for _, id := range docIDs {
+		for _, fn := range c.onExclude {
+			fn(jobID, id)
+		}
+	}
+}
+
 // OpenChecks is the number of verification checks of job jobID still
 // waiting for fetches (AnnounceConfig.ExtraWork takes it).
 func (c *Coordinator) OpenChecks(jobID string) int64 { return int64(c.verify.pending(jobID)) }
@@ -432,7 +444,8 @@ func (c *Coordinator) takeOut(ctx context.Context, node string) error {
 // exclude takes a node's unverified contributions (those named by keys,
 // or all when keys is nil) out of their datasets' next versions, undoes
 // their counts and queues their URLs again; a page already in a published
-// version is retracted from the next one (storage.DatasetWriter.Remove),
+// version is retracted from the next one (storage.DatasetWriter.RemoveEach,
+// one call per job),
 // and a job marked done runs again to fetch it. It returns how many it
 // took.
 // A contribution is deleted from the database only once its page is out
@@ -482,21 +495,39 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			}
 			continue
 		}
+		// One call for the job's pages, each taken out by its document
+		// ID: a page another node stored first under the same ID (a
+		// re-fetch after a lease expired) goes too, and its URL queued
+		// again brings an honest copy back. A held redirect that no check
+		// released names no document: there is nothing to take out, only
+		// its URL to queue again.
+		ids := make([]string, 0, len(ts))
 		for _, t := range ts {
-			// One at a time, each taken out by its document ID: a page
-			// another node stored first under the same ID (a re-fetch
-			// after a lease expired) goes too, and its URL queued again
-			// brings an honest copy back.
-			// A held redirect that no check released names no document:
-			// there is nothing to take out, only its URL to queue again.
-			removed := 0
 			if t.ct.docID != "" {
-				var err error
-				removed, err = j.dataset.Remove(ctx, t.ct.docID)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("taking pages of %s out of job %s: %w", node, jobID, err))
+				ids = append(ids, t.ct.docID)
+			}
+		}
+		each, rerr := j.dataset.RemoveEach(ctx, ids...)
+		var (
+			told    []string
+			counted = make(map[string]bool, len(ids))
+		)
+		for _, t := range ts {
+			removed := 0
+			if id := t.ct.docID; id != "" {
+				removed = each[id]
+				if removed == 0 && rerr != nil {
+					// Its records may still be in: it stays in the
+					// database, to be taken out again after a restart.
+					errs = append(errs, fmt.Errorf("taking %s of %s out of job %s: %w", t.ct.url, node, jobID, rerr))
 					continue
 				}
+				if counted[id] {
+					// Two contributions named one document: its records
+					// went, and are counted, once.
+					removed = 0
+				}
+				counted[id] = true
 			}
 			if !t.ct.restored && removed > 0 {
 				switch t.ct.decision {
@@ -513,17 +544,17 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 			}
 			if err := c.frontier.Requeue(ctx, frontier.Candidate{JobID: jobID, URL: t.ct.url, Depth: t.ct.depth, Priority: 1}); err != nil {
 				errs = append(errs, fmt.Errorf("queueing %s again: %w", t.ct.url, err))
-			} else {
+			} else if rerr == nil {
+				// After a failed removal even a page some of whose
+				// records went stays in the database: the failure may
+				// have left a published copy in.
 				done = append(done, contribKey{node, t.key})
 			}
 			if t.ct.docID != "" {
-				c.hooksMu.RLock()
-				for _, fn := range c.onExclude {
-					fn(jobID, t.ct.docID)
-				}
-				c.hooksMu.RUnlock()
+				told = append(told, t.ct.docID)
 			}
 		}
+		c.emitExcluded(jobID, told)
 		if err := c.reopenIfDone(ctx, j); err != nil {
 			errs = append(errs, err)
 		}
