@@ -46,7 +46,12 @@ func checkNameClash(existing *frontier.JobRecord, spec *schemas.JobSpec) error {
 }
 
 // markDoneIfFinished moves a running job to done once its crawl is
-// finished and published.
+// finished and published. Done is set only from running (a job paused or
+// cancelled meanwhile stays so), and the crawl is looked at again once it
+// is set: a conviction that queued a page again between the first look
+// and the write found the job still running and left it so
+// (reopenIfDone), so the job runs again here instead of holding the page
+// for good.
 func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error {
 	if j.spec.RecrawlInterval > 0 {
 		return nil
@@ -59,8 +64,18 @@ func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error
 	if err != nil || !fin {
 		return err
 	}
-	if err := c.frontier.SetJobState(ctx, j.id, frontier.JobDone); err != nil {
+	done, err := c.frontier.SetJobStateIf(ctx, j.id, frontier.JobRunning, frontier.JobDone)
+	if err != nil {
 		return fmt.Errorf("marking job %s done: %w", j.id, err)
+	}
+	if !done {
+		return nil
+	}
+	if fin, err := c.Finished(ctx, j.id); err != nil || !fin {
+		if _, rerr := c.frontier.SetJobStateIf(ctx, j.id, frontier.JobDone, frontier.JobRunning); rerr != nil {
+			return errors.Join(err, fmt.Errorf("running job %s again: %w", j.id, rerr))
+		}
+		return err
 	}
 	c.log.Info("job done", logkey.Job, j.id)
 	return nil
@@ -68,16 +83,16 @@ func (c *Coordinator) markDoneIfFinished(ctx context.Context, j *jobState) error
 
 // reopenIfDone sets a job marked done running again: pages of a node
 // convicted after the job finished were taken out and queued again, and
-// the job's URLs wait while it is done.
+// the job's URLs wait while it is done. Only a job still done is
+// reopened: one paused or cancelled since stays so.
 func (c *Coordinator) reopenIfDone(ctx context.Context, j *jobState) error {
-	rec, err := c.frontier.GetJob(ctx, j.id)
-	if err != nil || rec == nil || rec.State != frontier.JobDone {
-		return err
-	}
-	if err := c.frontier.SetJobState(ctx, j.id, frontier.JobRunning); err != nil {
+	reopened, err := c.frontier.SetJobStateIf(ctx, j.id, frontier.JobDone, frontier.JobRunning)
+	if err != nil {
 		return fmt.Errorf("running job %s again: %w", j.id, err)
 	}
-	c.log.Warn("job running again to fetch pages a convicted node contributed", logkey.Job, j.id)
+	if reopened {
+		c.log.Warn("job running again to fetch pages a convicted node contributed", logkey.Job, j.id)
+	}
 	return nil
 }
 

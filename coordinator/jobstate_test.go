@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +102,115 @@ func TestJobLifecycle(t *testing.T) {
 	}
 	if _, err := c.Submit(ctx, spec("http://127.0.0.1:9/other")); !errors.Is(err, ErrJobExists) {
 		t.Errorf("another spec under a done job's name: %v, want ErrJobExists", err)
+	}
+}
+
+// finishPages has a new node fetch every page of job id, lets the
+// checks its captures drew time out unsettled (so its pages stay
+// unverified), and publishes the finished crawl; it returns the node.
+func finishPages(t *testing.T, c *Coordinator, id string, pages int) string {
+	t.Helper()
+	ctx := context.Background()
+	node := testPeer(t)
+	fetchPages(t, c, id, node, pages)
+	c.sweepChecks(ctx, time.Now().Add(c.checkLife()+time.Second))
+	if fin, err := c.Finished(ctx, id); err != nil || !fin {
+		t.Fatalf("crawl of %s finished %v (%v), want finished", id, fin, err)
+	}
+	if _, _, err := c.Publish(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return node.String()
+}
+
+// TestConvictionReopensDoneJob: a node convicted after its job was done
+// and published has its pages queued again, and the job runs again so
+// another node leases them; a job paused since it was done stays paused
+// and leases nothing.
+func TestConvictionReopensDoneJob(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pause  bool
+		want   string
+		leased bool
+	}{
+		{"done", false, frontier.JobRunning, true},
+		{"paused after done", true, frontier.JobPaused, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newTestCoordinator(t)
+			urls := submitPages(t, c, "re", 2)
+			liar := finishPages(t, c, "re", 2)
+			if p, _ := c.Progress(ctx, "re"); p.State != frontier.JobDone {
+				t.Fatalf("state %s after the finished crawl was published, want done", p.State)
+			}
+			if tc.pause {
+				if err := c.frontier.SetJobState(ctx, "re", frontier.JobPaused); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Quarantine(ctx, liar); err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := c.Progress(ctx, "re"); p.State != tc.want || p.Queued != 2 {
+				t.Fatalf("after the conviction: state %s, %d queued; want %s, 2", p.State, p.Queued, tc.want)
+			}
+			resp := c.HandleLease(ctx, testPeer(t), &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 10})
+			if resp.Error != "" {
+				t.Fatal(resp.Error)
+			}
+			if !tc.leased {
+				if len(resp.Items) != 0 {
+					t.Errorf("a paused job's URLs were leased: %+v", resp.Items)
+				}
+				return
+			}
+			if len(resp.Items) == 0 {
+				t.Fatal("the liar's pages were not leased again")
+			}
+			for _, it := range resp.Items {
+				if it.JobID != "re" || !slices.Contains(urls, it.URL) {
+					t.Errorf("leased %+v, want the liar's pages", it)
+				}
+			}
+		})
+	}
+}
+
+// TestMarkDoneLooksAgain: when the crawl stops being finished between
+// Publish's look at it and its write of done (a conviction queues a page
+// again; here a check opens, which the frontier's hook can do without
+// the frontier), the job is set running again; once the crawl is
+// finished for good, it is marked done (as the next Publish would).
+func TestMarkDoneLooksAgain(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	urls := submitPages(t, c, "race", 1)
+	var armed atomic.Bool
+	c.frontier.OnJobsChanged(func() {
+		if armed.CompareAndSwap(true, false) {
+			c.verify.add(&check{key: checkKey{job: "race", url: mustNorm(t, urls[0])}, url: urls[0], created: time.Now()})
+		}
+	})
+	node := testPeer(t)
+	fetchPages(t, c, "race", node, 1)
+	c.sweepChecks(ctx, time.Now().Add(c.checkLife()+time.Second))
+	armed.Store(true)
+	if _, _, err := c.Publish(ctx, "race"); err != nil {
+		t.Fatal(err)
+	}
+	if armed.Load() {
+		t.Fatal("publishing the finished crawl did not mark the job done")
+	}
+	if p, _ := c.Progress(ctx, "race"); p.State != frontier.JobRunning || p.Verifying != 1 {
+		t.Fatalf("state %s with %d checks open, want running with 1", p.State, p.Verifying)
+	}
+	c.sweepChecks(ctx, time.Now().Add(2*c.checkLife()))
+	if err := c.markDoneIfFinished(ctx, c.job("race")); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Progress(ctx, "race"); p.State != frontier.JobDone {
+		t.Errorf("state %s once the crawl is finished again, want done", p.State)
 	}
 }

@@ -664,6 +664,60 @@ func TestJobStates(t *testing.T) {
 	}
 }
 
+// TestSetJobStateIf: the state changes only from the state named, with
+// the effects of SetJobState (a done job's waiting URLs are held, and
+// leased again once it runs); from any other state nothing changes, and
+// an unknown job or state is an error.
+func TestSetJobStateIf(t *testing.T) {
+	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 10}})
+	ctx := context.Background()
+	putJob(t, f, "a", 0)
+	mustAdd(t, f, Candidate{JobID: "a", URL: "http://x.example/1"}, Candidate{JobID: "a", URL: "http://x.example/2"})
+	state := func() string {
+		t.Helper()
+		j, err := f.GetJob(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.State
+	}
+	for _, step := range []struct {
+		from, to string
+		changed  bool
+		want     string
+		leased   int
+	}{
+		{JobDone, JobRunning, false, JobRunning, -1},
+		{JobRunning, JobDone, true, JobDone, 0},
+		{JobRunning, JobDone, false, JobDone, 0},
+		{JobPaused, JobRunning, false, JobDone, 0},
+		{JobDone, JobRunning, true, JobRunning, 2},
+	} {
+		changed, err := f.SetJobStateIf(ctx, "a", step.from, step.to)
+		if err != nil || changed != step.changed {
+			t.Fatalf("SetJobStateIf(%s -> %s) = %v, %v; want %v", step.from, step.to, changed, err, step.changed)
+		}
+		if got := state(); got != step.want {
+			t.Fatalf("after SetJobStateIf(%s -> %s): state %s, want %s", step.from, step.to, got, step.want)
+		}
+		checkInvariants(t, f)
+		if step.leased >= 0 {
+			if l := mustLease(t, f, "n", 10, t0, time.Minute); len(l.Items) != step.leased {
+				t.Fatalf("after SetJobStateIf(%s -> %s): %d URLs leased, want %d", step.from, step.to, len(l.Items), step.leased)
+			}
+		}
+	}
+	if _, err := f.SetJobStateIf(ctx, "zzz", JobDone, JobRunning); !errors.Is(err, ErrUnknownJob) {
+		t.Errorf("SetJobStateIf(unknown job) = %v, want ErrUnknownJob", err)
+	}
+	if changed, err := f.SetJobStateIf(ctx, "a", JobRunning, "bogus"); err == nil || changed {
+		t.Errorf("SetJobStateIf to a bogus state = %v, %v; want an error", changed, err)
+	}
+	if got := state(); got != JobRunning {
+		t.Errorf("state %s after the refused calls, want running", got)
+	}
+}
+
 func TestScheduleRecrawl(t *testing.T) {
 	clock := t0
 	f := openTest(t, "", Config{DefaultHostPolicy: HostPolicy{MaxConcurrency: 10}, Now: func() time.Time { return clock }})
