@@ -264,6 +264,19 @@ func (j *jobState) activeNodes(now time.Time) int64 {
 	return int64(len(j.nodes))
 }
 
+// uncount takes a page taken out of the job's dataset off the counter of
+// the decision its capture was counted under.
+func (j *jobState) uncount(d pipeline.Decision) {
+	switch d {
+	case pipeline.Accept:
+		j.accepted.Add(-1)
+	case pipeline.Review:
+		j.review.Add(-1)
+	default:
+		j.rejected.Add(-1)
+	}
+}
+
 // JobProgress is a snapshot of one job for progress displays.
 type JobProgress struct {
 	JobID    string    `json:"job"`

@@ -34,8 +34,8 @@ type RetractResult struct {
 }
 
 // Retract takes the pages of job jobID at urls out of its next dataset
-// version. An URL that cannot be normalised is an error, and nothing is
-// taken out then.
+// version, and off the job's counters. An URL that cannot be normalised
+// is an error, and nothing is taken out then.
 func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) (RetractResult, error) {
 	res := RetractResult{Job: jobID}
 	j := c.job(jobID)
@@ -74,10 +74,48 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 		res.Retracted += n
 		told = append(told, id)
 	}
+	// The counters fall as exclude lowers them: by the decision of the
+	// capture that stored the page, unless an earlier process counted it
+	// (restored). A page whose contribution is no longer tracked (it
+	// vested: forgetVested) is left counted: neither its decision nor
+	// whether this process counted it is known any more, and the storage
+	// reports only how many records went, not whether they were documents
+	// or rejects.
+	first := c.firstContributions(jobID, told)
+	for _, id := range told {
+		if ct, ok := first[id]; ok && !ct.restored {
+			j.uncount(ct.decision)
+		}
+	}
 	c.emitExcluded(jobID, told)
 	if err != nil {
 		return res, fmt.Errorf("retracting %d URLs from job %s: %w", len(urls), jobID, err)
 	}
 	c.log.Info("pages retracted on request", logkey.Job, jobID, "records", res.Retracted, "unknown", len(res.Unknown))
 	return res, nil
+}
+
+// firstContributions returns, for each of job jobID's documents ids that
+// a tracked contribution names, the earliest such contribution: the
+// capture whose ingest stored the page and counted it (a later fetch of
+// the same page is stored and counted once).
+func (c *Coordinator) firstContributions(jobID string, ids []string) map[string]contribution {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := make(map[string]contribution)
+	c.contribMu.Lock()
+	defer c.contribMu.Unlock()
+	for _, m := range c.contrib {
+		for k, ct := range m {
+			if k.job != jobID || !want[ct.docID] {
+				continue
+			}
+			if f, ok := out[ct.docID]; !ok || ct.at.Before(f.at) {
+				out[ct.docID] = *ct
+			}
+		}
+	}
+	return out
 }

@@ -97,3 +97,56 @@ func TestRetractOnRequest(t *testing.T) {
 		t.Fatalf("v2 rows=%d retracted=%d, want 2 and 1", m2.Rows, m2.Retracted)
 	}
 }
+
+// TestRetractLowersCounts: a takedown takes its pages off the job's
+// counters as a conviction does, by the decision their capture was
+// counted under (an accepted page off accepted, a 404 off rejected), but
+// not a page an earlier process counted (its contribution restored) nor
+// one whose contribution is no longer tracked (vested).
+func TestRetractLowersCounts(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	urls := submitPages(t, c, "tc", 4)
+	node := testPeer(t)
+	fetched := fetchPages(t, c, "tc", node, 3)
+	resp := c.HandleLease(ctx, node, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+	if resp.Error != "" || len(resp.Items) == 0 {
+		t.Fatalf("lease: %q, %+v", resp.Error, resp.Items)
+	}
+	gone := resp.Items[0].URL
+	capt := htmlCapture("tc", gone, node.String(), []byte("<html><body>Not found</body></html>"))
+	capt.Status = 404
+	if err := c.Ingest(ctx, capt); err != nil {
+		t.Fatal(err)
+	}
+	j := c.job("tc")
+	if a, r := j.accepted.Load(), j.rejected.Load(); a != 3 || r != 1 {
+		t.Fatalf("accepted %d, rejected %d before the takedown; want 3 and 1", a, r)
+	}
+	if _, m, err := c.Publish(ctx, "tc"); err != nil || m.Rows != 3 {
+		t.Fatalf("v1: %v, %+v", err, m)
+	}
+	key := func(u string) checkKey { return checkKey{job: "tc", url: mustNorm(t, u)} }
+	c.contribMu.Lock()
+	c.contrib[node.String()][key(fetched[1])].restored = true
+	delete(c.contrib[node.String()], key(fetched[2]))
+	c.contribMu.Unlock()
+
+	res, err := c.Retract(ctx, "tc", append([]string{"http://127.0.0.1:9/never-fetched"}, urls...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Retracted != 4 || len(res.Unknown) != 1 {
+		t.Fatalf("retract %+v, want 4 records and the URL never fetched unknown", res)
+	}
+	if a, r, rv := j.accepted.Load(), j.rejected.Load(), j.review.Load(); a != 2 || r != 0 || rv != 0 {
+		t.Errorf("after the takedown accepted %d, rejected %d, review %d; want 2 (the restored and the untracked page), 0, 0", a, r, rv)
+	}
+	// Taken out already: a second takedown of the same pages moves nothing.
+	if res, err := c.Retract(ctx, "tc", urls); err != nil || res.Retracted != 0 {
+		t.Fatalf("second retract %+v, %v", res, err)
+	}
+	if a, r := j.accepted.Load(), j.rejected.Load(); a != 2 || r != 0 {
+		t.Errorf("a second takedown moved the counts: accepted %d, rejected %d", a, r)
+	}
+}

@@ -530,14 +530,7 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 				counted[id] = true
 			}
 			if !t.ct.restored && removed > 0 {
-				switch t.ct.decision {
-				case pipeline.Accept:
-					j.accepted.Add(-1)
-				case pipeline.Review:
-					j.review.Add(-1)
-				default:
-					j.rejected.Add(-1)
-				}
+				j.uncount(t.ct.decision)
 			}
 			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
 				f.ForgetDedup(*t.ct.dedup)
