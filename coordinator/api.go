@@ -295,9 +295,14 @@ type RetractRequest struct {
 
 func (a *API) retract(w http.ResponseWriter, r *http.Request) {
 	var req RetractRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxSpecBytes*8))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRetractBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("retract request larger than %d bytes: send at most %d URLs of up to %d bytes each per request, and split a longer list",
+				tooBig.Limit, MaxRetractURLs, retractURLBytes))
+			return
+		}
 		writeErr(w, http.StatusBadRequest, fmt.Errorf(`reading retract request (want {"urls": [...]}): %w`, err))
 		return
 	}

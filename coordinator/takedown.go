@@ -20,6 +20,21 @@ import (
 // MaxRetractURLs bounds one Retract call.
 const MaxRetractURLs = 10000
 
+const (
+	// retractURLBytes is the longest URL a retract request is sized for:
+	// nodes fetch no longer URL (maxLinkBytes is their cap), so no
+	// document in a dataset has a longer one.
+	retractURLBytes = maxLinkBytes
+	// retractURLSlack is room, for each URL, for its quotes, its comma,
+	// indentation, and characters a JSON encoder escapes (Go's writes
+	// "&" as six bytes).
+	retractURLSlack = 512
+	// maxRetractBodyBytes bounds the body of a retract request:
+	// MaxRetractURLs URLs of retractURLBytes with their slack, and 64 KiB
+	// for the object around them.
+	maxRetractBodyBytes = MaxRetractURLs*(retractURLBytes+retractURLSlack) + 64<<10
+)
+
 // ErrBadRetract marks a Retract call that names no URL, too many, or one
 // that is not a URL; nothing is taken out then.
 var ErrBadRetract = errors.New("bad retract request")

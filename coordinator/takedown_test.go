@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -148,5 +149,44 @@ func TestRetractLowersCounts(t *testing.T) {
 	}
 	if a, r := j.accepted.Load(), j.rejected.Load(); a != 2 || r != 0 {
 		t.Errorf("a second takedown moved the counts: accepted %d, rejected %d", a, r)
+	}
+}
+
+// TestRetractBodyLimit: the retract endpoint takes a body of
+// MaxRetractURLs URLs of the longest length nodes fetch, and refuses a
+// larger one with 413 and an error that says the limits.
+func TestRetractBodyLimit(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	const token = "0123456789abcdef0123456789abcdef"
+	srv := httptest.NewServer(newTestAPI(t, c, token).Handler())
+	defer srv.Close()
+	submitPages(t, c, "big", 1)
+
+	prefix := "http://127.0.0.1:9/"
+	urls := make([]string, MaxRetractURLs)
+	for i := range urls {
+		n := fmt.Sprintf("%d/", i)
+		urls[i] = prefix + n + strings.Repeat("p", retractURLBytes-len(prefix)-len(n))
+	}
+	body, err := json.Marshal(RetractRequest{URLs: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := apiCall(t, srv.URL, http.MethodPost, "/v1/jobs/big/retract", string(body), token)
+	if unk, _ := out["unknown"].([]any); code != http.StatusOK || len(unk) != MaxRetractURLs {
+		t.Fatalf("retract of %d URLs of %d bytes (a %d-byte body): %d, %d unknown, error %v; want 200 and all unknown",
+			MaxRetractURLs, retractURLBytes, len(body), code, len(unk), out["error"])
+	}
+
+	over := `{"urls":["` + prefix + strings.Repeat("p", maxRetractBodyBytes) + `"]}`
+	code, out = apiCall(t, srv.URL, http.MethodPost, "/v1/jobs/big/retract", over, token)
+	msg, _ := out["error"].(string)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, fmt.Sprintf("larger than %d bytes", maxRetractBodyBytes)) ||
+		!strings.Contains(msg, fmt.Sprint(MaxRetractURLs)) {
+		t.Errorf("a %d-byte body: %d %q, want 413 naming the limits", len(over), code, msg)
+	}
+	if n, _ := c.job("big").dataset.Retracted(ctx); n != 0 {
+		t.Errorf("the refused request retracted %d records", n)
 	}
 }
