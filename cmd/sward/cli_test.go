@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -227,6 +228,47 @@ func TestCrawlRetract(t *testing.T) {
 	}
 	if _, err := runCLI(t, "crawl", "retract", "j", "--api", srv.URL, "--token", "t"); err == nil || !strings.Contains(err.Error(), "no URL") {
 		t.Errorf("retract without URLs: %v, want an error saying so", err)
+	}
+}
+
+// TestCrawlRetractCap: crawl retract sends a list of MaxRetractURLs URLs,
+// and refuses a longer one before sending anything, saying to split it.
+func TestCrawlRetractCap(t *testing.T) {
+	var calls, sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var req coordinator.RetractRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sent.Store(int64(len(req.URLs)))
+		_ = json.NewEncoder(w).Encode(coordinator.RetractResult{Job: "j"})
+	}))
+	defer srv.Close()
+	list := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "http://127.0.0.1:9/page/%d\n", i)
+		}
+		path := filepath.Join(t.TempDir(), "urls.txt")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if _, err := runCLI(t, "crawl", "retract", "j", "--from", list(coordinator.MaxRetractURLs), "--api", srv.URL, "--token", "t"); err != nil {
+		t.Fatalf("retract of %d URLs: %v", coordinator.MaxRetractURLs, err)
+	}
+	if calls.Load() != 1 || sent.Load() != coordinator.MaxRetractURLs {
+		t.Fatalf("%d requests with %d URLs, want 1 with %d", calls.Load(), sent.Load(), coordinator.MaxRetractURLs)
+	}
+	_, err := runCLI(t, "crawl", "retract", "j", "http://127.0.0.1:9/extra", "--from", list(coordinator.MaxRetractURLs), "--api", srv.URL, "--token", "t")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d URLs to retract", coordinator.MaxRetractURLs+1)) || !strings.Contains(err.Error(), "split") {
+		t.Errorf("retract of %d URLs: %v, want an error saying to split the list", coordinator.MaxRetractURLs+1, err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("the refused list was sent: %d requests", calls.Load())
 	}
 }
 

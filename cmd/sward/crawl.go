@@ -118,6 +118,7 @@ func newCrawlRetractCommand(o *crawlOptions) *cobra.Command {
 		Long: `retract takes the pages at the given URLs (and those listed one per line in
 --from FILE, "-" for standard input) out of the job's dataset: dropped from
 what is pending, or retracted from the next version when already published.
+One call takes at most 10,000 URLs.
 Publish afterwards (sward crawl publish JOB) to release a version without
 them. A page fetched again later comes back; take it out of the job's scope
 to keep it out.`,
@@ -133,6 +134,10 @@ to keep it out.`,
 			}
 			if len(urls) == 0 {
 				return errors.New("no URL to retract: name them, or list them with --from FILE")
+			}
+			if len(urls) > coordinator.MaxRetractURLs {
+				return fmt.Errorf("%d URLs to retract, but one request takes at most %d: split the list (split -l %d FILE) and retract each part",
+					len(urls), coordinator.MaxRetractURLs, coordinator.MaxRetractURLs)
 			}
 			body, err := json.Marshal(coordinator.RetractRequest{URLs: urls})
 			if err != nil {
