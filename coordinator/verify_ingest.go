@@ -127,6 +127,9 @@ func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, doc
 	if err != nil {
 		return
 	}
+	// Read before contribMu: the ledger has its own lock, and every
+	// ingest worker takes contribMu.
+	own := c.ledger.OwnChecks(capt.NodePeerID)
 	c.contribMu.Lock()
 	defer c.contribMu.Unlock()
 	m := c.contrib[capt.NodePeerID]
@@ -135,7 +138,7 @@ func (c *Coordinator) recordContribution(j *jobState, capt *schemas.Capture, doc
 		c.contrib[capt.NodePeerID] = m
 	}
 	m[key] = &contribution{url: capt.URL, depth: capt.Depth, docID: docID, decision: res.Decision, at: now, dedup: res.DedupKey,
-		checks: c.ledger.OwnChecks(capt.NodePeerID)}
+		checks: own}
 	c.contribDirty[contribKey{capt.NodePeerID, key}] = struct{}{}
 }
 
