@@ -1032,6 +1032,65 @@ func TestPriority(t *testing.T) {
 	}
 }
 
+// TestMigrateDropsContributionsJob: a schema-5 database loses the unused
+// contributions_job index when it is opened and keeps contributions_key
+// and its rows; a new database never has the index.
+func TestMigrateDropsContributionsJob(t *testing.T) {
+	ctx := context.Background()
+	indexes := func(db *sql.DB) map[string]bool {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contributions'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]bool{}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = true
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	path := filepath.Join(t.TempDir(), "v5.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := append(append([]string(nil), migrations[:5]...), `PRAGMA user_version = 5`,
+		`INSERT INTO contributions(peer, job, norm, url, depth, doc_id, decision, verified, at_ns, own_checks)
+			VALUES('p', 'j', 'http://a.example/', 'http://a.example/', 0, 'd', 'accept', 0, 1, 0)`)
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if got := indexes(db); !got["contributions_job"] {
+		t.Fatalf("schema 5 indexes %v, want contributions_job among them", got)
+	}
+	db.Close()
+
+	f := openTest(t, path)
+	var version, rows int
+	if err := f.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
+	}
+	if got := indexes(f.db); got["contributions_job"] || !got["contributions_key"] {
+		t.Errorf("indexes after the migration %v, want contributions_key and not contributions_job", got)
+	}
+	if err := f.db.QueryRow(`SELECT count(*) FROM contributions`).Scan(&rows); err != nil || rows != 1 {
+		t.Errorf("%d contributions after the migration (%v), want the 1 row", rows, err)
+	}
+	if got := indexes(openTest(t, "").db); got["contributions_job"] {
+		t.Errorf("a new database has contributions_job: %v", got)
+	}
+}
+
 // TestMigrateFromV1 opens a schema-1 database with URLs in it: migration 2
 // must count each host's queued URLs, and Lease must then find them.
 func TestMigrateFromV1(t *testing.T) {

@@ -185,6 +185,13 @@ ALTER TABLE check_answers ADD COLUMN failed INTEGER;
 	`
 ALTER TABLE contributions ADD COLUMN own_checks INTEGER;
 `,
+	// 6: contributions_job is dropped: no query reads contributions by
+	// job (the coordinator upserts and deletes by peer, job and URL,
+	// which contributions_key serves, and loads the whole table), so it
+	// only cost every write of a contribution.
+	`
+DROP INDEX IF EXISTS contributions_job;
+`,
 }
 
 // openStore opens the SQLite database at path with the frontier's pragmas
