@@ -171,6 +171,13 @@ func TestDOMBlocksPruning(t *testing.T) {
 			wantNone: []string{"five stars", "Other pack"},
 		},
 		{
+			name:     "a forum page drops its posters' signatures",
+			body:     `<div class="post"><p class="author">Bob</p>` + para + `<div class="post-signature">Sent from my lathe</div></div>`,
+			profile:  PageForum,
+			want:     []string{"Bob", "Plenty of words"},
+			wantNone: []string{"Sent from my lathe"},
+		},
+		{
 			name:    "other pages keep sections named reviews",
 			body:    `<h1>Best packs</h1>` + para + `<div class="product-reviews"><p>Great pack, five stars</p></div>`,
 			profile: PageListing,
