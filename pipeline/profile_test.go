@@ -98,9 +98,10 @@ func TestNoscriptContent(t *testing.T) {
 	}
 }
 
-// TestExtractionProfile: only an article call with weak evidence of its
-// own and a rival with some evidence is extracted as many blocks; every
-// other page keeps its type's profile.
+// TestExtractionProfile: an article call with weak evidence of its own
+// and a rival with some evidence is extracted as many blocks, one with
+// weak evidence and no rival as a weak article; every other page keeps
+// its type's profile.
 func TestExtractionProfile(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -109,8 +110,10 @@ func TestExtractionProfile(t *testing.T) {
 		want     string
 	}{
 		{"strong article", PageArticle, map[string]float64{PageArticle: 2.4, PageService: 1}, PageArticle},
-		{"default article, no rival", PageArticle, map[string]float64{PageArticle: 0.5}, PageArticle},
-		{"default article, a weak rival", PageArticle, map[string]float64{PageArticle: 0.5, PageProduct: 0.4}, PageArticle},
+		{"default article, no rival", PageArticle, map[string]float64{PageArticle: 0.5}, profileWeakArticle},
+		{"default article, a weak rival", PageArticle, map[string]float64{PageArticle: 0.5, PageProduct: 0.4}, profileWeakArticle},
+		{"one weak cue, no rival", PageArticle, map[string]float64{PageArticle: 1.0}, profileWeakArticle},
+		{"a little more than one weak cue", PageArticle, map[string]float64{PageArticle: 1.1}, PageArticle},
 		{"default article, a rival with evidence", PageArticle, map[string]float64{PageArticle: 0.5, PageListing: 0.8}, profileBlocks},
 		{"one weak cue, a rival with evidence", PageArticle, map[string]float64{PageArticle: 1.0, PageService: 0.6}, profileBlocks},
 		{"listing", PageListing, map[string]float64{PageArticle: 0.5, PageListing: 1.8}, PageListing},
@@ -123,6 +126,19 @@ func TestExtractionProfile(t *testing.T) {
 	c := candidates{primary: wordBlocks(300), visible: 8000, dom: func() []block { return wordBlocks(400) }}
 	if _, src := chooseBlocks(profileBlocks, c); src != SourceDOM {
 		t.Errorf("blocks profile took %q, want the longer DOM text", src)
+	}
+	// A weak article weighs the DOM text although trafilatura kept a fair
+	// share of the page (30% here); a strong one does not.
+	c = candidates{primary: wordBlocks(600), visible: 8000, dom: func() []block { return wordBlocks(1000) }}
+	if _, src := chooseBlocks(profileWeakArticle, c); src != SourceDOM {
+		t.Errorf("weak article took %q, want the DOM text with 1.7x the words", src)
+	}
+	if _, src := chooseBlocks(PageArticle, c); src != SourceTrafilatura {
+		t.Errorf("article took %q, want trafilatura's text", src)
+	}
+	c.dom = func() []block { return wordBlocks(800) }
+	if _, src := chooseBlocks(profileWeakArticle, c); src != SourceTrafilatura {
+		t.Errorf("weak article took %q, want trafilatura's text over a DOM text of only 1.3x", src)
 	}
 }
 
