@@ -13,6 +13,8 @@ import (
 // and FineWebQualityFilter as used for FineWeb); a job may override any
 // numeric threshold by name (see Thresholds) in its spec's `quality:` map.
 type Config struct {
+	// Extract bounds extraction; Default fills it, and Validate refuses
+	// a limit below 1 (a zero value would mean no limit to Extract).
 	Extract ExtractOptions
 
 	// Language: documents whose top language scores below the language's
@@ -190,8 +192,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("pipeline config: duplicated %d-gram fraction %v is not usable", n, v)
 		}
 	}
-	if c.Extract.MaxDepth < 0 || c.Extract.MaxNodes < 0 || c.Extract.MaxTextBytes < 0 {
-		return fmt.Errorf("pipeline config: extraction limits must not be negative")
+	if err := c.Extract.Validate(); err != nil {
+		return fmt.Errorf("pipeline config: %w", err)
 	}
 	return nil
 }

@@ -55,3 +55,24 @@ func TestExtractOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigValidatesExtractOptions: a pipeline config is refused with an
+// extraction limit Extract would read as none.
+func TestConfigValidatesExtractOptions(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for name, set := range map[string]func(*Config){
+		"zero depth":         func(c *Config) { c.Extract.MaxDepth = 0 },
+		"negative nodes":     func(c *Config) { c.Extract.MaxNodes = -1 },
+		"zero text bytes":    func(c *Config) { c.Extract.MaxTextBytes = 0 },
+		"negative all three": func(c *Config) { c.Extract = ExtractOptions{MaxDepth: -1, MaxNodes: -1, MaxTextBytes: -1} },
+	} {
+		c := DefaultConfig()
+		set(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "pipeline config: pipeline extract options") {
+			t.Errorf("%s: Validate = %v, want the extract options' error", name, err)
+		}
+	}
+}
