@@ -310,39 +310,35 @@ func attr(n *html.Node, key string) string {
 func pageMetadata(root *html.Node) ([]map[string]any, map[string]string) {
 	var ld []map[string]any
 	og := map[string]string{}
-	stack := []*html.Node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.Type == html.ElementNode {
-			switch n.DataAtom {
-			case atom.Script:
-				if strings.EqualFold(strings.TrimSpace(attr(n, "type")), "application/ld+json") && n.FirstChild != nil {
-					ld = appendJSONLD(ld, n.FirstChild.Data)
+	walkDOM(root, func(n *html.Node) bool {
+		if n.Type != html.ElementNode {
+			return true
+		}
+		switch n.DataAtom {
+		case atom.Script:
+			if strings.EqualFold(strings.TrimSpace(attr(n, "type")), "application/ld+json") && n.FirstChild != nil {
+				ld = appendJSONLD(ld, n.FirstChild.Data)
+			}
+			return false
+		case atom.Meta:
+			prop := strings.ToLower(attr(n, "property"))
+			if prop == "" {
+				prop = strings.ToLower(attr(n, "name"))
+			}
+			if strings.HasPrefix(prop, "og:") || strings.HasPrefix(prop, "article:") {
+				if _, seen := og[prop]; !seen {
+					og[prop] = strings.TrimSpace(attr(n, "content"))
 				}
-				continue
-			case atom.Meta:
-				prop := strings.ToLower(attr(n, "property"))
-				if prop == "" {
-					prop = strings.ToLower(attr(n, "name"))
-				}
-				if strings.HasPrefix(prop, "og:") || strings.HasPrefix(prop, "article:") {
-					if _, seen := og[prop]; !seen {
-						og[prop] = strings.TrimSpace(attr(n, "content"))
-					}
-				}
-			case atom.Link:
-				if strings.EqualFold(attr(n, "rel"), "canonical") {
-					if _, seen := og["link:canonical"]; !seen {
-						og["link:canonical"] = strings.TrimSpace(attr(n, "href"))
-					}
+			}
+		case atom.Link:
+			if strings.EqualFold(attr(n, "rel"), "canonical") {
+				if _, seen := og["link:canonical"]; !seen {
+					og["link:canonical"] = strings.TrimSpace(attr(n, "href"))
 				}
 			}
 		}
-		for c := n.LastChild; c != nil; c = c.PrevSibling {
-			stack = append(stack, c)
-		}
-	}
+		return true
+	})
 	return ld, og
 }
 
@@ -551,18 +547,13 @@ func unlinkTableCells(root *html.Node) {
 	})
 	for _, cell := range cells {
 		var links []*html.Node
-		walk := []*html.Node{cell}
-		for len(walk) > 0 {
-			n := walk[len(walk)-1]
-			walk = walk[:len(walk)-1]
+		walkDOM(cell, func(n *html.Node) bool {
 			if n.Type == html.ElementNode && n.DataAtom == atom.A {
 				links = append(links, n)
-				continue
+				return false
 			}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk = append(walk, c)
-			}
-		}
+			return true
+		})
 		// only a cell that is one short link: layout tables hold whole
 		// pages, and their link lists must stay links (boilerplate cues)
 		if len(links) != 1 || strings.TrimSpace(textContent(cell)) != strings.TrimSpace(textContent(links[0])) || len(textContent(cell)) > 120 || !rowHasPlainCell(cell) {

@@ -106,8 +106,7 @@ func (p pruner) copy(n *html.Node, depth int) *html.Node {
 	for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
 		switch ch.Type {
 		case html.ElementNode:
-			switch ch.DataAtom {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Head:
+			if isUnrendered(ch) {
 				continue
 			}
 			if isBoilerplate(ch, p.extra) && wordCharCount(textContent(ch)) <= p.keep {
