@@ -16,7 +16,9 @@ const sniffLen = 512
 // part of sniffing Decode needs (is a body labelled as text really
 // something else?), and it agrees with net/http's DetectContentType on
 // that question: the differential fuzz test FuzzSniffAgreesWithNetHTTP
-// holds it to that without the pipeline importing net/http.
+// holds it to that. The pipeline's code does not import net/http itself
+// (internal/importgraph holds its direct imports to no network package),
+// although go-readability, one of its dependencies, links it in.
 func hasBinarySignature(body []byte) bool {
 	head := body[:min(len(body), sniffLen)]
 	if looksTextual(head) {

@@ -8,8 +8,9 @@ import (
 
 // netHTTPSaysBinary is the rule Decode used while it called net/http: a
 // type DetectContentType names that is neither text, XML, JSON nor its
-// "don't know" answer is binary. The pipeline's code no longer imports
-// net/http; its tests hold the sniffer to the same answers.
+// "don't know" answer is binary. The pipeline's own code no longer
+// imports net/http (its dependency go-readability still does); its tests
+// hold the sniffer to the same answers.
 func netHTTPSaysBinary(body []byte) bool {
 	ct := http.DetectContentType(body[:min(len(body), 1024)])
 	return !strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "xml") && !strings.Contains(ct, "json") &&
