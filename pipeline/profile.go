@@ -109,7 +109,7 @@ func (p pruner) copy(n *html.Node, depth int) *html.Node {
 			if isUnrendered(ch) {
 				continue
 			}
-			if isBoilerplate(ch, p.extra) && wordCharCount(textContent(ch)) <= p.keep {
+			if isBoilerplate(ch, p.extra) && !wordCharsOver(ch, p.keep) {
 				continue
 			}
 			c.AppendChild(p.copy(ch, depth+1))
@@ -120,6 +120,22 @@ func (p pruner) copy(n *html.Node, depth int) *html.Node {
 		}
 	}
 	return c
+}
+
+// wordCharsOver reports whether the text under n has more than limit word
+// characters, reading no further than it must.
+func wordCharsOver(n *html.Node, limit int) bool {
+	count := 0
+	walkDOM(n, func(x *html.Node) bool {
+		if count > limit {
+			return false
+		}
+		if x.Type == html.TextNode {
+			count += wordCharCount(x.Data)
+		}
+		return true
+	})
+	return count > limit
 }
 
 // findMain returns the page's <main> (or role=main) element, if any.

@@ -220,3 +220,18 @@ func TestDOMBlocksPruning(t *testing.T) {
 		})
 	}
 }
+
+func TestWordCharsOver(t *testing.T) {
+	root, err := html.Parse(strings.NewReader("<div><p>abc de</p><p>f-g</p><script>ignored</script></div>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Text nodes hold "abc de", "f-g" and the script's text: 14 word
+	// characters in all (textContent counts script text too).
+	want := wordCharCount(textContent(root))
+	for _, limit := range []int{0, want - 1, want, want + 1} {
+		if got := wordCharsOver(root, limit); got != (want > limit) {
+			t.Errorf("wordCharsOver(%d) = %v with %d word characters", limit, got, want)
+		}
+	}
+}
