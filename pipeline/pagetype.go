@@ -42,13 +42,16 @@ type pageSignals struct {
 	pre, code, articles, forms, priceish, cartish, postish, cardish, tocish, h2, paras, listItems, links, time int
 }
 
-// classToken reports whether an element's class or id names one of the
-// given words as a token part (e.g. "post" in "post-body").
-func classHas(n *html.Node, words ...string) bool {
-	v := strings.ToLower(attr(n, "class") + " " + attr(n, "id"))
-	if v == " " {
-		return false
-	}
+// Class/id word parts the classifier counts (e.g. "post" in "post-body").
+var (
+	priceWords = []string{"price"}
+	postWords  = []string{"message-body", "post-body", "postbody", "post-content", "post_message", "messagecontent", "message-content", "topic-body", "cooked", "post-message", "postcontent", "forum-post", "comment-body", "answercell", "js-post-body", "bbwrapper", "post_body"}
+	cardWords  = []string{"product-card", "product-tile", "product-item", "productcard", "product_tile", "grid-item", "card", "tile"}
+	tocWords   = []string{"toc", "table-of-contents", "sidebar-nav", "docs-nav", "sphinxsidebar", "menu-toc"}
+)
+
+// containsAny reports whether v contains one of words.
+func containsAny(v string, words []string) bool {
 	for _, w := range words {
 		if strings.Contains(v, w) {
 			return true
@@ -88,17 +91,20 @@ func collectSignals(root *html.Node) pageSignals {
 					s.cartish++
 				}
 			}
-			if classHas(n, "price") {
-				s.priceish++
-			}
-			if classHas(n, "message-body", "post-body", "postbody", "post-content", "post_message", "messagecontent", "message-content", "topic-body", "cooked", "post-message", "postcontent", "forum-post", "comment-body", "answercell", "js-post-body", "bbwrapper", "post_body") {
-				s.postish++
-			}
-			if classHas(n, "product-card", "product-tile", "product-item", "productcard", "product_tile", "grid-item", "card", "tile") {
-				s.cardish++
-			}
-			if classHas(n, "toc", "table-of-contents", "sidebar-nav", "docs-nav", "sphinxsidebar", "menu-toc") {
-				s.tocish++
+			// The class and id, lower-cased once for the four counts.
+			if v := strings.ToLower(attr(n, "class") + " " + attr(n, "id")); v != " " {
+				if containsAny(v, priceWords) {
+					s.priceish++
+				}
+				if containsAny(v, postWords) {
+					s.postish++
+				}
+				if containsAny(v, cardWords) {
+					s.cardish++
+				}
+				if containsAny(v, tocWords) {
+					s.tocish++
+				}
 			}
 		}
 		return true
