@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -311,9 +310,8 @@ func TestServiceWaitsWhenRateLimited(t *testing.T) {
 		net.leases = append(net.leases, &schemas.LeaseResponse{Version: schemas.WireVersion,
 			Error: "rate limited: too many lease requests; retry later", RetryAfter: schemas.Duration(50 * time.Millisecond)})
 	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var logs testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := NewService(ServiceConfig{Coordinator: net.id, Leases: 1, Logger: log}, net, fakeSign, testFetcher(t))
 	if err != nil {
 		t.Fatal(err)
@@ -333,23 +331,9 @@ func TestServiceWaitsWhenRateLimited(t *testing.T) {
 	if elapsed > 3*time.Second {
 		t.Errorf("seven requests took %s: the node backed off past the coordinator's wait", elapsed)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if strings.Contains(logs.String(), "lease request failed") {
 		t.Errorf("a rate-limited lease request was logged as a failure:\n%s", logs.String())
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // runService serves svc until the returned stop is called (or the test

@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/swardnet/sward/coordinator"
+	"github.com/swardnet/sward/internal/testutil"
 )
 
 // runCLI runs a fresh command tree with args and returns its output.
@@ -148,7 +148,7 @@ func TestNodeDashboardMustBeLoopback(t *testing.T) {
 	coordDir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	root := newRootCommand()
 	root.SetOut(out)
 	root.SetErr(out)
@@ -174,24 +174,6 @@ func TestNodeDashboardMustBeLoopback(t *testing.T) {
 	}
 	cancel()
 	<-done
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestCrawlRetract: crawl retract sends the URLs named and those listed in

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swardnet/sward/internal/testutil"
 	"github.com/swardnet/sward/storage"
 )
 
@@ -151,7 +152,7 @@ func TestDatasetServeGateway(t *testing.T) {
 	root := strings.TrimSpace(string(raw))
 
 	cmd := newRootCommand()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
 	cmd.SetArgs([]string{"dataset", "--data", data, "serve"})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swardnet/sward/internal/testutil"
 )
 
 // TestUpRestartResumes: `sward up --data DIR` run again on the same
@@ -27,7 +29,7 @@ func TestUpRestartResumes(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		if err := runUp(ctx, o, out); err != nil {
 			t.Fatalf("sward up: %v\n%s", err, out.String())
 		}
@@ -47,7 +49,7 @@ func TestUpRestartResumes(t *testing.T) {
 	o.exitWhenDone = false
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- runUp(ctx, o, out) }()
 	deadline := time.Now().Add(2 * time.Minute)

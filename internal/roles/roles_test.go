@@ -2,7 +2,6 @@ package roles
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,29 +165,11 @@ func TestCoordinatorFeedStreamsEndAtShutdown(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination many goroutines write to at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRolesLogThroughTheirLogger: the libp2p host a role starts logs
 // through the role's Logger (it used to log to slog.Default whatever the
 // role was given).
 func TestRolesLogThroughTheirLogger(t *testing.T) {
-	var coordLogs, nodeLogs lockedBuffer
+	var coordLogs, nodeLogs testutil.SyncBuffer
 	coord, _, _ := startCoordinator(t, CoordinatorConfig{Logger: slog.New(slog.NewTextHandler(&coordLogs, nil))})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -201,7 +181,7 @@ func TestRolesLogThroughTheirLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	for role, logs := range map[string]*lockedBuffer{"coordinator": &coordLogs, "node": &nodeLogs} {
+	for role, logs := range map[string]*testutil.SyncBuffer{"coordinator": &coordLogs, "node": &nodeLogs} {
 		if !strings.Contains(logs.String(), "network host started") {
 			t.Errorf("the %s's Logger got no line from its network host:\n%s", role, logs.String())
 		}
