@@ -431,21 +431,31 @@ func (s *warcSource) streamTargetURI(offset int64) string {
 	return uri
 }
 
-// headerTargetURI reads a WARC record's header block from r, up to its
-// blank line (at most 64 KiB), and returns its WARC-Target-URI without
-// angle brackets and how many bytes it read.
+// headerTargetURI reads a WARC record's header block from r, up to the
+// blank line that ends it (at most 64 KiB), and returns its
+// WARC-Target-URI without angle brackets and how many bytes it read.
+//
+// Blank lines before the block's first line are skipped, not taken for its
+// end: they would be the CRLF pair that ends the previous record, were an
+// offset to point there. (gowarc's record offsets point at "WARC/", so this
+// is a guard; the stream reader counts the bytes skipped either way.)
 func headerTargetURI(r *bufio.Reader) (string, int64) {
 	var read int64
 	uri := ""
+	started := false // a line of the block has been read
 	for read < 64<<10 {
 		line, err := r.ReadString('\n')
 		read += int64(len(line))
 		line = strings.TrimRight(line, "\r\n")
+		if line == "" && started {
+			break // the blank line that ends the block
+		}
+		started = started || line != ""
 		if name, value, ok := strings.Cut(line, ":"); ok && uri == "" && strings.EqualFold(strings.TrimSpace(name), gowarc.WarcTargetURI) {
 			uri = strings.Trim(strings.TrimSpace(value), "<>")
 		}
-		if (line == "" && read > 2) || err != nil {
-			break // end of the header block
+		if err != nil {
+			break
 		}
 	}
 	return uri, read

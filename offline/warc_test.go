@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -302,5 +303,39 @@ func TestWARCOneStreamCut(t *testing.T) {
 		if string(c.Body) != bodies[i] {
 			t.Errorf("capture %d is not page %d", i, i)
 		}
+	}
+}
+
+// TestHeaderTargetURI: headerTargetURI reads one record's header block, no
+// further, and finds its target URI. Blank lines before the block's first
+// line are not its end (they would be the CRLF pair that ends the previous
+// record), so a block that starts with one is still read.
+func TestHeaderTargetURI(t *testing.T) {
+	const header = "WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: <https://a.example/x>\r\nContent-Length: 4\r\n\r\n"
+	const next = "body\r\n\r\nWARC/1.0\r\nWARC-Target-URI: https://b.example/\r\n\r\n"
+	tests := []struct {
+		name, in string
+		uri      string
+		read     int // bytes taken from in
+	}{
+		{"record", header + next, "https://a.example/x", len(header)},
+		{"LF line ends", "WARC/1.0\nWARC-Target-URI: https://a.example/lf\n\nbody", "https://a.example/lf", len("WARC/1.0\nWARC-Target-URI: https://a.example/lf\n\n")},
+		{"no target URI", "WARC/1.0\r\nWARC-Type: warcinfo\r\n\r\n" + next, "", len("WARC/1.0\r\nWARC-Type: warcinfo\r\n\r\n")},
+		{"only a version line", "WARC/1.0\r\n\r\n" + next, "", len("WARC/1.0\r\n\r\n")},
+		{"starts with a blank line", "\r\n" + header + next, "https://a.example/x", len("\r\n" + header)},
+		{"starts with a bare LF", "\n" + header + next, "https://a.example/x", len("\n" + header)},
+		{"starts with two blank lines", "\r\n\r\n" + header + next, "https://a.example/x", len("\r\n\r\n" + header)},
+		{"only a blank line", "\r\n", "", 2},
+		{"empty", "", "", 0},
+		{"cut inside the block", "WARC/1.0\r\nWARC-Target-URI: https://a.example/cut", "https://a.example/cut", len("WARC/1.0\r\nWARC-Target-URI: https://a.example/cut")},
+		{"first of two URIs", "WARC/1.0\r\nWARC-Target-URI: https://a.example/1\r\nWARC-Target-URI: https://a.example/2\r\n\r\n", "https://a.example/1", len("WARC/1.0\r\nWARC-Target-URI: https://a.example/1\r\nWARC-Target-URI: https://a.example/2\r\n\r\n")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			uri, read := headerTargetURI(bufio.NewReader(strings.NewReader(tc.in)))
+			if uri != tc.uri || read != int64(tc.read) {
+				t.Errorf("headerTargetURI = %q, %d bytes; want %q, %d", uri, read, tc.uri, tc.read)
+			}
+		})
 	}
 }
