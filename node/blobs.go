@@ -34,10 +34,9 @@ type BlobConfig struct {
 	// Interval is how often Serve collects (default 1 min). A body that
 	// takes the store over MaxBytes also starts a collection at once.
 	Interval time.Duration
-	// Dir is the directory of the block store that holds the bodies.
-	// NewBlobStore sets it to the store's directory when it is empty.
-	Dir string
-	// IndexPath is the index file (default blobs.json in Dir).
+	// IndexPath is the index file. NewBlobStore sets it to blobs.json in
+	// the block store's directory when it is empty (Default cannot: it
+	// does not know the store).
 	IndexPath string
 	// Logger receives the collector's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -53,9 +52,6 @@ func (c *BlobConfig) Default() {
 	}
 	if c.Interval == 0 {
 		c.Interval = time.Minute
-	}
-	if c.IndexPath == "" && c.Dir != "" {
-		c.IndexPath = filepath.Join(c.Dir, "blobs.json")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -75,7 +71,7 @@ func (c BlobConfig) Validate() error {
 		return fmt.Errorf("blob store: collection interval %s must be positive", c.Interval)
 	}
 	if c.IndexPath == "" {
-		return errors.New("blob store: no index path; set Dir to the block store's directory, or IndexPath")
+		return errors.New("blob store: no index path; set IndexPath (NewBlobStore defaults it to blobs.json in the block store's directory)")
 	}
 	if c.Logger == nil {
 		return errors.New("blob store: no logger; call Default first")
@@ -165,8 +161,8 @@ func newBlobStore(ctx context.Context, store *storage.Store, cfg BlobConfig, now
 	if store == nil {
 		return nil, errors.New("blob store: no block store")
 	}
-	if cfg.Dir == "" {
-		cfg.Dir = store.Dir()
+	if cfg.IndexPath == "" {
+		cfg.IndexPath = filepath.Join(store.Dir(), "blobs.json")
 	}
 	cfg.Default()
 	if err := cfg.Validate(); err != nil {

@@ -412,15 +412,10 @@ func TestBlobConfigDefault(t *testing.T) {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	if cfg.IndexPath != "" {
-		t.Errorf("index path %q without a Dir", cfg.IndexPath)
+		t.Errorf("index path %q without a store", cfg.IndexPath)
 	}
 	dir := t.TempDir()
-	cfg = BlobConfig{Dir: dir}
-	cfg.Default()
-	if cfg.IndexPath != filepath.Join(dir, "blobs.json") {
-		t.Errorf("index path %q, want blobs.json in %s", cfg.IndexPath, dir)
-	}
-	own := BlobConfig{TTL: 2 * time.Hour, MaxBytes: 64 * mib, Interval: time.Second, Dir: dir, IndexPath: filepath.Join(dir, "other.json"), Logger: slog.New(slog.DiscardHandler)}
+	own := BlobConfig{TTL: 2 * time.Hour, MaxBytes: 64 * mib, Interval: time.Second, IndexPath: filepath.Join(dir, "other.json"), Logger: slog.New(slog.DiscardHandler)}
 	kept := own
 	kept.Default()
 	if kept != own {
@@ -434,12 +429,12 @@ func TestBlobConfigValidate(t *testing.T) {
 		cfg  BlobConfig
 		want string
 	}{
-		{"defaults", BlobConfig{Dir: "store"}, ""},
+		{"defaults", BlobConfig{IndexPath: filepath.Join("store", "blobs.json")}, ""},
 		{"own index path", BlobConfig{IndexPath: "blobs.json"}, ""},
-		{"short ttl", BlobConfig{Dir: "store", TTL: 10 * time.Second}, "TTL"},
-		{"tiny cap", BlobConfig{Dir: "store", MaxBytes: 1 << 20}, "size cap"},
-		{"negative interval", BlobConfig{Dir: "store", Interval: -time.Second}, "interval"},
-		{"no directory", BlobConfig{}, "index path"},
+		{"short ttl", BlobConfig{IndexPath: "blobs.json", TTL: 10 * time.Second}, "TTL"},
+		{"tiny cap", BlobConfig{IndexPath: "blobs.json", MaxBytes: 1 << 20}, "size cap"},
+		{"negative interval", BlobConfig{IndexPath: "blobs.json", Interval: -time.Second}, "interval"},
+		{"no index path", BlobConfig{}, "index path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -456,7 +451,7 @@ func TestBlobConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := (BlobConfig{Dir: "store"}).Validate(); err == nil {
+	if err := (BlobConfig{IndexPath: "blobs.json"}).Validate(); err == nil {
 		t.Error("a BlobConfig without Default validated")
 	}
 }
@@ -478,7 +473,7 @@ func TestNewBlobStoreDir(t *testing.T) {
 		t.Errorf("index path %q, want %q", b.cfg.IndexPath, want)
 	}
 	other := t.TempDir()
-	b, err = NewBlobStore(ctx, s, BlobConfig{Dir: other})
+	b, err = NewBlobStore(ctx, s, BlobConfig{IndexPath: filepath.Join(other, "blobs.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
