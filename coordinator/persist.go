@@ -43,8 +43,8 @@ import (
 // starts again from the restart. A re-fetch that was on its way when the
 // coordinator stopped is then not a verification any more; it arrives as
 // a capture without a lease and is dropped. Redirected documents held for
-// their check are saved in coord_held (held_persist.go); those sent to
-// review are not, and their URLs are queued again (requeueLostHeld).
+// their check, those sent to review included, are saved in coord_held
+// (held_persist.go).
 
 // Names of the secrets in coord_meta: the sampling secret and the seed of
 // the receipt signing key.
@@ -145,7 +145,7 @@ func (c *Coordinator) saveState(ctx context.Context) error {
 			held = c.held.takeDirty()
 			taken = true
 		}
-		if err := writeHeld(ctx, tx, held); err != nil {
+		if err := writeHeld(ctx, tx, held, c.log); err != nil {
 			return err
 		}
 		if err := writeTrust(ctx, tx, trust); err != nil {

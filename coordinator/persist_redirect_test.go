@@ -3,12 +3,17 @@ package coordinator
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -347,5 +352,205 @@ func TestRestoredErrorCheckSettles(t *testing.T) {
 	}
 	if e := c.Ledger().Entry(orig.String()); e.Failed != 0 {
 		t.Errorf("the original after its check: %+v", e)
+	}
+}
+
+// reviewRedirectEnv is redirectEnv with job "r" over redirOld extracting a
+// price and a date, so a verdict's Fields hold a pipeline.Price and a
+// time.Time.
+func reviewRedirectEnv(t *testing.T, dir string) *persistEnv {
+	t.Helper()
+	env := openPersistEnv(t, dir)
+	spec := &schemas.JobSpec{Version: schemas.JobSpecVersion, Name: "r", Dataset: "r", Seeds: []string{redirOld},
+		Scope: schemas.Scope{Domains: []string{"127.0.0.1:9"}}, MaxDepth: 0, VerifySampleRate: 1, TDMPolicy: schemas.TDMSkip,
+		Fields: []schemas.FieldSpec{
+			{Name: "price", Type: schemas.FieldPrice, Selector: ".price"},
+			{Name: "updated", Type: schemas.FieldDate, Selector: "time.updated", Attr: "datetime"},
+			{Name: "section", Type: schemas.FieldString, Selector: ".section"},
+		}}
+	if _, err := env.c.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// reviewItem is what the OnReview hooks were given.
+type reviewItem struct {
+	capt *schemas.Capture
+	res  pipeline.Result
+}
+
+// collectReviews records every review item c releases.
+func collectReviews(c *Coordinator) *[]reviewItem {
+	var got []reviewItem
+	c.OnReview(func(capt *schemas.Capture, res pipeline.Result) { got = append(got, reviewItem{capt, res}) })
+	return &got
+}
+
+// TestHeldReviewRedirectSurvivesRestart: a redirected document the
+// pipeline sent to review (a truncated body) is held for its check like an
+// accepted one, and saved with it: after a restart its URL is not queued
+// again, and once a verifier sees the same redirect the curators are
+// handed exactly what they would have been handed without the restart —
+// the same capture and verdict, its structured fields with their types
+// (a price, a date, a string). Until it was saved, the restart lost the
+// document and queued its URL again.
+func TestHeldReviewRedirectSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	orig, verifier := testPeer(t), testPeer(t)
+	s := string(article(9, "ad", "2025-06-01"))
+	i := strings.Index(s, "<main>") + len("<main>")
+	page := []byte(s[:i] + `<p class="section">Harbour news</p><p>Entry <span class="price">€12.50</span>, ` +
+		`<time class="updated" datetime="2025-06-01T08:30:00+02:00">this morning</time>.</p>` + s[i:])
+	fetched := time.Now().UTC().Round(0)
+	capture := func() *schemas.Capture {
+		capt := redirected(orig, page)
+		capt.Truncated = true // the pipeline sends a truncated body to review
+		capt.FetchedAt = fetched
+		return capt
+	}
+	key := checkKey{job: "r", url: mustNorm(t, redirOld)}
+	held := contribKey{orig.String(), key}
+	// hold has orig deliver the capture on a coordinator on dir.
+	hold := func(dir string) *persistEnv {
+		t.Helper()
+		env := reviewRedirectEnv(t, dir)
+		if got := leaseAll(t, env.c, orig); !slices.Equal(got, []string{redirOld}) {
+			t.Fatalf("leased %v", got)
+		}
+		if err := env.c.Ingest(ctx, capture()); err != nil {
+			t.Fatal(err)
+		}
+		if !env.c.held.isHeld(held) {
+			t.Fatal("the redirected review document is not held")
+		}
+		return env
+	}
+
+	// Without a restart: what the curators are handed.
+	env := hold(t.TempDir())
+	want := collectReviews(env.c)
+	verifyRedirect(t, env.c, verifier, page)
+	if len(*want) != 1 {
+		t.Fatalf("%d review items released without a restart, want 1", len(*want))
+	}
+	w := (*want)[0]
+	if w.res.Decision != pipeline.Review || !slices.Contains(w.res.Reasons, "review:truncated_body") {
+		t.Fatalf("the pipeline's verdict %v %v, want review:truncated_body", w.res.Decision, w.res.Reasons)
+	}
+	if _, ok := w.res.Fields["price"].(pipeline.Price); !ok {
+		t.Fatalf("fields %#v: no price found; the test needs one", w.res.Fields)
+	}
+	if _, ok := w.res.Fields["updated"].(time.Time); !ok {
+		t.Fatalf("fields %#v: no date found; the test needs one", w.res.Fields)
+	}
+
+	// With a restart between the hold and the verifier's fetch.
+	dir := t.TempDir()
+	env = restart(t, hold(dir), dir)
+	c := env.c
+	if !c.verify.isOpen(key) || !c.held.isHeld(held) {
+		t.Fatalf("after the restart: check open %v, document held %v; want both", c.verify.isOpen(key), c.held.isHeld(held))
+	}
+	if st, _ := c.frontier.Stats(ctx, "r"); st.Queued != 0 || st.Done != 1 {
+		t.Fatalf("frontier after the restart %+v, want the URL still done, not queued again", st)
+	}
+	got := collectReviews(c)
+	verifyRedirect(t, c, verifier, page)
+	if len(*got) != 1 {
+		t.Fatalf("%d review items released after the restart, want 1", len(*got))
+	}
+	g := (*got)[0]
+	if g.res.Doc.ID != w.res.Doc.ID || g.res.Doc.Text != w.res.Doc.Text {
+		t.Errorf("released document %s (%d bytes of text), want %s (%d bytes)", g.res.Doc.ID, len(g.res.Doc.Text), w.res.Doc.ID, len(w.res.Doc.Text))
+	}
+	if !reflect.DeepEqual(*g.res.Doc, *w.res.Doc) {
+		t.Errorf("released document after the restart\n%+v\nwant\n%+v", *g.res.Doc, *w.res.Doc)
+	}
+	if !reflect.DeepEqual(g.res.Fields, w.res.Fields) {
+		t.Errorf("fields after the restart %#v, want %#v", g.res.Fields, w.res.Fields)
+	}
+	if g.res.DedupKey == nil || w.res.DedupKey == nil || !slices.Equal(g.res.DedupKey.Marshal(), w.res.DedupKey.Marshal()) {
+		t.Errorf("dedup key after the restart %v, want %v", g.res.DedupKey, w.res.DedupKey)
+	}
+	gr, wr := g.res, w.res
+	gr.Doc, gr.DedupKey, wr.Doc, wr.DedupKey = nil, nil, nil, nil
+	if !reflect.DeepEqual(gr, wr) {
+		t.Errorf("verdict after the restart\n%#v\nwant\n%#v", gr, wr)
+	}
+	if !reflect.DeepEqual(*g.capt, *w.capt) {
+		t.Errorf("capture after the restart\n%+v\nwant\n%+v", *g.capt, *w.capt)
+	}
+	if n := c.job("r").review.Load(); n != 1 {
+		t.Errorf("%d in review, want 1", n)
+	}
+	if s := snapshotState(c); !strings.Contains(s.Contribs[orig.String()+" r "+key.url], "doc="+w.res.Doc.ID) {
+		t.Errorf("contribution after the release %q, want it to name %s", s.Contribs[orig.String()+" r "+key.url], w.res.Doc.ID)
+	}
+	if urls := leaseAll(t, c, testPeer(t)); len(urls) != 0 {
+		t.Errorf("leased after the release %v, want nothing", urls)
+	}
+	// Released: a third process holds nothing and queues nothing.
+	env = restart(t, env, dir)
+	if env.c.held.isHeld(held) {
+		t.Error("the released document is held again after a second restart")
+	}
+	if st, _ := env.c.frontier.Stats(ctx, "r"); st.Queued != 0 {
+		t.Errorf("frontier after a second restart %+v, want nothing queued", st)
+	}
+}
+
+// TestHeldRecordKeepsReviewVerdict: a held review document's saved form
+// gives back the capture and verdict it was held with, field types
+// included (plain JSON would not: a price comes back as a map, a date as
+// a string), nil and empty apart; a verdict it cannot write is an error,
+// not a wrong record.
+func TestHeldRecordKeepsReviewVerdict(t *testing.T) {
+	when := time.Date(2025, 6, 1, 6, 30, 0, 0, time.UTC)
+	capt := htmlCapture("r", redirOld, "node", []byte("<p>body</p>"))
+	capt.FetchedAt = when
+	capt.FinalURL = redirNew
+	doc := schemas.Document{ID: "d1", URL: redirNew, Text: "text", FetchedAt: when, JobID: "r"}
+	key := pipeline.NewDedup(5, 14, 8).Key("the harbour authority opened the new bridge on friday morning")
+	dedup := &key
+	fields := map[string]any{"price": pipeline.Price{Amount: 12.5, Currency: "EUR"}, "updated": when, "section": "Harbour news", "rooms": 3.0}
+	for _, tc := range []struct {
+		name string
+		res  pipeline.Result
+	}{
+		{"typed fields", pipeline.Result{Reasons: []string{"review:truncated_body"}, Detail: "review:truncated_body", Scores: map[string]float64{"language_score": 0.93, "tiny": 5e-324}, Fields: fields}},
+		{"empty", pipeline.Result{Reasons: []string{}, Scores: map[string]float64{}, Fields: map[string]any{}}},
+		{"nil", pipeline.Result{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := doc
+			res := tc.res
+			res.Decision, res.Doc, res.DedupKey = pipeline.Review, &d, dedup
+			h := heldDoc{node: "node", doc: doc, bytes: 11, dedup: dedup, review: true, capt: capt, res: res}
+			body, err := encodeHeld(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := decodeHeld("node", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, h) {
+				t.Errorf("decoded\n%#v\nwant\n%#v", back, h)
+			}
+		})
+	}
+	raw, _ := json.Marshal(fields)
+	var naive map[string]any
+	if err := json.Unmarshal(raw, &naive); err != nil || reflect.DeepEqual(naive, fields) {
+		t.Errorf("plain JSON gives the fields back as %#v (%v); this test assumes it changes their types", naive, err)
+	}
+	for name, res := range map[string]pipeline.Result{
+		"unknown field type": {Fields: map[string]any{"x": []int{1}}},
+		"NaN score":          {Scores: map[string]float64{"x": math.NaN()}},
+	} {
+		if _, err := encodeHeld(heldDoc{doc: doc, review: true, capt: capt, res: res}); err == nil {
+			t.Errorf("%s: encoded without an error", name)
+		}
 	}
 }

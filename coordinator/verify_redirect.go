@@ -112,9 +112,9 @@ type heldDoc struct {
 // them and the check of their leased URL: a document is released only by
 // the verdict of a check of its own capture, never by a check of another
 // node's capture of the same URL. Held documents are saved with the
-// verification state (held_persist.go); one that a restart lost (sent to
-// review, or its check not restored) leaves a contribution with no
-// document ID, and requeueLostHeld queues its leased URL again.
+// verification state (held_persist.go); one that a restart lost (its
+// saved form unreadable, or its check not restored) leaves a contribution
+// with no document ID, and requeueLostHeld queues its leased URL again.
 type heldRedirects struct {
 	mu    sync.Mutex
 	docs  map[contribKey]heldDoc
@@ -267,9 +267,10 @@ func (c *Coordinator) settleHeld(ctx context.Context, vd verdict) error {
 }
 
 // requeueLostHeld queues again the leased URLs of the documents an earlier
-// process held when it stopped (their contributions name no document:
-// setContributionDoc names it on release). The documents are gone with
-// that process, and their URLs are done in the frontier: without this a
+// process held when it stopped and loadHeld could not restore (their
+// contributions name no document: setContributionDoc names it on
+// release). The documents are gone with that process, and their URLs are
+// done in the frontier: without this a
 // page reached only through a redirect would never be fetched again. The
 // check of each such capture ends, so that the next fetch opens its own,
 // and the contribution is forgotten. New calls it, once the saved state
