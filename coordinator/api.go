@@ -128,7 +128,9 @@ const maxSpecBytes = 1 << 20
 //	GET  /v1/jobs                      list jobs with progress
 //	GET  /v1/jobs/{id}                 one job's progress
 //	POST /v1/jobs/{id}/{pause|resume|cancel}
-//	POST /v1/jobs/{id}/publish         publish a dataset version now
+//	POST /v1/jobs/{id}/publish         publish a dataset version now (409
+//	                                   while a job at verify_sample_rate 1
+//	                                   has checks open)
 //	POST /v1/jobs/{id}/retract         take pages out of the next version:
 //	                                   {"urls": [...]} (takedown)
 //	GET  /v1/ledger                    contribution ledger
@@ -279,8 +281,11 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 	cid, m, err := a.coord.Publish(r.Context(), r.PathValue("id"))
 	if err != nil {
 		status := http.StatusInternalServerError
-		if a.coord.job(r.PathValue("id")) == nil {
+		switch {
+		case a.coord.job(r.PathValue("id")) == nil:
 			status = http.StatusNotFound
+		case errors.Is(err, ErrChecksOpen):
+			status = http.StatusConflict
 		}
 		writeErr(w, status, err)
 		return

@@ -235,7 +235,19 @@ type jobState struct {
 	// recrawlChecked is when the job's done URLs were last checked for a
 	// recrawl (Serve's goroutine only).
 	recrawlChecked time.Time
+
+	// publishMu orders, in a job that checks every capture (verifiesAll),
+	// the commit of a capture against Publish: a commit holds it shared
+	// from storing the document until its check is open, Publish
+	// exclusively from counting the job's open checks until the version
+	// is written, so no version holds a page whose check has not settled.
+	publishMu sync.RWMutex
 }
+
+// verifiesAll reports whether the job checks every capture of every node
+// (verify_sample_rate 1): then its versions hold only pages whose check
+// settled (Publish).
+func (j *jobState) verifiesAll() bool { return j.spec.VerifySampleRate >= 1 }
 
 // activeNodeWindow is how recently a node must have delivered a capture
 // to count as working on a job.
@@ -785,12 +797,29 @@ func (c *Coordinator) Finished(ctx context.Context, jobID string) (bool, error) 
 	return st.Queued == 0 && st.Leased == 0 && st.Done > 0 && c.verify.pending(jobID) == 0, nil
 }
 
+// ErrChecksOpen is returned by Publish for a job that checks every
+// capture (verify_sample_rate 1) while some of its checks are open.
+var ErrChecksOpen = errors.New("verification checks are open")
+
 // Publish writes a new version of the job's dataset from everything
-// accepted so far and returns its CID.
+// accepted so far and returns its CID. A job that checks every capture
+// publishes only when none of its checks is open (else ErrChecksOpen):
+// a page under check may be a lie, and once in a version it stays there
+// for whoever pulled it, whatever the next version retracts. With a
+// lower sample rate most pages are never checked, and a version holds
+// whatever was accepted.
 func (c *Coordinator) Publish(ctx context.Context, jobID string) (string, *schemas.Manifest, error) {
 	j := c.job(jobID)
 	if j == nil {
 		return "", nil, fmt.Errorf("unknown job %q", jobID)
+	}
+	if j.verifiesAll() {
+		j.publishMu.Lock()
+		defer j.publishMu.Unlock()
+		if n := c.verify.pending(jobID); n > 0 {
+			return "", nil, fmt.Errorf("publishing dataset of job %s: %d %w; the job checks every capture (verify_sample_rate 1), so a version holds only pages whose check settled: publish again once they have (its progress counts them as verifying)",
+				jobID, n, ErrChecksOpen)
+		}
 	}
 	end := time.Now().UTC()
 	start := j.started.UTC()

@@ -183,6 +183,13 @@ func (c *Coordinator) commit(ctx context.Context, in *ingestion) error {
 		}
 		return err
 	}
+	if j.verifiesAll() {
+		// Until the check of this capture is open (noteCapture), Publish
+		// must not count the job's open checks: its document would be in
+		// the version unchecked.
+		j.publishMu.RLock()
+		defer j.publishMu.RUnlock()
+	}
 	if c.holdRedirect(j, capt, in.pageURL, res) {
 		return c.finishHeld(ctx, j, capt)
 	}
