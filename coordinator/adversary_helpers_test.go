@@ -78,6 +78,10 @@ type advNode struct {
 	fetch  func(s *advSim, n *advNode, it schemas.LeaseItem, isCheck bool) *schemas.Capture
 	// fetched counts the captures the node delivered.
 	fetched int
+	// quitAfter, when not zero, makes the node stop asking for work once
+	// it delivered that many captures (a hit-and-run identity); it
+	// finishes the lease it holds.
+	quitAfter int
 }
 
 // advSim is one simulated crawl.
@@ -99,6 +103,9 @@ type advSim struct {
 	// sample draws and lie placements follow from them).
 	seed  uint64
 	added int
+	// afterIngest, when set, is called after each capture a node
+	// delivered was ingested (isCheck: it answered a check).
+	afterIngest func(n *advNode, it schemas.LeaseItem, isCheck bool)
 }
 
 // advAddrNet is a fakeNet that also knows each peer's address.
@@ -226,6 +233,12 @@ func (s *advSim) noteLie(n *advNode, u string) {
 // fetches (every 1/q-th, the first at a random offset), and on checks too
 // unless honestOnChecks.
 func liar(q float64, honestOnChecks bool, alter func([]byte) []byte) func(*advSim, *advNode, schemas.LeaseItem, bool) *schemas.Capture {
+	return liarFrom(q, 0, honestOnChecks, alter)
+}
+
+// liarFrom is liar whose first lie is its first-th fetch (counted from
+// 1; 0 draws the offset as liar does), every 1/q-th after it.
+func liarFrom(q float64, first int, honestOnChecks bool, alter func([]byte) []byte) func(*advSim, *advNode, schemas.LeaseItem, bool) *schemas.Capture {
 	every := int(1/q + 0.5)
 	count := 0
 	return func(s *advSim, n *advNode, it schemas.LeaseItem, isCheck bool) *schemas.Capture {
@@ -234,7 +247,10 @@ func liar(q float64, honestOnChecks bool, alter func([]byte) []byte) func(*advSi
 			return htmlCapture(it.JobID, it.URL, n.id.String(), body)
 		}
 		count++
-		offset := int(lieDraw(n.id, "offset") * float64(every))
+		offset := first
+		if offset == 0 {
+			offset = int(lieDraw(n.id, "offset") * float64(every))
+		}
 		if count%every != offset%every {
 			return htmlCapture(it.JobID, it.URL, n.id.String(), body)
 		}
@@ -252,7 +268,7 @@ func (s *advSim) round() {
 	s.t.Helper()
 	limited := false
 	for _, n := range s.nodes {
-		if s.net.IsQuarantined(n.id) {
+		if s.net.IsQuarantined(n.id) || (n.quitAfter > 0 && n.fetched >= n.quitAfter) {
 			continue
 		}
 		resp := s.c.HandleLease(s.ctx, n.id, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 8})
@@ -265,13 +281,17 @@ func (s *advSim) round() {
 		}
 		var done []string
 		for _, it := range resp.Items {
-			capt := n.fetch(s, n, it, isCheckItem(s.c, n.id, it))
+			isCheck := isCheckItem(s.c, n.id, it)
+			capt := n.fetch(s, n, it, isCheck)
 			if capt == nil {
 				continue
 			}
 			n.fetched++
 			if err := s.c.Ingest(s.ctx, capt); err != nil {
 				s.t.Fatal(err)
+			}
+			if s.afterIngest != nil {
+				s.afterIngest(n, it, isCheck)
 			}
 			done = append(done, it.URL)
 		}
