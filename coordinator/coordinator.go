@@ -276,6 +276,28 @@ func (j *jobState) activeNodes(now time.Time) int64 {
 	return int64(len(j.nodes))
 }
 
+// takeOut lowers the job's counters for document docID of a convicted or
+// retracted page, counted under decision d: a document this process
+// counted in review and curators have not settled leaves the review count
+// whether or not it was in the dataset (it never is: only a settled
+// accept adds it), and its review item no longer moves a count when it
+// settles; a review document in the dataset was accepted by curators, so
+// it leaves the accepted count. Otherwise only a page the removal took
+// out, and that this process counted (not restored), moves its count.
+func (j *jobState) takeOut(docID string, d pipeline.Decision, removed, restored bool) {
+	if _, pending := j.inReview.LoadAndDelete(docID); pending {
+		decIfPositive(&j.review)
+		return
+	}
+	if !removed || restored {
+		return
+	}
+	if d == pipeline.Review {
+		d = pipeline.Accept
+	}
+	j.uncount(d)
+}
+
 // uncount takes a page taken out of the job's dataset off the counter of
 // the decision its capture was counted under.
 func (j *jobState) uncount(d pipeline.Decision) {

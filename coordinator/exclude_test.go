@@ -2,12 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/swardnet/sward/pipeline"
 	"github.com/swardnet/sward/schemas"
 )
 
@@ -105,5 +107,65 @@ func TestExcludeTakesOutANodesPages(t *testing.T) {
 	}
 	if m.Rows != 1 || m.Retracted != 2 {
 		t.Errorf("v2 rows=%d retracted=%d, want the honest page and the 2 published pages of the liar retracted", m.Rows, m.Retracted)
+	}
+}
+
+// TestExcludeUncountsReviewItems: a convicted node's page waiting in
+// review leaves the review count (it was never in the dataset), and its
+// review item moves no count when curators settle it later; its page
+// that curators accepted leaves the accepted count, not the review count.
+// So the counts never exceed the pages once an honest node fetches them
+// again.
+func TestExcludeUncountsReviewItems(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCoordinator(t)
+	submitPages(t, c, "rv", 2)
+	liar := testPeer(t)
+	var reviewed []schemas.Document
+	c.OnReview(func(_ *schemas.Capture, res pipeline.Result) { reviewed = append(reviewed, *res.Doc) })
+	for range 2 {
+		resp := c.HandleLease(ctx, liar, &schemas.LeaseRequest{Version: schemas.WireVersion, Op: schemas.LeaseAcquire, Max: 1})
+		var u string
+		for _, it := range resp.Items {
+			if !c.verify.isOpen(checkKey{job: "rv", url: mustNorm(t, it.URL)}) {
+				u = it.URL
+			}
+		}
+		if u == "" {
+			t.Fatalf("lease: %q, %+v: no frontier URL", resp.Error, resp.Items)
+		}
+		capt := htmlCapture("rv", u, liar.String(), article(pageIndex(u)+500, "ad", "2025-01-01"))
+		capt.Truncated = true // the pipeline sends a truncated body to review
+		if err := c.Ingest(ctx, capt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := c.job("rv")
+	if len(reviewed) != 2 || j.review.Load() != 2 {
+		t.Fatalf("%d documents sent to review, review count %d; want 2 and 2", len(reviewed), j.review.Load())
+	}
+	// Curators accept the first; the second still waits.
+	if err := c.AddReviewed(ctx, reviewed[0]); err != nil {
+		t.Fatal(err)
+	}
+	if a, r := j.accepted.Load(), j.review.Load(); a != 1 || r != 1 {
+		t.Fatalf("after one settled accept: accepted %d, review %d; want 1 and 1", a, r)
+	}
+
+	if err := c.Quarantine(ctx, liar.String()); err != nil {
+		t.Fatal(err)
+	}
+	if a, r, x := j.accepted.Load(), j.review.Load(), j.rejected.Load(); a != 0 || r != 0 || x != 0 {
+		t.Errorf("after the quarantine: accepted %d, review %d, rejected %d; want all 0", a, r, x)
+	}
+	// The waiting item settles late, either way: no count moves.
+	if err := c.ReviewRejected("rv", reviewed[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddReviewed(ctx, reviewed[1]); !errors.Is(err, ErrQuarantined) {
+		t.Errorf("a late accept of the convicted node's item: %v, want ErrQuarantined", err)
+	}
+	if a, r, x := j.accepted.Load(), j.review.Load(), j.rejected.Load(); a != 0 || r != 0 || x != 0 {
+		t.Errorf("after the late settlement: accepted %d, review %d, rejected %d; want all 0", a, r, x)
 	}
 }

@@ -98,8 +98,8 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 	// or rejects.
 	first := c.firstContributions(jobID, told)
 	for _, id := range told {
-		if ct, ok := first[id]; ok && !ct.restored {
-			j.uncount(ct.decision)
+		if ct, ok := first[id]; ok {
+			j.takeOut(id, ct.decision, true, ct.restored)
 		}
 	}
 	c.emitExcluded(jobID, told)

@@ -532,8 +532,8 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 				}
 				counted[id] = true
 			}
-			if !t.ct.restored && removed > 0 {
-				j.uncount(t.ct.decision)
+			if t.ct.docID != "" {
+				j.takeOut(t.ct.docID, t.ct.decision, removed > 0, t.ct.restored)
 			}
 			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
 				f.ForgetDedup(*t.ct.dedup)
