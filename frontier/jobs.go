@@ -105,10 +105,10 @@ func (f *Frontier) SetJobState(ctx context.Context, id, state string) error {
 }
 
 // SetJobStateIf changes job id's state to to only when it is from, and
-// reports whether it did. The test and the write are one statement
-// (UPDATE ... WHERE state = from), so a writer that read the state
-// earlier cannot undo another's change: the coordinator reopens only a
-// job that is still done, and marks done only one still running.
+// reports whether it did. The test and the write are one write
+// transaction, so a writer that read the state earlier cannot undo
+// another's change: the coordinator reopens only a job that is still
+// done, and marks done only one still running.
 func (f *Frontier) SetJobStateIf(ctx context.Context, id, from, to string) (bool, error) {
 	if !validJobState(from) || !validJobState(to) {
 		return false, fmt.Errorf("set job %q state from %q to %q: unknown state", id, from, to)
@@ -118,18 +118,11 @@ func (f *Frontier) SetJobStateIf(ctx context.Context, id, from, to string) (bool
 	err := f.writeTx(ctx, "set job "+id+" state from "+from, func(tx *sql.Tx, onCommit *func()) error {
 		// fn may run again in a fresh transaction.
 		changed = false
-		var jid int64
-		err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = ?, updated_ns = ? WHERE id = ? AND state = ? RETURNING jid`,
-			to, nowNs, id, from).Scan(&jid)
-		if errors.Is(err, sql.ErrNoRows) {
-			// In another state, or unknown (an error then).
-			_, err := loadJob(ctx, tx, id)
+		j, err := loadJob(ctx, tx, id)
+		if err != nil || j.state != from {
 			return err
 		}
-		if err != nil {
-			return fmt.Errorf("write job state: %w", err)
-		}
-		if err := setJobState(ctx, tx, jid, to, nowNs); err != nil {
+		if err := setJobState(ctx, tx, j.jid, to, nowNs); err != nil {
 			return err
 		}
 		*onCommit = f.jobsChanged
