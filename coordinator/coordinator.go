@@ -276,7 +276,7 @@ func (j *jobState) activeNodes(now time.Time) int64 {
 	return int64(len(j.nodes))
 }
 
-// takeOut lowers the job's counters for document docID of a convicted or
+// uncountTaken lowers the job's counters for document docID of a convicted or
 // retracted page, counted under decision d: a document this process
 // counted in review and curators have not settled leaves the review count
 // whether or not it was in the dataset (it never is: only a settled
@@ -284,7 +284,7 @@ func (j *jobState) activeNodes(now time.Time) int64 {
 // settles; a review document in the dataset was accepted by curators, so
 // it leaves the accepted count. Otherwise only a page the removal took
 // out, and that this process counted (not restored), moves its count.
-func (j *jobState) takeOut(docID string, d pipeline.Decision, removed, restored bool) {
+func (j *jobState) uncountTaken(docID string, d pipeline.Decision, removed, restored bool) {
 	if _, pending := j.inReview.LoadAndDelete(docID); pending {
 		decIfPositive(&j.review)
 		return

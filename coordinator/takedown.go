@@ -99,7 +99,7 @@ func (c *Coordinator) Retract(ctx context.Context, jobID string, urls []string) 
 	first := c.firstContributions(jobID, told)
 	for _, id := range told {
 		if ct, ok := first[id]; ok {
-			j.takeOut(id, ct.decision, true, ct.restored)
+			j.uncountTaken(id, ct.decision, true, ct.restored)
 		}
 	}
 	c.emitExcluded(jobID, told)

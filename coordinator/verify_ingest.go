@@ -533,7 +533,7 @@ func (c *Coordinator) exclude(ctx context.Context, node string, keys []checkKey)
 				counted[id] = true
 			}
 			if t.ct.docID != "" {
-				j.takeOut(t.ct.docID, t.ct.decision, removed > 0, t.ct.restored)
+				j.uncountTaken(t.ct.docID, t.ct.decision, removed > 0, t.ct.restored)
 			}
 			if f, ok := c.pipe.(dedupForgetter); ok && t.ct.dedup != nil {
 				f.ForgetDedup(*t.ct.dedup)
